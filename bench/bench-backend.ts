@@ -1,0 +1,36 @@
+// Runs the suite against one backend through every available path, and always closes the paths.
+
+import { mkdirSync } from "node:fs";
+import type { CriServiceDefinitions } from "../test/support/stub-cri-server.js";
+import type { BenchConfig } from "./config.js";
+import { errorText, openPathsUnderTest } from "./paths-under-test.js";
+import { runSuite, type SuitePlan, type SuiteResult } from "./suite.js";
+
+export interface BackendRun {
+  readonly scope: string;
+  readonly result?: SuiteResult;
+  /** Context a reader needs: what was skipped and why, what the backend was. */
+  readonly notes: readonly string[];
+  /** Anything that crashed or failed to start: the bench exits non-zero when there are any. */
+  readonly failures: readonly string[];
+}
+
+export async function benchBackend(
+  scope: string,
+  config: BenchConfig,
+  services: CriServiceDefinitions,
+  runtimeSocket: string,
+  workDir: string,
+  plan: Omit<SuitePlan, "targets" | "config">,
+): Promise<BackendRun> {
+  mkdirSync(workDir, { recursive: true });
+  const paths = await openPathsUnderTest(config, services, runtimeSocket, workDir);
+  try {
+    const result = await runSuite({ ...plan, targets: paths.targets, config });
+    return { scope, result, notes: paths.notes, failures: [...paths.failures, ...paths.deadRelays()] };
+  } catch (error) {
+    return { scope, notes: paths.notes, failures: [...paths.failures, `${scope}: ${errorText(error)}`, ...paths.deadRelays()] };
+  } finally {
+    await paths.close();
+  }
+}

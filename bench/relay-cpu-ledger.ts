@@ -1,0 +1,36 @@
+// Adds up each relay's CPU time over the phases where it was measured, per kind of call.
+
+import { cpuMicroseconds } from "./proc-stats.js";
+import type { BenchTarget, RelayName } from "./targets.js";
+
+/** Sequential small calls, concurrent small calls, and the big ListContainers, kept apart. */
+export type CpuBucket = "small c=1" | "small concurrent" | "ListContainers";
+
+interface CpuTotal {
+  calls: number;
+  cpuMicroseconds: number;
+}
+
+export class RelayCpuLedger {
+  private readonly totals = new Map<string, CpuTotal>();
+
+  /** Runs `phase` (which returns how many calls it made) and charges the relay's CPU to `bucket`. */
+  async measure(target: BenchTarget, bucket: CpuBucket, phase: () => Promise<number>): Promise<number> {
+    const pid = target.relayPid;
+    if (pid === undefined) return phase();
+    const before = cpuMicroseconds(pid);
+    const calls = await phase();
+    const spent = cpuMicroseconds(pid) - before;
+    const key = `${target.name}/${bucket}`;
+    const total = this.totals.get(key) ?? { calls: 0, cpuMicroseconds: 0 };
+    total.calls += calls;
+    total.cpuMicroseconds += spent;
+    this.totals.set(key, total);
+    return calls;
+  }
+
+  microsecondsPerCall(relay: RelayName, bucket: CpuBucket): number | undefined {
+    const total = this.totals.get(`${relay}/${bucket}`);
+    return total === undefined || total.calls === 0 ? undefined : total.cpuMicroseconds / total.calls;
+  }
+}

@@ -1,0 +1,102 @@
+// Turns one backend's results into the tables the bench prints.
+
+import type { RelayCpuLedger } from "./relay-cpu-ledger.js";
+import { formatAddedMicroseconds, formatMebibytes, formatMicroseconds, formatPercent, formatTable } from "./format.js";
+import type { SuiteResult } from "./suite.js";
+import type { RelayName, TargetName } from "./targets.js";
+
+export function relaysIn(result: SuiteResult): RelayName[] {
+  return result.targetNames.filter((name): name is RelayName => name !== "direct");
+}
+
+export function suiteReport(result: SuiteResult): string[] {
+  const relays = relaysIn(result);
+  const lines: string[] = [];
+
+  lines.push("latency per call (added = the relay's percentile minus direct's, measured in the same run)");
+  const header = ["call", "samples", "direct p50", "direct p99", ...relays.flatMap((relay) => [`${relay} +p50`, `${relay} +p99`])];
+  const rows = result.latencyRows.map((row) => {
+    const direct = row.byTarget.get("direct");
+    const cells = [row.label, String(direct?.samples ?? 0), formatMicroseconds(direct?.p50 ?? NaN), formatMicroseconds(direct?.p99 ?? NaN)];
+    for (const relay of relays) {
+      const relayed = row.byTarget.get(relay);
+      cells.push(formatAddedMicroseconds((relayed?.p50 ?? NaN) - (direct?.p50 ?? NaN)));
+      cells.push(formatAddedMicroseconds((relayed?.p99 ?? NaN) - (direct?.p99 ?? NaN)));
+    }
+    return cells;
+  });
+  lines.push(...formatTable([header, ...rows]));
+
+  if (result.bigCallByteExact.size > 0) {
+    const verdicts = [...result.bigCallByteExact].map(([name, exact]) => `${name} ${exact ? "yes" : "NO"}`);
+    lines.push(`  ListContainers answer byte-identical to what the stub sent (sha256): ${verdicts.join(", ")}`);
+  }
+
+  lines.push("", "throughput, small calls (Version and ContainerStatus alternating), calls/s; relay as % of direct");
+  const throughputRows = result.throughputRows.map((row) => {
+    const direct = row.callsPerSecond.get("direct") ?? NaN;
+    return [
+      `c=${row.concurrency}`,
+      String(Math.round(direct)),
+      ...relays.map((relay) => {
+        const relayed = row.callsPerSecond.get(relay) ?? NaN;
+        return `${Math.round(relayed)} (${formatPercent(relayed / direct)})`;
+      }),
+    ];
+  });
+  lines.push(...formatTable([["concurrency", "direct", ...relays], ...throughputRows]));
+
+  if (relays.length > 0) {
+    lines.push("", "relay CPU per call (utime+stime of the relay process from /proc/<pid>/stat, over the phases above)");
+    const bigLabel = result.latencyRows.find((row) => !row.isSmallCall)?.label;
+    const cpuHeader = ["relay", "small, c=1", "small, concurrent", ...(bigLabel === undefined ? [] : [bigLabel])];
+    const cpuRows = relays.map((relay) => [
+      relay,
+      cpuCell(result.relayCpu, relay, "small c=1"),
+      cpuCell(result.relayCpu, relay, "small concurrent"),
+      ...(bigLabel === undefined ? [] : [cpuCell(result.relayCpu, relay, "ListContainers")]),
+    ]);
+    lines.push(...formatTable([cpuHeader, ...cpuRows]));
+  }
+
+  const rss = result.criscopeRss;
+  if (rss !== undefined) {
+    lines.push(
+      "",
+      `criscope memory (VmRSS): ${formatMebibytes(rss.atStartBytes)} before this phase, ` +
+        `${formatMebibytes(rss.halfwayBytes)} after ${rss.halfwayCalls} small calls, ` +
+        `${formatMebibytes(rss.finalBytes)} after ${rss.finalCalls}: ${formatGrowth(rss.finalBytes / rss.halfwayBytes - 1)} between`,
+    );
+  }
+  return lines;
+}
+
+function cpuCell(ledger: RelayCpuLedger, relay: RelayName, bucket: Parameters<RelayCpuLedger["microsecondsPerCall"]>[1]): string {
+  const perCall = ledger.microsecondsPerCall(relay, bucket);
+  return perCall === undefined ? "n/a" : formatMicroseconds(perCall);
+}
+
+export function formatGrowth(fraction: number): string {
+  return `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
+}
+
+/** The relays' cost against direct as ratios, the numbers that carry across machines. */
+export function headlines(result: SuiteResult, scope: string): string[] {
+  return relaysIn(result).map((relay) => {
+    const throughput = result.throughputRows
+      .map((row) => `${formatPercent(ratio(row.callsPerSecond, relay))} at c=${row.concurrency}`)
+      .join(", ");
+    const latency = result.latencyRows
+      .map((row) => {
+        const direct = row.byTarget.get("direct")?.p50 ?? NaN;
+        const relayed = row.byTarget.get(relay)?.p50 ?? NaN;
+        return `${row.label} ${formatAddedMicroseconds(relayed - direct)} (×${(relayed / direct).toFixed(2)})`;
+      })
+      .join(", ");
+    return `headline [${scope}] ${relay}: throughput ${throughput} of direct; p50 latency ${latency}`;
+  });
+}
+
+function ratio(values: ReadonlyMap<TargetName, number>, relay: RelayName): number {
+  return (values.get(relay) ?? NaN) / (values.get("direct") ?? NaN);
+}

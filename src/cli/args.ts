@@ -1,0 +1,59 @@
+import { parseArgs } from 'node:util';
+import type { ConfigOverrides } from '../config/load.js';
+
+export const USAGE = `usage: criscope serve [options]
+
+  --config FILE             YAML config file (flags override it)
+  --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
+  --runtime-endpoint EP     the runtime's socket (default: the first of containerd's and CRI-O's
+                            well-known sockets that answers)
+  --image-endpoint EP       the image service's socket, when the runtime splits it out
+  --http-listen HOST:PORT   /healthz and /readyz (default 127.0.0.1:9810)
+  --max-message-bytes N     largest gRPC message expected (default 16777216)
+  --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help                this text
+  --version                 criscope's version
+`;
+
+export type Command =
+  | { readonly kind: 'serve'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' };
+
+/** Parses argv (without node and the script); throws a TypeError naming the bad argument. */
+export function parseCommand(argv: readonly string[]): Command {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      'runtime-endpoint': { type: 'string' },
+      'image-endpoint': { type: 'string' },
+      'http-listen': { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) return { kind: 'help' };
+  if (values.version === true) return { kind: 'version' };
+  const [command, ...extra] = positionals;
+  if (command !== 'serve') throw new TypeError(command === undefined ? 'missing command' : `unknown command "${command}"`);
+  if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+  const maxMessageBytes = values['max-message-bytes'];
+  return {
+    kind: 'serve',
+    configFile: values.config,
+    overrides: {
+      listen: values.listen,
+      runtimeEndpoint: values['runtime-endpoint'],
+      imageEndpoint: values['image-endpoint'],
+      httpListen: values['http-listen'],
+      maxMessageBytes: maxMessageBytes === undefined ? undefined : Number(maxMessageBytes),
+      logLevel: values['log-level'],
+    },
+  };
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../config/load.js';
+import { CriscopeError } from '../errors.js';
+import { createLogger } from '../telemetry/logger.js';
+import { parseCommand, USAGE } from './args.js';
+import { startCriscope } from './serve.js';
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** The only place that exits the process. */
+async function main(argv: readonly string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(argv);
+  } catch (error) {
+    process.stderr.write(`criscope: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`criscope ${packageVersion()}\n`);
+    return 0;
+  }
+  const config = loadConfig(command.configFile, command.overrides);
+  const log = createLogger(config.log.level);
+  const running = await startCriscope(config, log);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      running.stop().then(
+        () => resolve(0),
+        (error: unknown) => {
+          log.error({ err: (error as Error).message }, 'unclean stop');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message = error instanceof CriscopeError ? error.message : (error as Error).stack ?? String(error);
+    process.stderr.write(`criscope: ${message}\n`);
+    process.exit(1);
+  },
+);

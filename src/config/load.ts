@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type Config, type ConfigInput } from './schema.js';
+
+/** Settings given as command-line flags; each one present overrides the file. */
+export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'httpListen' | 'maxMessageBytes'>> & {
+  logLevel?: string;
+};
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ field: '', reason: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    const reason = error instanceof YAMLParseError ? error.message : String(error);
+    throw new ConfigError(path, [{ field: '', reason: `not valid YAML: ${reason}` }]);
+  }
+  if (document === null || document === undefined) return {};
+  if (typeof document !== 'object' || Array.isArray(document)) {
+    throw new ConfigError(path, [{ field: '', reason: 'must be a YAML mapping of settings' }]);
+  }
+  return document as Record<string, unknown>;
+}
+
+function issuesOf(error: z.ZodError): { field: string; reason: string }[] {
+  return error.issues.map((issue) => ({ field: issue.path.join('.'), reason: issue.message }));
+}
+
+/**
+ * Reads the optional YAML file, applies flag overrides and validates the result.
+ * The file is validated on its own first, so an error names the file or the flags
+ * that caused it, and each bad field; the returned config is frozen.
+ */
+export function loadConfig(filePath: string | undefined, overrides: ConfigOverrides = {}): Config {
+  const fromFile = filePath === undefined ? {} : readConfigFile(filePath);
+  const { logLevel, ...flagSettings } = overrides;
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [key, value] of Object.entries(flagSettings)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  if (logLevel !== undefined) {
+    const fileLog = typeof fromFile['log'] === 'object' && fromFile['log'] !== null ? fromFile['log'] : {};
+    merged['log'] = { ...fileLog, level: logLevel };
+  }
+  if (filePath !== undefined) {
+    const fileResult = configSchema.safeParse(fromFile);
+    if (!fileResult.success) throw new ConfigError(filePath, issuesOf(fileResult.error));
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw new ConfigError('command-line flags', issuesOf(result.error));
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,70 @@
+import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
+import type { CriIdentity } from './identity.js';
+import type { CriMethod } from './method-table.js';
+
+/** The two directions of a call, as the relay saw them. */
+export interface CallTraffic {
+  readonly messages: number;
+  readonly payloadBytes: number;
+  /** The first message, kept when the method table wants to decode it. */
+  readonly first: WireMessage | undefined;
+  /** The grpc-encoding header of this direction. */
+  readonly encoding: string | undefined;
+}
+
+/**
+ * One relayed call, typed. Identity is decoded on first read, so a call that
+ * no observer looks into costs no decoding at all.
+ */
+export class CallRecord {
+  private decoded: DecodedCall | undefined;
+
+  constructor(
+    /** The HTTP/2 :path as the client sent it. */
+    readonly path: string,
+    /** Undefined for a method our proto does not describe (other API versions, newer RPCs). */
+    readonly method: CriMethod | undefined,
+    /** "runtime.v1.RuntimeService", also for methods the proto does not describe. */
+    readonly service: string,
+    /** The method name, also for methods the proto does not describe. */
+    readonly methodName: string,
+    readonly startedAt: Date,
+    readonly durationSeconds: number,
+    /** The grpc-status the client received; undefined when the stream was reset instead. */
+    readonly grpcStatus: number | undefined,
+    readonly grpcMessage: string | undefined,
+    /** The HTTP/2 RST_STREAM code when either side reset the stream. */
+    readonly resetCode: number | undefined,
+    /** True when the status was made by criscope rather than relayed from the runtime. */
+    readonly answeredByCriscope: boolean,
+    readonly request: CallTraffic,
+    readonly response: CallTraffic,
+  ) {}
+
+  get identity(): CriIdentity {
+    return this.decode().identity;
+  }
+
+  /** The number of items in a list response. */
+  get responseItems(): number | undefined {
+    return this.decode().responseItems;
+  }
+
+  get decodeError(): Error | undefined {
+    return this.decode().error;
+  }
+
+  private decode(): DecodedCall {
+    if (this.decoded !== undefined) return this.decoded;
+    this.decoded =
+      this.method === undefined
+        ? { identity: {}, responseItems: undefined, error: undefined }
+        : decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding);
+    return this.decoded;
+  }
+}
+
+/** Anything that wants to see finished calls (the log now; metrics and spans later). */
+export interface CallObserver {
+  onCall(record: CallRecord): void;
+}

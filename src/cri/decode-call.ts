@@ -1,0 +1,64 @@
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { DecodeError } from '../errors.js';
+import type { CriIdentity } from './identity.js';
+import type { CriMethod } from './method-table.js';
+import { countFieldOccurrences } from './wire.js';
+
+/** A gRPC message as it crossed the wire (the frame's payload, possibly compressed). */
+export interface WireMessage {
+  readonly compressed: boolean;
+  readonly payload: Buffer;
+}
+
+export interface DecodedCall {
+  readonly identity: CriIdentity;
+  /** The length of a list response's repeated field. */
+  readonly responseItems: number | undefined;
+  /** The first failure, if any part could not be decoded; what could be decoded is still returned. */
+  readonly error: DecodeError | undefined;
+}
+
+function uncompressed(message: WireMessage, encoding: string | undefined): Buffer {
+  if (!message.compressed) return message.payload;
+  switch (encoding) {
+    case 'gzip':
+      return gunzipSync(message.payload);
+    case 'deflate':
+      return inflateSync(message.payload);
+    default:
+      throw new Error(`compressed with unsupported grpc-encoding "${encoding ?? '(none)'}"`);
+  }
+}
+
+/**
+ * Reads the identity a call carries from its kept request and first response.
+ * Only the fields the method table names are decoded.
+ */
+export function decodeCall(
+  method: CriMethod,
+  request: WireMessage | undefined,
+  requestEncoding: string | undefined,
+  response: WireMessage | undefined,
+  responseEncoding: string | undefined,
+): DecodedCall {
+  let identity: CriIdentity = {};
+  let responseItems: number | undefined;
+  let error: DecodeError | undefined;
+  if (request !== undefined && method.requestIdentity !== undefined) {
+    try {
+      identity = method.requestIdentity.read(uncompressed(request, requestEncoding));
+    } catch (cause) {
+      error = new DecodeError(method.path, 'request', (cause as Error).message);
+    }
+  }
+  if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
+    try {
+      const payload = uncompressed(response, responseEncoding);
+      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(payload) };
+      if (method.responseItemsField !== undefined) responseItems = countFieldOccurrences(payload, method.responseItemsField);
+    } catch (cause) {
+      error ??= new DecodeError(method.path, 'response', (cause as Error).message);
+    }
+  }
+  return { identity, responseItems, error };
+}

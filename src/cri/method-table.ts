@@ -1,0 +1,94 @@
+import protobuf from 'protobufjs';
+import { IDENTITY_BY_METHOD } from './identity.js';
+import { IdentityProjection } from './projection.js';
+import { CRI_PACKAGE } from './proto-root.js';
+
+/** Which of the two CRI endpoints serves a method. */
+export type CriApi = 'runtime' | 'image';
+
+/** Everything criscope knows about one runtime.v1 method, built once at start. */
+export interface CriMethod {
+  /** The HTTP/2 :path, e.g. "/runtime.v1.RuntimeService/Version". */
+  readonly path: string;
+  /** "runtime.v1.RuntimeService" */
+  readonly service: string;
+  /** "Version" */
+  readonly name: string;
+  readonly api: CriApi;
+  readonly serverStreaming: boolean;
+  readonly requestType: protobuf.Type;
+  readonly responseType: protobuf.Type;
+  /** Present when the request carries identity fields. */
+  readonly requestIdentity: IdentityProjection | undefined;
+  /** Present when the (first) response carries identity fields. */
+  readonly responseIdentity: IdentityProjection | undefined;
+  /** The field number of the response's repeated field whose length the record counts. */
+  readonly responseItemsField: number | undefined;
+}
+
+/** The service part of any gRPC path ("/pkg.Service/Method" → "pkg.Service"). */
+export function serviceOfPath(path: string): string {
+  const slash = path.indexOf('/', 1);
+  return slash > 1 ? path.slice(1, slash) : '';
+}
+
+/** Image calls go to the image endpoint, for any API version (runtime.v1alpha2.ImageService too). */
+export function apiOfService(service: string): CriApi {
+  return service.endsWith('.ImageService') ? 'image' : 'runtime';
+}
+
+export class MethodTable {
+  private readonly byPath: ReadonlyMap<string, CriMethod>;
+
+  constructor(methods: readonly CriMethod[]) {
+    this.byPath = new Map(methods.map((method) => [method.path, method]));
+  }
+
+  /** The method at `path`, or undefined for one our proto does not describe (it is relayed all the same). */
+  lookup(path: string): CriMethod | undefined {
+    return this.byPath.get(path);
+  }
+
+  get methods(): IterableIterator<CriMethod> {
+    return this.byPath.values();
+  }
+}
+
+/** Builds the table from the loaded proto and the identity table; throws if the two disagree. */
+export function buildMethodTable(root: protobuf.Root): MethodTable {
+  const pkg = root.lookup(CRI_PACKAGE);
+  if (!(pkg instanceof protobuf.Namespace)) throw new Error(`the CRI proto has no package ${CRI_PACKAGE}`);
+  const methods: CriMethod[] = [];
+  const unused = new Set(Object.keys(IDENTITY_BY_METHOD));
+  for (const service of pkg.nestedArray) {
+    if (!(service instanceof protobuf.Service)) continue;
+    const serviceName = service.fullName.slice(1);
+    for (const rpc of service.methodsArray) {
+      rpc.resolve();
+      const requestType = rpc.resolvedRequestType;
+      const responseType = rpc.resolvedResponseType;
+      if (requestType === null || responseType === null) throw new Error(`${serviceName}/${rpc.name}: unresolved message types`);
+      const spec = IDENTITY_BY_METHOD[rpc.name] ?? {};
+      unused.delete(rpc.name);
+      const itemsFieldName = spec.responseItems;
+      const itemsField = itemsFieldName === undefined ? undefined : responseType.fields[itemsFieldName];
+      if (itemsFieldName !== undefined && (itemsField === undefined || !itemsField.repeated)) {
+        throw new Error(`${serviceName}/${rpc.name}: response has no repeated field "${itemsFieldName}"`);
+      }
+      methods.push({
+        path: `/${serviceName}/${rpc.name}`,
+        service: serviceName,
+        name: rpc.name,
+        api: apiOfService(serviceName),
+        serverStreaming: rpc.responseStream === true,
+        requestType,
+        responseType,
+        requestIdentity: spec.request && IdentityProjection.build(requestType, spec.request, `${rpc.name}Request`),
+        responseIdentity: spec.response && IdentityProjection.build(responseType, spec.response, `${rpc.name}Response`),
+        responseItemsField: itemsField?.id,
+      });
+    }
+  }
+  if (unused.size > 0) throw new Error(`identity table names methods the proto lacks: ${[...unused].join(', ')}`);
+  return new MethodTable(methods);
+}

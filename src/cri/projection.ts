@@ -1,0 +1,94 @@
+import protobuf from 'protobufjs';
+import type { CriIdentity, IdentityField, IdentityPaths } from './identity.js';
+
+interface FieldRead {
+  readonly field: IdentityField;
+  readonly segments: readonly string[];
+}
+
+/**
+ * A cut-down message type holding only the fields one call's identity needs.
+ * Decoding with it skips everything else on the wire, so a large request costs
+ * little and fields nobody asked for (environment values, registry credentials)
+ * are never even materialised.
+ */
+export class IdentityProjection {
+  private constructor(
+    private readonly type: protobuf.Type,
+    private readonly reads: readonly FieldRead[],
+  ) {}
+
+  /** Builds the projection of `source` for `paths`; throws if a path does not exist in the proto. */
+  static build(source: protobuf.Type, paths: IdentityPaths, name: string): IdentityProjection {
+    const reads: FieldRead[] = Object.entries(paths).map(([field, path]) => ({
+      field: field as IdentityField,
+      segments: path.split('.'),
+    }));
+    const namespace = new protobuf.Root().define('projection');
+    const type = projectType(
+      source,
+      reads.map((read) => read.segments),
+      name,
+      namespace,
+    );
+    namespace.root.resolveAll();
+    return new IdentityProjection(type, reads);
+  }
+
+  /** Decodes `payload` and returns the identity fields it carries; throws on malformed bytes. */
+  read(payload: Uint8Array): CriIdentity {
+    const message = this.type.decode(payload) as unknown as Record<string, unknown>;
+    const identity: CriIdentity = {};
+    for (const read of this.reads) {
+      const value = valueAt(message, read.segments);
+      if (typeof value === 'string') {
+        if (value !== '' && read.field !== 'exitCode') identity[read.field] = value;
+      } else if (typeof value === 'number' && read.field === 'exitCode') {
+        identity.exitCode = value;
+      }
+    }
+    return identity;
+  }
+}
+
+function projectType(source: protobuf.Type, paths: readonly (readonly string[])[], name: string, namespace: protobuf.Namespace): protobuf.Type {
+  const type = new protobuf.Type(name);
+  namespace.add(type);
+  const byFirst = new Map<string, (readonly string[])[]>();
+  for (const path of paths) {
+    const [first, ...rest] = path;
+    if (first === undefined) continue;
+    const group = byFirst.get(first) ?? [];
+    if (rest.length > 0) group.push(rest);
+    byFirst.set(first, group);
+  }
+  for (const [fieldName, rests] of byFirst) {
+    const field = source.fields[fieldName];
+    if (field === undefined) throw new Error(`${source.fullName} has no field "${fieldName}"`);
+    if (rests.length === 0) {
+      type.add(new protobuf.Field(fieldName, field.id, leafType(field)));
+      continue;
+    }
+    const child = field.resolvedType;
+    if (!(child instanceof protobuf.Type)) throw new Error(`${source.fullName}.${fieldName} is not a message`);
+    const childType = projectType(child, rests, `${name}_${fieldName}`, namespace);
+    type.add(new protobuf.Field(fieldName, field.id, childType.name));
+  }
+  return type;
+}
+
+/** Leaves are scalars; an enum is read as its number, which keeps the projection free of enum types. */
+function leafType(field: protobuf.Field): string {
+  if (field.resolvedType instanceof protobuf.Enum) return 'int32';
+  if (field.resolvedType !== null) throw new Error(`${field.fullName} is a message, not a scalar`);
+  return field.type;
+}
+
+function valueAt(message: Record<string, unknown>, segments: readonly string[]): unknown {
+  let value: unknown = message;
+  for (const segment of segments) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[segment];
+  }
+  return value;
+}

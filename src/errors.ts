@@ -1,0 +1,79 @@
+/**
+ * criscope's error types. Every error names what was wrong and where, so the
+ * single place that logs it (or exits on it) has the whole story.
+ */
+
+/** gRPC status codes criscope itself answers with (it relays every other one untouched). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+
+const STATUS_NAMES: readonly string[] = Object.keys(GrpcStatus);
+
+/** "OK", "UNAVAILABLE", …; the number itself for codes outside the standard range. */
+export function grpcStatusName(code: number): string {
+  return STATUS_NAMES[code] ?? String(code);
+}
+
+export class CriscopeError extends Error {
+  override readonly name: string = 'CriscopeError';
+}
+
+/** A config file or flag that cannot be used: `source` is the file or `--flag`, `field` the dotted path. */
+export class ConfigError extends CriscopeError {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly source: string,
+    readonly issues: readonly { field: string; reason: string }[],
+  ) {
+    super(`invalid config in ${source}: ${issues.map((i) => `${i.field || '(root)'}: ${i.reason}`).join('; ')}`);
+  }
+}
+
+/** The listen socket cannot be taken (another criscope is serving it, or the path is not a socket). */
+export class ListenError extends CriscopeError {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`cannot listen on ${path}: ${reason}`);
+  }
+}
+
+/** No runtime endpoint was given and none of the well-known sockets answers. */
+export class RuntimeDiscoveryError extends CriscopeError {
+  override readonly name = 'RuntimeDiscoveryError';
+  constructor(readonly tried: readonly string[]) {
+    super(`no runtime endpoint given and none of the known sockets answers: ${tried.join(', ')}`);
+  }
+}
+
+/** A CRI message that could not be decoded for the call record (forwarding is never affected). */
+export class DecodeError extends CriscopeError {
+  override readonly name = 'DecodeError';
+  constructor(
+    readonly path: string,
+    readonly direction: 'request' | 'response',
+    reason: string,
+  ) {
+    super(`cannot decode ${direction} of ${path}: ${reason}`);
+  }
+}

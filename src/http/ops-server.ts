@@ -1,0 +1,55 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { RuntimeVersion } from '../runtime/runtime-client.js';
+
+export interface OpsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Asks the runtime for its Version; rejects when it does not answer. */
+  readonly probeRuntime: () => Promise<RuntimeVersion>;
+}
+
+/** criscope's operator endpoints: /healthz (the process is alive) and /readyz (the runtime answers Version). */
+export class OpsServer {
+  private readonly server: Server;
+
+  constructor(private readonly options: OpsServerOptions) {
+    this.server = createServer((request, response) => void this.route(request, response));
+  }
+
+  /** Resolves to the bound port (useful when configured as 0). */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    return typeof address === 'object' && address !== null ? address.port : this.options.port;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/healthz') return reply(response, 200, { status: 'ok' });
+    if (path === '/readyz') {
+      try {
+        const version = await this.options.probeRuntime();
+        return reply(response, 200, { status: 'ready', runtime: version });
+      } catch (error) {
+        return reply(response, 503, { status: 'not ready', reason: `runtime does not answer Version: ${(error as Error).message}` });
+      }
+    }
+    return reply(response, 404, { status: 'not found', paths: ['/healthz', '/readyz'] });
+  }
+}
+
+function reply(response: ServerResponse, status: number, body: Record<string, unknown>): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(`${JSON.stringify(body)}\n`);
+}

@@ -1,0 +1,49 @@
+import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import type { MethodTable } from '../cri/method-table.js';
+
+export interface RuntimeVersion {
+  readonly runtimeName: string;
+  readonly runtimeVersion: string;
+  readonly runtimeApiVersion: string;
+}
+
+/** criscope's own calls to the runtime (readiness, look-ups), straight to its socket, never through the relay. */
+export class RuntimeClient {
+  private readonly client: Client;
+
+  constructor(
+    socketPath: string,
+    private readonly table: MethodTable,
+  ) {
+    this.client = new Client(`unix://${socketPath}`, credentials.createInsecure());
+  }
+
+  async version(timeoutMs: number): Promise<RuntimeVersion> {
+    const response = await this.unary('/runtime.v1.RuntimeService/Version', {}, timeoutMs);
+    return {
+      runtimeName: String(response['runtime_name'] ?? ''),
+      runtimeVersion: String(response['runtime_version'] ?? ''),
+      runtimeApiVersion: String(response['runtime_api_version'] ?? ''),
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private unary(path: string, request: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    const method = this.table.lookup(path);
+    if (method === undefined) return Promise.reject(new Error(`the CRI proto has no method ${path}`));
+    const encode = (message: Record<string, unknown>): Buffer => Buffer.from(method.requestType.encode(message).finish());
+    const decode = (bytes: Buffer): Record<string, unknown> => method.responseType.toObject(method.responseType.decode(bytes), TO_OBJECT);
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(path, encode, decode, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: Record<string, unknown>) => {
+        if (error !== null) reject(error);
+        else resolve(response ?? {});
+      });
+    });
+  }
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true };

@@ -1,0 +1,32 @@
+import type { CallObserver, CallRecord } from '../cri/call-record.js';
+import { grpcStatusName } from '../errors.js';
+import type { Logger } from './logger.js';
+
+/** One structured line per call: at debug when it succeeds, at warn when it fails or cannot be decoded. */
+export class CallLog implements CallObserver {
+  constructor(private readonly log: Logger) {}
+
+  onCall(record: CallRecord): void {
+    const failed = record.grpcStatus !== 0;
+    if (!failed && !this.log.isLevelEnabled('debug')) return;
+    const decodeError = record.decodeError;
+    const line = {
+      service: record.service,
+      method: record.methodName,
+      known: record.method !== undefined,
+      code: record.grpcStatus === undefined ? undefined : grpcStatusName(record.grpcStatus),
+      grpcMessage: failed ? record.grpcMessage : undefined,
+      resetCode: record.resetCode,
+      byCriscope: record.answeredByCriscope || undefined,
+      durationMs: Math.round(record.durationSeconds * 1e6) / 1e3,
+      requestBytes: record.request.payloadBytes,
+      responseBytes: record.response.payloadBytes,
+      responseMessages: record.method?.serverStreaming === true ? record.response.messages : undefined,
+      items: record.responseItems,
+      ...record.identity,
+    };
+    if (decodeError !== undefined) this.log.warn({ ...line, err: decodeError.message }, 'call not decoded');
+    else if (failed) this.log.warn(line, 'call failed');
+    else this.log.debug(line, 'call');
+  }
+}
