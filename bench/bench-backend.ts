@@ -24,7 +24,12 @@ export async function benchBackend(
   plan: Omit<SuitePlan, "targets" | "config">,
 ): Promise<BackendRun> {
   mkdirSync(workDir, { recursive: true });
-  const paths = await openPathsUnderTest(config, services, runtimeSocket, workDir);
+  let paths;
+  try {
+    paths = await openPathsUnderTest(config, services, runtimeSocket, workDir);
+  } catch (error) {
+    return { scope, notes: [], failures: [`${scope}: paths did not become ready: ${errorText(error)}`] };
+  }
   try {
     const result = await runSuite({ ...plan, targets: paths.targets, config });
     return { scope, result, notes: paths.notes, failures: [...paths.failures, ...paths.deadRelays()] };

@@ -5,10 +5,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 const OUTPUT_TAIL_CHARS = 4000;
 const running = new Set<ChildProcess>();
 
-// Whatever way the bench ends, its children end with it.
+// Whatever way the bench ends, its children end with it. A signal would skip "exit", so turn it into one.
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 
 export interface ChildHandle {
   readonly name: string;

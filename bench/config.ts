@@ -2,6 +2,8 @@
 
 import { fileURLToPath } from "node:url";
 
+export type BackendName = "stub" | "containerd";
+
 export interface BenchConfig {
   readonly protoPath: string;
   /** criscope's entry point; the bench skips criscope (and says so) when it isn't built. */
@@ -10,7 +12,8 @@ export interface BenchConfig {
   readonly criscopeExtraArgs: readonly string[];
   /** Written by scripts/test-runtime/up.sh; no file means no containerd backend. */
   readonly testRuntimeEnvFile: string;
-  readonly skipContainerd: boolean;
+  /** Which backends to measure (CRISCOPE_BENCH_BACKENDS, default "stub,containerd"). */
+  readonly backends: ReadonlySet<BackendName>;
   readonly warmupCalls: number;
   readonly latencyRounds: number;
   readonly latencyBatch: number;
@@ -32,11 +35,11 @@ export function readBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     criscopeMain: env["CRISCOPE_BENCH_MAIN"] ?? `${REPO_ROOT}dist/src/cli/main.js`,
     criscopeExtraArgs: (env["CRISCOPE_BENCH_ARGS"] ?? "").split(/\s+/).filter((arg) => arg !== ""),
     testRuntimeEnvFile: env["CRISCOPE_TEST_ENV_FILE"] ?? "/run/criscope-test/env",
-    skipContainerd: env["CRISCOPE_BENCH_SKIP_CONTAINERD"] === "1",
+    backends: backendNames(env["CRISCOPE_BENCH_BACKENDS"] ?? "stub,containerd"),
     warmupCalls: positiveInteger(env, "CRISCOPE_BENCH_WARMUP_CALLS", 2000),
     latencyRounds: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_ROUNDS", 10),
     latencyBatch: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_BATCH", 200),
-    bigRounds: positiveInteger(env, "CRISCOPE_BENCH_BIG_ROUNDS", 6),
+    bigRounds: positiveInteger(env, "CRISCOPE_BENCH_BIG_ROUNDS", 10),
     bigBatch: positiveInteger(env, "CRISCOPE_BENCH_BIG_BATCH", 5),
     listContainersBytes: positiveInteger(env, "CRISCOPE_BENCH_LIST_BYTES", 4 * 1024 * 1024),
     throughputRounds: positiveInteger(env, "CRISCOPE_BENCH_THROUGHPUT_ROUNDS", 4),
@@ -44,6 +47,15 @@ export function readBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     highConcurrency: positiveInteger(env, "CRISCOPE_BENCH_CONCURRENCY", 16),
     rssCalls: positiveInteger(env, "CRISCOPE_BENCH_RSS_CALLS", 100_000),
   };
+}
+
+function backendNames(list: string): Set<BackendName> {
+  const names = new Set<BackendName>();
+  for (const name of list.split(",").map((item) => item.trim()).filter((item) => item !== "")) {
+    if (name !== "stub" && name !== "containerd") throw new Error(`CRISCOPE_BENCH_BACKENDS: unknown backend ${name} (stub, containerd)`);
+    names.add(name);
+  }
+  return names;
 }
 
 function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -67,6 +79,6 @@ export function describeSettings(config: BenchConfig): string {
     `latency ${config.latencyRounds}×${config.latencyBatch} calls/path/method`,
     `ListContainers ${config.bigRounds}×${config.bigBatch}`,
     `throughput ${config.throughputRounds}×${config.throughputSeconds} s/path/concurrency`,
-    `RSS ${config.rssCalls} calls at c=${config.highConcurrency}`,
+    `criscope RSS (stub) ${config.rssCalls} calls at c=${config.highConcurrency}`,
   ].join(", ");
 }

@@ -56,9 +56,9 @@ export async function createBenchContainer(client: CriClient, env: TestRuntimeEn
   const logDirectory = join(workDir, "pod-logs");
   mkdirSync(logDirectory, { recursive: true });
   // Host network: no CNI needed, and the bench measures CRI calls, not pod networking.
+  // (No hostname either: runc refuses one without a private UTS namespace.)
   const sandboxConfig = {
     metadata: { name: "criscope-bench", uid: randomUUID(), namespace: "criscope-bench", attempt: 0 },
-    hostname: "criscope-bench",
     log_directory: logDirectory,
     labels: { "app.kubernetes.io/name": "criscope-bench" },
     linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },

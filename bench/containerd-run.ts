@@ -14,7 +14,6 @@ export const CONTAINERD_SCOPE = "containerd";
 
 /** Undefined when there is no test containerd to measure (and that is not a failure). */
 export async function benchAgainstContainerd(config: BenchConfig, services: CriServiceDefinitions, workDir: string): Promise<BackendRun | undefined> {
-  if (config.skipContainerd) return undefined;
   let runtime;
   try {
     runtime = readTestRuntimeEnv(config.testRuntimeEnvFile);

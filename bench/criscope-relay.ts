@@ -2,7 +2,7 @@
 
 import { existsSync } from "node:fs";
 import { spawnChild, waitUntilReady } from "./child-process.js";
-import { freeLoopbackPort, httpAnswers200, unixSocketAccepts } from "./readiness-probes.js";
+import { freeLoopbackPort, httpAnswers200 } from "./readiness-probes.js";
 import type { RunningRelay } from "./relay.js";
 
 export async function startCriscope(

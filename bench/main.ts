@@ -42,10 +42,12 @@ const report = (run: BackendRun): void => {
 };
 
 try {
-  report(await benchAgainstStub(config, services, workDir));
-  const containerd = await benchAgainstContainerd(config, services, workDir);
-  if (containerd === undefined) print("", `== backend: containerd`, `note: not measured, no ${config.testRuntimeEnvFile} (bash scripts/test-runtime/up.sh writes it)`);
-  else report(containerd);
+  if (config.backends.has("stub")) report(await benchAgainstStub(config, services, workDir));
+  if (config.backends.has("containerd")) {
+    const containerd = await benchAgainstContainerd(config, services, workDir);
+    if (containerd !== undefined) report(containerd);
+    else print("", "== backend: containerd", `note: not measured, no ${config.testRuntimeEnvFile} (bash scripts/test-runtime/up.sh writes it)`);
+  }
 } finally {
   await rm(workDir, { recursive: true, force: true });
 }

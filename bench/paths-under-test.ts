@@ -57,17 +57,23 @@ export async function openPathsUnderTest(
     { name: "direct", client: new CriClient(runtimeSocket, services) },
     ...relays.map((relay) => ({ name: relay.name, client: new CriClient(relay.socketPath, services), relayPid: relay.child.pid })),
   ];
-  await Promise.all(targets.map((target) => target.client.waitForReady(10_000)));
+  const close = async (): Promise<void> => {
+    for (const target of targets) target.client.close();
+    await Promise.all(relays.map((relay) => relay.child.stop()));
+  };
+  try {
+    await Promise.all(targets.map((target) => target.client.waitForReady(10_000)));
+  } catch (error) {
+    await close();
+    throw error;
+  }
 
   return {
     targets,
     notes,
     failures,
     deadRelays: () => relays.filter((relay) => relay.child.hasExited()).map((relay) => `${relay.name} died:\n${relay.child.outputTail()}`),
-    async close(): Promise<void> {
-      for (const target of targets) target.client.close();
-      await Promise.all(relays.map((relay) => relay.child.stop()));
-    },
+    close,
   };
 }
 

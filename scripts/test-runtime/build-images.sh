@@ -40,8 +40,8 @@ if [ -z "$force" ] && [ -d "$OCI_LAYOUT" ] && [ "$(cat "$STAMP" 2>/dev/null)" = 
   if [ -n "$ok" ]; then info "images up to date in $IMAGES_DIR"; exit 0; fi
 fi
 
-[ -x /bin/busybox ] && file_out="$(LC_ALL=C od -An -c -N4 /bin/busybox)" || die "/bin/busybox missing (install busybox-static)"
-case "$file_out" in *E*L*F*) ;; *) die "/bin/busybox is not an ELF binary";; esac
+[ -x /bin/busybox ] || die "/bin/busybox missing (install busybox-static)"
+head -c 4 /bin/busybox | grep -q ELF || die "/bin/busybox is not an ELF binary"
 if grep -q 'NEEDED' <(LC_ALL=C readelf -d /bin/busybox 2>/dev/null || true); then
   die "/bin/busybox is dynamically linked; install busybox-static (it replaces the dynamic busybox)"
 fi

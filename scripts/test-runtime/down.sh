@@ -58,7 +58,7 @@ for f in $(grep -lsF -- "$CTRD_SOCK" /proc/[0-9]*/cmdline 2>/dev/null || true); 
   cmd="$(tr '\0' ' ' <"$f" 2>/dev/null || true)"
   case "$cmd" in
     *containerd-shim*"-address $CTRD_SOCK "*|*containerd-shim*"-address $CTRD_SOCK")
-      kill -KILL "$pid" 2>/dev/null && warn "killed leftover shim $pid" || true ;;
+      if kill -KILL "$pid" 2>/dev/null; then warn "killed leftover shim $pid"; fi ;;
   esac
 done
 
@@ -67,7 +67,7 @@ if [ -d "$RUNC_ROOT" ] && command -v runc >/dev/null; then
   for root in "$RUNC_ROOT"/*/; do
     [ -d "$root" ] || continue
     for id in $(runc --root "$root" list -q 2>/dev/null); do
-      runc --root "$root" delete --force "$id" >/dev/null 2>&1 && warn "force-deleted leftover container $id" || true
+      if runc --root "$root" delete --force "$id" >/dev/null 2>&1; then warn "force-deleted leftover container $id"; fi
     done
   done
 fi
@@ -75,7 +75,7 @@ fi
 # anything still mounted under our trees (deepest first)
 umount_under() {
   local m
-  awk '{print $5}' /proc/self/mountinfo | grep -E "^($STATE_DIR|$DATA_DIR)/" | sort -r | while read -r m; do
+  { awk '{print $5}' /proc/self/mountinfo | grep -E "^($STATE_DIR|$DATA_DIR)/" || true; } | sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || warn "could not unmount $m"
   done
 }
@@ -102,7 +102,7 @@ if [ -n "$purge" ]; then
     rm -rf --one-file-system "$d"
   done
   rm -rf --one-file-system "$STATE_DIR"
-  ip link del criscope0 2>/dev/null || true
+  ip link del "$CNI_BRIDGE" 2>/dev/null || true
 fi
 
 info "down (killed $tasks_killed task(s)${purge:+, purged containerd root and registry storage})"

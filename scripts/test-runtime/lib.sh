@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are used by the scripts that source this
 # Shared settings and helpers for the criscope private test runtime.
 # Sourced by the scripts in this directory; not meant to be run directly.
 #
@@ -6,6 +6,10 @@
 # containerd/registry that may also exist on the machine:
 #   $CRISCOPE_TEST_DATA_DIR  (default /var/lib/criscope-test)  persistent: images, registry storage, containerd root
 #   $CRISCOPE_TEST_STATE_DIR (default /run/criscope-test)      runtime: socket, pidfiles, logs, configs, env file
+# A second, independent instance on the same machine also needs its own
+# CRISCOPE_TEST_REGISTRY_PORT (default 5055), CRISCOPE_TEST_CNI_BRIDGE (criscope0)
+# and CRISCOPE_TEST_CNI_SUBNET (10.254.77.0/24). CRISCOPE_TEST_SNAPSHOTTER forces
+# overlayfs or native.
 
 TR_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -14,6 +18,9 @@ DATA_DIR="${CRISCOPE_TEST_DATA_DIR:-/var/lib/criscope-test}"
 REGISTRY_PORT="${CRISCOPE_TEST_REGISTRY_PORT:-5055}"
 REGISTRY_ADDR="127.0.0.1:${REGISTRY_PORT}"
 REGISTRY_HOST="registry.criscope.test"   # fictitious; containerd mirrors it to $REGISTRY_ADDR
+# pod network (non-host-network pods only); change both for a second instance on one machine
+CNI_BRIDGE="${CRISCOPE_TEST_CNI_BRIDGE:-criscope0}"
+CNI_SUBNET="${CRISCOPE_TEST_CNI_SUBNET:-10.254.77.0/24}"
 
 IMAGES_DIR="$DATA_DIR/images"            # OCI layout cache (build-images.sh)
 OCI_LAYOUT="$IMAGES_DIR/oci"
@@ -255,6 +262,8 @@ write_if_changed() {
 }
 
 write_support_files() {
+  [ -z "${TR_SUPPORT_WRITTEN:-}" ] || return 0
+  TR_SUPPORT_WRITTEN=1
   mkdir -p "$CTRD_ROOT" "$CTRD_STATE" "$RUNC_ROOT" "$CNI_BIN_DIR" "$CNI_CONF_DIR" \
            "$DATA_DIR/cni/ipam" "$STATE_DIR/logs" "$STATE_DIR/config" "$REGISTRY_DATA"
   # CNI: private bin dir (symlinks to Debian's plugins) and one bridge network.
@@ -271,14 +280,14 @@ write_support_files() {
   \"plugins\": [
     {
       \"type\": \"bridge\",
-      \"bridge\": \"criscope0\",
+      \"bridge\": \"$CNI_BRIDGE\",
       \"isGateway\": false,
       \"ipMasq\": false,
       \"hairpinMode\": true,
       \"ipam\": {
         \"type\": \"host-local\",
         \"dataDir\": \"$DATA_DIR/cni/ipam\",
-        \"ranges\": [[{ \"subnet\": \"10.254.77.0/24\" }]]
+        \"ranges\": [[{ \"subnet\": \"$CNI_SUBNET\" }]]
       }
     }
   ]

@@ -1,0 +1,193 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
+import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
+import { criMethod } from '../support/cri-client.js';
+import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
+import { grpcFrame, openH2, rawCall, type RawExchange } from '../support/raw-h2.js';
+import { testRuntime } from '../support/runtime-env.js';
+
+const MIB = 1024 * 1024;
+
+/** What a client can observe of one call; equal for the direct and the relayed call. */
+function observable(exchange: RawExchange): unknown {
+  return { rawHeaders: exchange.rawHeaders, data: exchange.data.toString('base64'), rawTrailers: exchange.rawTrailers, rstCode: exchange.rstCode };
+}
+
+function encode(method: string, message: Record<string, unknown>): Buffer {
+  const type = criMethod(method).requestType;
+  return Buffer.from(type.encode(type.fromObject(message)).finish());
+}
+
+describe('the same call direct and through criscope, against the real containerd', () => {
+  const runtime = testRuntime();
+  let criscope: CriscopeProcess;
+  let viaCriscope: ClientHttp2Session;
+  let direct: ClientHttp2Session;
+
+  before(async () => {
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
+    viaCriscope = openH2(criscope.socketPath);
+    direct = openH2(runtime.containerdSocket);
+  });
+
+  after(async () => {
+    viaCriscope.close();
+    direct.close();
+    await criscope.stop();
+  });
+
+  // Calls whose answer does not change from one moment to the next (ListImages' order does).
+  const cases: { name: string; path: string; body: Buffer }[] = [
+    { name: 'Version', path: '/runtime.v1.RuntimeService/Version', body: grpcFrame(encode('Version', { version: 'v1' })) },
+    { name: 'Status', path: '/runtime.v1.RuntimeService/Status', body: grpcFrame(encode('Status', {})) },
+    { name: 'ImageStatus', path: '/runtime.v1.ImageService/ImageStatus', body: grpcFrame(encode('ImageStatus', { image: { image: runtime.busyboxImage } })) },
+    {
+      name: 'ContainerStatus of a missing container (a trailers-only NotFound)',
+      path: '/runtime.v1.RuntimeService/ContainerStatus',
+      body: grpcFrame(encode('ContainerStatus', { container_id: 'no-such-container' })),
+    },
+    { name: 'a method our proto does not know', path: '/runtime.v1.RuntimeService/NoSuchMethod', body: grpcFrame(Buffer.alloc(0)) },
+    { name: 'runtime.v1alpha2 Version', path: '/runtime.v1alpha2.RuntimeService/Version', body: grpcFrame(encode('Version', { version: 'v1alpha2' })) },
+    {
+      name: 'runtime.v1alpha2 ImageStatus',
+      path: '/runtime.v1alpha2.ImageService/ImageStatus',
+      body: grpcFrame(encode('ImageStatus', { image: { image: runtime.busyboxImage } })),
+    },
+  ];
+  for (const { name, path, body } of cases) {
+    it(`${name}: identical headers, bytes, trailers and status`, async () => {
+      const [relayed, straight] = [await rawCall(viaCriscope, path, body), await rawCall(direct, path, body)];
+      assert.deepEqual(observable(relayed), observable(straight));
+      const status = relayed.trailers?.['grpc-status'] ?? relayed.headers['grpc-status'];
+      assert.ok(status !== undefined, 'a grpc-status came back');
+    });
+  }
+
+  it('unknown and v1alpha2 calls really reach the runtime and come back with its answer', async () => {
+    const unknown = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/NoSuchMethod', grpcFrame(Buffer.alloc(0)));
+    assert.equal(unknown.headers['grpc-status'] ?? unknown.trailers?.['grpc-status'], '12');
+    assert.match(String(unknown.headers['grpc-message'] ?? unknown.trailers?.['grpc-message']), /NoSuchMethod/);
+    const alpha = await rawCall(viaCriscope, '/runtime.v1alpha2.RuntimeService/Version', grpcFrame(encode('Version', { version: 'v1alpha2' })));
+    assert.equal(alpha.trailers?.['grpc-status'], '0');
+    const version = criMethod('Version').responseType.decode(alpha.data.subarray(5)) as unknown as { runtime_name: string; runtime_api_version: string };
+    assert.equal(version.runtime_name, 'containerd');
+    assert.equal(version.runtime_api_version, 'v1alpha2');
+  });
+});
+
+describe('metadata, trailers and large messages pass unchanged', () => {
+  // containerd cannot report the metadata it received or be told how to answer,
+  // so a bare HTTP/2 peer stands in for it here.
+  let echo: EchoServer;
+  let echoSocket: string;
+  let criscope: CriscopeProcess;
+  let viaCriscope: ClientHttp2Session;
+  let direct: ClientHttp2Session;
+
+  before(async () => {
+    echoSocket = join(mkdtempSync(join(tmpdir(), 'criscope-echo-')), 'echo.sock');
+    echo = await startEchoServer(echoSocket);
+    criscope = await startCriscope({ runtimeSocket: echoSocket, extraArgs: ['--max-message-bytes', String(32 * MIB)] });
+    viaCriscope = openH2(criscope.socketPath);
+    direct = openH2(echoSocket);
+  });
+
+  after(async () => {
+    viaCriscope.close();
+    direct.close();
+    await criscope.stop();
+    await echo.close();
+  });
+
+  it('passes request metadata unchanged: trace context, deadline, user agent, repeated and -bin keys', async () => {
+    const metadata: OutgoingHttpHeaders = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'vendor=value',
+      'grpc-timeout': '1999m',
+      'user-agent': 'kubelet/v1.36.0 grpc-go/1.72.0',
+      'x-custom': ['first', 'second'],
+      'x-context-bin': ['AAEC', 'AwQF'],
+    };
+    const body = grpcFrame(encode('Version', { version: 'v1' }));
+    await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', body, metadata);
+    await rawCall(direct, '/runtime.v1.RuntimeService/Version', body, metadata);
+    const [relayed, straight] = echo.requests.slice(-2) as [typeof echo.requests[0], typeof echo.requests[0]];
+    assert.deepEqual(relayed.rawHeaders, straight.rawHeaders);
+    assert.deepEqual(relayed.body, body);
+    const xContext = relayed.rawHeaders.flatMap((value, index) => (relayed.rawHeaders[index - 1] === 'x-context-bin' && index % 2 === 1 ? [value] : []));
+    assert.deepEqual(xContext, ['AAEC', 'AwQF'], 'each -bin value arrives as its own field');
+  });
+
+  it('passes response headers and trailers unchanged, repeated and -bin ones included', async () => {
+    const reply = grpcFrame(randomBytes(300));
+    echo.answer = () => ({
+      headers: { 'x-served-by': ['a', 'b'], 'x-response-bin': 'AQID' },
+      trailers: { 'grpc-status': '0', 'grpc-message': 'all%20good', 'x-trailer': ['t1', 't2'], 'grpc-status-details-bin': 'CAUSBm5vcGU' },
+      body: reply,
+    });
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    const straight = await rawCall(direct, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    assert.deepEqual(observable(relayed), observable(straight));
+    assert.deepEqual(relayed.data, reply);
+    assert.deepEqual(relayed.rawTrailers?.filter((_, index, all) => all[index - 1] === 'x-trailer'), ['t1', 't2']);
+  });
+
+  it('passes a trailers-only error answer unchanged', async () => {
+    echo.answer = () => ({ headers: { 'grpc-status': '5', 'grpc-message': 'container%20%22x%22%20not%20found', 'grpc-status-details-bin': 'CAUSBm5vcGU' } });
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
+    const straight = await rawCall(direct, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
+    assert.deepEqual(observable(relayed), observable(straight));
+    assert.equal(relayed.headers['grpc-status'], '5');
+    assert.equal(relayed.trailers, undefined, 'no separate trailers frame');
+  });
+
+  it('relays 20 MiB messages each way byte for byte', async () => {
+    echo.answer = (request) => ({ trailers: { 'grpc-status': '0' }, body: request.body });
+    const body = grpcFrame(randomBytes(20 * MIB));
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/ListContainers', body);
+    assert.equal(relayed.trailers?.['grpc-status'], '0');
+    assert.ok(relayed.data.equals(body), 'the echoed 20 MiB message came back unchanged');
+    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the runtime side received it unchanged');
+  });
+
+  it('forwards gzip-compressed messages as they are and still decodes them for the record', async () => {
+    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(gzipSync(encode('Version', {})), true) });
+    const request = encode('CreateContainer', {
+      pod_sandbox_id: 'sandbox-gz',
+      config: { metadata: { name: 'zipped' }, image: { image: 'registry.example/app:1' } },
+      sandbox_config: { metadata: { name: 'pod-gz', namespace: 'ns-gz', uid: 'uid-gz' } },
+    });
+    const body = grpcFrame(gzipSync(request), true);
+    await rawCall(viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', body, { 'grpc-encoding': 'gzip' });
+    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the compressed bytes reached the runtime unchanged');
+    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'CreateContainer'));
+    const record = criscope.logLines().find((line) => line['method'] === 'CreateContainer');
+    assert.equal(record?.['podName'], 'pod-gz');
+    assert.equal(record?.['podNamespace'], 'ns-gz');
+    assert.equal(record?.['containerName'], 'zipped');
+    assert.equal(record?.['image'], 'registry.example/app:1');
+  });
+
+  it('logs a message it cannot decode and forwards it all the same', async () => {
+    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
+    const garbage = grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', garbage);
+    assert.equal(relayed.trailers?.['grpc-status'], '0');
+    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(garbage));
+    await waitFor(() => criscope.logLines().some((line) => line['msg'] === 'call not decoded'));
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CriscopeProcess {
+  readonly socketPath: string;
+  readonly httpUrl: string;
+  readonly child: ChildProcess;
+  /** Every JSON log line criscope has written so far. */
+  logLines(): Record<string, unknown>[];
+  /** Everything criscope has written to stdout and stderr. */
+  output(): string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  readonly runtimeSocket: string;
+  readonly imageSocket?: string;
+  readonly extraArgs?: readonly string[];
+  readonly socketPath?: string;
+  readonly logLevel?: string;
+}
+
+let nextPort = 19810 + (process.pid % 500) * 4;
+
+/** Starts the real criscope CLI in a child process on a fresh socket, and waits until /healthz answers. */
+export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
+  const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
+  const port = nextPort++;
+  const args = [
+    MAIN,
+    'serve',
+    '--listen',
+    `unix://${socketPath}`,
+    '--runtime-endpoint',
+    `unix://${options.runtimeSocket}`,
+    '--http-listen',
+    `127.0.0.1:${port}`,
+    '--log-level',
+    options.logLevel ?? 'debug',
+    ...(options.imageSocket === undefined ? [] : ['--image-endpoint', `unix://${options.imageSocket}`]),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`criscope exited with ${child.exitCode}:\n${output}`);
+    try {
+      const response = await fetch(`${httpUrl}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`criscope did not become healthy:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    socketPath,
+    httpUrl,
+    child,
+    output: () => output,
+    logLines: () =>
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { rm } from 'node:fs/promises';
+import {
+  createServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+  type ServerStreamResponseOptions,
+} from 'node:http2';
+
+/**
+ * A bare HTTP/2 gRPC peer that reports exactly what reached it and answers
+ * with whatever headers and trailers a test scripts. It stands in for the
+ * runtime only where containerd cannot show what it received (metadata) or
+ * cannot be made to answer a given way (repeated and -bin trailers, huge echoes).
+ */
+export interface EchoRequest {
+  readonly rawHeaders: string[];
+  readonly body: Buffer;
+}
+
+export interface EchoAnswer {
+  readonly headers?: OutgoingHttpHeaders;
+  /** Omitted: trailers-only answer carrying `headers` alone. */
+  readonly trailers?: OutgoingHttpHeaders;
+  /** What to send as DATA; defaults to the request body (an echo). */
+  readonly body?: Buffer;
+}
+
+export interface EchoServer {
+  readonly requests: EchoRequest[];
+  answer: (request: EchoRequest) => EchoAnswer;
+  close(): Promise<void>;
+}
+
+export async function startEchoServer(socketPath: string): Promise<EchoServer> {
+  const requests: EchoRequest[] = [];
+  const server: Http2Server = createServer({ maxSessionMemory: 256, settings: { initialWindowSize: 16 * 1024 * 1024 } });
+  const echo: EchoServer = {
+    requests,
+    answer: () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } }),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(socketPath, { force: true });
+    },
+  };
+  server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', () => undefined);
+    stream.on('end', () => {
+      const request = { rawHeaders, body: Buffer.concat(chunks) };
+      requests.push(request);
+      const answer = echo.answer(request);
+      const headers = { ':status': 200, 'content-type': 'application/grpc', ...answer.headers };
+      if (answer.trailers === undefined) {
+        stream.respond(headers, { endStream: true, sendDate: false } as ServerStreamResponseOptions);
+        return;
+      }
+      stream.respond(headers, { waitForTrailers: true, sendDate: false } as ServerStreamResponseOptions);
+      stream.on('wantTrailers', () => stream.sendTrailers(answer.trailers ?? {}));
+      stream.end(answer.body ?? request.body);
+    });
+  });
+  server.on('sessionError', () => undefined);
+  await rm(socketPath, { force: true });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return echo;
+}
