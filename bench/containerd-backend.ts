@@ -48,7 +48,15 @@ interface ImageStatusResponse {
   readonly image?: object;
 }
 
+/** Marks the bench's pods, so a later run can clear what an interrupted one left behind. */
+const BENCH_POD_LABELS = { "app.kubernetes.io/name": "criscope-bench" };
+
+interface ListPodSandboxResponse {
+  readonly items?: readonly { readonly id: string }[];
+}
+
 export async function createBenchContainer(client: CriClient, env: TestRuntimeEnv, workDir: string): Promise<BenchContainer> {
+  await removeLeftoverBenchPods(client);
   const image = { image: env.busyboxImage };
   const status = await client.image<ImageStatusResponse>("ImageStatus", { image });
   if (status.image === undefined) await client.image("PullImage", { image });
@@ -60,7 +68,7 @@ export async function createBenchContainer(client: CriClient, env: TestRuntimeEn
   const sandboxConfig = {
     metadata: { name: "criscope-bench", uid: randomUUID(), namespace: "criscope-bench", attempt: 0 },
     log_directory: logDirectory,
-    labels: { "app.kubernetes.io/name": "criscope-bench" },
+    labels: BENCH_POD_LABELS,
     linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },
   };
   const { pod_sandbox_id: podSandboxId } = await client.runtime<RunPodSandboxResponse>("RunPodSandbox", { config: sandboxConfig });
@@ -99,6 +107,15 @@ export async function createBenchContainer(client: CriClient, env: TestRuntimeEn
       return problems;
     },
   };
+}
+
+/** RemovePodSandbox takes the pod's containers with it. */
+async function removeLeftoverBenchPods(client: CriClient): Promise<void> {
+  const leftovers = await client.runtime<ListPodSandboxResponse>("ListPodSandbox", { filter: { label_selector: BENCH_POD_LABELS } });
+  for (const pod of leftovers.items ?? []) {
+    await client.runtime("StopPodSandbox", { pod_sandbox_id: pod.id });
+    await client.runtime("RemovePodSandbox", { pod_sandbox_id: pod.id });
+  }
 }
 
 /** Cleanup goes on past a failed step, so one stuck container doesn't leave the pod behind. */

@@ -5,7 +5,7 @@
 
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCriServices } from "../test/support/stub-cri-server.js";
 import type { BackendRun } from "./bench-backend.js";
@@ -27,8 +27,11 @@ const workDir = await mkdtemp(join(tmpdir(), "criscope-bench-"));
 const print = (...lines: string[]): void => {
   for (const line of lines) process.stdout.write(`${line}\n`);
 };
+/** Other work on the machine skews every path; the load average says how busy it was. */
+const loadAverage = (): string => loadavg().map((value) => value.toFixed(2)).join(" ");
+
 print(
-  `criscope bench: node ${process.version}, ${availableParallelism()} CPUs, ${nghttpxVersion() ?? "no nghttpx"}`,
+  `criscope bench: node ${process.version}, ${availableParallelism()} CPUs, ${nghttpxVersion() ?? "no nghttpx"}, load average ${loadAverage()}`,
   `criscope extra args: ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
   `settings: ${describeSettings(config)}`,
 );
@@ -52,7 +55,7 @@ try {
   await rm(workDir, { recursive: true, force: true });
 }
 
-print("", "== summary (every ratio is against direct, measured in the same run)");
+print("", `== summary (every ratio is against direct, measured in the same run; load average now ${loadAverage()})`);
 for (const run of runs) {
   if (run.result !== undefined) print(...headlines(run.result, run.scope), ...verdictLines(run.result, run.scope));
 }

@@ -38,8 +38,11 @@ if ctrd_pid >/dev/null && ctrd_answers; then
       ctr_ -n "$ns" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
       tasks_killed=$((tasks_killed + 1))
     done
+    # CRI's exit handler usually deletes the killed tasks itself; wait for that
+    # or delete them (up to 5 s each)
     for id in $(ctr_ -n "$ns" tasks ls -q 2>/dev/null); do
-      for _ in 1 2 3 4 5 6 7 8 9 10; do
+      for _ in $(seq 25); do
+        ctr_ -n "$ns" tasks ls -q 2>/dev/null | grep -qxF "$id" || break
         ctr_ -n "$ns" tasks delete "$id" >/dev/null 2>&1 && break
         sleep 0.2
       done

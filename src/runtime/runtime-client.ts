@@ -16,7 +16,11 @@ export class RuntimeClient {
     socketPath: string,
     private readonly table: MethodTable,
   ) {
-    this.client = new Client(`unix://${socketPath}`, credentials.createInsecure());
+    // Short reconnect backoff: after a runtime restart, readiness should follow within a second.
+    this.client = new Client(`unix://${socketPath}`, credentials.createInsecure(), {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
   }
 
   async version(timeoutMs: number): Promise<RuntimeVersion> {

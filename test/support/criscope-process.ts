@@ -26,12 +26,9 @@ export interface StartOptions {
   readonly logLevel?: string;
 }
 
-let nextPort = 19810 + (process.pid % 500) * 4;
-
-/** Starts the real criscope CLI in a child process on a fresh socket, and waits until /healthz answers. */
+/** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
 export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
   const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
-  const port = nextPort++;
   const args = [
     MAIN,
     'serve',
@@ -40,7 +37,7 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
     '--runtime-endpoint',
     `unix://${options.runtimeSocket}`,
     '--http-listen',
-    `127.0.0.1:${port}`,
+    '127.0.0.1:0',
     '--log-level',
     options.logLevel ?? 'debug',
     ...(options.imageSocket === undefined ? [] : ['--image-endpoint', `unix://${options.imageSocket}`]),
@@ -51,19 +48,18 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const httpUrl = `http://127.0.0.1:${port}`;
+  // The HTTP port is chosen by the kernel; criscope logs it once serving.
   const deadline = Date.now() + 10_000;
-  for (;;) {
+  let httpUrl: string | undefined;
+  while (httpUrl === undefined) {
     if (child.exitCode !== null) throw new Error(`criscope exited with ${child.exitCode}:\n${output}`);
-    try {
-      const response = await fetch(`${httpUrl}/healthz`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`criscope did not become healthy:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (Date.now() > deadline) throw new Error(`criscope did not start serving:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const serving = /"http":"([^"]+)","msg":"criscope serving"/.exec(output);
+    if (serving !== null) httpUrl = `http://${serving[1] as string}`;
   }
+  const health = await fetch(`${httpUrl}/healthz`);
+  if (!health.ok) throw new Error(`criscope /healthz answered ${health.status}`);
   return {
     socketPath,
     httpUrl,

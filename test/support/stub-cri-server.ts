@@ -85,6 +85,8 @@ export interface StubCriServer {
   /** Ends every open GetContainerEvents stream with status OK. */
   endEventStreams(): void;
   close(): Promise<void>;
+  /** Drops every connection at once, as a runtime that dies does (streams get no status). */
+  crash(): Promise<void>;
 }
 
 const DEFAULT_LIST_CONTAINERS_BYTES = 4 * 1024 * 1024;
@@ -162,6 +164,11 @@ export async function startStubCriServer(socketPath: string, options: StubCriSer
     endEventStreams(): void {
       for (const stream of eventStreams) stream.end();
       eventStreams.clear();
+    },
+    async crash(): Promise<void> {
+      eventStreams.clear();
+      server.forceShutdown();
+      await rm(socketPath, { force: true });
     },
     async close(): Promise<void> {
       for (const stream of eventStreams) stream.end();

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (npm test, and CI's .ci/run): on a fresh Debian 12 machine, as root,
+# installs and starts what the tests need (a private containerd, runc, a loopback
+# registry with locally built images), builds criscope, then runs the unit tests and
+# the end-to-end tests against the real runtime. Exits non-zero when a test fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib-node.sh
+
+require_node
+bash scripts/test-runtime/up.sh
+install_node_modules
+npm run --silent build
+
+# One file at a time: some end-to-end tests stop and restart the shared containerd.
+node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js

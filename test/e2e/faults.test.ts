@@ -1,0 +1,94 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
+import { CriTestClient, statusOf } from '../support/cri-client.js';
+import { grpcFrame, openH2 } from '../support/raw-h2.js';
+import { testRuntime } from '../support/runtime-env.js';
+
+const runtime = testRuntime();
+
+function containerd(action: 'start' | 'stop'): void {
+  execFileSync('bash', [runtime.containerdCtl, action], { stdio: 'ignore', timeout: 60_000 });
+}
+
+/** Writes raw bytes to a unix socket and waits until criscope closes the connection (or a second passes). */
+function sendRaw(socketPath: string, bytes: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath, () => socket.write(bytes));
+    const done = (): void => {
+      socket.destroy();
+      resolve();
+    };
+    socket.on('data', () => undefined);
+    socket.on('close', done);
+    socket.on('error', done);
+    setTimeout(done, 1000);
+  });
+}
+
+describe('faults around criscope, with the real containerd', () => {
+  let criscope: CriscopeProcess;
+  let client: CriTestClient;
+
+  before(async () => {
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
+    client = new CriTestClient(criscope.socketPath);
+  });
+
+  after(async () => {
+    client.close();
+    containerd('start');
+    assert.equal(await criscope.stop(), 0);
+  });
+
+  it('answers UNAVAILABLE promptly while the runtime is down, and heals when it is back', async () => {
+    await client.call('Version');
+    containerd('stop');
+    try {
+      const started = Date.now();
+      await assert.rejects(client.call('Version', {}, { timeoutMs: 20_000 }), (error: unknown) => statusOf(error) === 14);
+      assert.ok(Date.now() - started < 2000, `UNAVAILABLE came after ${Date.now() - started} ms`);
+      const health = await fetch(`${criscope.httpUrl}/healthz`);
+      assert.equal(health.status, 200, 'criscope itself is alive');
+      const ready = await fetch(`${criscope.httpUrl}/readyz`);
+      assert.equal(ready.status, 503, 'but not ready');
+    } finally {
+      containerd('start');
+    }
+    const version = await client.call('Version');
+    assert.equal(version['runtime_name'], 'containerd');
+    await eventually(async () => (await fetch(`${criscope.httpUrl}/readyz`)).status === 200, 'ready again');
+    assert.equal(criscope.child.exitCode, null);
+  });
+
+  it('survives garbage, a half-open connection and an abrupt disconnect without disturbing other calls', async () => {
+    const halfOpen = connect(criscope.socketPath);
+    await new Promise((resolve) => halfOpen.once('connect', resolve));
+    await sendRaw(criscope.socketPath, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await sendRaw(criscope.socketPath, Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00\xde\xad\xbe\xef'));
+    await sendRaw(criscope.socketPath, Buffer.alloc(4096, 0xff));
+
+    // A client that opens a call and vanishes mid-message.
+    const session = openH2(criscope.socketPath);
+    const stream = session.request({ ':method': 'POST', ':path': '/runtime.v1.RuntimeService/Version', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.write(grpcFrame(Buffer.alloc(64)).subarray(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    session.destroy();
+
+    const results = await Promise.all(Array.from({ length: 20 }, () => client.call('Version')));
+    assert.equal(results.length, 20);
+    assert.equal(criscope.child.exitCode, null, 'criscope is still running');
+    halfOpen.destroy();
+  });
+});
+
+async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,82 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'criscope-config-')), 'criscope.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('loadConfig', () => {
+  it('fills in defaults when there is neither file nor flag', () => {
+    const config = loadConfig(undefined);
+    assert.equal(config.listen, 'unix:///run/criscope/criscope.sock');
+    assert.equal(config.runtimeEndpoint, undefined);
+    assert.equal(config.socketMode, 0o660);
+    assert.equal(config.httpListen, '127.0.0.1:9810');
+    assert.equal(config.maxMessageBytes, 16 * 1024 * 1024);
+    assert.equal(config.log.level, 'info');
+    assert.ok(Object.isFrozen(config));
+  });
+
+  const valid: { name: string; file: string; flags?: ConfigOverrides; expect: Record<string, unknown> }[] = [
+    {
+      name: 'reads every setting from the file',
+      file: 'listen: unix:///run/x/criscope.sock\nruntimeEndpoint: unix:///run/containerd/containerd.sock\nimageEndpoint: unix:///run/img.sock\nsocketMode: "0600"\nhttpListen: "[::1]:9000"\nmaxMessageBytes: 33554432\nshutdownGraceSeconds: 3\nlog:\n  level: debug\n',
+      expect: { listen: 'unix:///run/x/criscope.sock', imageEndpoint: 'unix:///run/img.sock', socketMode: 0o600, httpListen: '[::1]:9000', maxMessageBytes: 32 * 1024 * 1024, shutdownGraceSeconds: 3 },
+    },
+    {
+      name: 'lets flags override the file',
+      file: 'runtimeEndpoint: unix:///run/a.sock\nlog:\n  level: warn\n',
+      flags: { runtimeEndpoint: 'unix:///run/b.sock', logLevel: 'debug' },
+      expect: { runtimeEndpoint: 'unix:///run/b.sock' },
+    },
+    { name: 'accepts an empty file', file: '', expect: { listen: 'unix:///run/criscope/criscope.sock' } },
+    { name: 'accepts the unix:/path form', file: 'runtimeEndpoint: unix:/run/crio/crio.sock\n', expect: { runtimeEndpoint: 'unix:/run/crio/crio.sock' } },
+  ];
+  for (const { name, file, flags, expect } of valid) {
+    it(name, () => {
+      const config = loadConfig(configFile(file), flags);
+      for (const [key, value] of Object.entries(expect)) assert.deepEqual(config[key as keyof typeof config], value, key);
+    });
+  }
+
+  it('applies a --log-level flag over the file', () => {
+    assert.equal(loadConfig(configFile('log:\n  level: warn\n'), { logLevel: 'debug' }).log.level, 'debug');
+  });
+
+  const invalid: { name: string; file?: string; flags?: ConfigOverrides; source: RegExp; messages: RegExp[] }[] = [
+    { name: 'a TCP listen address', file: 'listen: tcp://0.0.0.0:10000\n', source: /criscope\.yaml$/, messages: [/listen: must be a unix socket endpoint/] },
+    { name: 'an unknown key', file: 'runtime_endpoint: unix:///x.sock\n', source: /criscope\.yaml$/, messages: [/\(root\): Unrecognized key: "runtime_endpoint"/] },
+    { name: 'a wrong type', file: 'maxMessageBytes: lots\n', source: /criscope\.yaml$/, messages: [/maxMessageBytes: .*expected number/] },
+    { name: 'a too small message limit', file: 'maxMessageBytes: 1024\n', source: /criscope\.yaml$/, messages: [/maxMessageBytes: must be at least 4 MiB/] },
+    { name: 'a bad log level', file: 'log:\n  level: loud\n', source: /criscope\.yaml$/, messages: [/log\.level: /] },
+    { name: 'a bad socket mode', file: 'socketMode: "0999"\n', source: /criscope\.yaml$/, messages: [/socketMode: /] },
+    { name: 'broken YAML', file: 'listen: [unclosed\n', source: /criscope\.yaml$/, messages: [/not valid YAML/] },
+    { name: 'a YAML list instead of a mapping', file: '- a\n- b\n', source: /criscope\.yaml$/, messages: [/must be a YAML mapping/] },
+    { name: 'a bad flag', flags: { httpListen: 'nowhere' }, source: /^command-line flags$/, messages: [/httpListen: must be host:port/] },
+  ];
+  for (const { name, file, flags, source, messages } of invalid) {
+    it(`refuses ${name}, naming the source, field and reason`, () => {
+      const path = file === undefined ? undefined : configFile(file);
+      assert.throws(
+        () => loadConfig(path, flags),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.source, source);
+          for (const message of messages) assert.match(error.message, message);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('refuses a file that cannot be read', () => {
+    assert.throws(() => loadConfig('/nonexistent/criscope.yaml'), /invalid config in \/nonexistent\/criscope\.yaml: \(root\): cannot read file: ENOENT/);
+  });
+});
