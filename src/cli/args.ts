@@ -8,6 +8,8 @@ export const USAGE = `usage: criscope serve [options]
   --runtime-endpoint EP     the runtime's socket (default: the first of containerd's and CRI-O's
                             well-known sockets that answers)
   --image-endpoint EP       the image service's socket, when the runtime splits it out
+  --image-listen ENDPOINT   socket for kubelet's --image-service-endpoint when --image-endpoint
+                            is set (default: criscope-image.sock beside --listen)
   --http-listen HOST:PORT   /healthz and /readyz (default 127.0.0.1:9810)
   --max-message-bytes N     largest gRPC message expected (default 16777216)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
@@ -31,6 +33,7 @@ export function parseCommand(argv: readonly string[]): Command {
       listen: { type: 'string' },
       'runtime-endpoint': { type: 'string' },
       'image-endpoint': { type: 'string' },
+      'image-listen': { type: 'string' },
       'http-listen': { type: 'string' },
       'max-message-bytes': { type: 'string' },
       'log-level': { type: 'string' },
@@ -51,6 +54,7 @@ export function parseCommand(argv: readonly string[]): Command {
       listen: values.listen,
       runtimeEndpoint: values['runtime-endpoint'],
       imageEndpoint: values['image-endpoint'],
+      imageListen: values['image-listen'],
       httpListen: values['http-listen'],
       maxMessageBytes: maxMessageBytes === undefined ? undefined : Number(maxMessageBytes),
       logLevel: values['log-level'],

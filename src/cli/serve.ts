@@ -1,11 +1,10 @@
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
 import { buildMethodTable } from '../cri/method-table.js';
 import { OpsServer } from '../http/ops-server.js';
-import { RelayServer } from '../relay/relay-server.js';
-import { relayLimits } from '../relay/session-options.js';
-import { Upstream, UpstreamRouter } from '../relay/upstream.js';
+import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { CallLog } from '../telemetry/call-log.js';
@@ -22,25 +21,37 @@ function socketOf(endpoint: string): string {
   return unixSocketPath(endpoint) as string;
 }
 
+/**
+ * The sockets to listen on: kubelet's runtime endpoint, and, when the runtime
+ * serves images on a socket of its own, a second one for kubelet's image
+ * endpoint. Connections are relayed whole, so each socket maps to one endpoint.
+ */
+function relayRoutes(config: Config, runtimeEndpoint: string): RelayRoute[] {
+  const listenPath = socketOf(config.listen);
+  const routes: RelayRoute[] = [{ socketPath: listenPath, endpoint: runtimeEndpoint, upstreamPath: socketOf(runtimeEndpoint) }];
+  if (config.imageEndpoint !== undefined) {
+    const imageListenPath = config.imageListen === undefined ? join(dirname(listenPath), 'criscope-image.sock') : socketOf(config.imageListen);
+    routes.push({ socketPath: imageListenPath, endpoint: config.imageEndpoint, upstreamPath: socketOf(config.imageEndpoint) });
+  }
+  return routes;
+}
+
 /** Wires criscope together from a validated config and starts serving. */
 export async function startCriscope(config: Config, log: Logger): Promise<RunningCriscope> {
   const runtimeEndpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
   const table = buildMethodTable(loadCriProto());
-  const limits = relayLimits(config.maxMessageBytes);
-  const runtime = new Upstream(runtimeEndpoint, socketOf(runtimeEndpoint), limits, log);
-  const image = config.imageEndpoint === undefined ? runtime : new Upstream(config.imageEndpoint, socketOf(config.imageEndpoint), limits, log);
-  const upstreams = new UpstreamRouter(runtime, image);
+  const routes = relayRoutes(config, runtimeEndpoint);
   const relay = new RelayServer({
-    socketPath: socketOf(config.listen),
+    routes,
     socketMode: config.socketMode,
-    limits,
     log,
-    context: { table, upstreams, observer: new CallLog(log), keepMessagesUpTo: config.maxMessageBytes },
+    tracking: { table, observer: new CallLog(log), keepMessagesUpTo: config.maxMessageBytes },
   });
   const runtimeClient = new RuntimeClient(socketOf(runtimeEndpoint), table);
   const separator = config.httpListen.lastIndexOf(':');
+  const httpHost = config.httpListen.slice(0, separator);
   const ops = new OpsServer({
-    host: config.httpListen.slice(0, separator).replace(/^\[|\]$/g, ''),
+    host: httpHost.replace(/^\[|\]$/g, ''),
     port: Number(config.httpListen.slice(separator + 1)),
     probeRuntime: () => runtimeClient.version(2000),
   });
@@ -53,14 +64,13 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
     throw error;
   }
   log.info(
-    { listen: config.listen, runtimeEndpoint, imageEndpoint: config.imageEndpoint ?? runtimeEndpoint, http: `${config.httpListen.slice(0, separator)}:${httpPort}` },
+    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), http: `${httpHost}:${httpPort}` },
     'criscope serving',
   );
   return {
     httpPort,
     async stop() {
       const { abandonedCalls } = await relay.shutdown(config.shutdownGraceSeconds * 1000);
-      upstreams.close();
       runtimeClient.close();
       await ops.close();
       log.info({ abandonedCalls }, 'criscope stopped');

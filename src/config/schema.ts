@@ -30,6 +30,8 @@ export const configSchema = z
     listen: unixEndpoint.default('unix:///run/criscope/criscope.sock'),
     runtimeEndpoint: unixEndpoint.optional(),
     imageEndpoint: unixEndpoint.optional(),
+    /** Where kubelet's image endpoint connects when imageEndpoint is set; defaults to criscope-image.sock beside listen. */
+    imageListen: unixEndpoint.optional(),
     socketMode: socketMode.default(0o660),
     httpListen: hostPort.default('127.0.0.1:9810'),
     maxMessageBytes: z

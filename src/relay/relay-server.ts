@@ -1,90 +1,118 @@
 import { chmod, unlink } from 'node:fs/promises';
-import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { CallRelay, type RelayContext } from './call-relay.js';
-import { http2SessionOptions, type RelayLimits } from './session-options.js';
+import type { TrackingContext } from './call-tracker.js';
+import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js';
 import { claimSocketPath } from './socket-path.js';
 
-export interface RelayServerOptions {
+/** One socket criscope listens on, and the runtime endpoint its connections are relayed to. */
+export interface RelayRoute {
   readonly socketPath: string;
+  readonly endpoint: string;
+  readonly upstreamPath: string;
+}
+
+export interface RelayServerOptions {
+  readonly routes: readonly RelayRoute[];
   readonly socketMode: number;
-  readonly limits: RelayLimits;
-  readonly context: RelayContext;
+  readonly tracking: TrackingContext;
   readonly log: Logger;
 }
 
+/** Logs the runtime's reachability when it changes, not on every connection. */
+class ReachabilityLog implements RuntimeReachability {
+  private readonly reachable = new Map<string, boolean>();
+
+  constructor(private readonly log: Logger) {}
+
+  connected(endpoint: string): void {
+    if (this.reachable.get(endpoint) === true) return;
+    this.reachable.set(endpoint, true);
+    this.log.info({ endpoint }, 'runtime connected');
+  }
+
+  unreachable(endpoint: string, reason: string): void {
+    if (this.reachable.get(endpoint) === false) return;
+    this.reachable.set(endpoint, false);
+    this.log.warn({ endpoint, err: reason }, 'runtime unreachable');
+  }
+}
+
 /**
- * The unix socket kubelet talks to: HTTP/2 with prior knowledge, each stream
- * handed to a CallRelay. Owns the listening socket, the client sessions and the
- * calls in flight, so that it can shut down gracefully.
+ * The unix sockets kubelet talks to. Each client connection gets its own
+ * connection to the runtime and a ConnectionRelay between the two. Owns the
+ * listening sockets and the connections, so that it can shut down gracefully.
  */
 export class RelayServer {
-  private readonly server: Http2Server;
-  private readonly sessions = new Set<Http2Session>();
-  private readonly calls = new Set<CallRelay>();
-  private readonly callDone = (call: CallRelay): void => {
-    this.calls.delete(call);
-    if (this.calls.size === 0) this.onIdle?.();
-  };
-  private onIdle: (() => void) | undefined;
+  private readonly servers: Server[];
+  private readonly connections = new Set<ConnectionRelay>();
+  private onConnectionClosed: (() => void) | undefined;
 
   constructor(private readonly options: RelayServerOptions) {
-    const { context, log } = options;
-    this.server = createServer(http2SessionOptions(options.limits));
-    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-      this.calls.add(new CallRelay(stream, headers, rawHeaders, context, this.callDone));
-    });
-    this.server.on('session', (session: Http2Session) => {
-      this.sessions.add(session);
-      session.on('connect', () => session.setLocalWindowSize(options.limits.connectionWindowBytes));
-      session.on('error', (error: Error) => log.debug({ err: error.message }, 'client connection error'));
-      session.on('close', () => this.sessions.delete(session));
-    });
-    // Garbage on the socket ends that one connection; nothing else notices.
-    this.server.on('sessionError', (error: Error) => log.warn({ err: error.message }, 'client connection failed'));
+    const reachability = new ReachabilityLog(options.log);
+    this.servers = options.routes.map((route) =>
+      createServer((client: Socket) => {
+        const relay = new ConnectionRelay(client, {
+          tracking: options.tracking,
+          endpoint: route.endpoint,
+          upstreamPath: route.upstreamPath,
+          reachability,
+          log: options.log,
+          onClosed: (closed) => {
+            this.connections.delete(closed);
+            this.onConnectionClosed?.();
+          },
+        });
+        this.connections.add(relay);
+      }),
+    );
   }
 
   get activeCalls(): number {
-    return this.calls.size;
+    let calls = 0;
+    for (const connection of this.connections) calls += connection.activeCalls;
+    return calls;
   }
 
   async listen(): Promise<void> {
-    const { socketPath, socketMode } = this.options;
-    await claimSocketPath(socketPath);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(socketPath, () => {
-        this.server.off('error', reject);
-        resolve();
+    for (const [index, route] of this.options.routes.entries()) {
+      const server = this.servers[index] as Server;
+      await claimSocketPath(route.socketPath);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(route.socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    await chmod(socketPath, socketMode);
+      await chmod(route.socketPath, this.options.socketMode);
+    }
   }
 
   /**
-   * Stops accepting connections, ends streaming calls at once (their clients
-   * reconnect), lets unary calls finish for up to `graceMs`, then cuts what is
-   * left and removes the socket.
+   * Stops accepting connections, tells every client to open no new calls,
+   * ends streaming calls at once (their clients reconnect), lets unary calls
+   * finish for up to `graceMs`, then closes what is left and removes the sockets.
    */
   async shutdown(graceMs: number): Promise<{ abandonedCalls: number }> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const session of this.sessions) session.close();
-    for (const call of this.calls) {
-      if (call.serverStreaming) call.abort('criscope is shutting down');
-    }
-    let abandonedCalls = 0;
-    if (this.calls.size > 0) {
-      const idle = new Promise<void>((resolve) => (this.onIdle = resolve));
+    const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const connection of this.connections) connection.drain('criscope is shutting down');
+    if (this.activeCalls > 0) {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-      await Promise.race([idle, timeout]);
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+        this.onConnectionClosed = () => {
+          if (this.activeCalls === 0) resolve();
+        };
+      });
       clearTimeout(timer);
-      abandonedCalls = this.calls.size;
-      for (const call of this.calls) call.abort('criscope is shutting down');
     }
-    for (const session of this.sessions) session.destroy();
+    const abandonedCalls = this.activeCalls;
+    for (const connection of this.connections) connection.close();
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    for (const connection of this.connections) connection.destroy();
     await closed;
-    await unlink(this.options.socketPath).catch(() => undefined);
+    await Promise.all(this.options.routes.map((route) => unlink(route.socketPath).catch(() => undefined)));
     return { abandonedCalls };
   }
 }

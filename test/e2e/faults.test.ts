@@ -13,15 +13,16 @@ function containerd(action: 'start' | 'stop'): void {
   execFileSync('bash', [runtime.containerdCtl, action], { stdio: 'ignore', timeout: 60_000 });
 }
 
-/** Writes raw bytes to a unix socket and waits until criscope closes the connection (or a second passes). */
-function sendRaw(socketPath: string, bytes: Buffer): Promise<void> {
+/** Writes raw bytes to a unix socket; resolves with what came back once criscope closes the connection (or a second passes). */
+function sendRaw(socketPath: string, bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve) => {
+    const received: Buffer[] = [];
     const socket = connect(socketPath, () => socket.write(bytes));
     const done = (): void => {
       socket.destroy();
-      resolve();
+      resolve(Buffer.concat(received));
     };
-    socket.on('data', () => undefined);
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.on('close', done);
     socket.on('error', done);
     setTimeout(done, 1000);
@@ -48,7 +49,14 @@ describe('faults around criscope, with the real containerd', () => {
     containerd('stop');
     try {
       const started = Date.now();
+      // The first call may still meet containerd's own goodbye (its GOAWAY refuses the stream): UNAVAILABLE either way.
       await assert.rejects(client.call('Version', {}, { timeoutMs: 20_000 }), (error: unknown) => statusOf(error) === 14);
+      await assert.rejects(
+        client.call('Version', {}, { timeoutMs: 20_000 }),
+        (error: unknown) =>
+          statusOf(error) === 14 &&
+          /criscope: (cannot reach the runtime at unix:\/\/.*: ENOENT|the runtime closed the connection)/.test((error as { details: string }).details),
+      );
       assert.ok(Date.now() - started < 2000, `UNAVAILABLE came after ${Date.now() - started} ms`);
       const health = await fetch(`${criscope.httpUrl}/healthz`);
       assert.equal(health.status, 200, 'criscope itself is alive');
@@ -66,9 +74,15 @@ describe('faults around criscope, with the real containerd', () => {
   it('survives garbage, a half-open connection and an abrupt disconnect without disturbing other calls', async () => {
     const halfOpen = connect(criscope.socketPath);
     await new Promise((resolve) => halfOpen.once('connect', resolve));
-    await sendRaw(criscope.socketPath, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
-    await sendRaw(criscope.socketPath, Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00\xde\xad\xbe\xef'));
-    await sendRaw(criscope.socketPath, Buffer.alloc(4096, 0xff));
+    // Bytes that are not HTTP/2 are answered with a GOAWAY (type 7, PROTOCOL_ERROR) that says why.
+    for (const garbage of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(4096, 0xff)]) {
+      const answer = await sendRaw(criscope.socketPath, garbage);
+      assert.equal(answer[3], 7, 'a GOAWAY frame');
+      assert.equal(answer.readUInt32BE(13), 1, 'PROTOCOL_ERROR');
+      assert.match(answer.subarray(17).toString(), /criscope: expected gRPC \(HTTP\/2 with prior knowledge\)/);
+    }
+    // A valid preface followed by malformed frames goes to the runtime, which answers as it sees fit.
+    await sendRaw(criscope.socketPath, Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00\xde\xad\xbe\xef', 'latin1'));
 
     // A client that opens a call and vanishes mid-message.
     const session = openH2(criscope.socketPath);

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,22 @@ describe('server streaming through criscope', () => {
     await waitUntil(() => criscope.logLines().some((line) => line['method'] === 'GetContainerEvents' && line['responseMessages'] === 2000));
   });
 
+  it('carries flow control end to end: a client that stops reading stops the runtime', async () => {
+    const stream = client.stream('GetContainerEvents');
+    let received = 0;
+    stream.on('data', () => received++);
+    stream.pause();
+    await stub.waitForEventStreams(1);
+    const { written, stalled } = await stub.emitUntilStalled(200_000, 1500);
+    assert.ok(stalled, `the runtime was held back (it wrote ${written} events)`);
+    stream.resume();
+    await waitUntil(() => received === written);
+    const more = await stub.emitUntilStalled(100, 1500);
+    assert.equal(more.stalled, false, 'and it flows again once the client reads');
+    await waitUntil(() => received === written + 100);
+    stub.endEventStreams();
+  });
+
   it('cancels the runtime’s stream when the client cancels', async () => {
     const stream = client.stream('GetContainerEvents');
     let received = 0;
@@ -63,32 +80,61 @@ describe('server streaming through criscope', () => {
     await waitUntil(() => stub.openEventStreamCount() === 0);
   });
 
-  it('ends the client’s stream with UNAVAILABLE when the runtime goes away', async () => {
-    const stream = client.stream('GetContainerEvents');
-    const failed = new Promise<number | undefined>((resolve) => stream.on('error', (error) => resolve(statusOf(error))));
-    stream.on('data', () => undefined);
-    await stub.waitForEventStreams(1);
-    await stub.crash();
-    assert.equal(await failed, 14);
-    stub = await startStubCriServer(stubSocket);
-    assert.equal((await client.call('Version'))['runtime_name'], 'criscope-stub', 'calls heal once the runtime is back');
+  it('ends the client’s stream with UNAVAILABLE when the runtime dies, and heals when it is back', async () => {
+    // A runtime that dies sends nothing more: the stub runs in a process of its own, killed with SIGKILL.
+    const dyingSocket = join(mkdtempSync(join(tmpdir(), 'criscope-dying-')), 'stub.sock');
+    const dying = spawn(process.execPath, ['--input-type=module', '-e', STUB_PROCESS, dyingSocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => dying.stdout.once('data', resolve));
+    const viaCriscope = await startCriscope({ runtimeSocket: dyingSocket });
+    const dyingClient = new CriTestClient(viaCriscope.socketPath);
+    let revived: StubCriServer | undefined;
+    try {
+      const stream = dyingClient.stream('GetContainerEvents');
+      const failed = new Promise<{ code: number | undefined; details: string }>((resolve) =>
+        stream.on('error', (error) => resolve({ code: statusOf(error), details: (error as unknown as { details: string }).details })),
+      );
+      await new Promise((resolve) => stream.once('data', resolve));
+      dying.kill('SIGKILL');
+      const failure = await failed;
+      assert.equal(failure.code, 14);
+      assert.match(failure.details, /criscope: the runtime closed the connection/);
+      await assert.rejects(dyingClient.call('Version'), (error: unknown) => statusOf(error) === 14, 'UNAVAILABLE while the runtime is away');
+      revived = await startStubCriServer(dyingSocket);
+      assert.equal((await dyingClient.call('Version'))['runtime_name'], 'criscope-stub', 'calls heal once the runtime is back');
+    } finally {
+      dying.kill('SIGKILL');
+      dyingClient.close();
+      await viaCriscope.stop();
+      await revived?.close();
+    }
   });
 });
 
+/** A stub runtime in its own process that streams an event every 10 ms to every GetContainerEvents call. */
+const STUB_PROCESS = `
+import { startStubCriServer } from ${JSON.stringify(new URL('../support/stub-cri-server.js', import.meta.url).href)};
+const stub = await startStubCriServer(process.argv[1]);
+setInterval(() => stub.emitContainerEvents(1), 10);
+process.stdout.write('ready\\n');
+`;
+
 describe('a separate image endpoint', () => {
-  it('routes ImageService calls to the image endpoint and the rest to the runtime', async () => {
+  it('serves kubelet’s image endpoint on a second socket relayed to the image service', async () => {
     const stubSocket = join(mkdtempSync(join(tmpdir(), 'criscope-stub-')), 'stub.sock');
     const stub = await startStubCriServer(stubSocket);
     const runtime = testRuntime();
     const criscope = await startCriscope({ runtimeSocket: stubSocket, imageSocket: runtime.containerdSocket });
-    const client = new CriTestClient(criscope.socketPath);
+    const runtimeClient = new CriTestClient(criscope.socketPath);
+    const imageClient = new CriTestClient(criscope.imageSocketPath as string);
     try {
-      assert.equal((await client.call('Version'))['runtime_name'], 'criscope-stub');
-      const images = (await client.call('ListImages')) as { images: Message[] };
+      assert.equal((await runtimeClient.call('Version'))['runtime_name'], 'criscope-stub', 'the runtime socket reaches the runtime endpoint');
+      const images = (await imageClient.call('ListImages')) as { images: Message[] };
       const tags = images.images.flatMap((image) => image['repo_tags'] as string[]);
-      assert.ok(tags.includes(runtime.busyboxImage), 'ListImages answered by containerd, the image endpoint');
+      assert.ok(tags.includes(runtime.busyboxImage), 'the image socket reaches the image endpoint (containerd)');
+      await assert.rejects(runtimeClient.call('ListImages'), (error: unknown) => statusOf(error) === 12, 'the runtime endpoint answers image calls itself, as without criscope');
     } finally {
-      client.close();
+      runtimeClient.close();
+      imageClient.close();
       await criscope.stop();
       await stub.close();
     }

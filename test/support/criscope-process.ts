@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface CriscopeProcess {
   readonly socketPath: string;
+  /** The socket for kubelet's image endpoint, when started with an image endpoint. */
+  readonly imageSocketPath: string | undefined;
   readonly httpUrl: string;
   readonly child: ChildProcess;
   /** Every JSON log line criscope has written so far. */
@@ -29,6 +31,7 @@ export interface StartOptions {
 /** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
 export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
   const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
+  const imageSocketPath = options.imageSocket === undefined ? undefined : join(dirname(socketPath), 'criscope-image.sock');
   const args = [
     MAIN,
     'serve',
@@ -40,7 +43,7 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
     '127.0.0.1:0',
     '--log-level',
     options.logLevel ?? 'debug',
-    ...(options.imageSocket === undefined ? [] : ['--image-endpoint', `unix://${options.imageSocket}`]),
+    ...(options.imageSocket === undefined ? [] : ['--image-endpoint', `unix://${options.imageSocket}`, '--image-listen', `unix://${imageSocketPath}`]),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,6 +65,7 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
   if (!health.ok) throw new Error(`criscope /healthz answered ${health.status}`);
   return {
     socketPath,
+    imageSocketPath,
     httpUrl,
     child,
     output: () => output,

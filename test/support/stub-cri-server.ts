@@ -85,8 +85,12 @@ export interface StubCriServer {
   /** Ends every open GetContainerEvents stream with status OK. */
   endEventStreams(): void;
   close(): Promise<void>;
-  /** Drops every connection at once, as a runtime that dies does (streams get no status). */
-  crash(): Promise<void>;
+  /**
+   * Writes events to the one open GetContainerEvents stream as fast as flow control lets it,
+   * waiting for 'drain' when the stream is full; stops after `maxEvents`, or when a wait for
+   * 'drain' lasts longer than `stallMs` (the reader has stopped and the pressure reached us).
+   */
+  emitUntilStalled(maxEvents: number, stallMs: number): Promise<{ written: number; stalled: boolean }>;
 }
 
 const DEFAULT_LIST_CONTAINERS_BYTES = 4 * 1024 * 1024;
@@ -165,10 +169,22 @@ export async function startStubCriServer(socketPath: string, options: StubCriSer
       for (const stream of eventStreams) stream.end();
       eventStreams.clear();
     },
-    async crash(): Promise<void> {
-      eventStreams.clear();
-      server.forceShutdown();
-      await rm(socketPath, { force: true });
+    async emitUntilStalled(maxEvents: number, stallMs: number): Promise<{ written: number; stalled: boolean }> {
+      const [stream] = eventStreams;
+      if (stream === undefined) throw new Error("stub CRI server: no GetContainerEvents stream is open");
+      for (let written = 0; written < maxEvents; ) {
+        written++;
+        if (stream.write(containerEvent(eventSequence++))) continue;
+        const drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), stallMs);
+          stream.once("drain", () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        if (!drained) return { written, stalled: true };
+      }
+      return { written: maxEvents, stalled: false };
     },
     async close(): Promise<void> {
       for (const stream of eventStreams) stream.end();

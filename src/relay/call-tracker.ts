@@ -1,0 +1,154 @@
+import { CallRecord, type CallObserver, type CallTraffic } from '../cri/call-record.js';
+import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
+import { GrpcMessageScanner } from './grpc-frames.js';
+import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
+
+/** What every connection's tracker shares: built once by the relay server. */
+export interface TrackingContext {
+  readonly table: MethodTable;
+  readonly observer: CallObserver;
+  /** Messages up to this size are kept for decoding; larger ones are only counted. */
+  readonly keepMessagesUpTo: number;
+}
+
+/** One call in flight on a connection, as far as its frames have shown it. */
+export class TrackedCall {
+  readonly startedAt = Date.now();
+  readonly startedTick = performance.now();
+  readonly method: CriMethod | undefined;
+  readonly requestScanner: GrpcMessageScanner;
+  readonly responseScanner: GrpcMessageScanner;
+  responseHeadersSeen = false;
+  responseEncoding: string | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+  resetCode: number | undefined;
+  answeredByCriscope = false;
+
+  constructor(
+    readonly path: string,
+    readonly requestEncoding: string | undefined,
+    context: TrackingContext,
+  ) {
+    const method = context.table.lookup(path);
+    this.method = method;
+    const keep = context.keepMessagesUpTo;
+    this.requestScanner = new GrpcMessageScanner(method?.requestIdentity !== undefined ? keep : 0);
+    const decodesResponse = method !== undefined && !method.serverStreaming && (method.responseIdentity !== undefined || method.responseItemsField !== undefined);
+    this.responseScanner = new GrpcMessageScanner(decodesResponse ? keep : 0);
+  }
+
+  get serverStreaming(): boolean {
+    return this.method?.serverStreaming ?? false;
+  }
+
+  record(): CallRecord {
+    const { path, method } = this;
+    const service = method?.service ?? serviceOfPath(path);
+    return new CallRecord(
+      path,
+      method,
+      service,
+      method?.name ?? path.slice(service.length + 2),
+      new Date(this.startedAt),
+      (performance.now() - this.startedTick) / 1000,
+      this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
+      this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
+      this.resetCode,
+      this.answeredByCriscope,
+      traffic(this.requestScanner, this.requestEncoding),
+      traffic(this.responseScanner, this.responseEncoding),
+    );
+  }
+}
+
+function traffic(scanner: GrpcMessageScanner, encoding: string | undefined): CallTraffic {
+  return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, encoding };
+}
+
+/** The value of the first field called `name` in a decoded header list ([name, value, …]). */
+export function headerValue(fields: readonly string[], name: string): string | undefined {
+  for (let index = 0; index < fields.length; index += 2) {
+    if (fields[index] === name) return fields[index + 1];
+  }
+  return undefined;
+}
+
+/**
+ * The calls of one connection, keyed by stream id, fed by the frames the relay
+ * passes through. A call ends when its response ends or either side resets it;
+ * its record then goes to the observer.
+ */
+export class CallTracker {
+  private readonly calls = new Map<number, TrackedCall>();
+
+  constructor(private readonly context: TrackingContext) {}
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  get(streamId: number): TrackedCall | undefined {
+    return this.calls.get(streamId);
+  }
+
+  /** A snapshot, safe to iterate while calls end. */
+  entries(): [number, TrackedCall][] {
+    return [...this.calls.entries()];
+  }
+
+  /** A request header block: a new call (or, on a known stream, request trailers, which gRPC unary calls never send). */
+  requestHeaders(streamId: number, fields: readonly string[]): void {
+    if (this.calls.has(streamId)) return;
+    this.calls.set(streamId, new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), this.context));
+  }
+
+  requestData(streamId: number, payload: Buffer): void {
+    this.calls.get(streamId)?.requestScanner.push(payload);
+  }
+
+  /** Response headers, or trailers once headers were seen; `endStream` ends the call. */
+  responseHeaders(streamId: number, fields: readonly string[], endStream: boolean): void {
+    const call = this.calls.get(streamId);
+    if (call === undefined) return;
+    if (!call.responseHeadersSeen) {
+      call.responseHeadersSeen = true;
+      call.responseEncoding = headerValue(fields, 'grpc-encoding');
+    }
+    const status = headerValue(fields, 'grpc-status');
+    if (status !== undefined) {
+      call.grpcStatus = status;
+      call.grpcMessage = headerValue(fields, 'grpc-message');
+    }
+    if (endStream) this.finish(streamId, call);
+  }
+
+  responseData(streamId: number, payload: Buffer, endStream: boolean): void {
+    const call = this.calls.get(streamId);
+    if (call === undefined) return;
+    call.responseScanner.push(payload);
+    if (endStream) this.finish(streamId, call);
+  }
+
+  reset(streamId: number, code: number): void {
+    const call = this.calls.get(streamId);
+    if (call === undefined) return;
+    call.resetCode = code;
+    this.finish(streamId, call);
+  }
+
+  /** Ends a call with criscope's own status (the runtime could not answer it). */
+  answered(streamId: number, status: number, message: string): void {
+    const call = this.calls.get(streamId);
+    if (call === undefined) return;
+    call.answeredByCriscope = true;
+    call.grpcStatus = String(status);
+    call.grpcMessage = encodeGrpcMessage(message);
+    this.finish(streamId, call);
+  }
+
+  private finish(streamId: number, call: TrackedCall): void {
+    this.calls.delete(streamId);
+    this.context.observer.onCall(call.record());
+  }
+}

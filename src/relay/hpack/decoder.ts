@@ -1,0 +1,225 @@
+/**
+ * An HPACK (RFC 7541) decoder for one direction of one HTTP/2 connection. The
+ * relay only reads header blocks, so it needs a decoder per direction that sees
+ * every block of that direction, in order, exactly once: HPACK is stateful, and
+ * a skipped or reordered block desynchronises the dynamic table for good.
+ *
+ * Names and values are returned as 'latin1' strings: HTTP/2 field values are
+ * octet strings, and latin1 maps each octet to one char, so any octet round-trips
+ * (node:http2 does the same) and a string's length is its octet count, which is
+ * what dynamic table accounting needs.
+ */
+import { HpackError } from './errors.js';
+import { huffmanDecode } from './huffman.js';
+import { STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './static-table.js';
+
+export { HpackError } from './errors.js';
+
+/** RFC 7541 §4.1: an entry's size counts 32 octets of bookkeeping on top of name and value. */
+const ENTRY_OVERHEAD = 32;
+/** Larger integers are nonsense for lengths, indexes and table sizes (and nghttp2 caps at 32 bits too). */
+const MAX_INTEGER = 0x7fffffff;
+/** Continuation octets allowed after a full prefix: 5 × 7 bits covers MAX_INTEGER, more is padding abuse. */
+const MAX_CONTINUATION_SCALE = 2 ** 28;
+const INITIAL_CAPACITY = 16;
+
+export class HpackDecoder {
+  /**
+   * Largest table size a size update may ask for: the SETTINGS_HEADER_TABLE_SIZE
+   * the decoding peer advertised. Lowering it does not shrink the table; the
+   * encoder must do that with a size update (RFC 7541 §4.2).
+   */
+  maxAllowedTableSize = 65536;
+
+  private maxSize: number;
+  private size = 0;
+  // The dynamic table is a ring of parallel arrays, newest entry at `head`, so an
+  // insertion or eviction is O(1) and allocates nothing but (rarely) a bigger ring.
+  private names: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
+  private values: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
+  private mask = INITIAL_CAPACITY - 1;
+  private head = 0;
+  private count = 0;
+  /** Read position in the block being decoded (a field, so helpers need not return pairs). */
+  private pos = 0;
+  private failure: HpackError | undefined;
+
+  /** `maxTableSize`: the dynamic table's initial maximum size (HTTP/2's default is 4096). */
+  constructor(maxTableSize = 4096) {
+    if (!Number.isSafeInteger(maxTableSize) || maxTableSize < 0) throw new RangeError(`invalid HPACK table size ${maxTableSize}`);
+    this.maxSize = maxTableSize;
+  }
+
+  /** Current maximum size of the dynamic table (the last size update, or the initial one). */
+  get maxTableSize(): number {
+    return this.maxSize;
+  }
+
+  /** Octets the dynamic table's entries take, as RFC 7541 §4.1 counts them. */
+  get tableSize(): number {
+    return this.size;
+  }
+
+  /** Number of entries in the dynamic table. */
+  get tableLength(): number {
+    return this.count;
+  }
+
+  /** The dynamic table, newest first (index 62 first), for diagnostics and tests. */
+  tableEntries(): [string, string][] {
+    const entries: [string, string][] = [];
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) & this.mask;
+      entries.push([this.names[slot] as string, this.values[slot] as string]);
+    }
+    return entries;
+  }
+
+  /**
+   * Decodes one complete header block (HEADERS plus any CONTINUATION fragments,
+   * joined) into [name, value, name, value, …] in wire order. Throws HpackError on
+   * a malformed block; after that the decoder refuses every later block, because
+   * a half-applied block leaves the dynamic table out of step with the encoder's
+   * and later blocks would decode to plausible but wrong headers.
+   */
+  decode(block: Buffer): string[] {
+    if (this.failure !== undefined) throw new HpackError(`decoder unusable after an earlier error (${this.failure.message})`, 0);
+    try {
+      return this.decodeBlock(block);
+    } catch (error) {
+      if (error instanceof HpackError) this.failure = error;
+      throw error;
+    }
+  }
+
+  private decodeBlock(block: Buffer): string[] {
+    const fields: string[] = [];
+    const end = block.length;
+    this.pos = 0;
+    while (this.pos < end) {
+      const at = this.pos;
+      const first = block[at] as number;
+      if (first >= 0x80) {
+        // 1xxxxxxx: indexed header field (§6.1).
+        const index = this.readInteger(block, 0x7f);
+        if (index <= STATIC_TABLE_LENGTH) {
+          if (index === 0) throw new HpackError('indexed header field with index 0', at);
+          fields.push(STATIC_NAMES[index] as string, STATIC_VALUES[index] as string);
+        } else {
+          const slot = this.dynamicSlot(index, at);
+          fields.push(this.names[slot] as string, this.values[slot] as string);
+        }
+      } else if (first >= 0x40) {
+        // 01xxxxxx: literal with incremental indexing (§6.2.1).
+        const name = this.readName(block, 0x3f, at);
+        const value = this.readString(block);
+        fields.push(name, value);
+        this.insert(name, value);
+      } else if (first >= 0x20) {
+        // 001xxxxx: dynamic table size update (§6.3), only before the block's first field (§4.2).
+        if (fields.length !== 0) throw new HpackError('dynamic table size update after a header field', at);
+        const size = this.readInteger(block, 0x1f);
+        if (size > this.maxAllowedTableSize) throw new HpackError(`dynamic table size update to ${size} exceeds the allowed ${this.maxAllowedTableSize}`, at);
+        this.maxSize = size;
+        this.evictDownTo(size);
+      } else {
+        // 0001xxxx never indexed (§6.2.3) and 0000xxxx without indexing (§6.2.2):
+        // same layout, and a reader has nothing to do differently.
+        const name = this.readName(block, 0x0f, at);
+        fields.push(name, this.readString(block));
+      }
+    }
+    return fields;
+  }
+
+  /** An integer with an N-bit prefix (§5.1); `prefixMask` is 2^N - 1. Needs pos < block end. */
+  private readInteger(block: Buffer, prefixMask: number): number {
+    const at = this.pos;
+    let pos = at;
+    let value = (block[pos++] as number) & prefixMask;
+    if (value === prefixMask) {
+      // Multiplication, not shifts: shifts would wrap at 32 bits before the check.
+      let scale = 1;
+      let octet: number;
+      do {
+        if (pos >= block.length) throw new HpackError('truncated integer', at);
+        if (scale > MAX_CONTINUATION_SCALE) throw new HpackError('integer has too many continuation octets', at);
+        octet = block[pos++] as number;
+        value += (octet & 0x7f) * scale;
+        scale *= 128;
+      } while (octet >= 0x80);
+      if (value > MAX_INTEGER) throw new HpackError(`integer ${value} is too large`, at);
+    }
+    this.pos = pos;
+    return value;
+  }
+
+  /** A string literal (§5.2), raw or Huffman-coded. */
+  private readString(block: Buffer): string {
+    const at = this.pos;
+    if (at >= block.length) throw new HpackError('header block ends where a string was expected', at);
+    const huffman = (block[at] as number) >= 0x80;
+    const length = this.readInteger(block, 0x7f);
+    const start = this.pos;
+    const stop = start + length;
+    if (stop > block.length) throw new HpackError(`string of ${length} octets runs past the end of the block`, at);
+    this.pos = stop;
+    return huffman ? huffmanDecode(block, start, stop) : block.toString('latin1', start, stop);
+  }
+
+  /** A literal's name: an index into either table, or (index 0) a string literal that follows. */
+  private readName(block: Buffer, prefixMask: number, at: number): string {
+    const index = this.readInteger(block, prefixMask);
+    if (index === 0) return this.readString(block);
+    if (index <= STATIC_TABLE_LENGTH) return STATIC_NAMES[index] as string;
+    return this.names[this.dynamicSlot(index, at)] as string;
+  }
+
+  private dynamicSlot(index: number, at: number): number {
+    const offset = index - STATIC_TABLE_LENGTH - 1;
+    if (offset >= this.count) throw new HpackError(`index ${index} is out of range (${STATIC_TABLE_LENGTH} static + ${this.count} dynamic entries)`, at);
+    return (this.head + offset) & this.mask;
+  }
+
+  private insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    // §4.4: an entry larger than the whole table empties it and is not added.
+    if (size > this.maxSize) {
+      this.evictDownTo(0);
+      return;
+    }
+    this.evictDownTo(this.maxSize - size);
+    if (this.count === this.names.length) this.grow();
+    this.head = (this.head - 1) & this.mask;
+    this.names[this.head] = name;
+    this.values[this.head] = value;
+    this.count++;
+    this.size += size;
+  }
+
+  private evictDownTo(limit: number): void {
+    while (this.size > limit) {
+      const slot = (this.head + this.count - 1) & this.mask;
+      this.size -= (this.names[slot] as string).length + (this.values[slot] as string).length + ENTRY_OVERHEAD;
+      // Drop the references so long evicted values can be collected.
+      this.names[slot] = '';
+      this.values[slot] = '';
+      this.count--;
+    }
+  }
+
+  private grow(): void {
+    const capacity = this.names.length * 2;
+    const names = new Array<string>(capacity).fill('');
+    const values = new Array<string>(capacity).fill('');
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.head + i) & this.mask;
+      names[i] = this.names[slot] as string;
+      values[i] = this.values[slot] as string;
+    }
+    this.names = names;
+    this.values = values;
+    this.mask = capacity - 1;
+    this.head = 0;
+  }
+}

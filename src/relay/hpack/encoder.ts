@@ -1,0 +1,59 @@
+/**
+ * Encodes header blocks the relay injects into a connection whose HPACK state
+ * belongs to the two peers (e.g. a trailers-only gRPC error). Every field is a
+ * "literal header field without indexing, new name" (RFC 7541 §6.2.2) with raw
+ * strings: it neither reads nor changes the peer's dynamic table, so the
+ * connection's encoder and decoder stay in step whatever the relay adds.
+ * No Huffman either: these blocks are rare and small, and raw is simplest.
+ */
+
+/** Octets an integer with an N-bit prefix takes (§5.1). */
+function integerLength(value: number, prefixMask: number): number {
+  if (value < prefixMask) return 1;
+  let length = 2;
+  for (let rest = value - prefixMask; rest >= 0x80; rest = Math.floor(rest / 0x80)) length++;
+  return length;
+}
+
+function writeInteger(out: Buffer, at: number, value: number, prefixMask: number, firstBits: number): number {
+  if (value < prefixMask) {
+    out[at++] = firstBits | value;
+    return at;
+  }
+  out[at++] = firstBits | prefixMask;
+  let rest = value - prefixMask;
+  while (rest >= 0x80) {
+    out[at++] = (rest % 0x80) | 0x80;
+    rest = Math.floor(rest / 0x80);
+  }
+  out[at++] = rest;
+  return at;
+}
+
+/** Chars a latin1 string cannot hold: they would be silently truncated to their low octet. */
+const NOT_LATIN1 = /[^\u0000-\u00ff]/;
+
+/**
+ * The header block for `fields` in order. Names and values are taken as latin1
+ * (one octet per char, matching HpackDecoder and node:http2); a char above
+ * U+00FF is a programming error and throws a RangeError. HTTP/2 rules on top of
+ * HPACK (lowercase names, pseudo-headers first) are the caller's business.
+ */
+export function encodeHeaderBlock(fields: readonly (readonly [string, string])[]): Buffer {
+  let length = 0;
+  for (const [name, value] of fields) {
+    if (NOT_LATIN1.test(name) || NOT_LATIN1.test(value)) throw new RangeError(`header field ${JSON.stringify(name)} has a char outside latin1`);
+    length += 1 + integerLength(name.length, 0x7f) + name.length + integerLength(value.length, 0x7f) + value.length;
+  }
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const [name, value] of fields) {
+    // 0000 0000: without indexing, name index 0 (a new name follows).
+    out[at++] = 0x00;
+    at = writeInteger(out, at, name.length, 0x7f, 0x00);
+    at += out.write(name, at, 'latin1');
+    at = writeInteger(out, at, value.length, 0x7f, 0x00);
+    at += out.write(value, at, 'latin1');
+  }
+  return out;
+}
