@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
@@ -7,7 +8,9 @@ import { OpsServer } from '../http/ops-server.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
+import { CallObservers } from '../cri/call-record.js';
 import { CallLog } from '../telemetry/call-log.js';
+import { CallMetrics } from '../telemetry/call-metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export interface RunningCriscope {
@@ -41,11 +44,13 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
   const runtimeEndpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
   const table = buildMethodTable(loadCriProto());
   const routes = relayRoutes(config, runtimeEndpoint);
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'criscope_' });
   const relay = new RelayServer({
     routes,
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: new CallLog(log), keepMessagesUpTo: config.maxMessageBytes },
+    tracking: { table, observer: new CallObservers([new CallMetrics(metrics), new CallLog(log)]), keepMessagesUpTo: config.maxMessageBytes },
   });
   const runtimeClient = new RuntimeClient(socketOf(runtimeEndpoint), table);
   const separator = config.httpListen.lastIndexOf(':');
@@ -54,6 +59,7 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
     host: httpHost.replace(/^\[|\]$/g, ''),
     port: Number(config.httpListen.slice(separator + 1)),
     probeRuntime: () => runtimeClient.version(2000),
+    metrics,
   });
   const httpPort = await ops.listen();
   try {

@@ -1,3 +1,4 @@
+import type { DecodeError } from '../errors.js';
 import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './identity.js';
 import type { CriMethod } from './method-table.js';
@@ -50,7 +51,7 @@ export class CallRecord {
     return this.decode().responseItems;
   }
 
-  get decodeError(): Error | undefined {
+  get decodeError(): DecodeError | undefined {
     return this.decode().error;
   }
 
@@ -64,7 +65,16 @@ export class CallRecord {
   }
 }
 
-/** Anything that wants to see finished calls (the log now; metrics and spans later). */
+/** Anything that wants to see finished calls: the log, metrics, spans. */
 export interface CallObserver {
   onCall(record: CallRecord): void;
+}
+
+/** Hands each finished call to several observers, in order. */
+export class CallObservers implements CallObserver {
+  constructor(private readonly observers: readonly CallObserver[]) {}
+
+  onCall(record: CallRecord): void {
+    for (const observer of this.observers) observer.onCall(record);
+  }
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { RuntimeVersion } from '../runtime/runtime-client.js';
 
 export interface OpsServerOptions {
@@ -6,9 +7,10 @@ export interface OpsServerOptions {
   readonly port: number;
   /** Asks the runtime for its Version; rejects when it does not answer. */
   readonly probeRuntime: () => Promise<RuntimeVersion>;
+  readonly metrics: Registry;
 }
 
-/** criscope's operator endpoints: /healthz (the process is alive) and /readyz (the runtime answers Version). */
+/** criscope's operator endpoints: /healthz (the process is alive), /readyz (the runtime answers Version), /metrics (Prometheus). */
 export class OpsServer {
   private readonly server: Server;
 
@@ -45,7 +47,13 @@ export class OpsServer {
         return reply(response, 503, { status: 'not ready', reason: `runtime does not answer Version: ${(error as Error).message}` });
       }
     }
-    return reply(response, 404, { status: 'not found', paths: ['/healthz', '/readyz'] });
+    if (path === '/metrics') {
+      const body = await this.options.metrics.metrics();
+      response.writeHead(200, { 'content-type': this.options.metrics.contentType });
+      response.end(body);
+      return;
+    }
+    return reply(response, 404, { status: 'not found', paths: ['/healthz', '/readyz', '/metrics'] });
   }
 }
 

@@ -157,7 +157,11 @@ describe('metadata, trailers and large messages pass unchanged', () => {
   });
 
   it('forwards gzip-compressed messages as they are and still decodes them for the record', async () => {
-    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(gzipSync(encode('Version', {})), true) });
+    echo.answer = () => ({
+      headers: { 'grpc-encoding': 'gzip' },
+      trailers: { 'grpc-status': '0' },
+      body: grpcFrame(gzipSync(criMethod('CreateContainer').responseType.encode({ container_id: 'container-gz' }).finish()), true),
+    });
     const request = encode('CreateContainer', {
       pod_sandbox_id: 'sandbox-gz',
       config: { metadata: { name: 'zipped' }, image: { image: 'registry.example/app:1' } },
@@ -172,15 +176,32 @@ describe('metadata, trailers and large messages pass unchanged', () => {
     assert.equal(record?.['podNamespace'], 'ns-gz');
     assert.equal(record?.['containerName'], 'zipped');
     assert.equal(record?.['image'], 'registry.example/app:1');
+    assert.equal(record?.['containerId'], 'container-gz', 'the gzip-compressed response is decoded too');
   });
 
   it('logs a message it cannot decode and forwards it all the same', async () => {
     echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
-    const garbage = grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    // Field 7 with wire type 7, which protobuf does not have.
+    const garbage = grpcFrame(Buffer.from([0x3f, 0x01]));
     const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', garbage);
     assert.equal(relayed.trailers?.['grpc-status'], '0');
     assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(garbage));
-    await waitFor(() => criscope.logLines().some((line) => line['msg'] === 'call not decoded'));
+    await waitFor(() => criscope.logLines().some((line) => line['msg'] === 'call not decoded' && line['method'] === 'CreateContainer'));
+    const metrics = await (await fetch(`${criscope.httpUrl}/metrics`)).text();
+    assert.match(metrics, /^criscope_decode_failures_total\{direction="request"\} 1$/m);
+    // The 20 MiB random echo above was a ListContainers "response" that is not protobuf either.
+    assert.match(metrics, /^criscope_decode_failures_total\{direction="response"\} 1$/m);
+  });
+
+  it('relays a header block too large for one frame (HEADERS + CONTINUATION) and still records the call', async () => {
+    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
+    const large = 'x'.repeat(40_000);
+    const body = grpcFrame(encode('StopPodSandbox', { pod_sandbox_id: 'sandbox-continued' }));
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/StopPodSandbox', body, { 'x-large': large });
+    assert.equal(relayed.trailers?.['grpc-status'], '0');
+    const received = echo.requests.at(-1)?.rawHeaders ?? [];
+    assert.equal(received[received.indexOf('x-large') + 1], large);
+    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'StopPodSandbox' && line['sandboxId'] === 'sandbox-continued'));
   });
 });
 

@@ -355,15 +355,17 @@ describe('HpackDecoder', () => {
     const decoder = new HpackDecoder(512);
     let model: Field[] = [];
     let maxSize = 512;
+    let longest = 0;
     const sizeOf = (entries: Field[]): number => entries.reduce((sum, [n, v]) => sum + n.length + v.length + 32, 0);
     for (let round = 0; round < 3000; round++) {
       if (random() < 0.03) {
-        maxSize = Math.floor(random() * 1200);
+        maxSize = Math.floor(random() * 4000);
         decoder.decode(integer(maxSize, 5, 0x20));
         while (sizeOf(model) > maxSize) model.pop();
       }
       const name = `n${round}`;
-      const value = 'v'.repeat(Math.floor(random() * 100));
+      // Mostly tiny entries, so the ring holds ~100 of them and has to grow and wrap.
+      const value = 'v'.repeat(random() < 0.7 ? 0 : Math.floor(random() * 100));
       decoder.decode(insertion(name, value));
       if (name.length + value.length + 32 > maxSize) model = [];
       else {
@@ -372,11 +374,13 @@ describe('HpackDecoder', () => {
       }
       assert.deepEqual(decoder.tableEntries(), model, `round ${round}`);
       assert.equal(decoder.tableSize, sizeOf(model));
+      longest = Math.max(longest, model.length);
       if (model.length > 0) {
         const pick = Math.floor(random() * model.length);
         assert.deepEqual(decoder.decode(integer(62 + pick, 7, 0x80)), flat([model[pick] as Field]));
       }
     }
+    assert.ok(longest > 64, `the table never held more than ${longest} entries`);
   });
 
   it('rejects malformed blocks with HpackError', () => {
