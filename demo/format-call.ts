@@ -14,7 +14,7 @@ type Fields = Readonly<Record<string, unknown>>;
 /** The messages CallLog gives a call (src/telemetry/call-log.ts). */
 const CALL_MESSAGES = new Set(['call', 'call failed', 'call not decoded']);
 /** pino's bookkeeping, which a plain line leaves out. */
-const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'service']);
+const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name', 'service']);
 const PINO_WARN = 40;
 const PINO_ERROR = 50;
 

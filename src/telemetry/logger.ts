@@ -8,6 +8,6 @@ export type { Logger };
  * projections that never read registry credentials or environment values.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const options = { level, base: { service: 'criscope' } };
+  const options = { level, name: 'criscope', base: { pid: process.pid } };
   return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -75,6 +76,14 @@ describe('loadConfig', () => {
       );
     });
   }
+
+  it('accepts the example config shipped in config/', () => {
+    const example = fileURLToPath(new URL('../../../config/criscope.yaml', import.meta.url));
+    const config = loadConfig(example);
+    assert.equal(config.listen, 'unix:///run/criscope/criscope.sock');
+    assert.equal(config.runtimeEndpoint, 'unix:///run/containerd/containerd.sock');
+    assert.equal(config.socketMode, 0o660);
+  });
 
   it('refuses a file that cannot be read', () => {
     assert.throws(() => loadConfig('/nonexistent/criscope.yaml'), /invalid config in \/nonexistent\/criscope\.yaml: \(root\): cannot read file: ENOENT/);
