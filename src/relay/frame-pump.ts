@@ -1,10 +1,15 @@
-import type { Socket } from 'node:net';
 import { FRAME_HEADER_LENGTH, Flag, FrameType } from './http2-frames.js';
 
 /** What the pump should do with a frame it has shown to its handler. */
 export const enum FrameVerdict {
   Forward = 0,
   Drop = 1,
+}
+
+/** Where a pump writes: a socket, in practice. */
+export interface FrameSink {
+  readonly destroyed: boolean;
+  write(bytes: Buffer): boolean;
 }
 
 /** Sees each complete frame of one direction; `frame` is the whole frame, header included. */
@@ -24,7 +29,7 @@ export class FramePump {
   private deferred: Buffer[] = [];
 
   constructor(
-    private sink: Socket | undefined,
+    private sink: FrameSink | undefined,
     private readonly handle: FrameHandler,
   ) {}
 
@@ -34,15 +39,52 @@ export class FramePump {
   }
 
   /** Where frames go from now on; undefined discards them (criscope answers this side itself). */
-  setSink(sink: Socket | undefined): void {
+  setSink(sink: FrameSink | undefined): void {
     this.sink = sink;
   }
 
   /** Returns false when the sink is full, so the caller pauses the source. */
   push(chunk: Buffer): boolean {
-    const bytes = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = undefined;
     this.pushing = true;
+    let writable = true;
+    let bytes = chunk;
+    if (this.pending !== undefined) {
+      // Complete the frame split across chunks, copying only its own bytes, and relay it alone.
+      const joined = this.completePending(chunk);
+      if (joined === undefined) {
+        this.pushing = false;
+        return true;
+      }
+      writable = this.relay(joined.frame) && writable;
+      bytes = chunk.subarray(joined.used);
+    }
+    writable = this.relay(bytes) && writable;
+    this.pushing = false;
+    return writable;
+  }
+
+  /** Adds the start of `chunk` to the pending partial frame; returns the whole frame once it is there. */
+  private completePending(chunk: Buffer): { frame: Buffer; used: number } | undefined {
+    const pending = this.pending as Buffer;
+    let header = pending;
+    if (pending.length < FRAME_HEADER_LENGTH) header = Buffer.concat([pending, chunk.subarray(0, FRAME_HEADER_LENGTH - pending.length)]);
+    if (header.length < FRAME_HEADER_LENGTH) {
+      this.pending = header;
+      return undefined;
+    }
+    const total = FRAME_HEADER_LENGTH + header.readUIntBE(0, 3);
+    const used = Math.min(total - pending.length, chunk.length);
+    const joined = Buffer.concat([pending, chunk.subarray(0, used)]);
+    if (joined.length < total) {
+      this.pending = joined;
+      return undefined;
+    }
+    this.pending = undefined;
+    return { frame: joined, used };
+  }
+
+  /** Shows each complete frame in `bytes` to the handler and writes them on; keeps a trailing partial frame. */
+  private relay(bytes: Buffer): boolean {
     let offset = 0;
     let forwardFrom = 0;
     let writable = true;
@@ -69,7 +111,6 @@ export class FramePump {
       }
     }
     writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
-    this.pushing = false;
     if (offset < bytes.length) this.pending = Buffer.from(bytes.subarray(offset));
     return writable;
   }

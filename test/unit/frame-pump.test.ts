@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { FramePump, FrameVerdict, type FrameSink } from '../../src/relay/frame-pump.js';
+import { buildFrame, Flag, FrameType, rstStreamFrame } from '../../src/relay/http2-frames.js';
+
+class MemorySink implements FrameSink {
+  readonly destroyed = false;
+  readonly writes: Buffer[] = [];
+  write(bytes: Buffer): boolean {
+    this.writes.push(Buffer.from(bytes));
+    return true;
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.writes);
+  }
+}
+
+const frames = [
+  buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(12, 1)),
+  buildFrame(FrameType.HEADERS, 0, 1, Buffer.alloc(30, 2)),
+  buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, Buffer.alloc(10, 3)),
+  buildFrame(FrameType.DATA, 0, 1, Buffer.alloc(40_000, 4)),
+  buildFrame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.alloc(0)),
+  buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 1, 0])),
+];
+const stream = Buffer.concat(frames);
+
+/** Pushes `bytes` cut into pieces of the given sizes (cycled). */
+function pushInPieces(pump: FramePump, bytes: Buffer, sizes: number[]): void {
+  for (let offset = 0, turn = 0; offset < bytes.length; turn++) {
+    const size = sizes[turn % sizes.length] as number;
+    pump.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+}
+
+describe('FramePump', () => {
+  for (const sizes of [[stream.length], [1], [7], [9, 3], [16_384], [5, 40_000, 2]]) {
+    it(`relays every frame unchanged and whole, in pieces of ${sizes.join('/')} bytes`, () => {
+      const sink = new MemorySink();
+      const seen: number[] = [];
+      const pump = new FramePump(sink, (type) => {
+        seen.push(type);
+        return FrameVerdict.Forward;
+      });
+      pushInPieces(pump, stream, sizes);
+      assert.ok(sink.bytes.equals(stream));
+      assert.deepEqual(seen, [FrameType.SETTINGS, FrameType.HEADERS, FrameType.CONTINUATION, FrameType.DATA, FrameType.DATA, FrameType.WINDOW_UPDATE]);
+      // Each write ends on a frame boundary, so an injected frame can never land inside another.
+      let offset = 0;
+      for (const write of sink.writes) {
+        offset += write.length;
+        assert.ok(frames.some((_, index) => Buffer.concat(frames.slice(0, index + 1)).length === offset), `a write ends at byte ${offset}`);
+      }
+    });
+  }
+
+  it('cuts out dropped frames and keeps the rest in order', () => {
+    const sink = new MemorySink();
+    const pump = new FramePump(sink, (type) => (type === FrameType.DATA ? FrameVerdict.Drop : FrameVerdict.Forward));
+    pushInPieces(pump, stream, [1000]);
+    assert.ok(sink.bytes.equals(Buffer.concat([frames[0], frames[1], frames[2], frames[5]] as Buffer[])));
+  });
+
+  it('holds an injected frame until the open header block ends', () => {
+    const sink = new MemorySink();
+    const pump = new FramePump(sink, () => FrameVerdict.Forward);
+    const injected = rstStreamFrame(3, 8);
+    pump.push(Buffer.concat([frames[0], frames[1]] as Buffer[]));
+    assert.ok(pump.insideHeaderBlock);
+    pump.inject(injected);
+    assert.ok(!sink.bytes.includes(injected), 'not inside HEADERS … CONTINUATION');
+    pump.push(frames[2] as Buffer);
+    assert.ok(sink.bytes.equals(Buffer.concat([frames[0], frames[1], frames[2], injected] as Buffer[])));
+  });
+
+  it('writes frames injected while a chunk is pumped after the frames before them', () => {
+    const sink = new MemorySink();
+    const injected = rstStreamFrame(1, 8);
+    const pump: FramePump = new FramePump(sink, (type) => {
+      if (type === FrameType.WINDOW_UPDATE) pump.inject(injected);
+      return FrameVerdict.Forward;
+    });
+    pump.push(stream);
+    assert.ok(sink.bytes.equals(Buffer.concat([stream, injected])));
+  });
+});
