@@ -113,6 +113,22 @@ ctrd_answers() { timeout 5 ctr --address "$CTRD_SOCK" --timeout 3s version >/dev
 
 # start a daemon detached from us: own session, no inherited stdio or lock fd
 # spawn_daemon PIDFILE LOGFILE CMD...
+# await_daemon CHECK PID SECONDS LOG NAME WHERE: waits until CHECK succeeds; dies with the log's tail
+# if the daemon exits first or does not answer in time
+await_daemon() {
+  local check="$1" pid="$2" seconds="$3" log="$4" name="$5" where="$6" i
+  for ((i = 0; i < seconds * 10; i++)); do
+    if "$check"; then return 0; fi
+    if ! [ -d "/proc/$pid" ]; then
+      tail -n 25 "$log" >&2
+      die "$name exited during startup $where (log: $log)"
+    fi
+    sleep 0.1
+  done
+  tail -n 25 "$log" >&2
+  die "$name (pid $pid) did not answer $where within ${seconds}s (log: $log)"
+}
+
 spawn_daemon() {
   local pidfile="$1" log="$2"; shift 2
   mkdir -p "$(dirname "$log")" "$(dirname "$pidfile")"
@@ -309,7 +325,7 @@ server = \"http://$REGISTRY_ADDR\"
 ctrd_pid() { pid_alive "$CTRD_PIDFILE" "$CTRD_CONFIG"; }
 
 ctrd_start() {
-  local snap pid i
+  local snap pid
   snap="$(pick_snapshotter)"
   write_support_files
   write_if_changed "$CTRD_CONFIG" "$(render_containerd_config "$snap")" || true
@@ -326,16 +342,7 @@ ctrd_start() {
     spawn_daemon "$CTRD_PIDFILE" "$CTRD_LOG" containerd --config "$CTRD_CONFIG"
     pid="$(cat "$CTRD_PIDFILE")"
   fi
-  for ((i = 0; i < 300; i++)); do
-    if ctrd_answers; then return 0; fi
-    if ! [ -d "/proc/$pid" ]; then
-      tail -n 25 "$CTRD_LOG" >&2
-      die "containerd exited during startup (log: $CTRD_LOG)"
-    fi
-    sleep 0.1
-  done
-  tail -n 25 "$CTRD_LOG" >&2
-  die "containerd (pid $pid) did not answer on $CTRD_SOCK within 30s (log: $CTRD_LOG)"
+  await_daemon ctrd_answers "$pid" 30 "$CTRD_LOG" "containerd" "on $CTRD_SOCK"
 }
 
 ctrd_stop() {
@@ -367,7 +374,7 @@ reg_pid() { pid_alive "$REG_PIDFILE" "$REG_CONFIG"; }
 reg_answers() { curl -fsS -o /dev/null --max-time 3 "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 
 reg_start() {
-  local pid i
+  local pid
   write_support_files
   if pid="$(reg_pid)" && reg_answers; then return 0; fi
   if [ -z "${pid:-}" ]; then
@@ -376,16 +383,7 @@ reg_start() {
     spawn_daemon "$REG_PIDFILE" "$REG_LOG" docker-registry serve "$REG_CONFIG"
     pid="$(cat "$REG_PIDFILE")"
   fi
-  for ((i = 0; i < 150; i++)); do
-    if reg_answers; then return 0; fi
-    if ! [ -d "/proc/$pid" ]; then
-      tail -n 20 "$REG_LOG" >&2
-      die "docker-registry exited during startup (port $REGISTRY_PORT busy? log: $REG_LOG)"
-    fi
-    sleep 0.1
-  done
-  tail -n 20 "$REG_LOG" >&2
-  die "docker-registry (pid $pid) did not answer on http://$REGISTRY_ADDR within 15s"
+  await_daemon reg_answers "$pid" 15 "$REG_LOG" "docker-registry" "on http://$REGISTRY_ADDR (port $REGISTRY_PORT busy?)"
 }
 
 reg_stop() {

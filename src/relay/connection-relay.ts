@@ -49,6 +49,8 @@ type State = 'preface' | 'relaying' | 'unavailable' | 'closed';
 /** How long an unavailable connection waits for the client's first call, and lingers after each answer. */
 const UNAVAILABLE_FIRST_CALL_WAIT_MS = 2000;
 const UNAVAILABLE_LINGER_MS = 100;
+/** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
+const PREFACE_TIMEOUT_MS = 10_000;
 
 /**
  * Relays one client connection to its own connection to the runtime, at the
@@ -61,6 +63,7 @@ const UNAVAILABLE_LINGER_MS = 100;
  */
 export class ConnectionRelay {
   private state: State = 'preface';
+  private readonly prefaceTimer: NodeJS.Timeout;
   private preface: Buffer = Buffer.alloc(0);
   private upstream: Socket | undefined;
   private upstreamConnected = false;
@@ -88,6 +91,9 @@ export class ConnectionRelay {
     this.calls = new CallTracker(context.tracking);
     this.toUpstream = new FramePump(undefined, this.onClientFrame);
     this.toClient = new FramePump(client, this.onRuntimeFrame);
+    this.prefaceTimer = setTimeout(() => {
+      if (this.state === 'preface') this.rejectNonHttp2('no HTTP/2 preface within 10 s');
+    }, PREFACE_TIMEOUT_MS);
     client.on('data', this.onClientData);
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => undefined);
@@ -138,11 +144,12 @@ export class ConnectionRelay {
     if (this.state === 'preface') {
       this.preface = Buffer.concat([this.preface, chunk]);
       if (this.preface.length < CLIENT_PREFACE.length) {
-        if (!CLIENT_PREFACE.subarray(0, this.preface.length).equals(this.preface)) this.rejectNonHttp2();
+        if (!CLIENT_PREFACE.subarray(0, this.preface.length).equals(this.preface)) this.rejectNonHttp2('not HTTP/2');
         return;
       }
-      if (!this.preface.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) return this.rejectNonHttp2();
+      if (!this.preface.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) return this.rejectNonHttp2('not HTTP/2');
       const rest = this.preface.subarray(CLIENT_PREFACE.length);
+      clearTimeout(this.prefaceTimer);
       this.state = 'relaying';
       this.connectUpstream();
       chunk = rest;
@@ -152,8 +159,9 @@ export class ConnectionRelay {
   };
 
   /** Bytes that are not HTTP/2 with prior knowledge get a GOAWAY that says so, and the connection ends. */
-  private rejectNonHttp2(): void {
-    this.context.log.debug('client connection is not HTTP/2 with prior knowledge; closed');
+  private rejectNonHttp2(reason: string): void {
+    this.context.log.debug({ reason }, 'client connection is not gRPC; closed');
+    clearTimeout(this.prefaceTimer);
     this.state = 'closed';
     this.client.end(goawayFrame(0, ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)'));
   }
@@ -229,13 +237,12 @@ export class ConnectionRelay {
   private unavailableReason = '';
 
   private readonly onClientClose = (): void => {
-    const wasOpen = this.state !== 'closed';
     this.state = 'closed';
+    clearTimeout(this.prefaceTimer);
     clearTimeout(this.unavailableCloseTimer);
     this.upstream?.destroy();
-    if (wasOpen || this.calls.size > 0) {
-      for (const [streamId] of this.calls.entries()) this.calls.reset(streamId, ErrorCode.CANCEL);
-    }
+    // Calls still open ended with the client going away.
+    for (const [streamId] of this.calls.entries()) this.calls.reset(streamId, ErrorCode.CANCEL);
     this.context.onClosed(this);
   };
 
