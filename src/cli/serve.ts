@@ -50,7 +50,7 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
     routes,
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: new CallObservers([new CallMetrics(metrics), new CallLog(log)]), keepMessagesUpTo: config.maxMessageBytes },
+    tracking: { table, observer: new CallObservers([new CallMetrics(metrics), new CallLog(log)]), keepMessagesUpTo: config.maxMessageBytes, log },
   });
   const runtimeClient = new RuntimeClient(socketOf(runtimeEndpoint), table);
   const separator = config.httpListen.lastIndexOf(':');

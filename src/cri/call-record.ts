@@ -40,6 +40,8 @@ export class CallRecord {
     readonly answeredByCriscope: boolean,
     readonly request: CallTraffic,
     readonly response: CallTraffic,
+    /** A compressed message that inflates past this is not decoded. */
+    private readonly maxDecodedBytes: number,
   ) {}
 
   get identity(): CriIdentity {
@@ -60,7 +62,7 @@ export class CallRecord {
     this.decoded =
       this.method === undefined
         ? { identity: {}, responseItems: undefined, error: undefined }
-        : decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding);
+        : decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes);
     return this.decoded;
   }
 }

@@ -18,13 +18,14 @@ export interface DecodedCall {
   readonly error: DecodeError | undefined;
 }
 
-function uncompressed(message: WireMessage, encoding: string | undefined): Buffer {
+/** Decompressed, but never past the size criscope keeps: a compression bomb becomes a decode error. */
+function uncompressed(message: WireMessage, encoding: string | undefined, maxBytes: number): Buffer {
   if (!message.compressed) return message.payload;
   switch (encoding) {
     case 'gzip':
-      return gunzipSync(message.payload);
+      return gunzipSync(message.payload, { maxOutputLength: maxBytes });
     case 'deflate':
-      return inflateSync(message.payload);
+      return inflateSync(message.payload, { maxOutputLength: maxBytes });
     default:
       throw new Error(`compressed with unsupported grpc-encoding "${encoding ?? '(none)'}"`);
   }
@@ -40,20 +41,21 @@ export function decodeCall(
   requestEncoding: string | undefined,
   response: WireMessage | undefined,
   responseEncoding: string | undefined,
+  maxDecompressedBytes: number,
 ): DecodedCall {
   let identity: CriIdentity = {};
   let responseItems: number | undefined;
   let error: DecodeError | undefined;
   if (request !== undefined && method.requestIdentity !== undefined) {
     try {
-      identity = method.requestIdentity.read(uncompressed(request, requestEncoding));
+      identity = method.requestIdentity.read(uncompressed(request, requestEncoding, maxDecompressedBytes));
     } catch (cause) {
       error = new DecodeError(method.path, 'request', (cause as Error).message);
     }
   }
   if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
     try {
-      const payload = uncompressed(response, responseEncoding);
+      const payload = uncompressed(response, responseEncoding, maxDecompressedBytes);
       if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(payload) };
       if (method.responseItemsField !== undefined) responseItems = countFieldOccurrences(payload, method.responseItemsField);
     } catch (cause) {

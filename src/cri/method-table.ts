@@ -3,9 +3,6 @@ import { IDENTITY_BY_METHOD } from './identity.js';
 import { IdentityProjection } from './projection.js';
 import { CRI_PACKAGE } from './proto-root.js';
 
-/** Which of the two CRI endpoints serves a method. */
-export type CriApi = 'runtime' | 'image';
-
 /** Everything criscope knows about one runtime.v1 method, built once at start. */
 export interface CriMethod {
   /** The HTTP/2 :path, e.g. "/runtime.v1.RuntimeService/Version". */
@@ -14,7 +11,6 @@ export interface CriMethod {
   readonly service: string;
   /** "Version" */
   readonly name: string;
-  readonly api: CriApi;
   readonly serverStreaming: boolean;
   readonly requestType: protobuf.Type;
   readonly responseType: protobuf.Type;
@@ -24,17 +20,16 @@ export interface CriMethod {
   readonly responseIdentity: IdentityProjection | undefined;
   /** The field number of the response's repeated field whose length the record counts. */
   readonly responseItemsField: number | undefined;
+  /** Whether the relay should keep the request message for the record to decode. */
+  readonly keepsRequest: boolean;
+  /** Whether the relay should keep the (only) response message for the record to decode. */
+  readonly keepsResponse: boolean;
 }
 
 /** The service part of any gRPC path ("/pkg.Service/Method" → "pkg.Service"). */
 export function serviceOfPath(path: string): string {
   const slash = path.indexOf('/', 1);
   return slash > 1 ? path.slice(1, slash) : '';
-}
-
-/** Image calls go to the image endpoint, for any API version (runtime.v1alpha2.ImageService too). */
-export function apiOfService(service: string): CriApi {
-  return service.endsWith('.ImageService') ? 'image' : 'runtime';
 }
 
 export class MethodTable {
@@ -75,17 +70,21 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
       if (itemsFieldName !== undefined && (itemsField === undefined || !itemsField.repeated)) {
         throw new Error(`${serviceName}/${rpc.name}: response has no repeated field "${itemsFieldName}"`);
       }
+      const requestIdentity = spec.request && IdentityProjection.build(requestType, spec.request, `${rpc.name}Request`);
+      const responseIdentity = spec.response && IdentityProjection.build(responseType, spec.response, `${rpc.name}Response`);
+      const serverStreaming = rpc.responseStream === true;
       methods.push({
         path: `/${serviceName}/${rpc.name}`,
         service: serviceName,
         name: rpc.name,
-        api: apiOfService(serviceName),
-        serverStreaming: rpc.responseStream === true,
+        serverStreaming,
         requestType,
         responseType,
-        requestIdentity: spec.request && IdentityProjection.build(requestType, spec.request, `${rpc.name}Request`),
-        responseIdentity: spec.response && IdentityProjection.build(responseType, spec.response, `${rpc.name}Response`),
+        requestIdentity,
+        responseIdentity,
         responseItemsField: itemsField?.id,
+        keepsRequest: requestIdentity !== undefined,
+        keepsResponse: !serverStreaming && (responseIdentity !== undefined || itemsField !== undefined),
       });
     }
   }

@@ -1,5 +1,6 @@
 import { CallRecord, type CallObserver, type CallTraffic } from '../cri/call-record.js';
 import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
+import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
 
@@ -9,11 +10,11 @@ export interface TrackingContext {
   readonly observer: CallObserver;
   /** Messages up to this size are kept for decoding; larger ones are only counted. */
   readonly keepMessagesUpTo: number;
+  readonly log: Logger;
 }
 
 /** One call in flight on a connection, as far as its frames have shown it. */
 export class TrackedCall {
-  readonly startedAt = Date.now();
   readonly startedTick = performance.now();
   readonly method: CriMethod | undefined;
   readonly requestScanner: GrpcMessageScanner;
@@ -25,6 +26,8 @@ export class TrackedCall {
   resetCode: number | undefined;
   answeredByCriscope = false;
 
+  private readonly keep: number;
+
   constructor(
     readonly path: string,
     readonly requestEncoding: string | undefined,
@@ -33,9 +36,9 @@ export class TrackedCall {
     const method = context.table.lookup(path);
     this.method = method;
     const keep = context.keepMessagesUpTo;
-    this.requestScanner = new GrpcMessageScanner(method?.requestIdentity !== undefined ? keep : 0);
-    const decodesResponse = method !== undefined && !method.serverStreaming && (method.responseIdentity !== undefined || method.responseItemsField !== undefined);
-    this.responseScanner = new GrpcMessageScanner(decodesResponse ? keep : 0);
+    this.keep = keep;
+    this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true ? keep : 0);
+    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0);
   }
 
   get serverStreaming(): boolean {
@@ -50,7 +53,7 @@ export class TrackedCall {
       method,
       service,
       method?.name ?? path.slice(service.length + 2),
-      new Date(this.startedAt),
+      new Date(performance.timeOrigin + this.startedTick),
       (performance.now() - this.startedTick) / 1000,
       this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
       this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
@@ -58,6 +61,7 @@ export class TrackedCall {
       this.answeredByCriscope,
       traffic(this.requestScanner, this.requestEncoding),
       traffic(this.responseScanner, this.responseEncoding),
+      this.keep,
     );
   }
 }
@@ -76,13 +80,20 @@ export function headerValue(fields: readonly string[], name: string): string | u
 
 /**
  * The calls of one connection, keyed by stream id, fed by the frames the relay
- * passes through. A call ends when its response ends or either side resets it;
- * its record then goes to the observer.
+ * passes through. A call ends when its response ends or either side resets it.
+ * Its record goes to the observer on the next turn of the event loop, after the
+ * frames that ended it have been written on: decoding and logging never delay
+ * the answer.
  */
 export class CallTracker {
   private readonly calls = new Map<number, TrackedCall>();
+  private finished: TrackedCall[] = [];
 
-  constructor(private readonly context: TrackingContext) {}
+  constructor(
+    private readonly context: TrackingContext,
+    /** Called after a call ends, when the connection may have become idle. */
+    private readonly onCallEnded: () => void,
+  ) {}
 
   get size(): number {
     return this.calls.size;
@@ -97,14 +108,15 @@ export class CallTracker {
     return [...this.calls.entries()];
   }
 
+  /** Stops following every call, without records (the connection can no longer be read). */
+  forgetAll(): void {
+    this.calls.clear();
+  }
+
   /** A request header block: a new call (or, on a known stream, request trailers, which gRPC unary calls never send). */
   requestHeaders(streamId: number, fields: readonly string[]): void {
     if (this.calls.has(streamId)) return;
     this.calls.set(streamId, new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), this.context));
-  }
-
-  requestData(streamId: number, payload: Buffer): void {
-    this.calls.get(streamId)?.requestScanner.push(payload);
   }
 
   /** Response headers, or trailers once headers were seen; `endStream` ends the call. */
@@ -123,11 +135,10 @@ export class CallTracker {
     if (endStream) this.finish(streamId, call);
   }
 
-  responseData(streamId: number, payload: Buffer, endStream: boolean): void {
+  /** The response ended with a DATA frame (no trailers): not gRPC, but a call all the same. */
+  responseEnded(streamId: number): void {
     const call = this.calls.get(streamId);
-    if (call === undefined) return;
-    call.responseScanner.push(payload);
-    if (endStream) this.finish(streamId, call);
+    if (call !== undefined) this.finish(streamId, call);
   }
 
   reset(streamId: number, code: number): void {
@@ -149,6 +160,19 @@ export class CallTracker {
 
   private finish(streamId: number, call: TrackedCall): void {
     this.calls.delete(streamId);
-    this.context.observer.onCall(call.record());
+    if (this.finished.push(call) === 1) setImmediate(this.report);
+    this.onCallEnded();
   }
+
+  private readonly report = (): void => {
+    const calls = this.finished;
+    this.finished = [];
+    for (const call of calls) {
+      try {
+        this.context.observer.onCall(call.record());
+      } catch (error) {
+        this.context.log.error({ err: (error as Error).message, path: call.path }, 'a call observer failed');
+      }
+    }
+  };
 }

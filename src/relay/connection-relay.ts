@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { Logger } from 'pino';
 import { GrpcStatus } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
 import { CallTracker, type TrackedCall, type TrackingContext } from './call-tracker.js';
 import { FramePump, FrameVerdict } from './frame-pump.js';
 import { encodeGrpcMessage } from './grpc-message.js';
@@ -9,8 +9,11 @@ import { encodeHeaderBlock } from './hpack/encoder.js';
 import {
   CLIENT_PREFACE,
   ErrorCode,
+  FRAME_HEADER_LENGTH,
   Flag,
   FrameType,
+  Setting,
+  forEachSetting,
   framePayload,
   goawayFrame,
   headersFrame,
@@ -33,15 +36,20 @@ export interface ConnectionContext {
   readonly upstreamPath: string;
   readonly reachability: RuntimeReachability;
   readonly log: Logger;
-  /** Called once when both sockets are gone. */
+  /** Called when a call ends (the server may be waiting for the last one). */
+  readonly onCallEnded: () => void;
+  /** Called once when the client connection is gone. */
   readonly onClosed: (relay: ConnectionRelay) => void;
 }
 
-/** A header block being collected across HEADERS and CONTINUATION frames. */
+/** A header block being collected across HEADERS (or PUSH_PROMISE) and CONTINUATION frames. */
 interface OpenHeaderBlock {
   readonly streamId: number;
   readonly endStream: boolean;
   readonly fragments: Buffer[];
+  size: number;
+  /** A PUSH_PROMISE block: decoded only to keep HPACK state, never a call. */
+  readonly promise: boolean;
 }
 
 type State = 'preface' | 'relaying' | 'unavailable' | 'closed';
@@ -51,15 +59,21 @@ const UNAVAILABLE_FIRST_CALL_WAIT_MS = 2000;
 const UNAVAILABLE_LINGER_MS = 100;
 /** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
 const PREFACE_TIMEOUT_MS = 10_000;
+/** A header block larger than this is relayed without being read (kubelet's are a few hundred bytes). */
+const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
+const NO_GOAWAY = 0x7fffffff;
 
 /**
  * Relays one client connection to its own connection to the runtime, at the
  * HTTP/2 frame level: every frame passes unchanged in both directions (so
  * flow control, settings, pings, resets and HPACK state stay end to end),
  * while criscope reads headers and messages on the way to record each call.
- * It writes frames of its own only when the runtime cannot answer (UNAVAILABLE)
- * or while shutting down, and always in a form that leaves both peers'
- * header-compression state untouched.
+ *
+ * criscope writes frames of its own only when the runtime cannot answer
+ * (UNAVAILABLE), while shutting down (GOAWAY, the end of streaming calls), and
+ * to give back flow-control credit for frames it drops; always between whole
+ * frames, outside header blocks, and encoded so that neither peer's HPACK
+ * table changes.
  */
 export class ConnectionRelay {
   private state: State = 'preface';
@@ -67,6 +81,8 @@ export class ConnectionRelay {
   private preface: Buffer = Buffer.alloc(0);
   private upstream: Socket | undefined;
   private upstreamConnected = false;
+  /** True once the runtime's first frame (its SETTINGS) has reached the client. */
+  private runtimeSpoke = false;
   private upstreamError: string | undefined;
   private readonly calls: CallTracker;
   private readonly toUpstream: FramePump;
@@ -75,24 +91,41 @@ export class ConnectionRelay {
   private readonly responseDecoder = new HpackDecoder();
   private requestBlock: OpenHeaderBlock | undefined;
   private responseBlock: OpenHeaderBlock | undefined;
-  /** True once header compression could not be followed: frames still pass, calls are no longer recorded. */
+  /** True once the connection can no longer be read: frames still pass, calls are no longer recorded. */
   private blind = false;
   private clientSentSettings = false;
   private lastClientStreamId = 0;
+  /** The lowest last-stream-id any GOAWAY to the client has carried (criscope's or the runtime's). */
+  private clientGoawayLimit = NO_GOAWAY;
   /** Set once criscope has sent GOAWAY: streams above it are not relayed. */
   private goawayLastStreamId: number | undefined;
-  /** Streams criscope has answered itself; what the runtime still sends on them is dropped. */
+  /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
+  private withheldRequestBlock = false;
+  /** Streams criscope has answered itself; what the runtime still sends on them is dropped where it can be. */
   private readonly answeredStreams = new Set<number>();
+  private unavailableCloseTimer: NodeJS.Timeout | undefined;
+  private unavailableReason = '';
 
   constructor(
     private readonly client: Socket,
     private readonly context: ConnectionContext,
   ) {
-    this.calls = new CallTracker(context.tracking);
-    this.toUpstream = new FramePump(undefined, this.onClientFrame);
-    this.toClient = new FramePump(client, this.onRuntimeFrame);
+    this.calls = new CallTracker(context.tracking, this.onCallEnded);
+    this.toUpstream = new FramePump(undefined, {
+      onFrame: this.onClientFrame,
+      onUnreadable: this.goBlind,
+      onOversized: (length, limit) => this.rejectClient(ErrorCode.FRAME_SIZE_ERROR, `criscope: a ${length}-byte frame exceeds the runtime's limit of ${limit}`),
+    });
+    this.toClient = new FramePump(client, {
+      onFrame: this.onRuntimeFrame,
+      onUnreadable: this.goBlind,
+      onOversized: (length, limit) => {
+        this.upstreamError = `it sent a ${length}-byte frame, over the client's limit of ${limit}`;
+        this.upstream?.destroy();
+      },
+    });
     this.prefaceTimer = setTimeout(() => {
-      if (this.state === 'preface') this.rejectNonHttp2('no HTTP/2 preface within 10 s');
+      if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
     client.on('data', this.onClientData);
     client.on('drain', () => this.upstream?.resume());
@@ -108,13 +141,18 @@ export class ConnectionRelay {
   /**
    * Starts a graceful stop: the client is told to open no new streams here,
    * and server-streaming calls end now with UNAVAILABLE so their clients
-   * reconnect. Unary calls in flight go on; `close()` cuts what is left.
+   * reconnect. Unary calls in flight go on; the connection closes after the
+   * last one, or when `close()` cuts it.
    */
   drain(reason: string): void {
     if (this.state === 'closed' || this.goawayLastStreamId !== undefined) return;
-    if (this.state === 'preface') return this.close();
-    this.goawayLastStreamId = this.lastClientStreamId;
-    this.toClient.inject(goawayFrame(this.lastClientStreamId, ErrorCode.NO_ERROR, reason));
+    if (this.state === 'preface') {
+      this.close();
+      return;
+    }
+    this.goawayLastStreamId = Math.min(this.lastClientStreamId, this.clientGoawayLimit);
+    this.clientGoawayLimit = this.goawayLastStreamId;
+    this.toClient.inject(goawayFrame(this.goawayLastStreamId, ErrorCode.NO_ERROR, reason));
     for (const [streamId, call] of this.calls.entries()) {
       if (call.serverStreaming) {
         this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
@@ -124,6 +162,16 @@ export class ConnectionRelay {
     this.closeIfIdle();
   }
 
+  /** Ends both connections now; calls still in flight are answered UNAVAILABLE first when possible. */
+  close(reason = 'criscope is shutting down'): void {
+    if (this.state === 'closed') return;
+    if (this.toClient.insideHeaderBlock) return this.destroy();
+    for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
+    this.state = 'closed';
+    this.client.end();
+    this.upstream?.destroy();
+  }
+
   /** Drops both sockets at once (a client that does not hang up after GOAWAY). */
   destroy(): void {
     this.state = 'closed';
@@ -131,39 +179,32 @@ export class ConnectionRelay {
     this.upstream?.destroy();
   }
 
-  /** Ends both connections now; calls still in flight are answered UNAVAILABLE first when possible. */
-  close(reason = 'criscope is shutting down'): void {
-    if (this.state === 'closed') return;
-    for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
-    this.state = 'closed';
-    this.client.end();
-    this.upstream?.destroy();
-  }
-
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.state === 'preface') {
       this.preface = Buffer.concat([this.preface, chunk]);
-      if (this.preface.length < CLIENT_PREFACE.length) {
-        if (!CLIENT_PREFACE.subarray(0, this.preface.length).equals(this.preface)) this.rejectNonHttp2('not HTTP/2');
+      const seen = Math.min(this.preface.length, CLIENT_PREFACE.length);
+      if (!this.preface.subarray(0, seen).equals(CLIENT_PREFACE.subarray(0, seen))) {
+        this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
         return;
       }
-      if (!this.preface.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) return this.rejectNonHttp2('not HTTP/2');
-      const rest = this.preface.subarray(CLIENT_PREFACE.length);
+      if (this.preface.length < CLIENT_PREFACE.length) return;
       clearTimeout(this.prefaceTimer);
       this.state = 'relaying';
       this.connectUpstream();
-      chunk = rest;
+      chunk = this.preface.subarray(CLIENT_PREFACE.length);
     }
     if (this.state === 'closed' || chunk.length === 0) return;
     if (!this.toUpstream.push(chunk)) this.client.pause();
   };
 
-  /** Bytes that are not HTTP/2 with prior knowledge get a GOAWAY that says so, and the connection ends. */
-  private rejectNonHttp2(reason: string): void {
-    this.context.log.debug({ reason }, 'client connection is not gRPC; closed');
+  /** Ends a client connection criscope cannot relay, with a GOAWAY that says why. */
+  private rejectClient(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.context.log.debug({ reason }, 'client connection rejected');
     clearTimeout(this.prefaceTimer);
     this.state = 'closed';
-    this.client.end(goawayFrame(0, ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)'));
+    this.upstream?.destroy();
+    this.client.end(goawayFrame(this.lastClientStreamId, code, reason));
   }
 
   private connectUpstream(): void {
@@ -176,21 +217,23 @@ export class ConnectionRelay {
       this.context.reachability.connected(this.context.endpoint);
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (this.state === 'closed') return;
       if (!this.toClient.push(chunk)) upstream.pause();
     });
     upstream.on('drain', () => this.client.resume());
     upstream.on('error', (error: NodeJS.ErrnoException) => {
-      this.upstreamError = error.code ?? error.message;
+      this.upstreamError ??= error.code ?? error.message;
     });
     upstream.on('close', this.onUpstreamClose);
   }
 
   private readonly onUpstreamClose = (): void => {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'unavailable') return;
+    const why = this.upstreamError;
     const reason = this.upstreamConnected
-      ? `criscope: the runtime closed the connection${this.upstreamError === undefined ? '' : ` (${this.upstreamError})`}`
-      : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${this.upstreamError ?? 'connection closed'}`;
-    this.context.reachability.unreachable(this.context.endpoint, this.upstreamConnected ? 'the runtime closed the connection' : (this.upstreamError ?? 'connection closed'));
+      ? `criscope: the runtime closed the connection${why === undefined ? '' : `: ${why}`}`
+      : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${why ?? 'connection closed'}`;
+    this.context.reachability.unreachable(this.context.endpoint, this.upstreamConnected ? `the runtime closed the connection${why === undefined ? '' : `: ${why}`}` : (why ?? 'connection closed'));
     this.failUpstream(reason);
   };
 
@@ -202,21 +245,21 @@ export class ConnectionRelay {
   private failUpstream(reason: string): void {
     if (this.toClient.insideHeaderBlock) {
       // Half a header block went out and its end never will: the connection is beyond repair.
-      this.state = 'closed';
-      this.client.destroy();
+      this.destroy();
       return;
     }
     this.state = 'unavailable';
     this.unavailableReason = reason;
     this.toUpstream.setSink(undefined);
-    if (!this.upstreamConnected) {
+    this.client.resume();
+    if (!this.runtimeSpoke) {
       // The client never heard from a server: criscope speaks for this connection's short life.
       this.toClient.inject(settingsFrame(false));
       if (this.clientSentSettings) this.toClient.inject(settingsFrame(true));
     }
     for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     // A client that already spoke with the runtime just needs GOAWAY to reconnect; a new one gets time to send its calls.
-    this.scheduleUnavailableClose(this.upstreamConnected ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
+    this.scheduleUnavailableClose(this.runtimeSpoke ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
   }
 
   /**
@@ -229,12 +272,9 @@ export class ConnectionRelay {
     this.unavailableCloseTimer = setTimeout(() => {
       if (this.state !== 'unavailable') return;
       this.state = 'closed';
-      this.client.end(goawayFrame(this.lastClientStreamId, ErrorCode.NO_ERROR, this.unavailableReason));
+      this.client.end(goawayFrame(Math.min(this.lastClientStreamId, this.clientGoawayLimit), ErrorCode.NO_ERROR, this.unavailableReason));
     }, delayMs);
   }
-
-  private unavailableCloseTimer: NodeJS.Timeout | undefined;
-  private unavailableReason = '';
 
   private readonly onClientClose = (): void => {
     this.state = 'closed';
@@ -246,40 +286,59 @@ export class ConnectionRelay {
     this.context.onClosed(this);
   };
 
+  private readonly onCallEnded = (): void => {
+    this.context.onCallEnded();
+    this.closeIfIdle();
+  };
+
+  /** The connection can no longer be followed: relay it untouched from here on, without records. */
+  private readonly goBlind = (reason: string): void => {
+    if (this.blind) return;
+    this.blind = true;
+    this.requestBlock = undefined;
+    this.responseBlock = undefined;
+    this.calls.forgetAll();
+    this.context.log.warn({ reason }, 'cannot follow a client connection; relaying it without call records');
+  };
+
   /** Frames from the client (kubelet) toward the runtime. */
   private readonly onClientFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
+    if (streamId !== 0 && !this.relaysStream(streamId)) return this.refuseClientFrame(type, frame);
     switch (type) {
-      case FrameType.HEADERS: {
-        const isNew = streamId > this.lastClientStreamId;
-        if (isNew) this.lastClientStreamId = streamId;
-        this.requestBlock = { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [framePayload(frame, type, flags)] };
-        if ((flags & Flag.END_HEADERS) !== 0) this.endRequestBlock();
-        return this.relaysStream(streamId) ? FrameVerdict.Forward : FrameVerdict.Drop;
-      }
-      case FrameType.CONTINUATION:
-        this.requestBlock?.fragments.push(framePayload(frame, type, flags));
-        if ((flags & Flag.END_HEADERS) !== 0) this.endRequestBlock();
-        return this.relaysStream(streamId) ? FrameVerdict.Forward : FrameVerdict.Drop;
-      case FrameType.DATA:
-        if (!this.relaysStream(streamId) || this.state === 'unavailable') {
-          // Nobody will read these bytes: give the client its connection window back.
-          if (frame.length > 9) this.toClient.inject(windowUpdateFrame(0, frame.length - 9));
+      case FrameType.HEADERS:
+        this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
+        if (this.withheldRequestBlock) {
+          // The runtime's HPACK table is missing a block: this one would decode wrongly there.
+          this.destroy();
           return FrameVerdict.Drop;
         }
-        this.calls.requestData(streamId, framePayload(frame, type, flags));
+        this.openRequestBlock(streamId, flags, frame, type);
         return FrameVerdict.Forward;
+      case FrameType.CONTINUATION:
+        this.continueBlock(this.requestBlock, flags, frame, type, this.endRequestBlock);
+        return FrameVerdict.Forward;
+      case FrameType.DATA: {
+        if (this.state === 'unavailable') return this.refuseClientFrame(type, frame);
+        this.calls.get(streamId)?.requestScanner.push(framePayload(frame, type, flags));
+        return FrameVerdict.Forward;
+      }
       case FrameType.RST_STREAM:
-        this.calls.reset(streamId, frame.readUInt32BE(9));
+        this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         this.answeredStreams.delete(streamId);
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
         if ((flags & Flag.ACK) === 0) {
           this.clientSentSettings = true;
+          forEachSetting(frame, (id, value) => {
+            // The client's limits bind what the runtime sends it.
+            if (id === Setting.MAX_FRAME_SIZE) this.toClient.maxFrameSize = value;
+            else if (id === Setting.HEADER_TABLE_SIZE) this.responseDecoder.maxAllowedTableSize = value;
+          });
           if (this.state === 'unavailable') this.toClient.inject(settingsFrame(true));
         }
         return FrameVerdict.Forward;
       case FrameType.PING:
-        if (this.state === 'unavailable' && (flags & Flag.ACK) === 0) this.toClient.inject(pingAckFrame(frame.subarray(9)));
+        if (this.state === 'unavailable' && (flags & Flag.ACK) === 0) this.toClient.inject(pingAckFrame(frame.subarray(FRAME_HEADER_LENGTH)));
         return FrameVerdict.Forward;
       default:
         return FrameVerdict.Forward;
@@ -288,98 +347,175 @@ export class ConnectionRelay {
 
   /** Frames from the runtime toward the client. */
   private readonly onRuntimeFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
+    this.runtimeSpoke = true;
     switch (type) {
       case FrameType.HEADERS:
+      case FrameType.PUSH_PROMISE:
         // Always relayed, even on a stream criscope answered: the client must see every header block to keep its HPACK state.
-        this.responseBlock = { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [framePayload(frame, type, flags)] };
+        this.responseBlock = this.openBlock(streamId, flags, frame, type);
         if ((flags & Flag.END_HEADERS) !== 0) this.endResponseBlock();
         return FrameVerdict.Forward;
       case FrameType.CONTINUATION:
-        this.responseBlock?.fragments.push(framePayload(frame, type, flags));
-        if ((flags & Flag.END_HEADERS) !== 0) this.endResponseBlock();
+        this.continueBlock(this.responseBlock, flags, frame, type, this.endResponseBlock);
         return FrameVerdict.Forward;
       case FrameType.DATA:
         if (this.answeredStreams.has(streamId)) {
           if ((flags & Flag.END_STREAM) !== 0) this.answeredStreams.delete(streamId);
-          if (frame.length > 9) this.toUpstream.inject(windowUpdateFrame(0, frame.length - 9));
+          this.creditDropped(this.toUpstream, frame);
           return FrameVerdict.Drop;
         }
-        this.calls.responseData(streamId, framePayload(frame, type, flags), (flags & Flag.END_STREAM) !== 0);
+        this.onResponseData(streamId, flags, frame);
         return FrameVerdict.Forward;
       case FrameType.RST_STREAM:
         if (this.answeredStreams.delete(streamId)) return FrameVerdict.Drop;
-        this.calls.reset(streamId, frame.readUInt32BE(9));
+        this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
+        return FrameVerdict.Forward;
+      case FrameType.SETTINGS:
+        if ((flags & Flag.ACK) === 0) {
+          forEachSetting(frame, (id, value) => {
+            // The runtime's limits bind what the client sends it.
+            if (id === Setting.MAX_FRAME_SIZE) this.toUpstream.maxFrameSize = value;
+            else if (id === Setting.HEADER_TABLE_SIZE) this.requestDecoder.maxAllowedTableSize = value;
+          });
+        }
+        return FrameVerdict.Forward;
+      case FrameType.GOAWAY:
+        this.onRuntimeGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
         return FrameVerdict.Forward;
       default:
         return FrameVerdict.Forward;
     }
   };
 
-  /** True while frames of `streamId` go on to the runtime (not after criscope's GOAWAY, nor once it is unreachable). */
+  private onResponseData(streamId: number, flags: number, frame: Buffer): void {
+    const call = this.calls.get(streamId);
+    if (call === undefined) return;
+    call.responseScanner.push(framePayload(frame, FrameType.DATA, flags));
+    if ((flags & Flag.END_STREAM) !== 0) this.calls.responseEnded(streamId);
+  }
+
+  /** Streams above the runtime's GOAWAY were never processed: the client retries them elsewhere. */
+  private onRuntimeGoaway(lastStreamId: number): void {
+    this.clientGoawayLimit = Math.min(this.clientGoawayLimit, lastStreamId);
+    for (const [streamId] of this.calls.entries()) {
+      if (streamId > lastStreamId) this.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
+    }
+  }
+
+  /** True while frames of `streamId` go on to the runtime (not above criscope's GOAWAY). */
   private relaysStream(streamId: number): boolean {
     return this.goawayLastStreamId === undefined || streamId <= this.goawayLastStreamId;
   }
 
-  private endRequestBlock(): void {
+  /**
+   * A frame that must not reach the runtime (a stream refused by criscope's
+   * GOAWAY, or any stream once the runtime is gone). Its header blocks are
+   * still decoded, to stay in step with the client's encoder; DATA is credited
+   * back so the client's connection window does not shrink for nothing.
+   */
+  private refuseClientFrame(type: number, frame: Buffer): FrameVerdict {
+    const flags = frame[4] as number;
+    const streamId = frame.readUInt32BE(5) & 0x7fffffff;
+    if (type === FrameType.HEADERS) {
+      this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
+      if (this.state !== 'unavailable') this.withheldRequestBlock = true;
+      this.openRequestBlock(streamId, flags, frame, type);
+    } else if (type === FrameType.CONTINUATION) {
+      this.continueBlock(this.requestBlock, flags, frame, type, this.endRequestBlock);
+    } else if (type === FrameType.DATA) {
+      this.creditDropped(this.toClient, frame);
+    }
+    return FrameVerdict.Drop;
+  }
+
+  /** Gives a peer back the connection-level flow-control credit of a DATA frame criscope dropped. */
+  private creditDropped(toSender: FramePump, frame: Buffer): void {
+    const length = frame.length - FRAME_HEADER_LENGTH;
+    if (length > 0) toSender.inject(windowUpdateFrame(0, length));
+  }
+
+  private openRequestBlock(streamId: number, flags: number, frame: Buffer, type: number): void {
+    this.requestBlock = this.openBlock(streamId, flags, frame, type);
+    if ((flags & Flag.END_HEADERS) !== 0) this.endRequestBlock();
+  }
+
+  private openBlock(streamId: number, flags: number, frame: Buffer, type: number): OpenHeaderBlock | undefined {
+    if (this.blind) return undefined;
+    const fragment = framePayload(frame, type, flags);
+    return { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length, promise: type === FrameType.PUSH_PROMISE };
+  }
+
+  private continueBlock(block: OpenHeaderBlock | undefined, flags: number, frame: Buffer, type: number, end: () => void): void {
+    if (block === undefined) return;
+    const fragment = framePayload(frame, type, flags);
+    block.size += fragment.length;
+    if (block.size > MAX_HEADER_BLOCK_BYTES) {
+      this.goBlind(`a header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
+      return;
+    }
+    block.fragments.push(fragment);
+    if ((flags & Flag.END_HEADERS) !== 0) end();
+  }
+
+  private readonly endRequestBlock = (): void => {
     const block = this.requestBlock;
     this.requestBlock = undefined;
-    if (block === undefined || this.blind) return;
+    if (block === undefined) return;
     const fields = this.decodeBlock(this.requestDecoder, block);
-    if (fields === undefined) return;
-    if (!this.relaysStream(block.streamId)) return;
+    if (fields === undefined || !this.relaysStream(block.streamId)) return;
     this.calls.requestHeaders(block.streamId, fields);
     if (this.state === 'unavailable') {
       const call = this.calls.get(block.streamId);
       if (call !== undefined) this.answer(block.streamId, call, GrpcStatus.UNAVAILABLE, this.unavailableReason);
       this.scheduleUnavailableClose(UNAVAILABLE_LINGER_MS);
     }
-  }
+  };
 
-  private endResponseBlock(): void {
+  private readonly endResponseBlock = (): void => {
     const block = this.responseBlock;
     this.responseBlock = undefined;
-    if (block === undefined || this.blind) return;
+    if (block === undefined) return;
     const fields = this.decodeBlock(this.responseDecoder, block);
-    if (fields === undefined) return;
+    if (fields === undefined || block.promise) return;
     if (this.answeredStreams.has(block.streamId)) {
       if (block.endStream) this.answeredStreams.delete(block.streamId);
       return;
     }
     this.calls.responseHeaders(block.streamId, fields, block.endStream);
-    if (block.endStream) this.closeIfIdle();
-  }
+  };
 
   private decodeBlock(decoder: HpackDecoder, block: OpenHeaderBlock): string[] | undefined {
+    if (this.blind) return undefined;
     try {
       const fragments = block.fragments;
       return decoder.decode(fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments));
     } catch (error) {
-      // Frames still pass untouched; only the records of this connection's calls are lost.
-      this.blind = true;
-      this.context.log.warn({ err: (error as Error).message }, 'cannot follow header compression on a client connection; relaying it without call records');
+      this.goBlind((error as Error).message);
       return undefined;
     }
   }
 
   /** Ends a call toward the client with criscope's own status, in a header block that leaves HPACK state untouched. */
   private answer(streamId: number, call: TrackedCall, status: number, message: string): void {
-    const fields: [string, string][] = call.responseHeadersSeen
-      ? [
-          ['grpc-status', String(status)],
-          ['grpc-message', encodeGrpcMessage(message)],
-        ]
+    // The runtime's own headers for this stream may be on their way out still (a block not yet ended).
+    const headersSent = call.responseHeadersSeen || this.responseBlock?.streamId === streamId;
+    const statusFields: [string, string][] = [
+      ['grpc-status', String(status)],
+      ['grpc-message', encodeGrpcMessage(message)],
+    ];
+    const fields: [string, string][] = headersSent
+      ? statusFields
       : [
           [':status', '200'],
           ['content-type', 'application/grpc'],
-          ['grpc-status', String(status)],
-          ['grpc-message', encodeGrpcMessage(message)],
+          ...statusFields,
         ];
     this.toClient.inject(headersFrame(streamId, encodeHeaderBlock(fields), true));
     this.answeredStreams.add(streamId);
     this.calls.answered(streamId, status, message);
   }
 
-  /** After GOAWAY, the connection ends once its last call has. */
+  /** After criscope's GOAWAY, the connection ends once its last call has. */
   private closeIfIdle(): void {
     if (this.goawayLastStreamId !== undefined && this.calls.size === 0 && this.state === 'relaying') setImmediate(() => this.close());
   }

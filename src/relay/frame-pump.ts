@@ -1,4 +1,4 @@
-import { FRAME_HEADER_LENGTH, Flag, FrameType } from './http2-frames.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, frameProblem } from './http2-frames.js';
 
 /** What the pump should do with a frame it has shown to its handler. */
 export const enum FrameVerdict {
@@ -12,25 +12,44 @@ export interface FrameSink {
   write(bytes: Buffer): boolean;
 }
 
-/** Sees each complete frame of one direction; `frame` is the whole frame, header included. */
+/** Sees each complete, well-formed frame of one direction; `frame` is the whole frame, header included. */
 export type FrameHandler = (type: number, flags: number, streamId: number, frame: Buffer) => FrameVerdict;
+
+export interface FramePumpEvents {
+  readonly onFrame: FrameHandler;
+  /**
+   * A frame the pump relayed without showing it to the handler (malformed, so
+   * the receiving peer will reject it), or one whose handler threw: from here
+   * on the pump's owner cannot trust its view of the connection.
+   */
+  readonly onUnreadable: (reason: string) => void;
+  /** A frame longer than the receiver accepts: the connection must end; the pump stops. */
+  readonly onOversized: (length: number, limit: number) => void;
+}
 
 /**
  * Moves the frames of one direction of a connection from a source socket to a
  * sink socket, unchanged and whole: a chunk is written as it came, up to its
  * last complete frame, so the sink always sits on a frame boundary and
  * criscope can slip its own frames in between. Frames a handler drops are cut
- * out; a frame split across chunks waits (copied) for its end.
+ * out. A frame split across chunks is collected into one buffer of its own
+ * length, so each of its bytes is copied once, and never more than the
+ * receiver's SETTINGS_MAX_FRAME_SIZE is held.
  */
 export class FramePump {
-  private pending: Buffer | undefined;
+  /** The largest frame the receiving peer accepts (its SETTINGS_MAX_FRAME_SIZE). */
+  maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private partialHeader: Buffer | undefined;
+  private partialFrame: Buffer | undefined;
+  private partialFill = 0;
   private inHeaderBlock = false;
   private pushing = false;
+  private stopped = false;
   private deferred: Buffer[] = [];
 
   constructor(
     private sink: FrameSink | undefined,
-    private readonly handle: FrameHandler,
+    private readonly events: FramePumpEvents,
   ) {}
 
   /** True between a HEADERS frame without END_HEADERS and the CONTINUATION that ends its block. */
@@ -45,73 +64,21 @@ export class FramePump {
 
   /** Returns false when the sink is full, so the caller pauses the source. */
   push(chunk: Buffer): boolean {
+    if (this.stopped) return true;
     this.pushing = true;
     let writable = true;
     let bytes = chunk;
-    if (this.pending !== undefined) {
-      // Complete the frame split across chunks, copying only its own bytes, and relay it alone.
-      const joined = this.completePending(chunk);
-      if (joined === undefined) {
-        this.pushing = false;
-        return true;
+    if (this.partialHeader !== undefined || this.partialFrame !== undefined) {
+      const used = this.continuePartial(chunk);
+      bytes = chunk.subarray(used);
+      const frame = this.partialFrame;
+      if (frame !== undefined && this.partialFill === frame.length) {
+        this.partialFrame = undefined;
+        writable = this.relay(frame) && writable;
       }
-      writable = this.relay(joined.frame) && writable;
-      bytes = chunk.subarray(joined.used);
     }
-    writable = this.relay(bytes) && writable;
+    if (!this.stopped && this.partialHeader === undefined && this.partialFrame === undefined) writable = this.relay(bytes) && writable;
     this.pushing = false;
-    return writable;
-  }
-
-  /** Adds the start of `chunk` to the pending partial frame; returns the whole frame once it is there. */
-  private completePending(chunk: Buffer): { frame: Buffer; used: number } | undefined {
-    const pending = this.pending as Buffer;
-    let header = pending;
-    if (pending.length < FRAME_HEADER_LENGTH) header = Buffer.concat([pending, chunk.subarray(0, FRAME_HEADER_LENGTH - pending.length)]);
-    if (header.length < FRAME_HEADER_LENGTH) {
-      this.pending = header;
-      return undefined;
-    }
-    const total = FRAME_HEADER_LENGTH + header.readUIntBE(0, 3);
-    const used = Math.min(total - pending.length, chunk.length);
-    const joined = Buffer.concat([pending, chunk.subarray(0, used)]);
-    if (joined.length < total) {
-      this.pending = joined;
-      return undefined;
-    }
-    this.pending = undefined;
-    return { frame: joined, used };
-  }
-
-  /** Shows each complete frame in `bytes` to the handler and writes them on; keeps a trailing partial frame. */
-  private relay(bytes: Buffer): boolean {
-    let offset = 0;
-    let forwardFrom = 0;
-    let writable = true;
-    while (bytes.length - offset >= FRAME_HEADER_LENGTH) {
-      const length = (bytes[offset] as number) * 65536 + (bytes[offset + 1] as number) * 256 + (bytes[offset + 2] as number);
-      const end = offset + FRAME_HEADER_LENGTH + length;
-      if (end > bytes.length) break;
-      const type = bytes[offset + 3] as number;
-      const flags = bytes[offset + 4] as number;
-      const streamId = bytes.readUInt32BE(offset + 5) & 0x7fffffff;
-      const verdict = this.handle(type, flags, streamId, bytes.subarray(offset, end));
-      if (type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE || type === FrameType.CONTINUATION) {
-        this.inHeaderBlock = (flags & Flag.END_HEADERS) === 0;
-      }
-      if (verdict === FrameVerdict.Drop) {
-        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
-        forwardFrom = end;
-      }
-      offset = end;
-      if (!this.inHeaderBlock && this.deferred.length > 0) {
-        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
-        forwardFrom = offset;
-        writable = this.flushDeferred() && writable;
-      }
-    }
-    writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
-    if (offset < bytes.length) this.pending = Buffer.from(bytes.subarray(offset));
     return writable;
   }
 
@@ -122,6 +89,96 @@ export class FramePump {
   inject(frame: Buffer): void {
     if (this.inHeaderBlock || this.pushing) this.deferred.push(frame);
     else this.write(frame);
+  }
+
+  /** Adds the start of `chunk` to the frame split across chunks; returns how many bytes it took. */
+  private continuePartial(chunk: Buffer): number {
+    let used = 0;
+    if (this.partialHeader !== undefined) {
+      const header = Buffer.concat([this.partialHeader, chunk.subarray(0, FRAME_HEADER_LENGTH - this.partialHeader.length)]);
+      used = header.length - this.partialHeader.length;
+      if (header.length < FRAME_HEADER_LENGTH) {
+        this.partialHeader = header;
+        return used;
+      }
+      this.partialHeader = undefined;
+      const length = header.readUIntBE(0, 3);
+      if (!this.acceptsLength(length)) return chunk.length;
+      this.partialFrame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + length);
+      header.copy(this.partialFrame);
+      this.partialFill = FRAME_HEADER_LENGTH;
+    }
+    const frame = this.partialFrame as Buffer;
+    const take = Math.min(frame.length - this.partialFill, chunk.length - used);
+    chunk.copy(frame, this.partialFill, used, used + take);
+    this.partialFill += take;
+    return used + take;
+  }
+
+  /** Shows each complete frame in `bytes` to the handler and writes them on; keeps a trailing partial frame. */
+  private relay(bytes: Buffer): boolean {
+    let offset = 0;
+    let forwardFrom = 0;
+    let writable = true;
+    while (bytes.length - offset >= FRAME_HEADER_LENGTH) {
+      const length = (bytes[offset] as number) * 65536 + (bytes[offset + 1] as number) * 256 + (bytes[offset + 2] as number);
+      if (!this.acceptsLength(length)) {
+        this.write(bytes.subarray(forwardFrom, offset));
+        return false;
+      }
+      const end = offset + FRAME_HEADER_LENGTH + length;
+      if (end > bytes.length) break;
+      const type = bytes[offset + 3] as number;
+      const flags = bytes[offset + 4] as number;
+      if (this.see(type, flags, bytes.subarray(offset, end)) === FrameVerdict.Drop) {
+        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+        forwardFrom = end;
+      }
+      if (type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE || type === FrameType.CONTINUATION) {
+        this.inHeaderBlock = (flags & Flag.END_HEADERS) === 0;
+      }
+      offset = end;
+      if (!this.inHeaderBlock && this.deferred.length > 0) {
+        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+        forwardFrom = offset;
+        writable = this.flushDeferred() && writable;
+      }
+    }
+    writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+    if (offset < bytes.length) this.keepPartial(bytes.subarray(offset));
+    return writable;
+  }
+
+  /** The handler's verdict on a frame; malformed frames and handler failures are relayed unread. */
+  private see(type: number, flags: number, frame: Buffer): FrameVerdict {
+    const problem = frameProblem(type, flags, frame);
+    if (problem !== undefined) {
+      this.events.onUnreadable(problem);
+      return FrameVerdict.Forward;
+    }
+    try {
+      return this.events.onFrame(type, flags, frame.readUInt32BE(5) & 0x7fffffff, frame);
+    } catch (error) {
+      this.events.onUnreadable(`reading a frame failed: ${(error as Error).message}`);
+      return FrameVerdict.Forward;
+    }
+  }
+
+  private keepPartial(rest: Buffer): void {
+    if (rest.length < FRAME_HEADER_LENGTH) {
+      this.partialHeader = Buffer.from(rest);
+      return;
+    }
+    this.partialFrame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + rest.readUIntBE(0, 3));
+    rest.copy(this.partialFrame);
+    this.partialFill = rest.length;
+  }
+
+  private acceptsLength(length: number): boolean {
+    if (length <= this.maxFrameSize) return true;
+    this.stopped = true;
+    this.events.onOversized(length, this.maxFrameSize);
+    return false;
   }
 
   private flushDeferred(): boolean {

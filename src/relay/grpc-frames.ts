@@ -6,6 +6,7 @@
  */
 
 const PREFIX_LENGTH = 5;
+const SMALL_PIECE = 4096;
 
 /** One kept message: the chunks it arrived in, joined only if someone reads it. */
 export class GrpcMessage {
@@ -32,7 +33,7 @@ export class GrpcMessageScanner {
   private prefixFill = 0;
   private keeping = false;
   private keptCompressed = false;
-  private keptParts: Buffer[] = [];
+  private keptParts: Buffer[] | undefined;
 
   /** `keepFirstUpTo` is the largest first message to keep; 0 keeps nothing. */
   constructor(private readonly keepFirstUpTo: number) {}
@@ -43,7 +44,7 @@ export class GrpcMessageScanner {
     while (offset < end) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, end - offset);
-        if (this.keeping) this.keptParts.push(chunk.subarray(offset, offset + take));
+        if (this.keeping) this.keep(chunk.subarray(offset, offset + take));
         offset += take;
         this.remaining -= take;
         if (this.remaining === 0) this.finishMessage();
@@ -62,11 +63,6 @@ export class GrpcMessageScanner {
     }
   }
 
-  /** True when the bytes seen so far end on a message boundary. */
-  get complete(): boolean {
-    return this.remaining === 0 && this.prefixFill === 0;
-  }
-
   private startMessage(compressed: boolean, length: number): void {
     this.messages++;
     this.payloadBytes += length;
@@ -76,10 +72,15 @@ export class GrpcMessageScanner {
     if (length === 0) this.finishMessage();
   }
 
+  /** A small piece is copied so the call does not hold on to the whole socket chunk it came in. */
+  private keep(piece: Buffer): void {
+    (this.keptParts ??= []).push(piece.length <= SMALL_PIECE ? Buffer.from(piece) : piece);
+  }
+
   private finishMessage(): void {
     if (!this.keeping) return;
-    this.first = new GrpcMessage(this.keptCompressed, this.keptParts);
+    this.first = new GrpcMessage(this.keptCompressed, this.keptParts ?? []);
     this.keeping = false;
-    this.keptParts = [];
+    this.keptParts = undefined;
   }
 }

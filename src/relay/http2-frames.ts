@@ -6,6 +6,8 @@
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const FRAME_HEADER_LENGTH = 9;
+/** SETTINGS_MAX_FRAME_SIZE until a peer says otherwise. */
+export const DEFAULT_MAX_FRAME_SIZE = 16_384;
 
 export const FrameType = {
   DATA: 0x0,
@@ -32,20 +34,71 @@ export const ErrorCode = {
   NO_ERROR: 0x0,
   PROTOCOL_ERROR: 0x1,
   INTERNAL_ERROR: 0x2,
+  FRAME_SIZE_ERROR: 0x6,
+  REFUSED_STREAM: 0x7,
   CANCEL: 0x8,
 } as const;
 
-/** The bytes of a frame's payload that carry content, without padding (and, for HEADERS, priority fields). */
+export const Setting = {
+  HEADER_TABLE_SIZE: 0x1,
+  MAX_FRAME_SIZE: 0x5,
+} as const;
+
+/** Fixed payload lengths, for the frame types that have one. */
+const FIXED_LENGTH: Readonly<Record<number, number>> = {
+  [FrameType.PRIORITY]: 5,
+  [FrameType.RST_STREAM]: 4,
+  [FrameType.PING]: 8,
+  [FrameType.WINDOW_UPDATE]: 4,
+};
+
+/**
+ * What makes a frame unreadable, or undefined for one criscope can parse
+ * safely: the lengths its reads depend on. (Everything else about validity is
+ * the receiving peer's to judge; criscope relays the frame either way.)
+ */
+export function frameProblem(type: number, flags: number, frame: Buffer): string | undefined {
+  const length = frame.length - FRAME_HEADER_LENGTH;
+  const fixed = FIXED_LENGTH[type];
+  if (fixed !== undefined) return length === fixed ? undefined : `frame type ${type} with a ${length}-byte payload (must be ${fixed})`;
+  switch (type) {
+    case FrameType.DATA:
+    case FrameType.HEADERS:
+    case FrameType.PUSH_PROMISE: {
+      const padded = (flags & Flag.PADDED) !== 0;
+      let prefix = padded ? 1 : 0;
+      if (type === FrameType.HEADERS && (flags & Flag.PRIORITY) !== 0) prefix += 5;
+      if (type === FrameType.PUSH_PROMISE) prefix += 4;
+      const padding = padded && length > 0 ? (frame[FRAME_HEADER_LENGTH] as number) : 0;
+      return prefix + padding <= length ? undefined : `frame type ${type} whose padding and prefix (${prefix + padding} bytes) exceed its ${length}-byte payload`;
+    }
+    case FrameType.SETTINGS:
+      return length % 6 === 0 && ((flags & Flag.ACK) === 0 || length === 0) ? undefined : `SETTINGS with a ${length}-byte payload`;
+    case FrameType.GOAWAY:
+      return length >= 8 ? undefined : `GOAWAY with a ${length}-byte payload`;
+    default:
+      return undefined;
+  }
+}
+
+/** Calls `each` with every (identifier, value) of a well-formed SETTINGS frame. */
+export function forEachSetting(frame: Buffer, each: (id: number, value: number) => void): void {
+  for (let offset = FRAME_HEADER_LENGTH; offset + 6 <= frame.length; offset += 6) each(frame.readUInt16BE(offset), frame.readUInt32BE(offset + 2));
+}
+
+/**
+ * The content of a well-formed frame's payload (see frameProblem): without
+ * padding, HEADERS' priority fields or PUSH_PROMISE's promised stream id.
+ */
 export function framePayload(frame: Buffer, type: number, flags: number): Buffer {
   let start = FRAME_HEADER_LENGTH;
   let end = frame.length;
-  if ((flags & Flag.PADDED) !== 0 && (type === FrameType.DATA || type === FrameType.HEADERS)) {
-    const padLength = frame[start] as number;
+  if ((flags & Flag.PADDED) !== 0 && type !== FrameType.CONTINUATION) {
+    end -= frame[start] as number;
     start += 1;
-    end -= padLength;
   }
   if (type === FrameType.HEADERS && (flags & Flag.PRIORITY) !== 0) start += 5;
-  if (end < start) throw new RangeError('frame padding is longer than its payload');
+  if (type === FrameType.PUSH_PROMISE) start += 4;
   return frame.subarray(start, end);
 }
 

@@ -1,6 +1,6 @@
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from '../telemetry/logger.js';
 import type { TrackingContext } from './call-tracker.js';
 import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js';
 import { claimSocketPath } from './socket-path.js';
@@ -46,7 +46,8 @@ class ReachabilityLog implements RuntimeReachability {
 export class RelayServer {
   private readonly servers: Server[];
   private readonly connections = new Set<ConnectionRelay>();
-  private onConnectionClosed: (() => void) | undefined;
+  /** Set while shutdown waits for the last call to end. */
+  private onCallEnded: (() => void) | undefined;
 
   constructor(private readonly options: RelayServerOptions) {
     const reachability = new ReachabilityLog(options.log);
@@ -58,9 +59,10 @@ export class RelayServer {
           upstreamPath: route.upstreamPath,
           reachability,
           log: options.log,
+          onCallEnded: () => this.onCallEnded?.(),
           onClosed: (closed) => {
             this.connections.delete(closed);
-            this.onConnectionClosed?.();
+            this.onCallEnded?.();
           },
         });
         this.connections.add(relay);
@@ -101,7 +103,7 @@ export class RelayServer {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         timer = setTimeout(resolve, graceMs);
-        this.onConnectionClosed = () => {
+        this.onCallEnded = () => {
           if (this.activeCalls === 0) resolve();
         };
       });

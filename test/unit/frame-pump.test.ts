@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { FramePump, FrameVerdict, type FrameSink } from '../../src/relay/frame-pump.js';
+import { FramePump, FrameVerdict, type FrameHandler, type FrameSink } from '../../src/relay/frame-pump.js';
 import { buildFrame, Flag, FrameType, rstStreamFrame } from '../../src/relay/http2-frames.js';
 
 class MemorySink implements FrameSink {
@@ -25,6 +25,15 @@ const frames = [
 ];
 const stream = Buffer.concat(frames);
 
+/** A pump whose frames go to `handler`; unreadable or oversized frames fail the test unless it expects them. */
+function pumpTo(sink: FrameSink, handler: FrameHandler, problems: string[] = []): FramePump {
+  return new FramePump(sink, {
+    onFrame: handler,
+    onUnreadable: (reason) => problems.push(reason),
+    onOversized: (length, limit) => problems.push(`oversized ${length} > ${limit}`),
+  });
+}
+
 /** Pushes `bytes` cut into pieces of the given sizes (cycled). */
 function pushInPieces(pump: FramePump, bytes: Buffer, sizes: number[]): void {
   for (let offset = 0, turn = 0; offset < bytes.length; turn++) {
@@ -39,12 +48,15 @@ describe('FramePump', () => {
     it(`relays every frame unchanged and whole, in pieces of ${sizes.join('/')} bytes`, () => {
       const sink = new MemorySink();
       const seen: number[] = [];
-      const pump = new FramePump(sink, (type) => {
+      const problems: string[] = [];
+      const pump = pumpTo(sink, (type) => {
         seen.push(type);
         return FrameVerdict.Forward;
-      });
+      }, problems);
+      pump.maxFrameSize = 65_536;
       pushInPieces(pump, stream, sizes);
       assert.ok(sink.bytes.equals(stream));
+      assert.deepEqual(problems, []);
       assert.deepEqual(seen, [FrameType.SETTINGS, FrameType.HEADERS, FrameType.CONTINUATION, FrameType.DATA, FrameType.DATA, FrameType.WINDOW_UPDATE]);
       // Each write ends on a frame boundary, so an injected frame can never land inside another.
       let offset = 0;
@@ -57,14 +69,15 @@ describe('FramePump', () => {
 
   it('cuts out dropped frames and keeps the rest in order', () => {
     const sink = new MemorySink();
-    const pump = new FramePump(sink, (type) => (type === FrameType.DATA ? FrameVerdict.Drop : FrameVerdict.Forward));
+    const pump = pumpTo(sink, (type) => (type === FrameType.DATA ? FrameVerdict.Drop : FrameVerdict.Forward));
+    pump.maxFrameSize = 65_536;
     pushInPieces(pump, stream, [1000]);
     assert.ok(sink.bytes.equals(Buffer.concat([frames[0], frames[1], frames[2], frames[5]] as Buffer[])));
   });
 
   it('holds an injected frame until the open header block ends', () => {
     const sink = new MemorySink();
-    const pump = new FramePump(sink, () => FrameVerdict.Forward);
+    const pump = pumpTo(sink, () => FrameVerdict.Forward);
     const injected = rstStreamFrame(3, 8);
     pump.push(Buffer.concat([frames[0], frames[1]] as Buffer[]));
     assert.ok(pump.insideHeaderBlock);
@@ -77,11 +90,63 @@ describe('FramePump', () => {
   it('writes frames injected while a chunk is pumped after the frames before them', () => {
     const sink = new MemorySink();
     const injected = rstStreamFrame(1, 8);
-    const pump: FramePump = new FramePump(sink, (type) => {
+    const pump: FramePump = pumpTo(sink, (type) => {
       if (type === FrameType.WINDOW_UPDATE) pump.inject(injected);
       return FrameVerdict.Forward;
     });
+    pump.maxFrameSize = 65_536;
     pump.push(stream);
     assert.ok(sink.bytes.equals(Buffer.concat([stream, injected])));
+  });
+});
+
+describe('FramePump and frames it cannot read', () => {
+  const malformed: { name: string; frame: Buffer }[] = [
+    { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)) },
+    { name: 'HEADERS whose pad length exceeds the payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])) },
+    { name: 'HEADERS with PRIORITY and too short a payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])) },
+    { name: 'DATA whose pad length exceeds the payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])) },
+    { name: 'a 7-byte WINDOW_UPDATE', frame: buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(7)) },
+    { name: 'a short GOAWAY', frame: buildFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(3)) },
+    { name: 'SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)) },
+  ];
+  for (const { name, frame } of malformed) {
+    it(`relays ${name} unread, and says so`, () => {
+      const sink = new MemorySink();
+      const problems: string[] = [];
+      let handled = 0;
+      const pump = pumpTo(sink, () => {
+        handled++;
+        return FrameVerdict.Forward;
+      }, problems);
+      pump.push(frame);
+      assert.ok(sink.bytes.equals(frame), 'the receiving peer judges it');
+      assert.equal(handled, 0);
+      assert.equal(problems.length, 1);
+    });
+  }
+
+  it('relays a frame whose handler throws, and says so', () => {
+    const sink = new MemorySink();
+    const problems: string[] = [];
+    const pump = pumpTo(sink, () => {
+      throw new Error('boom');
+    }, problems);
+    pump.push(stream.subarray(0, 21));
+    assert.ok(sink.bytes.equals(stream.subarray(0, 21)));
+    assert.match(problems[0] ?? '', /boom/);
+  });
+
+  it('stops at a frame longer than the receiver accepts, before buffering it', () => {
+    const sink = new MemorySink();
+    const problems: string[] = [];
+    const pump = pumpTo(sink, () => FrameVerdict.Forward, problems);
+    const settings = frames[0] as Buffer;
+    const huge = Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1]);
+    pump.push(Buffer.concat([settings, huge, Buffer.alloc(100)]));
+    assert.deepEqual(problems, [`oversized ${0xffffff} > 16384`]);
+    assert.ok(sink.bytes.equals(settings), 'what came before is relayed');
+    pump.push(Buffer.alloc(1000));
+    assert.ok(sink.bytes.equals(settings), 'nothing after');
   });
 });

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { decodeCall } from '../../src/cri/decode-call.js';
-import { apiOfService, serviceOfPath } from '../../src/cri/method-table.js';
+import { serviceOfPath } from '../../src/cri/method-table.js';
 import { countFieldOccurrences } from '../../src/cri/wire.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
@@ -22,12 +23,16 @@ describe('the method table built from proto/', () => {
     );
   });
 
-  it('sends ImageService calls to the image endpoint, for any API version', () => {
-    assert.equal(criMethod('PullImage').api, 'image');
-    assert.equal(criMethod('RunPodSandbox').api, 'runtime');
-    assert.equal(apiOfService(serviceOfPath('/runtime.v1alpha2.ImageService/ListImages')), 'image');
-    assert.equal(apiOfService(serviceOfPath('/runtime.v1alpha2.RuntimeService/Version')), 'runtime');
+  it('names the service of any path, known or not', () => {
+    assert.equal(serviceOfPath('/runtime.v1alpha2.ImageService/ListImages'), 'runtime.v1alpha2.ImageService');
     assert.equal(serviceOfPath('garbage'), '');
+  });
+
+  it('keeps only the messages the record will decode', () => {
+    assert.deepEqual([criMethod('CreateContainer').keepsRequest, criMethod('CreateContainer').keepsResponse], [true, true]);
+    assert.deepEqual([criMethod('Version').keepsRequest, criMethod('Version').keepsResponse], [false, false]);
+    assert.deepEqual([criMethod('ListContainers').keepsRequest, criMethod('ListContainers').keepsResponse], [false, true]);
+    assert.equal(criMethod('GetContainerEvents').keepsResponse, false, 'streams are counted, not kept');
   });
 
   it('does not know paths outside runtime.v1', () => {
@@ -78,6 +83,7 @@ describe('the method table built from proto/', () => {
         undefined,
         response && encoded(method, 'response', response),
         undefined,
+        1024 * 1024,
       );
       assert.equal(decoded.error, undefined);
       assert.deepEqual(decoded.identity, identity);
@@ -86,13 +92,19 @@ describe('the method table built from proto/', () => {
   }
 
   it('reports a malformed message as a decode error without throwing', () => {
-    const decoded = decodeCall(criMethod('CreateContainer'), { compressed: false, payload: Buffer.from([0x0a, 0xff]) }, undefined, undefined, undefined);
+    const decoded = decodeCall(criMethod('CreateContainer'), { compressed: false, payload: Buffer.from([0x0a, 0xff]) }, undefined, undefined, undefined, 1024);
     assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/CreateContainer/);
   });
 
   it('reports a compressed message in an unsupported encoding', () => {
-    const decoded = decodeCall(criMethod('StopPodSandbox'), { compressed: true, payload: Buffer.from([1, 2, 3]) }, 'snappy', undefined, undefined);
+    const decoded = decodeCall(criMethod('StopPodSandbox'), { compressed: true, payload: Buffer.from([1, 2, 3]) }, 'snappy', undefined, undefined, 1024);
     assert.match(String(decoded.error?.message), /unsupported grpc-encoding "snappy"/);
+  });
+
+  it('refuses to inflate a compressed message past the size it keeps', () => {
+    const bomb = { compressed: true, payload: gzipSync(Buffer.alloc(10 * 1024 * 1024)) };
+    const decoded = decodeCall(criMethod('StopPodSandbox'), bomb, 'gzip', undefined, undefined, 1024 * 1024);
+    assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/StopPodSandbox: Cannot create a Buffer larger than 1048576 bytes/);
   });
 });
 

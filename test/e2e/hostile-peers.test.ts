@@ -1,0 +1,137 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
+import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
+import { CriTestClient, statusOf } from '../support/cri-client.js';
+import { testRuntime } from '../support/runtime-env.js';
+
+/** Writes bytes to criscope as a client would, then reads until criscope closes (or `waitMs` passes). */
+function exchange(socketPath: string, bytes: Buffer, waitMs = 1000): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const received: Buffer[] = [];
+    const socket = connect(socketPath, () => socket.write(bytes));
+    const done = (): void => {
+      socket.destroy();
+      resolve(Buffer.concat(received));
+    };
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('close', done);
+    socket.on('error', done);
+    setTimeout(done, waitMs);
+  });
+}
+
+/** The frame types in a byte stream of whole frames. */
+function frameTypes(bytes: Buffer): number[] {
+  const types: number[] = [];
+  for (let offset = 0; offset + 9 <= bytes.length; offset += 9 + bytes.readUIntBE(offset, 3)) types.push(bytes[offset + 3] as number);
+  return types;
+}
+
+const MALFORMED: { name: string; frame: Buffer }[] = [
+  { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)) },
+  { name: 'HEADERS with a pad length past its payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])) },
+  { name: 'HEADERS with PRIORITY and a 2-byte payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])) },
+  { name: 'DATA with a pad length past its payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])) },
+  { name: 'a header block that is not HPACK', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])) },
+];
+
+describe('hostile clients, against the real containerd', () => {
+  const runtime = testRuntime();
+  let criscope: CriscopeProcess;
+  let client: CriTestClient;
+
+  before(async () => {
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
+    client = new CriTestClient(criscope.socketPath);
+  });
+
+  after(async () => {
+    client.close();
+    assert.equal(await criscope.stop(), 0);
+  });
+
+  for (const { name, frame } of MALFORMED) {
+    it(`relays ${name} for the runtime to judge, and keeps serving everyone else`, async () => {
+      await exchange(criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), frame]));
+      assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+      assert.equal(criscope.child.exitCode, null);
+    });
+  }
+
+  it('ends a connection whose frame is longer than the runtime accepts, without buffering it', async () => {
+    const oversized = Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1]);
+    const answer = await exchange(criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), oversized, Buffer.alloc(64 * 1024)]));
+    assert.ok(frameTypes(answer).includes(FrameType.GOAWAY));
+    assert.match(answer.toString('latin1'), /criscope: a 16777215-byte frame exceeds the runtime's limit of 16384/);
+    assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+  });
+
+  it('stops reading an endless header block instead of holding it, and keeps relaying', async () => {
+    const continuation = buildFrame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(16_000, 0x41));
+    const flood = Buffer.concat([CLIENT_PREFACE, settingsFrame(false), buildFrame(FrameType.HEADERS, 0, 1, Buffer.alloc(100, 0x41)), ...Array<Buffer>(100).fill(continuation)]);
+    await exchange(criscope.socketPath, flood, 300);
+    const lines = (): Record<string, unknown>[] => criscope.logLines();
+    await waitFor(() => lines().some((line) => line['msg'] === 'cannot follow a client connection; relaying it without call records'));
+    assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+  });
+});
+
+describe('hostile or broken runtimes', () => {
+  // containerd never sends malformed frames, so a fake runtime on a raw socket stands in for one that does.
+  let fakeRuntime: Server;
+  let runtimeSocket: string;
+  let behaviour: (socket: Socket) => void;
+  let criscope: CriscopeProcess;
+
+  before(async () => {
+    runtimeSocket = join(mkdtempSync(join(tmpdir(), 'criscope-fake-runtime-')), 'runtime.sock');
+    fakeRuntime = createServer((socket) => behaviour(socket));
+    await new Promise<void>((resolve) => fakeRuntime.listen(runtimeSocket, resolve));
+    criscope = await startCriscope({ runtimeSocket });
+  });
+
+  after(async () => {
+    assert.equal(await criscope.stop(), 0);
+    fakeRuntime.close();
+  });
+
+  for (const { name, frame } of MALFORMED.filter((entry) => !entry.name.startsWith('a header block'))) {
+    it(`survives a runtime that sends ${name}`, async () => {
+      behaviour = (socket) => {
+        socket.on('error', () => undefined);
+        socket.write(Buffer.concat([settingsFrame(false), frame]));
+        socket.on('data', () => undefined);
+      };
+      const client = new CriTestClient(criscope.socketPath);
+      await client.call('Version', {}, { timeoutMs: 500 }).catch(() => undefined);
+      client.close();
+      assert.equal(criscope.child.exitCode, null, 'criscope is still running');
+    });
+  }
+
+  it('answers UNAVAILABLE with its reason when the runtime accepts and hangs up at once', async () => {
+    behaviour = (socket) => socket.destroy();
+    const client = new CriTestClient(criscope.socketPath);
+    try {
+      await assert.rejects(
+        client.call('Version', {}, { timeoutMs: 5000 }),
+        (error: unknown) => statusOf(error) === 14 && /criscope: the runtime closed the connection/.test((error as { details: string }).details),
+      );
+    } finally {
+      client.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
