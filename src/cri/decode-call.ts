@@ -7,7 +7,10 @@ import { countFieldOccurrences } from './wire.js';
 /** A gRPC message as it crossed the wire (the frame's payload, possibly compressed). */
 export interface WireMessage {
   readonly compressed: boolean;
+  /** The payload in one buffer. */
   readonly payload: Buffer;
+  /** The payload in the pieces it arrived in, for readers that need no single buffer. */
+  readonly pieces: readonly Buffer[];
 }
 
 export interface DecodedCall {
@@ -55,9 +58,11 @@ export function decodeCall(
   }
   if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
     try {
-      const payload = uncompressed(response, responseEncoding, maxDecompressedBytes);
-      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(payload) };
-      if (method.responseItemsField !== undefined) responseItems = countFieldOccurrences(payload, method.responseItemsField);
+      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(uncompressed(response, responseEncoding, maxDecompressedBytes)) };
+      if (method.responseItemsField !== undefined) {
+        const pieces = response.compressed ? [uncompressed(response, responseEncoding, maxDecompressedBytes)] : response.pieces;
+        responseItems = countFieldOccurrences(pieces, method.responseItemsField);
+      }
     } catch (cause) {
       error ??= new DecodeError(method.path, 'response', (cause as Error).message);
     }

@@ -5,12 +5,36 @@ const FIXED64 = 1;
 const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
+/**
+ * Reads forward through a message that arrived in pieces, without joining
+ * them: a large list response is counted without a copy.
+ */
+class PiecesReader {
+  readonly length: number;
+  private piece = 0;
+  private pieceStart = 0;
+
+  constructor(private readonly pieces: readonly Buffer[]) {
+    this.length = pieces.reduce((total, piece) => total + piece.length, 0);
+  }
+
+  /** The byte at `offset`; offsets must not go backwards between calls. */
+  byteAt(offset: number): number {
+    let current = this.pieces[this.piece] as Buffer;
+    while (offset >= this.pieceStart + current.length) {
+      this.pieceStart += current.length;
+      current = this.pieces[++this.piece] as Buffer;
+    }
+    return current[offset - this.pieceStart] as number;
+  }
+}
+
 /** Reads a varint at `offset`; returns [value, next offset]. Values past 2^53 lose precision, which only lengths here could reach. */
-function readVarint(buf: Buffer, offset: number): [number, number] {
+function readVarint(buf: PiecesReader, offset: number): [number, number] {
   let value = 0;
   let multiplier = 1;
   for (let pos = offset; pos < buf.length; pos++) {
-    const byte = buf[pos] as number;
+    const byte = buf.byteAt(pos);
     value += (byte & 0x7f) * multiplier;
     if (byte < 0x80) return [value, pos + 1];
     multiplier *= 128;
@@ -19,8 +43,12 @@ function readVarint(buf: Buffer, offset: number): [number, number] {
   throw new RangeError(`malformed varint at byte ${offset}`);
 }
 
-/** How many times top-level field `fieldNumber` occurs in `message` (the length of a repeated message field). */
-export function countFieldOccurrences(message: Buffer, fieldNumber: number): number {
+/**
+ * How many times top-level field `fieldNumber` occurs in a message given as
+ * the pieces it arrived in (the length of a repeated message field).
+ */
+export function countFieldOccurrences(pieces: readonly Buffer[], fieldNumber: number): number {
+  const message = new PiecesReader(pieces);
   let count = 0;
   let offset = 0;
   while (offset < message.length) {

@@ -20,6 +20,10 @@ export class GrpcMessage {
     if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts)];
     return this.parts[0] as Buffer;
   }
+
+  get pieces(): readonly Buffer[] {
+    return this.parts;
+  }
 }
 
 export class GrpcMessageScanner {

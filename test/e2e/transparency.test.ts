@@ -147,6 +147,13 @@ describe('metadata, trailers and large messages pass unchanged', () => {
     assert.equal(relayed.trailers, undefined, 'no separate trailers frame');
   });
 
+  it('passes a reset from the runtime on to the client, with its code', async () => {
+    echo.answer = () => ({ reset: 0x2 });
+    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    assert.equal(relayed.rstCode, 0x2, 'INTERNAL_ERROR, as the runtime sent it');
+    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'Version' && line['resetCode'] === 2));
+  });
+
   it('relays 20 MiB messages each way byte for byte', async () => {
     echo.answer = (request) => ({ trailers: { 'grpc-status': '0' }, body: request.body });
     const body = grpcFrame(randomBytes(20 * MIB));

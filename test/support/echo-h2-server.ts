@@ -25,6 +25,8 @@ export interface EchoAnswer {
   readonly trailers?: OutgoingHttpHeaders;
   /** What to send as DATA; defaults to the request body (an echo). */
   readonly body?: Buffer;
+  /** Reset the stream with this HTTP/2 error code instead of answering. */
+  readonly reset?: number;
 }
 
 export interface EchoServer {
@@ -52,6 +54,10 @@ export async function startEchoServer(socketPath: string): Promise<EchoServer> {
       const request = { rawHeaders, body: Buffer.concat(chunks) };
       requests.push(request);
       const answer = echo.answer(request);
+      if (answer.reset !== undefined) {
+        stream.close(answer.reset);
+        return;
+      }
       const headers = { ':status': 200, 'content-type': 'application/grpc', ...answer.headers };
       if (answer.trailers === undefined) {
         stream.respond(headers, { endStream: true, sendDate: false } as ServerStreamResponseOptions);

@@ -1,15 +1,19 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { decodeCall } from '../../src/cri/decode-call.js';
+import { decodeCall, type WireMessage } from '../../src/cri/decode-call.js';
 import { serviceOfPath } from '../../src/cri/method-table.js';
 import { countFieldOccurrences } from '../../src/cri/wire.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
-function encoded(name: string, direction: 'request' | 'response', message: Record<string, unknown>): { compressed: false; payload: Buffer } {
+function wire(payload: Buffer, compressed = false): WireMessage {
+  return { compressed, payload, pieces: [payload] };
+}
+
+function encoded(name: string, direction: 'request' | 'response', message: Record<string, unknown>): WireMessage {
   const method = criMethod(name);
   const type = direction === 'request' ? method.requestType : method.responseType;
-  return { compressed: false, payload: Buffer.from(type.encode(type.fromObject(message)).finish()) };
+  return wire(Buffer.from(type.encode(type.fromObject(message)).finish()));
 }
 
 describe('the method table built from proto/', () => {
@@ -92,17 +96,17 @@ describe('the method table built from proto/', () => {
   }
 
   it('reports a malformed message as a decode error without throwing', () => {
-    const decoded = decodeCall(criMethod('CreateContainer'), { compressed: false, payload: Buffer.from([0x0a, 0xff]) }, undefined, undefined, undefined, 1024);
+    const decoded = decodeCall(criMethod('CreateContainer'), wire(Buffer.from([0x0a, 0xff])), undefined, undefined, undefined, 1024);
     assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/CreateContainer/);
   });
 
   it('reports a compressed message in an unsupported encoding', () => {
-    const decoded = decodeCall(criMethod('StopPodSandbox'), { compressed: true, payload: Buffer.from([1, 2, 3]) }, 'snappy', undefined, undefined, 1024);
+    const decoded = decodeCall(criMethod('StopPodSandbox'), wire(Buffer.from([1, 2, 3]), true), 'snappy', undefined, undefined, 1024);
     assert.match(String(decoded.error?.message), /unsupported grpc-encoding "snappy"/);
   });
 
   it('refuses to inflate a compressed message past the size it keeps', () => {
-    const bomb = { compressed: true, payload: gzipSync(Buffer.alloc(10 * 1024 * 1024)) };
+    const bomb = wire(gzipSync(Buffer.alloc(10 * 1024 * 1024)), true);
     const decoded = decodeCall(criMethod('StopPodSandbox'), bomb, 'gzip', undefined, undefined, 1024 * 1024);
     assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/StopPodSandbox: Cannot create a Buffer larger than 1048576 bytes/);
   });
@@ -113,11 +117,21 @@ describe('countFieldOccurrences', () => {
     const type = criMethod('ListContainers').responseType;
     const containers = Array.from({ length: 25 }, (_, index) => ({ id: `c${index}`, created_at: String(1e18 + index), labels: { a: 'b' } }));
     const payload = Buffer.from(type.encode(type.fromObject({ containers })).finish());
-    assert.equal(countFieldOccurrences(payload, 1), 25);
-    assert.equal(countFieldOccurrences(payload, 2), 0);
+    assert.equal(countFieldOccurrences([payload], 1), 25);
+    assert.equal(countFieldOccurrences([payload], 2), 0);
+  });
+
+  it('counts across the pieces a message arrived in, wherever they are cut', () => {
+    const type = criMethod('ListContainers').responseType;
+    const containers = Array.from({ length: 7 }, (_, index) => ({ id: `container-${index}`, labels: { app: 'x'.repeat(index * 40) } }));
+    const payload = Buffer.from(type.encode(type.fromObject({ containers })).finish());
+    for (let cut = 1; cut < payload.length; cut += 3) {
+      const pieces = [payload.subarray(0, cut), payload.subarray(cut, cut + 5), payload.subarray(cut + 5)].filter((piece) => piece.length > 0);
+      assert.equal(countFieldOccurrences(pieces, 1), 7, `cut at ${cut}`);
+    }
   });
 
   it('throws on a truncated message', () => {
-    assert.throws(() => countFieldOccurrences(Buffer.from([0x0a, 0x05, 0x01]), 1), /ends inside a field/);
+    assert.throws(() => countFieldOccurrences([Buffer.from([0x0a, 0x05, 0x01])], 1), /ends inside a field/);
   });
 });
