@@ -33,7 +33,7 @@ export function formatLine(raw: string, paint: Paint): string {
 }
 
 function formatCall(fields: Fields, message: string, paint: Paint): string {
-  const code = text(fields['code']) ?? (fields['resetCode'] !== undefined ? `RST(${String(fields['resetCode'])})` : '?');
+  const code = text(fields['code']) ?? (number(fields['resetCode']) !== undefined ? `RST(${number(fields['resetCode'])})` : '?');
   const duration = `${(number(fields['durationMs']) ?? 0).toFixed(1).padStart(8)} ms`;
   const head = `${clock(fields['time'])}  ${(text(fields['method']) ?? '').padEnd(20)} ${code.padEnd(9)} ${duration}`;
   const podName = text(fields['podName']);

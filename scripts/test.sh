@@ -11,6 +11,7 @@ require_node
 bash scripts/test-runtime/up.sh
 install_node_modules
 npm run --silent build
+npm run --silent lint
 
 # One file at a time: some end-to-end tests stop and restart the shared containerd.
 node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js

@@ -20,12 +20,12 @@ class PiecesReader {
 
   /** The byte at `offset`; offsets must not go backwards between calls. */
   byteAt(offset: number): number {
-    let current = this.pieces[this.piece] as Buffer;
+    let current = this.pieces[this.piece];
     while (offset >= this.pieceStart + current.length) {
       this.pieceStart += current.length;
-      current = this.pieces[++this.piece] as Buffer;
+      current = this.pieces[++this.piece];
     }
-    return current[offset - this.pieceStart] as number;
+    return current[offset - this.pieceStart];
   }
 }
 

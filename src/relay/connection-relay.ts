@@ -414,7 +414,7 @@ export class ConnectionRelay {
    * back so the client's connection window does not shrink for nothing.
    */
   private refuseClientFrame(type: number, frame: Buffer): FrameVerdict {
-    const flags = frame[4] as number;
+    const flags = frame[4];
     const streamId = frame.readUInt32BE(5) & 0x7fffffff;
     if (type === FrameType.HEADERS) {
       this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
@@ -488,7 +488,7 @@ export class ConnectionRelay {
     if (this.blind) return undefined;
     try {
       const fragments = block.fragments;
-      return decoder.decode(fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments));
+      return decoder.decode(fragments.length === 1 ? (fragments[0]) : Buffer.concat(fragments));
     } catch (error) {
       this.goBlind((error as Error).message);
       return undefined;

@@ -121,15 +121,15 @@ export class FramePump {
     let forwardFrom = 0;
     let writable = true;
     while (bytes.length - offset >= FRAME_HEADER_LENGTH) {
-      const length = (bytes[offset] as number) * 65536 + (bytes[offset + 1] as number) * 256 + (bytes[offset + 2] as number);
+      const length = (bytes[offset]) * 65536 + (bytes[offset + 1]) * 256 + (bytes[offset + 2]);
       if (!this.acceptsLength(length)) {
         this.write(bytes.subarray(forwardFrom, offset));
         return false;
       }
       const end = offset + FRAME_HEADER_LENGTH + length;
       if (end > bytes.length) break;
-      const type = bytes[offset + 3] as number;
-      const flags = bytes[offset + 4] as number;
+      const type = bytes[offset + 3];
+      const flags = bytes[offset + 4];
       if (this.see(type, flags, bytes.subarray(offset, end)) === FrameVerdict.Drop) {
         writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
         forwardFrom = end;

@@ -18,7 +18,7 @@ export class GrpcMessage {
 
   get payload(): Buffer {
     if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts)];
-    return this.parts[0] as Buffer;
+    return this.parts[0];
   }
 
   get pieces(): readonly Buffer[] {
@@ -58,7 +58,7 @@ export class GrpcMessageScanner {
       } else {
         // A prefix split across chunks: collect it byte by byte (rare).
         this.prefix ??= Buffer.allocUnsafe(PREFIX_LENGTH);
-        this.prefix[this.prefixFill++] = chunk[offset++] as number;
+        this.prefix[this.prefixFill++] = chunk[offset++];
         if (this.prefixFill === PREFIX_LENGTH) {
           this.prefixFill = 0;
           this.startMessage(this.prefix[0] === 1, this.prefix.readUInt32BE(1));

@@ -69,7 +69,7 @@ export function frameProblem(type: number, flags: number, frame: Buffer): string
       let prefix = padded ? 1 : 0;
       if (type === FrameType.HEADERS && (flags & Flag.PRIORITY) !== 0) prefix += 5;
       if (type === FrameType.PUSH_PROMISE) prefix += 4;
-      const padding = padded && length > 0 ? (frame[FRAME_HEADER_LENGTH] as number) : 0;
+      const padding = padded && length > 0 ? (frame[FRAME_HEADER_LENGTH]) : 0;
       return prefix + padding <= length ? undefined : `frame type ${type} whose padding and prefix (${prefix + padding} bytes) exceed its ${length}-byte payload`;
     }
     case FrameType.SETTINGS:
@@ -94,7 +94,7 @@ export function framePayload(frame: Buffer, type: number, flags: number): Buffer
   let start = FRAME_HEADER_LENGTH;
   let end = frame.length;
   if ((flags & Flag.PADDED) !== 0 && type !== FrameType.CONTINUATION) {
-    end -= frame[start] as number;
+    end -= frame[start];
     start += 1;
   }
   if (type === FrameType.HEADERS && (flags & Flag.PRIORITY) !== 0) start += 5;

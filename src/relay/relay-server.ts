@@ -78,7 +78,7 @@ export class RelayServer {
 
   async listen(): Promise<void> {
     for (const [index, route] of this.options.routes.entries()) {
-      const server = this.servers[index] as Server;
+      const server = this.servers[index];
       await claimSocketPath(route.socketPath);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -25,11 +25,11 @@ export class RuntimeClient {
 
   async version(timeoutMs: number): Promise<RuntimeVersion> {
     const response = await this.unary('/runtime.v1.RuntimeService/Version', {}, timeoutMs);
-    return {
-      runtimeName: String(response['runtime_name'] ?? ''),
-      runtimeVersion: String(response['runtime_version'] ?? ''),
-      runtimeApiVersion: String(response['runtime_api_version'] ?? ''),
+    const text = (key: string): string => {
+      const value = response[key];
+      return typeof value === 'string' ? value : '';
     };
+    return { runtimeName: text('runtime_name'), runtimeVersion: text('runtime_version'), runtimeApiVersion: text('runtime_api_version') };
   }
 
   close(): void {

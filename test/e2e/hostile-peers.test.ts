@@ -28,7 +28,7 @@ function exchange(socketPath: string, bytes: Buffer, waitMs = 1000): Promise<Buf
 /** The frame types in a byte stream of whole frames. */
 function frameTypes(bytes: Buffer): number[] {
   const types: number[] = [];
-  for (let offset = 0; offset + 9 <= bytes.length; offset += 9 + bytes.readUIntBE(offset, 3)) types.push(bytes[offset + 3] as number);
+  for (let offset = 0; offset + 9 <= bytes.length; offset += 9 + bytes.readUIntBE(offset, 3)) types.push(bytes[offset + 3]);
   return types;
 }
 

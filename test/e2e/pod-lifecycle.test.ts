@@ -74,7 +74,7 @@ describe('a whole pod lifecycle through criscope, against the real containerd', 
     );
     const pods = (await client.call('ListPodSandbox', { filter: { id: sandboxId } })) as { items: Message[] };
     assert.equal(pods.items.length, 1);
-    assert.equal(((pods.items[0] as Message)['metadata'] as Message)['uid'], metadata['uid']);
+    assert.equal(((pods.items[0])['metadata'] as Message)['uid'], metadata['uid']);
 
     await client.call('StopContainer', { container_id: containerId, timeout: 1 });
     const stopped = (await client.call('ContainerStatus', { container_id: containerId })) as { status: Message };

@@ -31,8 +31,8 @@ describe('runtime and image calls through criscope, against the real containerd'
     assert.equal(version['runtime_name'], 'containerd');
     assert.equal(version['runtime_api_version'], 'v1');
     const status = (await client.call('Status', { verbose: false })) as { status: { conditions: Message[] } };
-    const conditions = Object.fromEntries(status.status.conditions.map((c) => [c['type'], c['status']]));
-    assert.equal(conditions['RuntimeReady'], true);
+    const conditions = new Map(status.status.conditions.map((condition) => [condition['type'], condition['status']]));
+    assert.equal(conditions.get('RuntimeReady'), true);
   });
 
   it('answers RuntimeConfig exactly as containerd does (1.6 does not implement it yet)', async () => {

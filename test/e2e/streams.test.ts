@@ -47,7 +47,7 @@ describe('server streaming through criscope', () => {
     // The stub stamps each event's created_at with its sequence number.
     const stamps = events.map((event) => BigInt(event['created_at'] as string));
     assert.equal(new Set(stamps).size, 2000, 'no event lost or repeated');
-    assert.ok(stamps.every((stamp, index) => index === 0 || stamp === (stamps[index - 1] as bigint) + 1n), 'in the order sent');
+    assert.ok(stamps.every((stamp, index) => index === 0 || stamp === (stamps[index - 1]) + 1n), 'in the order sent');
     await waitUntil(() => criscope.logLines().some((line) => line['method'] === 'GetContainerEvents' && line['responseMessages'] === 2000));
   });
 

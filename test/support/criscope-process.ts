@@ -59,7 +59,7 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
     if (Date.now() > deadline) throw new Error(`criscope did not start serving:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
     const serving = /"http":"([^"]+)","msg":"criscope serving"/.exec(output);
-    if (serving !== null) httpUrl = `http://${serving[1] as string}`;
+    if (serving !== null) httpUrl = `http://${serving[1]}`;
   }
   const health = await fetch(`${httpUrl}/healthz`);
   if (!health.ok) throw new Error(`criscope /healthz answered ${health.status}`);

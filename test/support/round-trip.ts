@@ -5,7 +5,7 @@ import { criMethod, type CriTestClient } from './cri-client.js';
 export function assertResponsesRoundTrip(client: CriTestClient, atLeast: number): void {
   assert.ok(client.received.length >= atLeast, `expected at least ${atLeast} responses, got ${client.received.length}`);
   for (const { path, bytes } of client.received) {
-    const type = criMethod(path.split('/')[2] as string).responseType;
+    const type = criMethod(path.split('/')[2]).responseType;
     const reencoded = Buffer.from(type.encode(type.decode(bytes)).finish());
     assert.ok(reencoded.equals(bytes), `${path}: the runtime sent a field proto/ does not describe`);
   }

@@ -19,7 +19,7 @@ export function testRuntime(): TestRuntime {
   const values = new Map<string, string>();
   for (const line of readFileSync(ENV_FILE, 'utf8').split('\n')) {
     const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (match !== null) values.set(match[1] as string, match[2] as string);
+    if (match !== null) values.set(match[1], match[2]);
   }
   const need = (key: string): string => {
     const value = values.get(key);

@@ -37,7 +37,7 @@ function pumpTo(sink: FrameSink, handler: FrameHandler, problems: string[] = [])
 /** Pushes `bytes` cut into pieces of the given sizes (cycled). */
 function pushInPieces(pump: FramePump, bytes: Buffer, sizes: number[]): void {
   for (let offset = 0, turn = 0; offset < bytes.length; turn++) {
-    const size = sizes[turn % sizes.length] as number;
+    const size = sizes[turn % sizes.length];
     pump.push(bytes.subarray(offset, offset + size));
     offset += size;
   }
@@ -83,7 +83,7 @@ describe('FramePump', () => {
     assert.ok(pump.insideHeaderBlock);
     pump.inject(injected);
     assert.ok(!sink.bytes.includes(injected), 'not inside HEADERS … CONTINUATION');
-    pump.push(frames[2] as Buffer);
+    pump.push(frames[2]);
     assert.ok(sink.bytes.equals(Buffer.concat([frames[0], frames[1], frames[2], injected] as Buffer[])));
   });
 
@@ -141,7 +141,7 @@ describe('FramePump and frames it cannot read', () => {
     const sink = new MemorySink();
     const problems: string[] = [];
     const pump = pumpTo(sink, () => FrameVerdict.Forward, problems);
-    const settings = frames[0] as Buffer;
+    const settings = frames[0];
     const huge = Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1]);
     pump.push(Buffer.concat([settings, huge, Buffer.alloc(100)]));
     assert.deepEqual(problems, [`oversized ${0xffffff} > 16384`]);

@@ -116,7 +116,7 @@ describe('RFC 7541 Appendix C', () => {
   const requestSizes = [57, 110, 164];
 
   function requests(wires: string[]): Step[] {
-    return wires.map((wire, i) => ({ wire, fields: requestFields[i] as Field[], table: requestTables[i] as Field[], size: requestSizes[i] as number }));
+    return wires.map((wire, i) => ({ wire, fields: requestFields[i], table: requestTables[i], size: requestSizes[i] }));
   }
 
   it('C.3 requests without Huffman coding', () => {
@@ -147,21 +147,21 @@ describe('RFC 7541 Appendix C', () => {
   const cookie = 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1';
   const responseSteps = (wires: string[]): Step[] => [
     {
-      wire: wires[0] as string,
+      wire: wires[0],
       fields: [[':status', '302'], ['cache-control', 'private'], ['date', date1], ['location', location]],
       table: [['location', location], ['date', date1], ['cache-control', 'private'], [':status', '302']],
       size: 222,
     },
     {
       // Inserting :status 307 evicts :status 302.
-      wire: wires[1] as string,
+      wire: wires[1],
       fields: [[':status', '307'], ['cache-control', 'private'], ['date', date1], ['location', location]],
       table: [[':status', '307'], ['location', location], ['date', date1], ['cache-control', 'private']],
       size: 222,
     },
     {
       // Three insertions, several evictions.
-      wire: wires[2] as string,
+      wire: wires[2],
       fields: [[':status', '200'], ['cache-control', 'private'], ['date', date2], ['location', location], ['content-encoding', 'gzip'], ['set-cookie', cookie]],
       table: [['set-cookie', cookie], ['content-encoding', 'gzip'], ['date', date2]],
       size: 215,
@@ -255,7 +255,7 @@ describe('Huffman code', () => {
       const bytes = Buffer.alloc(length);
       const allOctets = random() < 0.5;
       for (let j = 0; j < length; j++) {
-        bytes[j] = allOctets ? Math.floor(random() * 256) : (common[Math.floor(random() * common.length)] as number);
+        bytes[j] = allOctets ? Math.floor(random() * 256) : (common[Math.floor(random() * common.length)]);
       }
       const encoded = huffmanEncode(bytes);
       assert.equal(encoded.length, huffmanEncodedLength(bytes));
@@ -377,7 +377,7 @@ describe('HpackDecoder', () => {
       longest = Math.max(longest, model.length);
       if (model.length > 0) {
         const pick = Math.floor(random() * model.length);
-        assert.deepEqual(decoder.decode(integer(62 + pick, 7, 0x80)), flat([model[pick] as Field]));
+        assert.deepEqual(decoder.decode(integer(62 + pick, 7, 0x80)), flat([model[pick]]));
       }
     }
     assert.ok(longest > 64, `the table never held more than ${longest} entries`);
@@ -501,8 +501,8 @@ class FrameReader {
       const length = this.pending.readUIntBE(0, 3);
       if (this.pending.length < 9 + length) break;
       frames.push({
-        type: this.pending[3] as number,
-        flags: this.pending[4] as number,
+        type: this.pending[3],
+        flags: this.pending[4],
         streamId: this.pending.readUInt32BE(5) & 0x7fffffff,
         payload: this.pending.subarray(9, 9 + length),
       });
@@ -528,7 +528,7 @@ class BlockCollector {
       if (f.flags & PADDED) {
         this.padded++;
         start = 1;
-        end -= f.payload[0] as number;
+        end -= f.payload[0];
       }
       if (f.flags & PRIORITY) {
         this.prioritized++;
@@ -592,22 +592,22 @@ function testRequests(): TestRequest[] {
   const randomText = (length: number): string => Array.from({ length }, () => alnum[Math.floor(random() * alnum.length)]).join('');
   const printable = Array.from({ length: 95 }, (_, i) => 0x20 + i).concat([0x09]);
   const requests: TestRequest[] = [];
-  for (let i = 0; i < 16; i++) requests.push({ fields: grpc(paths[i % paths.length] as string) });
+  for (let i = 0; i < 16; i++) requests.push({ fields: grpc(paths[i % paths.length]) });
   // Every octet 0x80..0xff, 16 per request.
   for (let i = 0; i < 8; i++) {
     const high = Array.from({ length: 16 }, (_, j) => 0x80 + i * 16 + j);
-    requests.push({ fields: [...grpc(paths[0] as string), ['x-high', huffmanFriendly(high, random)]] });
+    requests.push({ fields: [...grpc(paths[0]), ['x-high', huffmanFriendly(high, random)]] });
   }
-  requests.push({ fields: [...grpc(paths[1] as string), ['x-printable', huffmanFriendly(printable, random)], ['x-raw', printable.map((c) => String.fromCharCode(c)).join('')]] });
-  requests.push({ fields: [...grpc(paths[2] as string), ['x-long', randomText(3000)], ['x-empty', '']] });
+  requests.push({ fields: [...grpc(paths[1]), ['x-printable', huffmanFriendly(printable, random)], ['x-raw', printable.map((c) => String.fromCharCode(c)).join('')]] });
+  requests.push({ fields: [...grpc(paths[2]), ['x-long', randomText(3000)], ['x-empty', '']] });
   // Big enough to need CONTINUATION frames even Huffman-coded.
-  requests.push({ fields: [...grpc(paths[2] as string), ['x-huge', randomText(40000)]] });
-  requests.push({ fields: [...grpc(paths[3] as string), ['x-multi', 'one'], ['x-multi', 'two'], ['x-multi', 'three']], weight: 200 });
+  requests.push({ fields: [...grpc(paths[2]), ['x-huge', randomText(40000)]] });
+  requests.push({ fields: [...grpc(paths[3]), ['x-multi', 'one'], ['x-multi', 'two'], ['x-multi', 'three']], weight: 200 });
   requests.push({
-    fields: [...grpc(paths[0] as string), ['authorization', 'Bearer sensitive-token-1'], ['x-api-key', 'sensitive-key-1'], ['x-plain-key', 'plain-key-1']],
+    fields: [...grpc(paths[0]), ['authorization', 'Bearer sensitive-token-1'], ['x-api-key', 'sensitive-key-1'], ['x-plain-key', 'plain-key-1']],
     sensitive: ['authorization', 'x-api-key'],
   });
-  for (let i = 0; i < 6; i++) requests.push({ fields: grpc(paths[i % paths.length] as string), weight: 1 + i });
+  for (let i = 0; i < 6; i++) requests.push({ fields: grpc(paths[i % paths.length]), weight: 1 + i });
   return requests.map((request, seq) => ({ ...request, fields: [...request.fields, ['x-seq', String(seq)]] }));
 }
 
@@ -683,7 +683,9 @@ async function clientExchange(advertisedTableSize: number | undefined): Promise<
     // Pads HEADERS frames too, so the padding stripping is exercised.
     paddingStrategy: http2.constants.PADDING_STRATEGY_MAX,
   });
-  client.on('error', (error) => (failure ??= error));
+  client.on('error', (error: Error) => {
+    failure ??= error;
+  });
   const requests = testRequests();
   try {
     // Half one at a time, half all at once: both orders the encoder may see.
@@ -778,7 +780,7 @@ describe('HpackDecoder against node:http2 (nghttp2)', () => {
               if (received.length === count) resolve();
             }
           } catch (error) {
-            reject(error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
         const requests = [PREFACE, frame(SETTINGS, 0, 0)];

@@ -70,7 +70,7 @@ export class HpackDecoder {
     const entries: [string, string][] = [];
     for (let i = 0; i < this.count; i++) {
       const slot = (this.head + i) & this.mask;
-      entries.push([this.names[slot] as string, this.values[slot] as string]);
+      entries.push([this.names[slot], this.values[slot]]);
     }
     return entries;
   }
@@ -98,16 +98,16 @@ export class HpackDecoder {
     this.pos = 0;
     while (this.pos < end) {
       const at = this.pos;
-      const first = block[at] as number;
+      const first = block[at];
       if (first >= 0x80) {
         // 1xxxxxxx: indexed header field (§6.1).
         const index = this.readInteger(block, 0x7f);
         if (index <= STATIC_TABLE_LENGTH) {
           if (index === 0) throw new HpackError('indexed header field with index 0', at);
-          fields.push(STATIC_NAMES[index] as string, STATIC_VALUES[index] as string);
+          fields.push(STATIC_NAMES[index], STATIC_VALUES[index]);
         } else {
           const slot = this.dynamicSlot(index, at);
-          fields.push(this.names[slot] as string, this.values[slot] as string);
+          fields.push(this.names[slot], this.values[slot]);
         }
       } else if (first >= 0x40) {
         // 01xxxxxx: literal with incremental indexing (§6.2.1).
@@ -136,7 +136,7 @@ export class HpackDecoder {
   private readInteger(block: Buffer, prefixMask: number): number {
     const at = this.pos;
     let pos = at;
-    let value = (block[pos++] as number) & prefixMask;
+    let value = (block[pos++]) & prefixMask;
     if (value === prefixMask) {
       // Multiplication, not shifts: shifts would wrap at 32 bits before the check.
       let scale = 1;
@@ -144,7 +144,7 @@ export class HpackDecoder {
       do {
         if (pos >= block.length) throw new HpackError('truncated integer', at);
         if (scale > MAX_CONTINUATION_SCALE) throw new HpackError('integer has too many continuation octets', at);
-        octet = block[pos++] as number;
+        octet = block[pos++];
         value += (octet & 0x7f) * scale;
         scale *= 128;
       } while (octet >= 0x80);
@@ -158,7 +158,7 @@ export class HpackDecoder {
   private readString(block: Buffer): string {
     const at = this.pos;
     if (at >= block.length) throw new HpackError('header block ends where a string was expected', at);
-    const huffman = (block[at] as number) >= 0x80;
+    const huffman = (block[at]) >= 0x80;
     const length = this.readInteger(block, 0x7f);
     const start = this.pos;
     const stop = start + length;
@@ -171,8 +171,8 @@ export class HpackDecoder {
   private readName(block: Buffer, prefixMask: number, at: number): string {
     const index = this.readInteger(block, prefixMask);
     if (index === 0) return this.readString(block);
-    if (index <= STATIC_TABLE_LENGTH) return STATIC_NAMES[index] as string;
-    return this.names[this.dynamicSlot(index, at)] as string;
+    if (index <= STATIC_TABLE_LENGTH) return STATIC_NAMES[index];
+    return this.names[this.dynamicSlot(index, at)];
   }
 
   private dynamicSlot(index: number, at: number): number {
@@ -200,7 +200,7 @@ export class HpackDecoder {
   private evictDownTo(limit: number): void {
     while (this.size > limit) {
       const slot = (this.head + this.count - 1) & this.mask;
-      this.size -= (this.names[slot] as string).length + (this.values[slot] as string).length + ENTRY_OVERHEAD;
+      this.size -= (this.names[slot]).length + (this.values[slot]).length + ENTRY_OVERHEAD;
       // Drop the references so long evicted values can be collected.
       this.names[slot] = '';
       this.values[slot] = '';
@@ -214,8 +214,8 @@ export class HpackDecoder {
     const values = new Array<string>(capacity).fill('');
     for (let i = 0; i < this.count; i++) {
       const slot = (this.head + i) & this.mask;
-      names[i] = this.names[slot] as string;
-      values[i] = this.values[slot] as string;
+      names[i] = this.names[slot];
+      values[i] = this.values[slot];
     }
     this.names = names;
     this.values = values;

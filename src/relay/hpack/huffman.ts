@@ -65,15 +65,15 @@ const CODES = new Uint32Array(SYMBOLS);
   if (missing !== -1) throw new Error(`Huffman table: symbol ${missing} has no code length`);
   // Kraft sum exactly 1, counted in units of 2^-30: the code is prefix-free and complete.
   let kraft = 0;
-  for (let s = 0; s < SYMBOLS; s++) kraft += 2 ** (30 - (LENGTHS[s] as number));
+  for (let s = 0; s < SYMBOLS; s++) kraft += 2 ** (30 - (LENGTHS[s]));
   if (kraft !== 2 ** 30) throw new Error(`Huffman table: Kraft sum is ${kraft / 2 ** 30}, not 1`);
 
   // Canonical assignment: by increasing length, then increasing symbol.
-  const order = range(0, EOS).sort((a, b) => (LENGTHS[a] as number) - (LENGTHS[b] as number) || a - b);
+  const order = range(0, EOS).sort((a, b) => (LENGTHS[a]) - (LENGTHS[b]) || a - b);
   let code = 0;
-  let previousLength = LENGTHS[order[0] as number] as number;
+  let previousLength = LENGTHS[order[0]];
   for (const symbol of order) {
-    const length = LENGTHS[symbol] as number;
+    const length = LENGTHS[symbol];
     code *= 2 ** (length - previousLength);
     previousLength = length;
     CODES[symbol] = code;
@@ -91,12 +91,12 @@ const ACCEPTING = new Uint8Array(NODES);
 {
   let nodes = 1;
   for (let symbol = 0; symbol < SYMBOLS; symbol++) {
-    const length = LENGTHS[symbol] as number;
-    const code = CODES[symbol] as number;
+    const length = LENGTHS[symbol];
+    const code = CODES[symbol];
     let node = 0;
     for (let i = length - 1; i >= 0; i--) {
       const children = CHILD[Math.floor(code / 2 ** i) & 1];
-      const child = children[node] as number;
+      const child = children[node];
       if (i === 0) {
         if (child !== 0) throw new Error(`Huffman table: code of symbol ${symbol} collides`);
         children[node] = -(symbol + 1);
@@ -115,7 +115,7 @@ const ACCEPTING = new Uint8Array(NODES);
   let node = 0;
   for (let depth = 0; depth <= 7; depth++) {
     ACCEPTING[node] = 1;
-    node = CHILD[1][node] as number;
+    node = CHILD[1][node];
   }
 }
 
@@ -141,7 +141,7 @@ function buildDecodeTable(): Uint32Array {
       const at = state * 16 + nibble;
       let node = state;
       for (let bit = 3; bit >= 0; bit--) {
-        const child = CHILD[(nibble >> bit) & 1][node] as number;
+        const child = CHILD[(nibble >> bit) & 1][node];
         if (child >= 0) {
           node = child;
           continue;
@@ -160,11 +160,11 @@ function buildDecodeTable(): Uint32Array {
   for (let state = 0; state < NODES; state++) {
     for (let octet = 0; octet < 256; octet++) {
       const high = state * 16 + (octet >> 4);
-      const middle = nibbleNext[high] as number;
+      const middle = nibbleNext[high];
       const low = middle * 16 + (octet & 15);
-      const first = nibbleSymbol[high] as number;
-      const second = nibbleSymbol[low] as number;
-      let entry = nibbleNext[low] as number;
+      const first = nibbleSymbol[high];
+      const second = nibbleSymbol[low];
+      let entry = nibbleNext[low];
       if (first >= 0 && second >= 0) entry |= (first << SYMBOL1_SHIFT) | (second << SYMBOL2_SHIFT) | (2 << COUNT_SHIFT);
       else if (first >= 0 || second >= 0) entry |= (Math.max(first, second) << SYMBOL1_SHIFT) | (1 << COUNT_SHIFT);
       if (nibbleEos[high] || nibbleEos[low]) entry |= EOS_FLAG;
@@ -191,7 +191,7 @@ export function huffmanDecode(src: Uint8Array, start = 0, end: number = src.leng
   let length = 0;
   let state = 0;
   for (let i = start; i < end; i++) {
-    const entry = DECODE[(state << 8) | (src[i] as number)] as number;
+    const entry = DECODE[(state << 8) | (src[i])];
     if ((entry & EOS_FLAG) !== 0) throw new HpackError('EOS symbol inside a Huffman-coded string', i);
     const count = (entry >>> COUNT_SHIFT) & 3;
     if (count !== 0) {
@@ -207,7 +207,7 @@ export function huffmanDecode(src: Uint8Array, start = 0, end: number = src.leng
 /** Octets huffmanEncode(bytes) would produce. */
 export function huffmanEncodedLength(bytes: Uint8Array): number {
   let bits = 0;
-  for (const byte of bytes) bits += LENGTHS[byte] as number;
+  for (const byte of bytes) bits += LENGTHS[byte];
   return Math.ceil(bits / 8);
 }
 
@@ -219,8 +219,8 @@ export function huffmanEncode(bytes: Uint8Array): Buffer {
   let pending = 0;
   let pendingBits = 0;
   for (const byte of bytes) {
-    const length = LENGTHS[byte] as number;
-    pending = pending * 2 ** length + (CODES[byte] as number);
+    const length = LENGTHS[byte];
+    pending = pending * 2 ** length + (CODES[byte]);
     pendingBits += length;
     while (pendingBits >= 8) {
       pendingBits -= 8;
