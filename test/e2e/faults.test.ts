@@ -1,11 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
-import { CriTestClient, statusOf } from '../support/cri-client.js';
+import { describe, it } from 'node:test';
+import { statusOf } from '../support/cri-client.js';
+import { criscopeInFrontOf } from '../support/criscope-fixture.js';
 import { grpcFrame, openH2 } from '../support/raw-h2.js';
+import { exchangeRaw } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
 
 const runtime = testRuntime();
 
@@ -13,96 +15,62 @@ function containerd(action: 'start' | 'stop'): void {
   execFileSync('bash', [runtime.containerdCtl, action], { stdio: 'ignore', timeout: 60_000 });
 }
 
-/** Writes raw bytes to a unix socket; resolves with what came back once criscope closes the connection (or a second passes). */
-function sendRaw(socketPath: string, bytes: Buffer): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const received: Buffer[] = [];
-    const socket = connect(socketPath, () => socket.write(bytes));
-    const done = (): void => {
-      socket.destroy();
-      resolve(Buffer.concat(received));
-    };
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('close', done);
-    socket.on('error', done);
-    setTimeout(done, 1000);
-  });
-}
 
 describe('faults around criscope, with the real containerd', () => {
-  let criscope: CriscopeProcess;
-  let client: CriTestClient;
-
-  before(async () => {
-    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
-    client = new CriTestClient(criscope.socketPath);
-  });
-
-  after(async () => {
-    client.close();
-    containerd('start');
-    assert.equal(await criscope.stop(), 0);
-  });
+  const fixture = criscopeInFrontOf(runtime.containerdSocket, () => containerd('start'));
 
   it('answers UNAVAILABLE promptly while the runtime is down, and heals when it is back', async () => {
-    await client.call('Version');
+    await fixture.client.call('Version');
     containerd('stop');
     try {
       const started = Date.now();
       // The first call may still meet containerd's own goodbye (its GOAWAY refuses the stream): UNAVAILABLE either way.
-      await assert.rejects(client.call('Version', {}, { timeoutMs: 20_000 }), (error: unknown) => statusOf(error) === 14);
+      await assert.rejects(fixture.client.call('Version', {}, { timeoutMs: 20_000 }), (error: unknown) => statusOf(error) === 14);
       await assert.rejects(
-        client.call('Version', {}, { timeoutMs: 20_000 }),
+        fixture.client.call('Version', {}, { timeoutMs: 20_000 }),
         (error: unknown) =>
           statusOf(error) === 14 &&
           /criscope: (cannot reach the runtime at unix:\/\/.*: ENOENT|the runtime closed the connection)/.test((error as { details: string }).details),
       );
       assert.ok(Date.now() - started < 2000, `UNAVAILABLE came after ${Date.now() - started} ms`);
-      const health = await fetch(`${criscope.httpUrl}/healthz`);
+      const health = await fetch(`${fixture.criscope.httpUrl}/healthz`);
       assert.equal(health.status, 200, 'criscope itself is alive');
-      const ready = await fetch(`${criscope.httpUrl}/readyz`);
+      const ready = await fetch(`${fixture.criscope.httpUrl}/readyz`);
       assert.equal(ready.status, 503, 'but not ready');
     } finally {
       containerd('start');
     }
-    const version = await client.call('Version');
+    const version = await fixture.client.call('Version');
     assert.equal(version['runtime_name'], 'containerd');
-    await eventually(async () => (await fetch(`${criscope.httpUrl}/readyz`)).status === 200, 'ready again');
-    assert.equal(criscope.child.exitCode, null);
+    await waitFor(async () => (await fetch(`${fixture.criscope.httpUrl}/readyz`)).status === 200, 'readiness after the restart');
+    assert.equal(fixture.criscope.child.exitCode, null);
   });
 
   it('survives garbage, a half-open connection and an abrupt disconnect without disturbing other calls', async () => {
-    const halfOpen = connect(criscope.socketPath);
+    const halfOpen = connect(fixture.criscope.socketPath);
     await new Promise((resolve) => halfOpen.once('connect', resolve));
     // Bytes that are not HTTP/2 are answered with a GOAWAY (type 7, PROTOCOL_ERROR) that says why.
     for (const garbage of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(4096, 0xff)]) {
-      const answer = await sendRaw(criscope.socketPath, garbage);
+      const answer = await exchangeRaw(fixture.criscope.socketPath, garbage);
       assert.equal(answer[3], 7, 'a GOAWAY frame');
       assert.equal(answer.readUInt32BE(13), 1, 'PROTOCOL_ERROR');
       assert.match(answer.subarray(17).toString(), /criscope: expected gRPC \(HTTP\/2 with prior knowledge\)/);
     }
     // A valid preface followed by malformed frames goes to the runtime, which answers as it sees fit.
-    await sendRaw(criscope.socketPath, Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00\xde\xad\xbe\xef', 'latin1'));
+    await exchangeRaw(fixture.criscope.socketPath, Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00\xde\xad\xbe\xef', 'latin1'));
 
     // A client that opens a call and vanishes mid-message.
-    const session = openH2(criscope.socketPath);
+    const session = openH2(fixture.criscope.socketPath);
     const stream = session.request({ ':method': 'POST', ':path': '/runtime.v1.RuntimeService/Version', 'content-type': 'application/grpc', te: 'trailers' });
     stream.on('error', () => undefined);
     stream.write(grpcFrame(Buffer.alloc(64)).subarray(0, 20));
     await new Promise((resolve) => setTimeout(resolve, 50));
     session.destroy();
 
-    const results = await Promise.all(Array.from({ length: 20 }, () => client.call('Version')));
+    const results = await Promise.all(Array.from({ length: 20 }, () => fixture.client.call('Version')));
     assert.equal(results.length, 20);
-    assert.equal(criscope.child.exitCode, null, 'criscope is still running');
+    assert.equal(fixture.criscope.child.exitCode, null, 'criscope is still running');
     halfOpen.destroy();
   });
 });
 
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

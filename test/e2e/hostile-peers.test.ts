@@ -1,29 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { mkdtempSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, statusOf } from '../support/cri-client.js';
+import { criscopeInFrontOf } from '../support/criscope-fixture.js';
+import { exchangeRaw } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
 
-/** Writes bytes to criscope as a client would, then reads until criscope closes (or `waitMs` passes). */
-function exchange(socketPath: string, bytes: Buffer, waitMs = 1000): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const received: Buffer[] = [];
-    const socket = connect(socketPath, () => socket.write(bytes));
-    const done = (): void => {
-      socket.destroy();
-      resolve(Buffer.concat(received));
-    };
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('close', done);
-    socket.on('error', done);
-    setTimeout(done, waitMs);
-  });
-}
 
 /** The frame types in a byte stream of whole frames. */
 function frameTypes(bytes: Buffer): number[] {
@@ -42,42 +30,31 @@ const MALFORMED: { name: string; frame: Buffer }[] = [
 
 describe('hostile clients, against the real containerd', () => {
   const runtime = testRuntime();
-  let criscope: CriscopeProcess;
-  let client: CriTestClient;
-
-  before(async () => {
-    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
-    client = new CriTestClient(criscope.socketPath);
-  });
-
-  after(async () => {
-    client.close();
-    assert.equal(await criscope.stop(), 0);
-  });
+  const fixture = criscopeInFrontOf(runtime.containerdSocket);
 
   for (const { name, frame } of MALFORMED) {
     it(`relays ${name} for the runtime to judge, and keeps serving everyone else`, async () => {
-      await exchange(criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), frame]));
-      assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
-      assert.equal(criscope.child.exitCode, null);
+      await exchangeRaw(fixture.criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), frame]));
+      assert.equal((await fixture.client.call('Version'))['runtime_name'], 'containerd');
+      assert.equal(fixture.criscope.child.exitCode, null);
     });
   }
 
   it('ends a connection whose frame is longer than the runtime accepts, without buffering it', async () => {
     const oversized = Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1]);
-    const answer = await exchange(criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), oversized, Buffer.alloc(64 * 1024)]));
+    const answer = await exchangeRaw(fixture.criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), oversized, Buffer.alloc(64 * 1024)]));
     assert.ok(frameTypes(answer).includes(FrameType.GOAWAY));
     assert.match(answer.toString('latin1'), /criscope: a 16777215-byte frame exceeds the runtime's limit of 16384/);
-    assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+    assert.equal((await fixture.client.call('Version'))['runtime_name'], 'containerd');
   });
 
   it('stops reading an endless header block instead of holding it, and keeps relaying', async () => {
     const continuation = buildFrame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(16_000, 0x41));
     const flood = Buffer.concat([CLIENT_PREFACE, settingsFrame(false), buildFrame(FrameType.HEADERS, 0, 1, Buffer.alloc(100, 0x41)), ...Array<Buffer>(100).fill(continuation)]);
-    await exchange(criscope.socketPath, flood, 300);
-    const lines = (): Record<string, unknown>[] => criscope.logLines();
+    await exchangeRaw(fixture.criscope.socketPath, flood, 300);
+    const lines = (): Record<string, unknown>[] => fixture.criscope.logLines();
     await waitFor(() => lines().some((line) => line['msg'] === 'cannot follow a client connection; relaying it without call records'));
-    assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+    assert.equal((await fixture.client.call('Version'))['runtime_name'], 'containerd');
   });
 });
 
@@ -128,10 +105,3 @@ describe('hostile or broken runtimes', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -8,6 +8,7 @@ import { startCriscope, type CriscopeProcess } from '../support/criscope-process
 import { CriTestClient, statusOf, type Message } from '../support/cri-client.js';
 import { startStubCriServer, type StubCriServer } from '../support/stub-cri-server.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
 
 // containerd 1.6.20 does not implement GetContainerEvents (nor the Stream* RPCs), so the
 // stub runtime stands in wherever a stream must carry messages.
@@ -41,14 +42,14 @@ describe('server streaming through criscope', () => {
     });
     await stub.waitForEventStreams(1);
     stub.emitContainerEvents(2000);
-    await waitUntil(() => events.length === 2000);
+    await waitFor(() => events.length === 2000);
     stub.endEventStreams();
     await ended;
     // The stub stamps each event's created_at with its sequence number.
     const stamps = events.map((event) => BigInt(event['created_at'] as string));
     assert.equal(new Set(stamps).size, 2000, 'no event lost or repeated');
     assert.ok(stamps.every((stamp, index) => index === 0 || stamp === (stamps[index - 1]) + 1n), 'in the order sent');
-    await waitUntil(() => criscope.logLines().some((line) => line['method'] === 'GetContainerEvents' && line['responseMessages'] === 2000));
+    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'GetContainerEvents' && line['responseMessages'] === 2000));
   });
 
   it('carries flow control end to end: a client that stops reading stops the runtime', async () => {
@@ -60,10 +61,10 @@ describe('server streaming through criscope', () => {
     const { written, stalled } = await stub.emitUntilStalled(200_000, 1500);
     assert.ok(stalled, `the runtime was held back (it wrote ${written} events)`);
     stream.resume();
-    await waitUntil(() => received === written);
+    await waitFor(() => received === written);
     const more = await stub.emitUntilStalled(100, 1500);
     assert.equal(more.stalled, false, 'and it flows again once the client reads');
-    await waitUntil(() => received === written + 100);
+    await waitFor(() => received === written + 100);
     stub.endEventStreams();
   });
 
@@ -74,10 +75,10 @@ describe('server streaming through criscope', () => {
     stream.on('data', () => received++);
     await stub.waitForEventStreams(1);
     stub.emitContainerEvents(10);
-    await waitUntil(() => received === 10);
+    await waitFor(() => received === 10);
     stream.cancel();
     assert.equal(await cancelled, 1);
-    await waitUntil(() => stub.openEventStreamCount() === 0);
+    await waitFor(() => stub.openEventStreamCount() === 0);
   });
 
   it('ends the client’s stream with UNAVAILABLE when the runtime dies, and heals when it is back', async () => {
@@ -141,10 +142,3 @@ describe('a separate image endpoint', () => {
   });
 });
 
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

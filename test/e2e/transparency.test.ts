@@ -11,6 +11,7 @@ import { criMethod } from '../support/cri-client.js';
 import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
 import { grpcFrame, openH2, rawCall, type RawExchange } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
 
 const MIB = 1024 * 1024;
 
@@ -212,10 +213,3 @@ describe('metadata, trailers and large messages pass unchanged', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
