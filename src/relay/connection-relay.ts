@@ -47,7 +47,9 @@ interface OpenHeaderBlock {
   readonly streamId: number;
   readonly endStream: boolean;
   readonly fragments: Buffer[];
+  /** Bytes and frames so far, whole frames counted: a flood of empty CONTINUATIONs is bounded too. */
   size: number;
+  frames: number;
   /** A PUSH_PROMISE block: decoded only to keep HPACK state, never a call. */
   readonly promise: boolean;
 }
@@ -61,6 +63,7 @@ const UNAVAILABLE_LINGER_MS = 100;
 const PREFACE_TIMEOUT_MS = 10_000;
 /** A header block larger than this is relayed without being read (kubelet's are a few hundred bytes). */
 const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
+const MAX_HEADER_BLOCK_FRAMES = 256;
 const NO_GOAWAY = 0x7fffffff;
 
 /**
@@ -99,6 +102,8 @@ export class ConnectionRelay {
   private clientGoawayLimit = NO_GOAWAY;
   /** Set once criscope has sent GOAWAY: streams above it are not relayed. */
   private goawayLastStreamId: number | undefined;
+  /** Whether the request header block being received was withheld from the runtime. */
+  private requestBlockRefused = false;
   /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
   private withheldRequestBlock = false;
   /** Streams criscope has answered itself; what the runtime still sends on them is dropped where it can be. */
@@ -133,9 +138,9 @@ export class ConnectionRelay {
     client.on('close', this.onClientClose);
   }
 
-  /** Calls still waiting for their answer. */
+  /** Calls still waiting for their answer; a connection criscope cannot follow counts as busy until it closes. */
   get activeCalls(): number {
-    return this.calls.size;
+    return this.blind ? Math.max(1, this.calls.size) : this.calls.size;
   }
 
   /**
@@ -150,7 +155,7 @@ export class ConnectionRelay {
       this.close();
       return;
     }
-    this.goawayLastStreamId = Math.min(this.lastClientStreamId, this.clientGoawayLimit);
+    this.goawayLastStreamId = this.goawayStreamId();
     this.clientGoawayLimit = this.goawayLastStreamId;
     this.toClient.inject(goawayFrame(this.goawayLastStreamId, ErrorCode.NO_ERROR, reason));
     for (const [streamId, call] of this.calls.entries()) {
@@ -204,7 +209,12 @@ export class ConnectionRelay {
     clearTimeout(this.prefaceTimer);
     this.state = 'closed';
     this.upstream?.destroy();
-    this.client.end(goawayFrame(this.lastClientStreamId, code, reason));
+    this.client.end(goawayFrame(this.goawayStreamId(), code, reason));
+  }
+
+  /** The last-stream-id for a GOAWAY to the client: never above one it has already been sent. */
+  private goawayStreamId(): number {
+    return Math.min(this.lastClientStreamId, this.clientGoawayLimit);
   }
 
   private connectUpstream(): void {
@@ -272,7 +282,7 @@ export class ConnectionRelay {
     this.unavailableCloseTimer = setTimeout(() => {
       if (this.state !== 'unavailable') return;
       this.state = 'closed';
-      this.client.end(goawayFrame(Math.min(this.lastClientStreamId, this.clientGoawayLimit), ErrorCode.NO_ERROR, this.unavailableReason));
+      this.client.end(goawayFrame(this.goawayStreamId(), ErrorCode.NO_ERROR, this.unavailableReason));
     }, delayMs);
   }
 
@@ -303,7 +313,10 @@ export class ConnectionRelay {
 
   /** Frames from the client (kubelet) toward the runtime. */
   private readonly onClientFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
-    if (streamId !== 0 && !this.relaysStream(streamId)) return this.refuseClientFrame(type, frame);
+    // A CONTINUATION goes wherever the HEADERS it continues went.
+    const refused = type === FrameType.CONTINUATION ? this.requestBlockRefused : streamId !== 0 && !this.relaysStream(streamId);
+    if (type === FrameType.HEADERS) this.requestBlockRefused = refused;
+    if (refused) return this.refuseClientFrame(type, frame);
     switch (type) {
       case FrameType.HEADERS:
         this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
@@ -442,18 +455,20 @@ export class ConnectionRelay {
   private openBlock(streamId: number, flags: number, frame: Buffer, type: number): OpenHeaderBlock | undefined {
     if (this.blind) return undefined;
     const fragment = framePayload(frame, type, flags);
-    return { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length, promise: type === FrameType.PUSH_PROMISE };
+    return { streamId, endStream: (flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: frame.length, frames: 1, promise: type === FrameType.PUSH_PROMISE };
   }
 
   private continueBlock(block: OpenHeaderBlock | undefined, flags: number, frame: Buffer, type: number, end: () => void): void {
     if (block === undefined) return;
-    const fragment = framePayload(frame, type, flags);
-    block.size += fragment.length;
-    if (block.size > MAX_HEADER_BLOCK_BYTES) {
-      this.goBlind(`a header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
+    block.size += frame.length;
+    block.frames += 1;
+    if (block.size > MAX_HEADER_BLOCK_BYTES || block.frames > MAX_HEADER_BLOCK_FRAMES) {
+      this.goBlind(`a header block over ${MAX_HEADER_BLOCK_BYTES} bytes or ${MAX_HEADER_BLOCK_FRAMES} frames`);
       return;
     }
-    block.fragments.push(fragment);
+    const fragment = framePayload(frame, type, flags);
+    // A copy, so the block does not hold on to the whole socket chunk each fragment came in.
+    if (fragment.length > 0) block.fragments.push(Buffer.from(fragment));
     if ((flags & Flag.END_HEADERS) !== 0) end();
   }
 
@@ -498,7 +513,7 @@ export class ConnectionRelay {
   /** Ends a call toward the client with criscope's own status, in a header block that leaves HPACK state untouched. */
   private answer(streamId: number, call: TrackedCall, status: number, message: string): void {
     // The runtime's own headers for this stream may be on their way out still (a block not yet ended).
-    const headersSent = call.responseHeadersSeen || this.responseBlock?.streamId === streamId;
+    const headersSent = call.responseHeadersSeen || (this.responseBlock?.streamId === streamId && !this.responseBlock.promise);
     const statusFields: [string, string][] = [
       ['grpc-status', String(status)],
       ['grpc-message', encodeGrpcMessage(message)],
@@ -517,6 +532,6 @@ export class ConnectionRelay {
 
   /** After criscope's GOAWAY, the connection ends once its last call has. */
   private closeIfIdle(): void {
-    if (this.goawayLastStreamId !== undefined && this.calls.size === 0 && this.state === 'relaying') setImmediate(() => this.close());
+    if (this.goawayLastStreamId !== undefined && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
   }
 }
