@@ -31,7 +31,9 @@ export async function benchBackend(
     return { scope, notes: [], failures: [`${scope}: paths did not become ready: ${errorText(error)}`] };
   }
   try {
-    const result = await runSuite({ ...plan, targets: paths.targets, config });
+    const suite = await runSuite({ ...plan, targets: paths.targets, config });
+    const telemetrySpans = await paths.telemetrySpans();
+    const result: SuiteResult = telemetrySpans === undefined ? suite : { ...suite, telemetrySpans };
     return { scope, result, notes: paths.notes, failures: [...paths.failures, ...paths.deadRelays()] };
   } catch (error) {
     return { scope, notes: paths.notes, failures: [...paths.failures, `${scope}: ${errorText(error)}`, ...paths.deadRelays()] };

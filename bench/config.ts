@@ -8,7 +8,7 @@ export interface BenchConfig {
   readonly protoPath: string;
   /** criscope's entry point; the bench skips criscope (and says so) when it isn't built. */
   readonly criscopeMain: string;
-  /** Extra criscope args, e.g. to compare telemetry on and off. */
+  /** Extra args for both criscope paths (criscope and criscope+telemetry), e.g. --max-message-bytes. */
   readonly criscopeExtraArgs: readonly string[];
   /** Written by scripts/test-runtime/up.sh; no file means no containerd backend. */
   readonly testRuntimeEnvFile: string;

@@ -1,5 +1,6 @@
 // The one gRPC client every path is measured with: built from proto/, like kubelet's, on one channel.
 
+import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/proto-loader";
 import { GRPC_MESSAGE_SIZE_OPTIONS, type CriServiceDefinitions } from "../test/support/stub-cri-server.js";
@@ -7,8 +8,23 @@ import { GRPC_MESSAGE_SIZE_OPTIONS, type CriServiceDefinitions } from "../test/s
 /** kubelet puts a deadline on every CRI call, so every call carries grpc-timeout. */
 const CALL_TIMEOUT_MS = 60_000;
 
+/** The first half of every trace id this run sends, so the OTLP sink can tell the client's traces apart. */
+export const CLIENT_TRACE_ID_PREFIX = randomBytes(8).toString("hex");
+let traceSequence = 0;
+
+/**
+ * A W3C trace context, fresh ids per call as a traced kubelet sends them (so HPACK can't index
+ * the value away). Every path gets one, so direct, nghttpx and both criscopes do the same work
+ * and criscope+telemetry re-parents every call.
+ */
+function nextTraceparent(): string {
+  const sequence = (++traceSequence).toString(16).padStart(16, "0");
+  return `00-${CLIENT_TRACE_ID_PREFIX}${sequence}-${sequence}-01`;
+}
+
 export class CriClient {
   private readonly channel: grpc.Client;
+  private callCount = 0;
 
   constructor(
     readonly socketPath: string,
@@ -37,6 +53,11 @@ export class CriClient {
     return this.invoke(method.path, method.requestSerialize, (bytes: Buffer) => bytes, {});
   }
 
+  /** Calls started through this client, to check criscope+telemetry's spans against. */
+  get callsMade(): number {
+    return this.callCount;
+  }
+
   close(): void {
     this.channel.close();
   }
@@ -51,8 +72,11 @@ export class CriClient {
     deserialize: (bytes: Buffer) => Response,
     request: object,
   ): Promise<Response> {
+    this.callCount++;
+    const metadata = new grpc.Metadata();
+    metadata.set("traceparent", nextTraceparent());
     return new Promise((resolve, reject) => {
-      this.channel.makeUnaryRequest(path, serialize, deserialize, request, { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) => {
+      this.channel.makeUnaryRequest(path, serialize, deserialize, request, metadata, { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) => {
         if (error) reject(new Error(`${path} via ${this.socketPath}: ${error.message}`, { cause: error }));
         else if (response === undefined) reject(new Error(`${path} via ${this.socketPath}: empty answer`));
         else resolve(response);

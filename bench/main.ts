@@ -1,6 +1,6 @@
-// criscope's benchmark: the same gRPC client straight to a CRI runtime, through criscope, and
-// through nghttpx (a C HTTP/2 relay, the yardstick), all in one run, against the stub runtime
-// and, when scripts/test-runtime/up.sh has started one, the real containerd.
+// criscope's benchmark: the same gRPC client straight to a CRI runtime, through criscope with
+// tracing off and on, and through nghttpx (a C HTTP/2 relay, the yardstick), all in one run,
+// against the stub runtime and, when scripts/test-runtime/up.sh has started one, the real containerd.
 // Prints a report and verdict lines; exits non-zero only if something crashed.
 
 import { existsSync } from "node:fs";
@@ -12,7 +12,7 @@ import type { BackendRun } from "./bench-backend.js";
 import { describeSettings, readBenchConfig } from "./config.js";
 import { benchAgainstContainerd } from "./containerd-run.js";
 import { nghttpxVersion } from "./nghttpx-relay.js";
-import { headlines, suiteReport } from "./report.js";
+import { headlines, suiteReport, tracingHeadline } from "./report.js";
 import { benchAgainstStub } from "./stub-run.js";
 import { verdictLines } from "./verdicts.js";
 
@@ -32,7 +32,8 @@ const loadAverage = (): string => loadavg().map((value) => value.toFixed(2)).joi
 
 print(
   `criscope bench: node ${process.version}, ${availableParallelism()} CPUs, ${nghttpxVersion() ?? "no nghttpx"}, load average ${loadAverage()}`,
-  `criscope extra args: ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
+  `criscope extra args (both criscope paths): ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
+  "every call carries a fresh traceparent, on every path; criscope+telemetry also has a config turning tracing on",
   `settings: ${describeSettings(config)}`,
 );
 
@@ -57,7 +58,7 @@ try {
 
 print("", `== summary (every ratio is against direct, measured in the same run; load average now ${loadAverage()})`);
 for (const run of runs) {
-  if (run.result !== undefined) print(...headlines(run.result, run.scope), ...verdictLines(run.result, run.scope));
+  if (run.result !== undefined) print(...headlines(run.result, run.scope), ...tracingHeadline(run.result, run.scope), ...verdictLines(run.result, run.scope));
 }
 const failures = runs.flatMap((run) => run.failures);
 if (failures.length > 0) {

@@ -14,12 +14,16 @@ interface CpuTotal {
 export class RelayCpuLedger {
   private readonly totals = new Map<string, CpuTotal>();
 
-  /** Runs `phase` (which returns how many calls it made) and charges the relay's CPU to `bucket`. */
+  /**
+   * Runs `phase` (which returns how many calls it made) and charges the relay's CPU to `bucket`,
+   * including what it spends after the calls on their account (exporting their spans).
+   */
   async measure(target: BenchTarget, bucket: CpuBucket, phase: () => Promise<number>): Promise<number> {
     const pid = target.relayPid;
     if (pid === undefined) return phase();
     const before = cpuMicroseconds(pid);
     const calls = await phase();
+    await target.settle?.();
     const spent = cpuMicroseconds(pid) - before;
     const key = `${target.name}/${bucket}`;
     const total = this.totals.get(key) ?? { calls: 0, cpuMicroseconds: 0 };

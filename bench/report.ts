@@ -2,8 +2,10 @@
 
 import type { RelayCpuLedger } from "./relay-cpu-ledger.js";
 import { formatAddedMicroseconds, formatMebibytes, formatMicroseconds, formatPercent, formatTable } from "./format.js";
+import type { TelemetrySpans } from "./otlp-sink.js";
 import type { SuiteResult } from "./suite.js";
 import type { RelayName, TargetName } from "./targets.js";
+import { tracingCost, type TracingCost } from "./telemetry-cost.js";
 
 export function relaysIn(result: SuiteResult): RelayName[] {
   return result.targetNames.filter((name): name is RelayName => name !== "direct");
@@ -59,6 +61,10 @@ export function suiteReport(result: SuiteResult): string[] {
     lines.push(...formatTable([cpuHeader, ...cpuRows]));
   }
 
+  const cost = tracingCost(result);
+  if (cost !== undefined) lines.push("", ...tracingCostReport(cost));
+  if (result.telemetrySpans !== undefined) lines.push(`  criscope+telemetry spans: ${describeSpans(result.telemetrySpans)}`);
+
   const rss = result.criscopeRss;
   if (rss !== undefined) {
     lines.push(
@@ -69,6 +75,26 @@ export function suiteReport(result: SuiteResult): string[] {
     );
   }
   return lines;
+}
+
+function tracingCostReport(cost: TracingCost): string[] {
+  const lines = ["tracing's cost: criscope+telemetry minus criscope (metrics are on in both), same run"];
+  const latencyRows = cost.latency.map((row) => [row.label, formatAddedMicroseconds(row.addedP50), formatAddedMicroseconds(row.addedP99)]);
+  lines.push(...formatTable([["call", "+p50", "+p99"], ...latencyRows]));
+  const cpuCells = cost.cpu.map((row) => (row.addedPerCall === undefined ? "n/a" : formatAddedMicroseconds(row.addedPerCall)));
+  const bucketNames = cost.cpu.map((row) => row.bucket);
+  lines.push(...formatTable([["CPU per call", ...bucketNames], ["added", ...cpuCells]]));
+  return lines;
+}
+
+/** Tracing's sanity check: one span per call, each in the trace its client's traceparent named. */
+function describeSpans(spans: TelemetrySpans): string {
+  const share = formatPercent(spans.spans / spans.callsMade);
+  const shortfall = spans.spans < spans.callsMade ? ` (${spans.callsMade - spans.spans} missing: sampled out, dropped or never exported)` : "";
+  return (
+    `${spans.spans} received for ${spans.callsMade} calls made (${share})${shortfall}; ` +
+    `${spans.spansInClientTraces} in the client's traces (traceparent taken); ${spans.exportCalls} exports`
+  );
 }
 
 function cpuCell(ledger: RelayCpuLedger, relay: RelayName, bucket: Parameters<RelayCpuLedger["microsecondsPerCall"]>[1]): string {
@@ -95,6 +121,22 @@ export function headlines(result: SuiteResult, scope: string): string[] {
       .join(", ");
     return `headline [${scope}] ${relay}: throughput ${throughput} of direct; p50 latency ${latency}`;
   });
+}
+
+/** Tracing's cost on its own line, next to the relays' headlines. */
+export function tracingHeadline(result: SuiteResult, scope: string): string[] {
+  const cost = tracingCost(result);
+  if (cost === undefined) return [];
+  const latency = cost.latency
+    .filter((row) => row.isSmallCall)
+    .map((row) => `${row.label} ${formatAddedMicroseconds(row.addedP50)}`)
+    .join(", ");
+  const cpu = cost.cpu
+    .filter((row) => row.bucket !== "ListContainers")
+    .map((row) => `${row.addedPerCall === undefined ? "n/a" : formatAddedMicroseconds(row.addedPerCall)} (${row.bucket})`)
+    .join(", ");
+  const spans = result.telemetrySpans === undefined ? "" : `; spans ${formatPercent(result.telemetrySpans.spans / result.telemetrySpans.callsMade)} of calls`;
+  return [`headline [${scope}] tracing (criscope+telemetry vs criscope): p50 ${latency}; CPU per small call ${cpu}${spans}`];
 }
 
 function ratio(values: ReadonlyMap<TargetName, number>, relay: RelayName): number {

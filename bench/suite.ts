@@ -9,6 +9,7 @@ import type { LatencySummary } from "./latency-stats.js";
 import { measureLatency } from "./measure-latency.js";
 import { measureRssGrowth, type RssGrowth } from "./measure-rss.js";
 import { measureThroughput } from "./measure-throughput.js";
+import type { TelemetrySpans } from "./otlp-sink.js";
 import { progress } from "./progress.js";
 import { RelayCpuLedger } from "./relay-cpu-ledger.js";
 import type { BenchTarget, TargetName } from "./targets.js";
@@ -47,6 +48,8 @@ export interface SuiteResult {
   readonly relayCpu: RelayCpuLedger;
   readonly bigCallByteExact: ReadonlyMap<TargetName, boolean>;
   readonly criscopeRss?: RssGrowth;
+  /** Whether criscope+telemetry traced every call; absent when it did not run. */
+  readonly telemetrySpans?: TelemetrySpans;
 }
 
 export async function runSuite(plan: SuitePlan): Promise<SuiteResult> {
@@ -60,6 +63,8 @@ export async function runSuite(plan: SuitePlan): Promise<SuiteResult> {
     await runCalls(target.client, smallSpecs, config.highConcurrency, { calls: Math.ceil(config.warmupCalls / 2) });
   }
   const bigCallByteExact = plan.bigCall === undefined ? new Map<TargetName, boolean>() : await checkByteExact(targets, plan.bigCall);
+  // Spans from the warm-up are exported now, not during the first measured phase.
+  for (const target of targets) await target.settle?.();
 
   const latencyRows: LatencyRow[] = [];
   for (const spec of smallSpecs) {

@@ -2,7 +2,9 @@
 
 import type { CriClient } from "./cri-client.js";
 
-export type RelayName = "criscope" | "nghttpx";
+/** criscope as it starts by default (metrics on, tracing off), and with tracing on: their difference is tracing's cost. */
+export type CriscopeName = "criscope" | "criscope+telemetry";
+export type RelayName = CriscopeName | "nghttpx";
 export type TargetName = "direct" | RelayName;
 
 export interface BenchTarget {
@@ -10,6 +12,8 @@ export interface BenchTarget {
   readonly client: CriClient;
   /** The relay's process, for its CPU and memory; absent for direct. */
   readonly relayPid?: number;
+  /** Waits for work the relay still owes for the calls made so far (exporting their spans). */
+  readonly settle?: () => Promise<void>;
 }
 
 /** Each round starts with a different path, so drift (thermal, GC, page cache) spreads evenly. */

@@ -30,7 +30,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const config = loadConfig(command.configFile, command.overrides);
   const log = createLogger(config.log.level);
-  const running = await startCriscope(config, log);
+  const running = await startCriscope(config, log, { version: packageVersion() });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

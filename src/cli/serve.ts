@@ -1,5 +1,6 @@
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
@@ -8,10 +9,20 @@ import { OpsServer } from '../http/ops-server.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
-import { CallObservers } from '../cri/call-record.js';
+import { CallObservers, type CallObserver } from '../cri/call-record.js';
+import type { MethodTable } from '../cri/method-table.js';
 import { CallLog } from '../telemetry/call-log.js';
-import { CallMetrics } from '../telemetry/call-metrics.js';
 import type { Logger } from '../telemetry/logger.js';
+import { CallMetrics, type CallInFlight } from '../telemetry/metrics/call-metrics.js';
+import { NodeMetrics } from '../telemetry/metrics/node-metrics.js';
+import { RuntimeMetrics } from '../telemetry/metrics/runtime-metrics.js';
+import { PodStarts } from '../telemetry/pod-starts.js';
+import { CallSpans } from '../telemetry/tracing/call-spans.js';
+import { rpcConventions } from '../telemetry/tracing/semconv.js';
+import type { SpanExportStats } from '../telemetry/tracing/span-export.js';
+import { startTracing, type RunningTracing } from '../telemetry/tracing/start-tracing.js';
+import { tracingSettings } from '../telemetry/tracing/tracing-settings.js';
+import type { TraceContinuation } from '../relay/call-tracker.js';
 
 export interface RunningCriscope {
   readonly httpPort: number;
@@ -39,20 +50,93 @@ function relayRoutes(config: Config, runtimeEndpoint: string): RelayRoute[] {
   return routes;
 }
 
+/** What criscope is, for metrics and spans. */
+export interface BuildInfo {
+  readonly version: string;
+}
+
+/** Counts span export outcomes in Prometheus. */
+function spanExportCounters(metrics: Registry): SpanExportStats {
+  const exported = new Counter({ name: 'criscope_spans_exported_total', help: 'Spans the collector accepted.', registers: [metrics] });
+  const dropped = new Counter({
+    name: 'criscope_spans_dropped_total',
+    help: 'Spans dropped instead of exported: queue_full (the export queue was at its bound) or export_failed (the collector refused, failed or timed out).',
+    labelNames: ['reason'],
+    registers: [metrics],
+  });
+  for (const reason of ['queue_full', 'export_failed']) dropped.inc({ reason }, 0);
+  return { exported: (count) => exported.inc(count), dropped: (reason, count) => dropped.inc({ reason }, count) };
+}
+
+interface Telemetry {
+  readonly observer: CallObserver;
+  readonly traceContinuation: TraceContinuation | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything that watches calls, in the order each needs the others: pod
+ * starts first (metrics and spans ask it which pod start a call belongs to),
+ * then metrics, spans and the log.
+ */
+function startTelemetry(
+  config: Config,
+  build: { version: string; node: string },
+  table: MethodTable,
+  metrics: Registry,
+  callsInFlight: () => Iterable<CallInFlight>,
+  log: Logger,
+  env: NodeJS.ProcessEnv,
+): Telemetry {
+  const podStarts = new PodStarts(config.podStart, log);
+  const nodeMetrics = new NodeMetrics(metrics, build);
+  podStarts.addListener(nodeMetrics);
+  const observers: CallObserver[] = [podStarts, new CallMetrics(metrics, table, callsInFlight), nodeMetrics];
+  const exportStats = spanExportCounters(metrics);
+  const settings = tracingSettings(config, env);
+  let tracing: RunningTracing | undefined;
+  let callSpans: CallSpans | undefined;
+  if (settings !== undefined) {
+    tracing = startTracing(settings, build, exportStats, log);
+    callSpans = new CallSpans(tracing.tracer, tracing.keepUnsampled, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
+    podStarts.addListener(callSpans);
+    observers.push(callSpans);
+  }
+  observers.push(new CallLog(log));
+  return {
+    observer: new CallObservers(observers),
+    traceContinuation: callSpans,
+    async stop() {
+      podStarts.close();
+      await tracing?.shutdown(2000);
+    },
+  };
+}
+
 /** Wires criscope together from a validated config and starts serving. */
-export async function startCriscope(config: Config, log: Logger): Promise<RunningCriscope> {
+export async function startCriscope(config: Config, log: Logger, build: BuildInfo, env: NodeJS.ProcessEnv = process.env): Promise<RunningCriscope> {
   const runtimeEndpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
   const table = buildMethodTable(loadCriProto());
   const routes = relayRoutes(config, runtimeEndpoint);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'criscope_' });
+  const node = config.nodeName ?? env['NODE_NAME'] ?? hostname();
+  const runtimeClient = new RuntimeClient(socketOf(runtimeEndpoint), table);
+  const runtimeMetrics = new RuntimeMetrics(
+    metrics,
+    routes.map((route) => route.endpoint),
+    runtimeEndpoint,
+    () => runtimeClient.version(1000),
+  );
+  // The relay is made below, with the telemetry's observer; metrics read its calls only at scrape time, once it exists.
+  const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), log, env);
   const relay = new RelayServer({
     routes,
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: new CallObservers([new CallMetrics(metrics), new CallLog(log)]), keepMessagesUpTo: config.maxMessageBytes, log },
+    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, log, traceContinuation: telemetry.traceContinuation },
+    onReachabilityChange: runtimeMetrics.reachabilityChanged,
   });
-  const runtimeClient = new RuntimeClient(socketOf(runtimeEndpoint), table);
   const separator = config.httpListen.lastIndexOf(':');
   const httpHost = config.httpListen.slice(0, separator);
   const ops = new OpsServer({
@@ -67,6 +151,7 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
   } catch (error) {
     await ops.close();
     runtimeClient.close();
+    await telemetry.stop();
     throw error;
   }
   log.info(
@@ -79,6 +164,7 @@ export async function startCriscope(config: Config, log: Logger): Promise<Runnin
       const { abandonedCalls } = await relay.shutdown(config.shutdownGraceSeconds * 1000);
       runtimeClient.close();
       await ops.close();
+      await telemetry.stop();
       log.info({ abandonedCalls }, 'criscope stopped');
     },
   };

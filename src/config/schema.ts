@@ -22,6 +22,52 @@ const socketMode = z.union([
     .transform((value) => Number.parseInt(value, 8)),
 ]);
 
+/** An OTLP gRPC endpoint: http:// (plain) or https:// (TLS), host and port. */
+const otlpEndpoint = z.string().regex(/^https?:\/\/[^/\s]+(:\d{1,5})?\/?$/, {
+  message: 'must be an OTLP gRPC URL such as http://127.0.0.1:4317',
+});
+
+/**
+ * Span export. Every key left out falls back to the standard OTEL_* variable
+ * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS, _CERTIFICATE, OTEL_TRACES_SAMPLER_ARG, …).
+ */
+const tracingSchema = z
+  .object({
+    /** Left out: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set and OTEL_SDK_DISABLED is not. */
+    enabled: z.boolean().optional(),
+    endpoint: otlpEndpoint.optional(),
+    /** Plain gRPC to an https:// endpoint is refused; to an http:// one it is the default. */
+    insecure: z.boolean().optional(),
+    /** Sent with every export (e.g. a collector's API key); never logged. */
+    headers: z.record(z.string(), z.string()).optional(),
+    tls: z
+      .object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
+      .strict()
+      .optional(),
+    timeoutSeconds: z.number().positive().max(300).default(10),
+    /** The share of new traces kept; a call whose client sent a trace context follows its sampled flag. */
+    samplingRatio: z.number().min(0).max(1).optional(),
+    /** Spans waiting for export; beyond this, new spans are dropped and counted. */
+    maxQueueSize: z.number().int().min(1).max(1_000_000).default(2048),
+    maxExportBatchSize: z.number().int().min(1).max(100_000).default(512),
+    exportDelayMillis: z.number().int().min(1).max(60_000).default(1000),
+  })
+  .strict()
+  .refine((tracing) => tracing.maxExportBatchSize <= tracing.maxQueueSize, {
+    message: 'maxExportBatchSize must not exceed maxQueueSize',
+    path: ['maxExportBatchSize'],
+  });
+
+/** When a pod start counts as done: the pod start trace's end and criscope_pod_start_duration_seconds. */
+const podStartSchema = z
+  .object({
+    /** A pod start ends this long after its last container started, if kubelet creates no further container. */
+    settleSeconds: z.number().min(0).max(600).default(5),
+    /** A pod start not done by then ends as timed out. */
+    maxSeconds: z.number().min(1).max(86_400).default(900),
+  })
+  .strict();
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** The config file's shape; every key is optional there, and flags override the file. */
@@ -40,6 +86,10 @@ export const configSchema = z
       .min(4 * MIB, { message: 'must be at least 4 MiB (kubelet itself sends up to 16 MiB)' })
       .default(16 * MIB),
     shutdownGraceSeconds: z.number().min(0).max(600).default(10),
+    /** The node's name on spans and criscope_build_info; left out, $NODE_NAME, then the host name. */
+    nodeName: z.string().min(1).optional(),
+    tracing: tracingSchema.optional(),
+    podStart: podStartSchema.default({ settleSeconds: 5, maxSeconds: 900 }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

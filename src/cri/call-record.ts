@@ -1,6 +1,6 @@
-import type { DecodeError } from '../errors.js';
+import { GrpcStatus, type DecodeError } from '../errors.js';
 import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
-import type { CriIdentity } from './identity.js';
+import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
 
 /** The two directions of a call, as the relay saw them. */
@@ -12,6 +12,24 @@ export interface CallTraffic {
   /** The grpc-encoding header of this direction. */
   readonly encoding: string | undefined;
 }
+
+/**
+ * A span started while its call was in flight, because the client sent a
+ * trace context that criscope re-parented; whoever observes the record ends it.
+ */
+export interface CallSpan {
+  /** The W3C traceparent that names this span as the runtime's parent. */
+  readonly traceparent: string;
+  end(record: CallRecord): void;
+}
+
+/** The gRPC status a client reports for a stream reset with each HTTP/2 error code (gRPC's HTTP/2 protocol notes). */
+const STATUS_OF_RESET: Readonly<Record<number, number>> = {
+  0x7: GrpcStatus.UNAVAILABLE, // REFUSED_STREAM
+  0x8: GrpcStatus.CANCELLED, // CANCEL
+  0xb: GrpcStatus.RESOURCE_EXHAUSTED, // ENHANCE_YOUR_CALM
+  0xc: GrpcStatus.PERMISSION_DENIED, // INADEQUATE_SECURITY
+};
 
 /**
  * One relayed call, typed. Identity is decoded on first read, so a call that
@@ -30,6 +48,8 @@ export class CallRecord {
     /** The method name, also for methods the proto does not describe. */
     readonly methodName: string,
     readonly startedAt: Date,
+    /** performance.now() when the request headers arrived: the span's precise start. */
+    readonly startTick: number,
     readonly durationSeconds: number,
     /** The grpc-status the client received; undefined when the stream was reset instead. */
     readonly grpcStatus: number | undefined,
@@ -42,7 +62,19 @@ export class CallRecord {
     readonly response: CallTraffic,
     /** A compressed message that inflates past this is not decoded. */
     private readonly maxDecodedBytes: number,
+    readonly span: CallSpan | undefined,
   ) {}
+
+  /** The gRPC status the client ended up with: the one relayed, or the one a reset stands for. */
+  get code(): number {
+    if (this.grpcStatus !== undefined) return this.grpcStatus;
+    if (this.resetCode !== undefined) return STATUS_OF_RESET[this.resetCode] ?? GrpcStatus.INTERNAL;
+    return GrpcStatus.UNKNOWN;
+  }
+
+  get endTick(): number {
+    return this.startTick + this.durationSeconds * 1000;
+  }
 
   get identity(): CriIdentity {
     return this.decode().identity;

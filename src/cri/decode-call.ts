@@ -1,6 +1,6 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { DecodeError } from '../errors.js';
-import type { CriIdentity } from './identity.js';
+import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
 import { countFieldOccurrences } from './wire.js';
 

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { IDENTITY_BY_METHOD } from './identity.js';
+import { METHOD_SPECS, type PodStartStep } from './method-specs.js';
 import { IdentityProjection } from './projection.js';
 import { CRI_PACKAGE } from './proto-root.js';
 
@@ -24,6 +24,18 @@ export interface CriMethod {
   readonly keepsRequest: boolean;
   /** Whether the relay should keep the (only) response message for the record to decode. */
   readonly keepsResponse: boolean;
+  /** kubelet's operation_type label for this call ("run_podsandbox"). */
+  readonly operationType: string;
+  readonly podStartStep: PodStartStep | undefined;
+  readonly reportsContainerExit: boolean;
+}
+
+/** kubelet's operation name for a method: snake_case, with "pod_sandbox" written as one word. */
+export function kubeletOperationType(methodName: string): string {
+  return methodName
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/pod_sandbox/g, 'podsandbox');
 }
 
 /** The service part of any gRPC path ("/pkg.Service/Method" → "pkg.Service"). */
@@ -54,7 +66,7 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
   const pkg = root.lookup(CRI_PACKAGE);
   if (!(pkg instanceof protobuf.Namespace)) throw new Error(`the CRI proto has no package ${CRI_PACKAGE}`);
   const methods: CriMethod[] = [];
-  const unused = new Set(Object.keys(IDENTITY_BY_METHOD));
+  const unused = new Set(Object.keys(METHOD_SPECS));
   for (const service of pkg.nestedArray) {
     if (!(service instanceof protobuf.Service)) continue;
     const serviceName = service.fullName.slice(1);
@@ -63,7 +75,7 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
       const requestType = rpc.resolvedRequestType;
       const responseType = rpc.resolvedResponseType;
       if (requestType === null || responseType === null) throw new Error(`${serviceName}/${rpc.name}: unresolved message types`);
-      const spec = IDENTITY_BY_METHOD[rpc.name] ?? {};
+      const spec = METHOD_SPECS[rpc.name] ?? {};
       unused.delete(rpc.name);
       const itemsFieldName = spec.responseItems;
       const itemsField = itemsFieldName === undefined ? undefined : responseType.fields[itemsFieldName];
@@ -85,9 +97,12 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
         responseItemsField: itemsField?.id,
         keepsRequest: requestIdentity !== undefined,
         keepsResponse: !serverStreaming && (responseIdentity !== undefined || itemsField !== undefined),
+        operationType: spec.operationType ?? kubeletOperationType(rpc.name),
+        podStartStep: spec.podStartStep,
+        reportsContainerExit: spec.reportsContainerExit === true,
       });
     }
   }
-  if (unused.size > 0) throw new Error(`identity table names methods the proto lacks: ${[...unused].join(', ')}`);
+  if (unused.size > 0) throw new Error(`method table names methods the proto lacks: ${[...unused].join(', ')}`);
   return new MethodTable(methods);
 }

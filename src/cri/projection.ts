@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import type { CriIdentity, IdentityField, IdentityPaths } from './identity.js';
+import { NUMERIC_IDENTITY_FIELDS, type CriIdentity, type IdentityField, type IdentityPaths } from './method-specs.js';
 
 interface FieldRead {
   readonly field: IdentityField;
@@ -41,10 +41,11 @@ export class IdentityProjection {
     const identity: CriIdentity = {};
     for (const read of this.reads) {
       const value = valueAt(message, read.segments);
-      if (typeof value === 'string') {
-        if (value !== '' && read.field !== 'exitCode') identity[read.field] = value;
-      } else if (typeof value === 'number' && read.field === 'exitCode') {
-        identity.exitCode = value;
+      const numeric = NUMERIC_IDENTITY_FIELDS.has(read.field);
+      if (typeof value === 'string' && value !== '' && !numeric) {
+        (identity as Record<IdentityField, string | number>)[read.field] = value;
+      } else if (typeof value === 'number' && numeric) {
+        (identity as Record<IdentityField, string | number>)[read.field] = value;
       }
     }
     return identity;

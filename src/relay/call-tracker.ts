@@ -1,8 +1,14 @@
-import { CallRecord, type CallObserver, type CallTraffic } from '../cri/call-record.js';
+import { CallRecord, type CallObserver, type CallSpan, type CallTraffic } from '../cri/call-record.js';
 import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
 import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
+
+/** Starts a call's span when its client sent a trace context, so the runtime can be given that span as parent. */
+export interface TraceContinuation {
+  /** Undefined when the call gets no span (an unreadable traceparent). */
+  continueTrace(path: string, traceparent: string, tracestate: string | undefined, startTick: number): CallSpan | undefined;
+}
 
 /** What every connection's tracker shares: built once by the relay server. */
 export interface TrackingContext {
@@ -11,6 +17,8 @@ export interface TrackingContext {
   /** Messages up to this size are kept for decoding; larger ones are only counted. */
   readonly keepMessagesUpTo: number;
   readonly log: Logger;
+  /** Present when tracing is on: request header blocks with a traceparent are then re-parented. */
+  readonly traceContinuation?: TraceContinuation;
 }
 
 /** One call in flight on a connection, as far as its frames have shown it. */
@@ -25,6 +33,7 @@ export class TrackedCall {
   grpcMessage: string | undefined;
   resetCode: number | undefined;
   answeredByCriscope = false;
+  span: CallSpan | undefined;
 
   private readonly keep: number;
 
@@ -45,15 +54,28 @@ export class TrackedCall {
     return this.method?.serverStreaming ?? false;
   }
 
+  /** "runtime.v1.RuntimeService", also for a method our proto does not describe. */
+  get service(): string {
+    return this.method?.service ?? serviceOfPath(this.path);
+  }
+
+  get methodName(): string {
+    return this.method?.name ?? this.path.slice(this.service.length + 2);
+  }
+
+  get responseMessages(): number {
+    return this.responseScanner.messages;
+  }
+
   record(): CallRecord {
     const { path, method } = this;
-    const service = method?.service ?? serviceOfPath(path);
     return new CallRecord(
       path,
       method,
-      service,
-      method?.name ?? path.slice(service.length + 2),
+      this.service,
+      this.methodName,
       new Date(performance.timeOrigin + this.startedTick),
+      this.startedTick,
       (performance.now() - this.startedTick) / 1000,
       this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
       this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
@@ -62,6 +84,7 @@ export class TrackedCall {
       traffic(this.requestScanner, this.requestEncoding),
       traffic(this.responseScanner, this.responseEncoding),
       this.keep,
+      this.span,
     );
   }
 }
@@ -70,12 +93,18 @@ function traffic(scanner: GrpcMessageScanner, encoding: string | undefined): Cal
   return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, encoding };
 }
 
-/** The value of the first field called `name` in a decoded header list ([name, value, …]). */
-export function headerValue(fields: readonly string[], name: string): string | undefined {
+/** The index of the first field called `name` in a decoded header list ([name, value, …]), or -1. */
+export function headerIndex(fields: readonly string[], name: string): number {
   for (let index = 0; index < fields.length; index += 2) {
-    if (fields[index] === name) return fields[index + 1];
+    if (fields[index] === name) return index;
   }
-  return undefined;
+  return -1;
+}
+
+/** The value of the first field called `name` in a decoded header list. */
+export function headerValue(fields: readonly string[], name: string): string | undefined {
+  const index = headerIndex(fields, name);
+  return index < 0 ? undefined : fields[index + 1];
 }
 
 /**
@@ -103,6 +132,11 @@ export class CallTracker {
     return this.calls.get(streamId);
   }
 
+  /** The calls in flight, for reading only. */
+  values(): IterableIterator<TrackedCall> {
+    return this.calls.values();
+  }
+
   /** A snapshot, safe to iterate while calls end. */
   entries(): [number, TrackedCall][] {
     return [...this.calls.entries()];
@@ -113,10 +147,15 @@ export class CallTracker {
     this.calls.clear();
   }
 
-  /** A request header block: a new call (or, on a known stream, request trailers, which gRPC unary calls never send). */
-  requestHeaders(streamId: number, fields: readonly string[]): void {
-    if (this.calls.has(streamId)) return;
-    this.calls.set(streamId, new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), this.context));
+  /**
+   * A request header block: a new call, returned (or, on a known stream,
+   * request trailers, which gRPC unary calls never send: undefined).
+   */
+  requestHeaders(streamId: number, fields: readonly string[]): TrackedCall | undefined {
+    if (this.calls.has(streamId)) return undefined;
+    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), this.context);
+    this.calls.set(streamId, call);
+    return call;
   }
 
   /** Response headers, or trailers once headers were seen; `endStream` ends the call. */

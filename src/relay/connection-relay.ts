@@ -1,11 +1,11 @@
 import { connect, type Socket } from 'node:net';
 import { GrpcStatus } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import { CallTracker, type TrackedCall, type TrackingContext } from './call-tracker.js';
+import { CallTracker, headerIndex, headerValue, type TrackedCall, type TrackingContext } from './call-tracker.js';
 import { FramePump, FrameVerdict } from './frame-pump.js';
 import { encodeGrpcMessage } from './grpc-message.js';
 import { HpackDecoder } from './hpack/decoder.js';
-import { encodeHeaderBlock } from './hpack/encoder.js';
+import { encodeHeaderBlock, encodeHeaderList } from './hpack/encoder.js';
 import {
   CLIENT_PREFACE,
   ErrorCode,
@@ -16,6 +16,7 @@ import {
   forEachSetting,
   framePayload,
   goawayFrame,
+  headerBlockFrames,
   headersFrame,
   pingAckFrame,
   rstStreamFrame,
@@ -77,6 +78,13 @@ const NO_GOAWAY = 0x7fffffff;
  * to give back flow-control credit for frames it drops; always between whole
  * frames, outside header blocks, and encoded so that neither peer's HPACK
  * table changes.
+ *
+ * With tracing on, a request whose client sent a traceparent is forwarded
+ * with criscope's span as the parent instead. That block is re-encoded, and
+ * from then on every request block of the connection is: the runtime's HPACK
+ * table no longer follows the client's, so criscope decodes with the client's
+ * table and encodes without any (literals only), changing no field but
+ * traceparent.
  */
 export class ConnectionRelay {
   private state: State = 'preface';
@@ -106,6 +114,12 @@ export class ConnectionRelay {
   private requestBlockRefused = false;
   /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
   private withheldRequestBlock = false;
+  /** Set once a request block was re-encoded: every later one must be too (see the class comment). */
+  private reencodeRequests = false;
+  /** Copies of the frames of a request block still open, held while tracing may need to re-encode it. */
+  private heldRequestFrames: Buffer[] = [];
+  /** The frames to send instead of the request block that just ended, when it was re-encoded. */
+  private requestBlockReplacement: Buffer | undefined;
   /** Streams criscope has answered itself; what the runtime still sends on them is dropped where it can be. */
   private readonly answeredStreams = new Set<number>();
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
@@ -141,6 +155,11 @@ export class ConnectionRelay {
   /** Calls still waiting for their answer; a connection criscope cannot follow counts as busy until it closes. */
   get activeCalls(): number {
     return this.blind ? Math.max(1, this.calls.size) : this.calls.size;
+  }
+
+  /** The calls this connection is following, for reading only. */
+  callsInFlight(): IterableIterator<TrackedCall> {
+    return this.calls.values();
   }
 
   /**
@@ -305,6 +324,12 @@ export class ConnectionRelay {
   private readonly goBlind = (reason: string): void => {
     if (this.blind) return;
     this.blind = true;
+    if (this.reencodeRequests) {
+      // Request blocks can no longer be re-encoded, and the runtime cannot read them as they come.
+      this.context.log.warn({ reason }, 'cannot follow a re-parented client connection; closing it');
+      this.destroy();
+      return;
+    }
     this.requestBlock = undefined;
     this.responseBlock = undefined;
     this.calls.forgetAll();
@@ -320,16 +345,16 @@ export class ConnectionRelay {
     switch (type) {
       case FrameType.HEADERS:
         this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
-        if (this.withheldRequestBlock) {
+        if (this.withheldRequestBlock && !this.reencodeRequests) {
           // The runtime's HPACK table is missing a block: this one would decode wrongly there.
           this.destroy();
           return FrameVerdict.Drop;
         }
         this.openRequestBlock(streamId, flags, frame, type);
-        return FrameVerdict.Forward;
+        return this.requestBlockVerdict(flags, frame);
       case FrameType.CONTINUATION:
         this.continueBlock(this.requestBlock, flags, frame, type, this.endRequestBlock);
-        return FrameVerdict.Forward;
+        return this.requestBlockVerdict(flags, frame);
       case FrameType.DATA: {
         if (this.state === 'unavailable') return this.refuseClientFrame(type, frame);
         this.calls.get(streamId)?.requestScanner.push(framePayload(frame, type, flags));
@@ -399,6 +424,59 @@ export class ConnectionRelay {
         return FrameVerdict.Forward;
     }
   };
+
+  /**
+   * A request header block goes on as it came, unless tracing is on: then its
+   * frames are held until the block ends, and either go on as they came or
+   * give way to the re-encoded block.
+   */
+  private requestBlockVerdict(flags: number, frame: Buffer): FrameVerdict {
+    if (this.context.tracking.traceContinuation === undefined) return FrameVerdict.Forward;
+    if ((flags & Flag.END_HEADERS) === 0) {
+      this.heldRequestFrames.push(Buffer.from(frame));
+      return FrameVerdict.Drop;
+    }
+    const held = this.heldRequestFrames;
+    const replacement = this.requestBlockReplacement;
+    this.heldRequestFrames = [];
+    this.requestBlockReplacement = undefined;
+    if (replacement !== undefined) {
+      this.toUpstream.inject(replacement);
+      return FrameVerdict.Drop;
+    }
+    if (this.reencodeRequests) {
+      // The block could not be read, so it cannot be re-encoded, and as it came it would not decode at the runtime.
+      this.destroy();
+      return FrameVerdict.Drop;
+    }
+    if (held.length === 0) return FrameVerdict.Forward;
+    for (const heldFrame of held) this.toUpstream.inject(heldFrame);
+    this.toUpstream.inject(Buffer.from(frame));
+    return FrameVerdict.Drop;
+  }
+
+  /**
+   * Gives the call's span to the runtime as parent (tracing on, and the client
+   * sent a traceparent); once that has happened on this connection, every
+   * request block is re-encoded, re-parented or not.
+   */
+  private reparent(block: OpenHeaderBlock, fields: string[], call: TrackedCall | undefined): void {
+    const continuation = this.context.tracking.traceContinuation;
+    if (continuation === undefined) return;
+    if (call !== undefined) {
+      const at = headerIndex(fields, 'traceparent');
+      if (at >= 0) {
+        call.span = continuation.continueTrace(call.path, fields[at + 1], headerValue(fields, 'tracestate'), call.startedTick);
+        if (call.span !== undefined) {
+          fields[at + 1] = call.span.traceparent;
+          this.reencodeRequests = true;
+        }
+      }
+    }
+    if (this.reencodeRequests) {
+      this.requestBlockReplacement = headerBlockFrames(block.streamId, encodeHeaderList(fields), block.endStream, this.toUpstream.maxFrameSize);
+    }
+  }
 
   private onResponseData(streamId: number, flags: number, frame: Buffer): void {
     const call = this.calls.get(streamId);
@@ -478,7 +556,8 @@ export class ConnectionRelay {
     if (block === undefined) return;
     const fields = this.decodeBlock(this.requestDecoder, block);
     if (fields === undefined || !this.relaysStream(block.streamId)) return;
-    this.calls.requestHeaders(block.streamId, fields);
+    const call = this.calls.requestHeaders(block.streamId, fields);
+    if (this.state === 'relaying') this.reparent(block, fields, call);
     if (this.state === 'unavailable') {
       const call = this.calls.get(block.streamId);
       if (call !== undefined) this.answer(block.streamId, call, GrpcStatus.UNAVAILABLE, this.unavailableReason);

@@ -142,3 +142,20 @@ export function pingAckFrame(opaque: Buffer): Buffer {
 export function headersFrame(streamId: number, block: Buffer, endStream: boolean): Buffer {
   return buildFrame(FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId, block);
 }
+
+/**
+ * A header block as one HEADERS frame and as many CONTINUATION frames as the
+ * receiver's SETTINGS_MAX_FRAME_SIZE requires, concatenated (a block's frames
+ * must go out back to back anyway).
+ */
+export function headerBlockFrames(streamId: number, block: Buffer, endStream: boolean, maxFrameSize: number): Buffer {
+  if (block.length <= maxFrameSize) return headersFrame(streamId, block, endStream);
+  const frames: Buffer[] = [];
+  for (let offset = 0; offset < block.length; offset += maxFrameSize) {
+    const last = offset + maxFrameSize >= block.length;
+    const type = offset === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+    const flags = (last ? Flag.END_HEADERS : 0) | (offset === 0 && endStream ? Flag.END_STREAM : 0);
+    frames.push(buildFrame(type, flags, streamId, block.subarray(offset, offset + maxFrameSize)));
+  }
+  return Buffer.concat(frames);
+}

@@ -1,7 +1,7 @@
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../telemetry/logger.js';
-import type { TrackingContext } from './call-tracker.js';
+import type { TrackedCall, TrackingContext } from './call-tracker.js';
 import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js';
 import { claimSocketPath } from './socket-path.js';
 
@@ -17,24 +17,31 @@ export interface RelayServerOptions {
   readonly socketMode: number;
   readonly tracking: TrackingContext;
   readonly log: Logger;
+  /** Told when a runtime endpoint becomes reachable or unreachable (not on every connection). */
+  readonly onReachabilityChange?: (endpoint: string, reachable: boolean) => void;
 }
 
 /** Logs the runtime's reachability when it changes, not on every connection. */
 class ReachabilityLog implements RuntimeReachability {
   private readonly reachable = new Map<string, boolean>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly onChange: (endpoint: string, reachable: boolean) => void = () => undefined,
+  ) {}
 
   connected(endpoint: string): void {
     if (this.reachable.get(endpoint) === true) return;
     this.reachable.set(endpoint, true);
     this.log.info({ endpoint }, 'runtime connected');
+    this.onChange(endpoint, true);
   }
 
   unreachable(endpoint: string, reason: string): void {
     if (this.reachable.get(endpoint) === false) return;
     this.reachable.set(endpoint, false);
     this.log.warn({ endpoint, err: reason }, 'runtime unreachable');
+    this.onChange(endpoint, false);
   }
 }
 
@@ -50,7 +57,7 @@ export class RelayServer {
   private onCallEnded: (() => void) | undefined;
 
   constructor(private readonly options: RelayServerOptions) {
-    const reachability = new ReachabilityLog(options.log);
+    const reachability = new ReachabilityLog(options.log, options.onReachabilityChange);
     this.servers = options.routes.map((route) =>
       createServer((client: Socket) => {
         const relay = new ConnectionRelay(client, {
@@ -74,6 +81,11 @@ export class RelayServer {
     let calls = 0;
     for (const connection of this.connections) calls += connection.activeCalls;
     return calls;
+  }
+
+  /** Every call in flight on every connection, for metrics read at scrape time. */
+  *callsInFlight(): Generator<TrackedCall> {
+    for (const connection of this.connections) yield* connection.callsInFlight();
   }
 
   async listen(): Promise<void> {

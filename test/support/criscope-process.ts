@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify as toYaml } from 'yaml';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -26,11 +27,21 @@ export interface StartOptions {
   readonly extraArgs?: readonly string[];
   readonly socketPath?: string;
   readonly logLevel?: string;
+  /** Written to a config file criscope is started with (flags still override it). */
+  readonly config?: Record<string, unknown>;
+  /** Added to criscope's environment (OTEL_* variables). */
+  readonly env?: Record<string, string>;
 }
 
 /** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
 export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
   const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    const configPath = join(mkdtempSync(join(tmpdir(), 'criscope-config-')), 'criscope.yaml');
+    writeFileSync(configPath, toYaml(options.config));
+    configArgs.push('--config', configPath);
+  }
   const imageSocketPath = options.imageSocket === undefined ? undefined : join(dirname(socketPath), 'criscope-image.sock');
   const args = [
     MAIN,
@@ -44,9 +55,10 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
     '--log-level',
     options.logLevel ?? 'debug',
     ...(options.imageSocket === undefined ? [] : ['--image-endpoint', `unix://${options.imageSocket}`, '--image-listen', `unix://${imageSocketPath}`]),
+    ...configArgs,
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -64,8 +64,8 @@ describe('the method table built from proto/', () => {
     {
       method: 'ContainerStatus',
       request: { container_id: 'c-1' },
-      response: { status: { id: 'c-1', metadata: { name: 'app' }, image: { image: 'busybox' }, exit_code: 137, state: 'CONTAINER_EXITED' } },
-      identity: { containerId: 'c-1', containerName: 'app', image: 'busybox', exitCode: 137 },
+      response: { status: { id: 'c-1', metadata: { name: 'app' }, image: { image: 'busybox' }, exit_code: 137, state: 'CONTAINER_EXITED', reason: 'OOMKilled' } },
+      identity: { containerId: 'c-1', containerName: 'app', image: 'busybox', exitCode: 137, containerState: 2, reason: 'OOMKilled' },
     },
     { method: 'ExecSync', request: { container_id: 'c-1' }, response: { exit_code: 0, stdout: Buffer.from('out') }, identity: { containerId: 'c-1', exitCode: 0 } },
     {

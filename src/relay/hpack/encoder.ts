@@ -1,6 +1,7 @@
 /**
- * Encodes header blocks the relay injects into a connection whose HPACK state
- * belongs to the two peers (e.g. a trailers-only gRPC error). Every field is a
+ * Encodes header blocks the relay writes into a connection whose HPACK state
+ * belongs to the two peers: a trailers-only gRPC error it injects, or a
+ * request block it re-parents. Every field is a
  * "literal header field without indexing, new name" (RFC 7541 §6.2.2) with raw
  * strings: it neither reads nor changes the peer's dynamic table, so the
  * connection's encoder and decoder stay in step whatever the relay adds.
@@ -40,14 +41,21 @@ const NOT_LATIN1 = /[^\u0000-\u00ff]/;
  * HPACK (lowercase names, pseudo-headers first) are the caller's business.
  */
 export function encodeHeaderBlock(fields: readonly (readonly [string, string])[]): Buffer {
+  return encodeHeaderList(fields.flat());
+}
+
+/** The same, for a flat list [name, value, name, value, …] as HpackDecoder returns it. */
+export function encodeHeaderList(fields: readonly string[]): Buffer {
   let length = 0;
-  for (const [name, value] of fields) {
-    if (NOT_LATIN1.test(name) || NOT_LATIN1.test(value)) throw new RangeError(`header field ${JSON.stringify(name)} has a char outside latin1`);
-    length += 1 + integerLength(name.length, 0x7f) + name.length + integerLength(value.length, 0x7f) + value.length;
+  for (const field of fields) {
+    if (NOT_LATIN1.test(field)) throw new RangeError(`header field ${JSON.stringify(field.slice(0, 40))} has a char outside latin1`);
+    length += integerLength(field.length, 0x7f) + field.length;
   }
-  const out = Buffer.allocUnsafe(length);
+  const out = Buffer.allocUnsafe(length + fields.length / 2);
   let at = 0;
-  for (const [name, value] of fields) {
+  for (let index = 0; index < fields.length; index += 2) {
+    const name = fields[index];
+    const value = fields[index + 1];
     // 0000 0000: without indexing, name index 0 (a new name follows).
     out[at++] = 0x00;
     at = writeInteger(out, at, name.length, 0x7f, 0x00);

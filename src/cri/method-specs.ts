@@ -8,18 +8,36 @@ export interface CriIdentity {
   containerName?: string;
   image?: string;
   exitCode?: number;
+  /** A ContainerStatus answer's runtime.v1 ContainerState (2 = exited). */
+  containerState?: number;
+  /** A ContainerStatus answer's short reason, such as "OOMKilled". */
+  reason?: string;
 }
+
+/** The identity fields read as numbers; all others are strings. */
+export const NUMERIC_IDENTITY_FIELDS: ReadonlySet<IdentityField> = new Set<IdentityField>(['exitCode', 'containerState']);
 
 export type IdentityField = keyof CriIdentity;
 
 /** Dotted proto field paths (as in the .proto, snake_case) to read each identity field from. */
 export type IdentityPaths = Partial<Record<IdentityField, string>>;
 
-export interface MethodIdentitySpec {
+/** The part a call plays in starting a pod, in the order kubelet makes them. */
+export type PodStartStep = 'run-sandbox' | 'pull-image' | 'create-container' | 'start-container' | 'stop-sandbox';
+
+export interface MethodSpec {
   readonly request?: IdentityPaths;
   readonly response?: IdentityPaths;
   /** A repeated field of the response whose length the record counts (list calls). */
   readonly responseItems?: string;
+  /**
+   * kubelet's operation_type label for this call, where it is not the method's
+   * name in snake_case with "pod_sandbox" written "podsandbox".
+   */
+  readonly operationType?: string;
+  readonly podStartStep?: PodStartStep;
+  /** The response tells whether a container has exited, and how. */
+  readonly reportsContainerExit?: true;
 }
 
 const podFrom = (config: string): IdentityPaths => ({
@@ -27,17 +45,18 @@ const podFrom = (config: string): IdentityPaths => ({
   podNamespace: `${config}.metadata.namespace`,
   podUid: `${config}.metadata.uid`,
 });
-const bySandbox: MethodIdentitySpec = { request: { sandboxId: 'pod_sandbox_id' } };
-const byContainer: MethodIdentitySpec = { request: { containerId: 'container_id' } };
+const bySandbox: MethodSpec = { request: { sandboxId: 'pod_sandbox_id' } };
+const byContainer: MethodSpec = { request: { containerId: 'container_id' } };
 
 /**
  * The one table of per-method behaviour: which request and response fields
- * identify the pod, container and image of each runtime.v1 call. A method not
- * named here is still relayed and recorded, with no identity.
+ * identify the pod, container and image of each runtime.v1 call, kubelet's
+ * name for it, and its part in a pod start. A method not named here is still
+ * relayed and recorded, with no identity.
  */
-export const IDENTITY_BY_METHOD: Readonly<Record<string, MethodIdentitySpec>> = {
-  RunPodSandbox: { request: podFrom('config'), response: { sandboxId: 'pod_sandbox_id' } },
-  StopPodSandbox: bySandbox,
+export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
+  RunPodSandbox: { request: podFrom('config'), response: { sandboxId: 'pod_sandbox_id' }, podStartStep: 'run-sandbox' },
+  StopPodSandbox: { ...bySandbox, podStartStep: 'stop-sandbox' },
   RemovePodSandbox: bySandbox,
   PodSandboxStatus: {
     request: { sandboxId: 'pod_sandbox_id' },
@@ -56,16 +75,24 @@ export const IDENTITY_BY_METHOD: Readonly<Record<string, MethodIdentitySpec>> = 
       image: 'config.image.image',
     },
     response: { containerId: 'container_id' },
+    podStartStep: 'create-container',
   },
-  StartContainer: byContainer,
+  StartContainer: { ...byContainer, podStartStep: 'start-container' },
   StopContainer: byContainer,
   RemoveContainer: byContainer,
   ListContainers: { responseItems: 'containers' },
   ContainerStatus: {
     request: { containerId: 'container_id' },
-    response: { containerName: 'status.metadata.name', image: 'status.image.image', exitCode: 'status.exit_code' },
+    response: {
+      containerName: 'status.metadata.name',
+      image: 'status.image.image',
+      exitCode: 'status.exit_code',
+      containerState: 'status.state',
+      reason: 'status.reason',
+    },
+    reportsContainerExit: true,
   },
-  UpdateContainerResources: byContainer,
+  UpdateContainerResources: { ...byContainer, operationType: 'update_container' },
   ReopenContainerLog: byContainer,
   ExecSync: { request: { containerId: 'container_id' }, response: { exitCode: 'exit_code' } },
   Exec: byContainer,
@@ -75,6 +102,6 @@ export const IDENTITY_BY_METHOD: Readonly<Record<string, MethodIdentitySpec>> = 
   CheckpointContainer: byContainer,
   ListImages: { responseItems: 'images' },
   ImageStatus: { request: { image: 'image.image' } },
-  PullImage: { request: { ...podFrom('sandbox_config'), image: 'image.image' } },
+  PullImage: { request: { ...podFrom('sandbox_config'), image: 'image.image' }, podStartStep: 'pull-image' },
   RemoveImage: { request: { image: 'image.image' } },
 };

@@ -1,0 +1,156 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CallObserver, CallRecord } from '../../cri/call-record.js';
+import type { MethodTable } from '../../cri/method-table.js';
+import { grpcStatusName } from '../../errors.js';
+import { MethodLabelValues, type MethodLabels } from './label-values.js';
+
+/** From a Status or ListContainers call (milliseconds) to an image pull (minutes). */
+export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+/** gRPC payloads, from an empty request to kubelet's 16 MiB limit. */
+const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
+
+/** A call still waiting for its answer, as the relay sees it. */
+export interface CallInFlight {
+  readonly path: string;
+  readonly service: string;
+  readonly methodName: string;
+  readonly serverStreaming: boolean;
+  /** Response messages relayed so far. */
+  readonly responseMessages: number;
+}
+
+type MethodLabelName = keyof MethodLabels;
+type ServiceMethod = 'service' | 'method';
+
+/** The children of one path's series, looked up once per path instead of hashing labels per call. */
+interface PathSeries {
+  readonly labels: MethodLabels;
+  readonly duration: Histogram.Internal<MethodLabelName>;
+  readonly requestSize: Histogram.Internal<ServiceMethod>;
+  readonly responseSize: Histogram.Internal<ServiceMethod>;
+  readonly callsByCode: Map<number, Counter.Internal>;
+  /** Response messages of this path's server-streaming calls that have ended. */
+  endedStreamMessages: number;
+}
+
+/**
+ * Prometheus metrics of every relayed call: counts by code, latency, sizes,
+ * and, read at scrape time from the relay, calls in flight and stream messages
+ * (so a stream that runs for hours is counted while it runs).
+ */
+export class CallMetrics implements CallObserver {
+  private readonly labels: MethodLabelValues;
+  private readonly series = new Map<string, PathSeries>();
+  private readonly calls: Counter<ServiceMethod | 'code'>;
+  private readonly duration: Histogram<MethodLabelName>;
+  private readonly requestSize: Histogram<ServiceMethod>;
+  private readonly responseSize: Histogram<ServiceMethod>;
+  private readonly decodeFailures: Counter<'direction'>;
+
+  constructor(registry: Registry, table: MethodTable, callsInFlight: () => Iterable<CallInFlight>) {
+    this.labels = new MethodLabelValues(table);
+    this.calls = new Counter({
+      name: 'criscope_cri_calls_total',
+      help: 'CRI calls relayed, by service, method and the gRPC status the client received.',
+      labelNames: ['service', 'method', 'code'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'criscope_cri_call_duration_seconds',
+      help: "Time from a CRI call's request headers to the end of its answer; operation_type is kubelet's name for the call.",
+      labelNames: ['service', 'method', 'operation_type'],
+      buckets: CALL_DURATION_BUCKETS,
+      registers: [registry],
+    });
+    this.requestSize = new Histogram({
+      name: 'criscope_cri_request_size_bytes',
+      help: 'gRPC payload bytes a CRI call sent to the runtime.',
+      labelNames: ['service', 'method'],
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.responseSize = new Histogram({
+      name: 'criscope_cri_response_size_bytes',
+      help: 'gRPC payload bytes the runtime answered a CRI call with.',
+      labelNames: ['service', 'method'],
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.decodeFailures = new Counter({
+      name: 'criscope_decode_failures_total',
+      help: 'CRI messages criscope relayed but could not decode for its records, by direction.',
+      labelNames: ['direction'],
+      registers: [registry],
+    });
+    for (const direction of ['request', 'response']) this.decodeFailures.inc({ direction }, 0);
+    const labelsOf = (call: CallInFlight): MethodLabels => this.labels.of(call.service, call.methodName, call.path);
+    new Gauge({
+      name: 'criscope_cri_calls_in_flight',
+      help: 'CRI calls relayed and not yet answered (server-streaming calls count while they run).',
+      labelNames: ['service', 'method'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const call of callsInFlight()) {
+          const { service, method } = labelsOf(call);
+          this.inc({ service, method });
+        }
+      },
+    });
+    const series = this.series;
+    new Counter({
+      name: 'criscope_cri_stream_messages_total',
+      help: 'Messages the runtime sent on server-streaming CRI calls, counted while the streams run.',
+      labelNames: ['service', 'method'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const path of series.values()) {
+          if (path.endedStreamMessages > 0) this.inc({ service: path.labels.service, method: path.labels.method }, path.endedStreamMessages);
+        }
+        for (const call of callsInFlight()) {
+          if (!call.serverStreaming || call.responseMessages === 0) continue;
+          const { service, method } = labelsOf(call);
+          this.inc({ service, method }, call.responseMessages);
+        }
+      },
+    });
+  }
+
+  onCall(record: CallRecord): void {
+    const series = this.seriesOf(record);
+    series.duration.observe(record.durationSeconds);
+    series.requestSize.observe(record.request.payloadBytes);
+    series.responseSize.observe(record.response.payloadBytes);
+    const code = record.code;
+    let calls = series.callsByCode.get(code);
+    if (calls === undefined) {
+      calls = this.calls.labels({ service: series.labels.service, method: series.labels.method, code: grpcStatusName(code) });
+      series.callsByCode.set(code, calls);
+    }
+    calls.inc();
+    if (record.method?.serverStreaming === true) series.endedStreamMessages += record.response.messages;
+    const failure = record.decodeError;
+    if (failure !== undefined) this.decodeFailures.inc({ direction: failure.direction });
+  }
+
+  private seriesOf(record: CallRecord): PathSeries {
+    const labels = this.labels.of(record.service, record.methodName, record.path);
+    // Keyed by the label values, not the path: every unknown path shares the "other" series.
+    const key = `${labels.service}/${labels.method}`;
+    let series = this.series.get(key);
+    if (series === undefined) {
+      const { service, method } = labels;
+      series = {
+        labels,
+        duration: this.duration.labels(labels),
+        requestSize: this.requestSize.labels({ service, method }),
+        responseSize: this.responseSize.labels({ service, method }),
+        callsByCode: new Map(),
+        endedStreamMessages: 0,
+      };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+}

@@ -1,0 +1,188 @@
+import type { CallObserver, CallRecord } from '../cri/call-record.js';
+import { GrpcStatus } from '../errors.js';
+import type { Logger } from './logger.js';
+
+/** How a pod start ended: its containers started, its sandbox was stopped first, or it ran past the bound. */
+export type PodStartResult = 'started' | 'stopped' | 'timed_out';
+
+/** One pod being started on the node, from RunPodSandbox to its last container start. */
+export interface PodStart {
+  readonly uid: string;
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+  /** performance.now() when RunPodSandbox was sent. */
+  readonly startTick: number;
+  readonly sandboxId: string | undefined;
+  readonly containersCreated: number;
+  readonly containersStarted: number;
+  /** Calls of this pod start that failed (kubelet retries most of them). */
+  readonly failedCalls: number;
+}
+
+/** Told when a pod start ends; the tick is when it ended (performance.now()). */
+export interface PodStartListener {
+  podStartEnded(start: PodStart, result: PodStartResult, endTick: number): void;
+}
+
+export interface PodStartSettings {
+  /** After the last container start, how long to wait for kubelet to create another container. */
+  readonly settleSeconds: number;
+  readonly maxSeconds: number;
+}
+
+/** A node runs at most a few hundred pods; beyond this many starts at once, new ones are not followed. */
+const MAX_OPEN_POD_STARTS = 2048;
+
+class OpenPodStart implements PodStart {
+  sandboxId: string | undefined;
+  containersCreated = 0;
+  containersStarted = 0;
+  failedCalls = 0;
+  lastStartEndTick: number | undefined;
+  readonly containerIds: string[] = [];
+  settleTimer: NodeJS.Timeout | undefined;
+  boundTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly uid: string,
+    readonly name: string | undefined,
+    readonly namespace: string | undefined,
+    readonly startTick: number,
+  ) {}
+}
+
+/**
+ * Follows each pod start through the calls kubelet makes for it: RunPodSandbox
+ * opens it (keyed by the pod's uid), PullImage and CreateContainer join it by
+ * uid, StartContainer by the container id CreateContainer returned. It ends
+ * when every container created has started and kubelet has created no other
+ * for `settleSeconds` (CRI never says how many containers a pod has), when its
+ * sandbox is stopped, or after `maxSeconds`. The method table says which part
+ * each call plays.
+ */
+export class PodStarts implements CallObserver {
+  private readonly byUid = new Map<string, OpenPodStart>();
+  private readonly bySandbox = new Map<string, OpenPodStart>();
+  private readonly byContainer = new Map<string, OpenPodStart>();
+  private readonly ofRecord = new WeakMap<CallRecord, PodStart>();
+  private readonly listeners: PodStartListener[] = [];
+
+  constructor(
+    private readonly settings: PodStartSettings,
+    private readonly log: Logger,
+  ) {}
+
+  addListener(listener: PodStartListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The pod start a call belongs to, once this observer has seen the call. */
+  startOf(record: CallRecord): PodStart | undefined {
+    return this.ofRecord.get(record);
+  }
+
+  onCall(record: CallRecord): void {
+    const step = record.method?.podStartStep;
+    if (step === undefined) return;
+    const identity = record.identity;
+    const ok = record.code === GrpcStatus.OK;
+    let start: OpenPodStart | undefined;
+    switch (step) {
+      case 'run-sandbox':
+        start = this.open(record);
+        if (start !== undefined && ok && identity.sandboxId !== undefined) {
+          start.sandboxId = identity.sandboxId;
+          this.bySandbox.set(identity.sandboxId, start);
+        }
+        break;
+      case 'pull-image':
+        start = this.find(identity.podUid, undefined);
+        break;
+      case 'create-container':
+        start = this.find(identity.podUid, identity.sandboxId);
+        if (start !== undefined && ok && identity.containerId !== undefined) {
+          start.containersCreated += 1;
+          start.containerIds.push(identity.containerId);
+          this.byContainer.set(identity.containerId, start);
+        }
+        break;
+      case 'start-container':
+        start = identity.containerId === undefined ? undefined : this.byContainer.get(identity.containerId);
+        if (start !== undefined && ok) {
+          start.containersStarted += 1;
+          start.lastStartEndTick = record.endTick;
+        }
+        break;
+      case 'stop-sandbox':
+        start = identity.sandboxId === undefined ? undefined : this.bySandbox.get(identity.sandboxId);
+        if (start !== undefined) this.end(start, 'stopped', record.startTick);
+        break;
+    }
+    if (start === undefined) return;
+    this.ofRecord.set(record, start);
+    if (!ok) start.failedCalls += 1;
+    // Only a container start can be the last step; anything else (a failure included) means kubelet is still at it.
+    if (step === 'start-container' && ok) this.scheduleSettle(start);
+    else if (step !== 'stop-sandbox') this.cancelSettle(start);
+  }
+
+  /** Ends every open pod start without a result (criscope is stopping): their timers must not keep it alive. */
+  close(): void {
+    for (const start of this.byUid.values()) this.forget(start);
+  }
+
+  private open(record: CallRecord): OpenPodStart | undefined {
+    const { podUid, podName, podNamespace } = record.identity;
+    if (podUid === undefined) return undefined;
+    // kubelet retries a failed RunPodSandbox under the same uid: still the same pod start.
+    const existing = this.byUid.get(podUid);
+    if (existing !== undefined) return existing;
+    if (this.byUid.size >= MAX_OPEN_POD_STARTS) {
+      this.log.warn({ podUid, open: this.byUid.size }, 'too many pod starts at once; not following this one');
+      return undefined;
+    }
+    const start = new OpenPodStart(podUid, podName, podNamespace, record.startTick);
+    this.byUid.set(podUid, start);
+    const boundMs = Math.max(0, this.settings.maxSeconds * 1000 - (performance.now() - record.startTick));
+    start.boundTimer = setTimeout(() => this.end(start, 'timed_out', performance.now()), boundMs);
+    start.boundTimer.unref();
+    return start;
+  }
+
+  private find(uid: string | undefined, sandboxId: string | undefined): OpenPodStart | undefined {
+    return (uid === undefined ? undefined : this.byUid.get(uid)) ?? (sandboxId === undefined ? undefined : this.bySandbox.get(sandboxId));
+  }
+
+  /** Every created container has started: the pod start ends unless kubelet creates another one soon. */
+  private scheduleSettle(start: OpenPodStart): void {
+    this.cancelSettle(start);
+    if (start.containersStarted < start.containersCreated) return;
+    start.settleTimer = setTimeout(() => this.end(start, 'started', start.lastStartEndTick ?? performance.now()), this.settings.settleSeconds * 1000);
+    start.settleTimer.unref();
+  }
+
+  private cancelSettle(start: OpenPodStart): void {
+    clearTimeout(start.settleTimer);
+    start.settleTimer = undefined;
+  }
+
+  private end(start: OpenPodStart, result: PodStartResult, endTick: number): void {
+    if (this.byUid.get(start.uid) !== start) return;
+    this.forget(start);
+    for (const listener of this.listeners) {
+      try {
+        listener.podStartEnded(start, result, endTick);
+      } catch (error) {
+        this.log.error({ err: (error as Error).message, podUid: start.uid }, 'a pod start listener failed');
+      }
+    }
+  }
+
+  private forget(start: OpenPodStart): void {
+    clearTimeout(start.settleTimer);
+    clearTimeout(start.boundTimer);
+    this.byUid.delete(start.uid);
+    if (start.sandboxId !== undefined) this.bySandbox.delete(start.sandboxId);
+    for (const id of start.containerIds) this.byContainer.delete(id);
+  }
+}

@@ -1,0 +1,166 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { TraceState, parseTraceParent } from '@opentelemetry/core';
+import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
+import type { CriIdentity } from '../../cri/method-specs.js';
+import { GrpcStatus, grpcStatusName } from '../../errors.js';
+import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
+import * as semconv from './semconv.js';
+import type { RpcConventions } from './semconv.js';
+
+/** The statuses that make a server span an error, per the OpenTelemetry RPC conventions for gRPC servers. */
+const SERVER_ERROR_CODES: ReadonlySet<number> = new Set([
+  GrpcStatus.UNKNOWN,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.UNIMPLEMENTED,
+  GrpcStatus.INTERNAL,
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DATA_LOSS,
+]);
+
+const POD_START_SPAN_NAME = 'PodStart';
+
+/** A span named as kubelet, containerd and CRI-O name theirs: the path without its leading slash. */
+function spanName(path: string): string {
+  return path.startsWith('/') ? path.slice(1) : path;
+}
+
+/** container.image.name without tag or digest, and the tag or digest apart, as the container conventions split them. */
+function imageAttributes(image: string, attributes: Attributes): void {
+  const at = image.indexOf('@');
+  if (at >= 0) {
+    attributes[semconv.ATTR_CONTAINER_IMAGE_NAME] = image.slice(0, at);
+    attributes[semconv.ATTR_CONTAINER_IMAGE_REPO_DIGESTS] = [image];
+    return;
+  }
+  const colon = image.lastIndexOf(':');
+  if (colon > image.lastIndexOf('/')) {
+    attributes[semconv.ATTR_CONTAINER_IMAGE_NAME] = image.slice(0, colon);
+    attributes[semconv.ATTR_CONTAINER_IMAGE_TAGS] = [image.slice(colon + 1)];
+  } else {
+    attributes[semconv.ATTR_CONTAINER_IMAGE_NAME] = image;
+  }
+}
+
+function identityAttributes(identity: CriIdentity, podStart: PodStart | undefined, attributes: Attributes): void {
+  const podName = identity.podName ?? podStart?.name;
+  const podUid = identity.podUid ?? podStart?.uid;
+  const namespace = identity.podNamespace ?? podStart?.namespace;
+  const sandboxId = identity.sandboxId ?? podStart?.sandboxId;
+  if (podName !== undefined) attributes[semconv.ATTR_K8S_POD_NAME] = podName;
+  if (podUid !== undefined) attributes[semconv.ATTR_K8S_POD_UID] = podUid;
+  if (namespace !== undefined) attributes[semconv.ATTR_K8S_NAMESPACE_NAME] = namespace;
+  if (sandboxId !== undefined) attributes[semconv.ATTR_SANDBOX_ID] = sandboxId;
+  if (identity.containerName !== undefined) attributes[semconv.ATTR_K8S_CONTAINER_NAME] = identity.containerName;
+  if (identity.containerId !== undefined) attributes[semconv.ATTR_CONTAINER_ID] = identity.containerId;
+  if (identity.image !== undefined) imageAttributes(identity.image, attributes);
+}
+
+/** A span started when its request arrived with a trace context, ended with the record. */
+class ContinuedSpan implements CallSpan {
+  constructor(
+    private readonly span: Span,
+    readonly traceparent: string,
+    private readonly finish: (span: Span, record: CallRecord) => void,
+  ) {}
+
+  end(record: CallRecord): void {
+    this.finish(this.span, record);
+  }
+}
+
+/**
+ * One SERVER span per CRI call, as kubelet sees the call. A call that came
+ * with a trace context continues it (its span was started by the relay, which
+ * gave the runtime this span as parent). A call without one, if it belongs to
+ * a pod start, joins that pod start's own trace, under one root span per pod
+ * start; any other call is a trace of its own.
+ */
+export class CallSpans implements CallObserver, PodStartListener {
+  private readonly roots = new WeakMap<PodStart, Span>();
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly keepUnsampled: (span: Span) => void,
+    private readonly podStarts: PodStarts,
+    private readonly conventions: RpcConventions,
+  ) {}
+
+  /** On the relay's path: starts the span of a call whose client sent `traceparent`, with that as parent. */
+  readonly continueTrace = (path: string, traceparent: string, tracestate: string | undefined, startTick: number): CallSpan | undefined => {
+    const parent = parseTraceParent(traceparent);
+    if (parent === null) return undefined;
+    parent.isRemote = true;
+    if (tracestate !== undefined) parent.traceState = new TraceState(tracestate);
+    const span = this.tracer.startSpan(spanName(path), { kind: SpanKind.SERVER, startTime: startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    return new ContinuedSpan(span, `00-${traceId}-${spanId}-0${(traceFlags & 1).toString(16)}`, this.finish);
+  };
+
+  onCall(record: CallRecord): void {
+    if (record.span !== undefined) {
+      record.span.end(record);
+      return;
+    }
+    const podStart = this.podStarts.startOf(record);
+    let parent: Context = ROOT_CONTEXT;
+    if (podStart !== undefined) {
+      const root = this.roots.get(podStart) ?? (record.method?.podStartStep === 'run-sandbox' ? this.openRoot(podStart) : undefined);
+      if (root !== undefined) parent = trace.setSpan(ROOT_CONTEXT, root);
+    }
+    this.finish(this.tracer.startSpan(spanName(record.path), { kind: SpanKind.SERVER, startTime: record.startTick }, parent), record);
+  }
+
+  podStartEnded(start: PodStart, result: PodStartResult, endTick: number): void {
+    const root = this.roots.get(start);
+    if (root === undefined) return;
+    this.roots.delete(start);
+    root.setAttributes({
+      [semconv.ATTR_POD_START_RESULT]: result,
+      [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted,
+      [semconv.ATTR_POD_START_FAILED_CALLS]: start.failedCalls,
+    });
+    if (start.sandboxId !== undefined) root.setAttribute(semconv.ATTR_SANDBOX_ID, start.sandboxId);
+    if (result !== 'started') {
+      root.setStatus({ code: SpanStatusCode.ERROR, message: result === 'stopped' ? 'the pod was stopped before its containers started' : 'the pod start did not finish in time' });
+      this.keepUnsampled(root);
+    }
+    root.end(endTick);
+  }
+
+  /** The root of a pod start's trace, opened when its RunPodSandbox call is recorded (back-dated to its start). */
+  private openRoot(start: PodStart): Span {
+    const attributes: Attributes = { [semconv.ATTR_K8S_POD_UID]: start.uid };
+    if (start.name !== undefined) attributes[semconv.ATTR_K8S_POD_NAME] = start.name;
+    if (start.namespace !== undefined) attributes[semconv.ATTR_K8S_NAMESPACE_NAME] = start.namespace;
+    const root = this.tracer.startSpan(POD_START_SPAN_NAME, { kind: SpanKind.INTERNAL, startTime: start.startTick, attributes }, ROOT_CONTEXT);
+    this.roots.set(start, root);
+    return root;
+  }
+
+  /** Sets a call span's attributes and status from its record, and ends it when the call ended. */
+  private readonly finish = (span: Span, record: CallRecord): void => {
+    const code = record.code;
+    const attributes: Attributes = {};
+    if (this.conventions.old) {
+      attributes[semconv.ATTR_RPC_SYSTEM] = 'grpc';
+      attributes[semconv.ATTR_RPC_SERVICE] = record.service;
+      attributes[semconv.ATTR_RPC_METHOD] = record.methodName;
+      attributes[semconv.ATTR_RPC_GRPC_STATUS_CODE] = code;
+    }
+    const serverError = SERVER_ERROR_CODES.has(code);
+    if (this.conventions.stable) {
+      attributes[semconv.ATTR_RPC_SYSTEM_NAME] = 'grpc';
+      attributes[semconv.ATTR_RPC_METHOD] = `${record.service}/${record.methodName}`;
+      attributes[semconv.ATTR_RPC_RESPONSE_STATUS_CODE] = grpcStatusName(code);
+      if (serverError) attributes[semconv.ATTR_ERROR_TYPE] = grpcStatusName(code);
+    }
+    identityAttributes(record.identity, this.podStarts.startOf(record), attributes);
+    if (record.method?.serverStreaming === true) attributes[semconv.ATTR_STREAM_MESSAGES] = record.response.messages;
+    if (record.answeredByCriscope) attributes[semconv.ATTR_ANSWERED_BY_CRISCOPE] = true;
+    span.setAttributes(attributes);
+    if (serverError) span.setStatus({ code: SpanStatusCode.ERROR, message: record.grpcMessage ?? grpcStatusName(code) });
+    // Every failed call is exported, sampled or not: it is what an operator opens a trace for.
+    if (code !== GrpcStatus.OK) this.keepUnsampled(span);
+    span.end(record.endTick);
+  };
+}

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import type { Config } from '../../config/schema.js';
+import { ConfigError } from '../../errors.js';
+import type { SpanExportLimits } from './span-export.js';
+
+type TracingConfig = NonNullable<Config['tracing']>;
+type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
+
+/** Everything span export needs, from the config file first and the OTEL_* variables second. */
+export interface TracingSettings {
+  readonly exporter: ExporterConfig;
+  readonly limits: SpanExportLimits;
+  /** Share of new traces sampled; calls with a trace context follow its sampled flag. */
+  readonly samplingRatio: number;
+  /** Where spans go, for the startup log: never the headers. */
+  readonly endpointForLog: string;
+}
+
+const TRACING_DEFAULTS = { timeoutSeconds: 10, maxQueueSize: 2048, maxExportBatchSize: 512, exportDelayMillis: 1000 } as const;
+
+/** True only when the variable says "true" (in any case), as the OpenTelemetry spec reads booleans. */
+function envTrue(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === 'true';
+}
+
+function envEndpoint(env: NodeJS.ProcessEnv): string | undefined {
+  return env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+}
+
+/**
+ * Whether criscope traces at all: the config's `tracing.enabled` when given;
+ * otherwise on when an OTLP endpoint is set in the environment, unless
+ * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+ */
+function tracingEnabled(config: TracingConfig | undefined, env: NodeJS.ProcessEnv): boolean {
+  if (config?.enabled !== undefined) return config.enabled;
+  if (envTrue(env['OTEL_SDK_DISABLED']) || env['OTEL_TRACES_EXPORTER']?.trim() === 'none') return false;
+  return config?.endpoint !== undefined || envEndpoint(env) !== undefined;
+}
+
+/** The sampling ratio from OTEL_TRACES_SAMPLER(_ARG), for the samplers that have one. */
+function envSamplingRatio(env: NodeJS.ProcessEnv): number {
+  const sampler = env['OTEL_TRACES_SAMPLER']?.trim();
+  if (sampler === undefined || sampler === '') return 1;
+  if (sampler === 'always_off' || sampler === 'parentbased_always_off') return 0;
+  if (sampler === 'always_on' || sampler === 'parentbased_always_on') return 1;
+  if (sampler !== 'traceidratio' && sampler !== 'parentbased_traceidratio') {
+    throw new ConfigError('environment', [{ field: 'OTEL_TRACES_SAMPLER', reason: `"${sampler}" is not supported; criscope samples parent-based by ratio` }]);
+  }
+  const raw = env['OTEL_TRACES_SAMPLER_ARG'];
+  const ratio = raw === undefined ? 1 : Number(raw);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+    throw new ConfigError('environment', [{ field: 'OTEL_TRACES_SAMPLER_ARG', reason: `must be a ratio from 0 to 1, got "${raw ?? ''}"` }]);
+  }
+  return ratio;
+}
+
+function readPem(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`tracing.tls.${field}`, [{ field: `tracing.tls.${field}`, reason: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
+  }
+}
+
+/** Credentials when the config says how to connect; left to the exporter (and its OTEL_* variables) otherwise. */
+function channelCredentials(config: TracingConfig): ChannelCredentials | undefined {
+  if (config.insecure === true) return grpcCredentials.createInsecure();
+  const tls = config.tls;
+  if (tls === undefined) return config.insecure === false ? grpcCredentials.createSsl() : undefined;
+  return grpcCredentials.createSsl(
+    tls.caFile === undefined ? null : readPem(tls.caFile, 'caFile'),
+    tls.keyFile === undefined ? null : readPem(tls.keyFile, 'keyFile'),
+    tls.certFile === undefined ? null : readPem(tls.certFile, 'certFile'),
+  );
+}
+
+/** Undefined when tracing is off; throws a ConfigError for an unusable setting. */
+export function tracingSettings(config: Config, env: NodeJS.ProcessEnv): TracingSettings | undefined {
+  const tracing = config.tracing;
+  if (!tracingEnabled(tracing, env)) return undefined;
+  const { timeoutSeconds, maxQueueSize, maxExportBatchSize, exportDelayMillis } = tracing ?? TRACING_DEFAULTS;
+  let metadata: Metadata | undefined;
+  if (tracing?.headers !== undefined) {
+    metadata = new Metadata();
+    for (const [key, value] of Object.entries(tracing.headers)) metadata.set(key, value);
+  }
+  const exporter: ExporterConfig = {
+    url: tracing?.endpoint,
+    credentials: tracing === undefined ? undefined : channelCredentials(tracing),
+    metadata,
+    timeoutMillis: timeoutSeconds * 1000,
+  };
+  return {
+    exporter,
+    limits: { maxQueueSize, maxExportBatchSize, exportDelayMillis, exportTimeoutMillis: timeoutSeconds * 1000 },
+    samplingRatio: tracing?.samplingRatio ?? envSamplingRatio(env),
+    endpointForLog: tracing?.endpoint ?? envEndpoint(env) ?? 'http://localhost:4317 (the OTLP default)',
+  };
+}

@@ -1,0 +1,342 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
+import { Metadata } from '@grpc/grpc-js';
+import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
+import { CriTestClient, criMethod, statusOf, type Message } from '../support/cri-client.js';
+import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
+import { scrape, total } from '../support/metrics-scrape.js';
+import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from '../support/otlp-receiver.js';
+import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
+import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
+
+// No OpenTelemetry Collector runs here: the test OTLP receiver (checked against the real
+// exporter in test/unit/otlp-receiver.test.ts) stands in for one.
+
+const VERSION_PATH = '/runtime.v1.RuntimeService/Version';
+
+function versionBody(): Buffer {
+  const type = criMethod('Version').requestType;
+  return grpcFrame(type.encode(type.fromObject({ version: 'v1' })).finish());
+}
+
+function traceparent(sampled: boolean): { header: string; traceId: string; spanId: string } {
+  const traceId = randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  return { header: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`, traceId, spanId };
+}
+
+/** The header fields of a request as the runtime received them, traceparent aside. */
+function withoutTraceparent(rawHeaders: readonly string[]): string[] {
+  const fields: string[] = [];
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    if (rawHeaders[index] !== 'traceparent') fields.push(rawHeaders[index], rawHeaders[index + 1]);
+  }
+  return fields;
+}
+
+function headerOf(rawHeaders: readonly string[], name: string): string | undefined {
+  const index = rawHeaders.findIndex((value, at) => at % 2 === 0 && value === name);
+  return index < 0 ? undefined : rawHeaders[index + 1];
+}
+
+function tracingConfig(receiver: OtlpReceiver, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { tracing: { enabled: true, endpoint: receiver.endpoint, exportDelayMillis: 50, ...extra } };
+}
+
+describe('spans continue the client trace context, and the runtime gets criscope as parent', () => {
+  // The runtime's side must show the exact metadata it received, which containerd cannot: an HTTP/2 echo peer stands in.
+  let receiver: OtlpReceiver;
+  let echo: EchoServer;
+  let echoSocket: string;
+  let criscope: CriscopeProcess;
+  let viaCriscope: ClientHttp2Session;
+  let direct: ClientHttp2Session;
+
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    echoSocket = join(mkdtempSync(join(tmpdir(), 'criscope-echo-')), 'echo.sock');
+    echo = await startEchoServer(echoSocket);
+    criscope = await startCriscope({ runtimeSocket: echoSocket, config: { ...tracingConfig(receiver), nodeName: 'node-a' } });
+    viaCriscope = openH2(criscope.socketPath);
+    direct = openH2(echoSocket);
+  });
+
+  after(async () => {
+    viaCriscope.close();
+    direct.close();
+    assert.equal(await criscope.stop(), 0);
+    await echo.close();
+    await receiver.close();
+  });
+
+  /** The same call direct and through criscope; returns what the runtime received of each. */
+  async function bothWays(headers: OutgoingHttpHeaders): Promise<{ relayed: string[]; straight: string[] }> {
+    await rawCall(viaCriscope, VERSION_PATH, versionBody(), headers);
+    const relayed = echo.requests[echo.requests.length - 1].rawHeaders;
+    await rawCall(direct, VERSION_PATH, versionBody(), headers);
+    const straight = echo.requests[echo.requests.length - 1].rawHeaders;
+    return { relayed, straight };
+  }
+
+  it('re-parents traceparent and changes no other field, call after call on one connection', async () => {
+    const calls = [traceparent(true), undefined, traceparent(true), undefined, traceparent(true)];
+    const spanIdsGiven: string[] = [];
+    for (const [index, parent] of calls.entries()) {
+      const headers: OutgoingHttpHeaders = { 'user-agent': 'kubelet/v1.36.0', 'x-call': String(index) };
+      if (parent !== undefined) Object.assign(headers, { traceparent: parent.header, tracestate: 'vendor=a,other=b' });
+      const { relayed, straight } = await bothWays(headers);
+      assert.deepEqual(withoutTraceparent(relayed), withoutTraceparent(straight), `call ${index}: every field but traceparent as the client sent it`);
+      if (parent === undefined) {
+        assert.equal(headerOf(relayed, 'traceparent'), undefined, `call ${index}: no traceparent is added`);
+        continue;
+      }
+      const forwarded = headerOf(relayed, 'traceparent') ?? '';
+      const [version, traceId, spanId, flags] = forwarded.split('-');
+      assert.deepEqual([version, traceId, flags], ['00', parent.traceId, '01'], `call ${index}: same trace, same sampled flag`);
+      assert.notEqual(spanId, parent.spanId, 'the runtime gets a new parent');
+      spanIdsGiven.push(spanId);
+    }
+    const spans = await receiver.waitForSpans((received) => spanIdsGiven.every((id) => received.some((span) => span.spanId === id)));
+    for (const [index, parent] of calls.filter((call) => call !== undefined).entries()) {
+      const span = spans.find((candidate) => candidate.spanId === spanIdsGiven[index]) as ReceivedSpan;
+      assert.equal(span.traceId, parent.traceId);
+      assert.equal(span.parentSpanId, parent.spanId, "criscope's span is the client's child");
+      assert.equal(span.traceState, 'vendor=a,other=b');
+      assert.equal(span.name, 'runtime.v1.RuntimeService/Version');
+      assert.equal(span.kind, SPAN_KIND.SERVER);
+      assert.deepEqual(
+        { system: span.attributes['rpc.system'], service: span.attributes['rpc.service'], method: span.attributes['rpc.method'], code: span.attributes['rpc.grpc.status_code'] },
+        { system: 'grpc', service: 'runtime.v1.RuntimeService', method: 'Version', code: 0 },
+      );
+      assert.equal(span.status.code, STATUS_CODE.UNSET);
+      assert.equal(span.resource['service.name'], 'criscope');
+      assert.equal(span.resource['k8s.node.name'], 'node-a');
+      assert.equal(typeof span.resource['service.version'], 'string');
+      assert.ok(span.endTimeUnixNano >= span.startTimeUnixNano);
+    }
+  });
+
+  it('follows an unsampled parent: the runtime sees flags 00 and no span is exported, unless the call fails', async () => {
+    const quiet = traceparent(false);
+    const { relayed } = await bothWays({ traceparent: quiet.header });
+    assert.match(headerOf(relayed, 'traceparent') ?? '', new RegExp(`^00-${quiet.traceId}-[0-9a-f]{16}-00$`));
+
+    echo.answer = () => ({ headers: { 'grpc-status': '14', 'grpc-message': 'runtime%20restarting' } });
+    const failing = traceparent(false);
+    try {
+      await rawCall(viaCriscope, VERSION_PATH, versionBody(), { traceparent: failing.header });
+    } finally {
+      echo.answer = () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } });
+    }
+    const spans = await receiver.waitForSpans((received) => received.some((span) => span.traceId === failing.traceId));
+    const failed = spans.find((span) => span.traceId === failing.traceId) as ReceivedSpan;
+    assert.equal(failed.status.code, STATUS_CODE.ERROR);
+    assert.equal(failed.status.message, 'runtime restarting');
+    assert.equal(failed.attributes['rpc.grpc.status_code'], 14);
+    assert.equal(
+      spans.some((span) => span.traceId === quiet.traceId),
+      false,
+      'the unsampled successful call is not exported',
+    );
+  });
+});
+
+describe('the newer RPC conventions on request (OTEL_SEMCONV_STABILITY_OPT_IN=rpc/dup)', () => {
+  const runtime = testRuntime();
+  let receiver: OtlpReceiver;
+  let criscope: CriscopeProcess;
+  let client: CriTestClient;
+
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, config: tracingConfig(receiver), env: { OTEL_SEMCONV_STABILITY_OPT_IN: 'rpc/dup' } });
+    client = new CriTestClient(criscope.socketPath);
+  });
+
+  after(async () => {
+    client.close();
+    assert.equal(await criscope.stop(), 0);
+    await receiver.close();
+  });
+
+  it('carries both attribute sets, and error.type on a server error', async () => {
+    await client.call('Version', { version: 'v1' });
+    await assert.rejects(client.call('ContainerStats', { container_id: 'missing' }));
+    const spans = await receiver.waitForSpans((received) => received.length >= 2);
+    const version = spans.find((span) => span.name === 'runtime.v1.RuntimeService/Version') as ReceivedSpan;
+    assert.deepEqual(
+      [version.attributes['rpc.system.name'], version.attributes['rpc.method'], version.attributes['rpc.response.status_code'], version.attributes['rpc.system']],
+      ['grpc', 'runtime.v1.RuntimeService/Version', 'OK', 'grpc'],
+    );
+    assert.equal(version.attributes['error.type'], undefined);
+    const stats = spans.find((span) => span.name === 'runtime.v1.RuntimeService/ContainerStats') as ReceivedSpan;
+    assert.equal(stats.attributes['rpc.response.status_code'], 'NOT_FOUND');
+    assert.equal(stats.status.code, STATUS_CODE.UNSET, 'NOT_FOUND is not a server error');
+  });
+});
+
+describe('without a client trace context, the calls of one pod start share a trace', () => {
+  const runtime = testRuntime();
+  let receiver: OtlpReceiver;
+  let criscope: CriscopeProcess;
+  let client: CriTestClient;
+  let sandboxId = '';
+
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, config: { ...tracingConfig(receiver), podStart: { settleSeconds: 1 } } });
+    client = new CriTestClient(criscope.socketPath);
+  });
+
+  after(async () => {
+    if (sandboxId !== '') {
+      await client.call('StopPodSandbox', { pod_sandbox_id: sandboxId });
+      await client.call('RemovePodSandbox', { pod_sandbox_id: sandboxId });
+    }
+    client.close();
+    assert.equal(await criscope.stop(), 0);
+    await receiver.close();
+  });
+
+  it('joins RunPodSandbox, PullImage, CreateContainer and StartContainer under one PodStart span', async () => {
+    const uid = randomUUID();
+    const podConfig: Message = {
+      metadata: { name: 'traced', uid, namespace: 'criscope-e2e', attempt: 0 },
+      log_directory: mkdtempSync(join(tmpdir(), 'criscope-pod-logs-')),
+      linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    ({ pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config: podConfig, runtime_handler: runtime.runtimeHandler })) as { pod_sandbox_id: string });
+    await client.call('PullImage', { image: { image: runtime.pullOnlyImage }, sandbox_config: podConfig });
+    const { container_id: containerId } = (await client.call('CreateContainer', {
+      pod_sandbox_id: sandboxId,
+      config: { metadata: { name: 'app' }, image: { image: runtime.busyboxImage }, command: ['sleep', '3600'], log_path: 'app.log' },
+      sandbox_config: podConfig,
+    })) as { container_id: string };
+    await client.call('StartContainer', { container_id: containerId });
+
+    const spans = await receiver.waitForSpans((received) => received.some((span) => span.name === 'PodStart' && span.attributes['k8s.pod.uid'] === uid), 15_000);
+    const root = spans.find((span) => span.name === 'PodStart' && span.attributes['k8s.pod.uid'] === uid) as ReceivedSpan;
+    assert.equal(root.parentSpanId, '');
+    assert.deepEqual(
+      [root.attributes['k8s.pod.name'], root.attributes['k8s.namespace.name'], root.attributes['criscope.pod_start.result'], root.attributes['criscope.pod_start.containers']],
+      ['traced', 'criscope-e2e', 'started', 1],
+    );
+    const inTrace = (name: string): ReceivedSpan => {
+      const span = spans.find((candidate) => candidate.traceId === root.traceId && candidate.name === `runtime.v1.${name}`);
+      assert.ok(span !== undefined, `${name} is in the pod start's trace`);
+      assert.equal(span.parentSpanId, root.spanId, `${name} is the pod start's child`);
+      assert.equal(span.kind, SPAN_KIND.SERVER);
+      return span;
+    };
+    const run = inTrace('RuntimeService/RunPodSandbox');
+    assert.equal(run.attributes['sandbox.id'], sandboxId);
+    assert.equal(run.attributes['k8s.pod.uid'], uid);
+    const pull = inTrace('ImageService/PullImage');
+    assert.equal(pull.attributes['container.image.name'], runtime.pullOnlyImage.replace(/:[^:/]+$/, ''));
+    const create = inTrace('RuntimeService/CreateContainer');
+    assert.deepEqual([create.attributes['k8s.container.name'], create.attributes['container.id']], ['app', containerId]);
+    const start = inTrace('RuntimeService/StartContainer');
+    assert.deepEqual([start.attributes['container.id'], start.attributes['k8s.pod.name']], [containerId, 'traced']);
+    // Each span turns the relay's monotonic clock into wall time on its own, so allow a millisecond between them.
+    const slack = 1_000_000n;
+    assert.ok(root.startTimeUnixNano <= run.startTimeUnixNano + slack && root.endTimeUnixNano + slack >= start.endTimeUnixNano, 'the pod start spans its calls');
+  });
+
+  it('a call with a trace context stays in that trace, even within a pod start', async () => {
+    const parent = traceparent(true);
+    const metadata = new Metadata();
+    metadata.set('traceparent', parent.header);
+    await client.call('PodSandboxStatus', { pod_sandbox_id: sandboxId }, { metadata });
+    const spans = await receiver.waitForSpans((received) => received.some((span) => span.traceId === parent.traceId));
+    const status = spans.find((span) => span.traceId === parent.traceId) as ReceivedSpan;
+    assert.equal(status.parentSpanId, parent.spanId);
+    assert.equal(status.attributes['sandbox.id'], sandboxId);
+    assert.equal(status.attributes['k8s.pod.name'], 'traced');
+  });
+});
+
+describe('a collector that is down, refusing or hanging never fails a call', () => {
+  const runtime = testRuntime();
+
+  for (const behaviour of ['down', 'refuse', 'hang'] as const) {
+    it(`${behaviour}: every call succeeds, and the spans that cannot go are dropped and counted`, async () => {
+      const receiver = await OtlpReceiver.start({ behaviour: behaviour === 'down' ? 'accept' : behaviour });
+      const endpoint = receiver.endpoint;
+      if (behaviour === 'down') await receiver.close();
+      const maxQueueSize = 64;
+      const criscope = await startCriscope({
+        runtimeSocket: runtime.containerdSocket,
+        config: { tracing: { enabled: true, endpoint, exportDelayMillis: 20, maxQueueSize, maxExportBatchSize: 16, timeoutSeconds: 1 } },
+        logLevel: 'info',
+      });
+      const client = new CriTestClient(criscope.socketPath);
+      try {
+        const calls = 600;
+        for (let batch = 0; batch < calls / 50; batch++) {
+          const answers = await Promise.all(Array.from({ length: 50 }, () => client.call('Version', { version: 'v1' })));
+          assert.ok(answers.every((answer) => answer['runtime_name'] === 'containerd'));
+        }
+        // Every span is either waiting (at most the queue's bound) or dropped: memory stays bounded.
+        await waitFor(
+          async () => {
+            const samples = await scrape(criscope.httpUrl);
+            return total(samples, 'criscope_spans_dropped_total') >= calls - maxQueueSize && total(samples, 'criscope_spans_dropped_total', { reason: 'export_failed' }) > 0;
+          },
+          'drops to be counted',
+          15_000,
+        );
+        const samples = await scrape(criscope.httpUrl);
+        assert.equal(total(samples, 'criscope_spans_exported_total'), 0);
+        assert.equal(total(samples, 'criscope_cri_calls_total', { method: 'Version', code: 'OK' }), calls);
+        const warnings = criscope.logLines().filter((line) => line['msg'] === 'span export failing; spans are dropped and counted until it works');
+        assert.equal(warnings.length, 1, 'the failure is logged once, not per batch');
+      } finally {
+        client.close();
+        assert.equal(await criscope.stop(), 0, 'criscope stops promptly and cleanly even with spans it could not send');
+        await receiver.close();
+      }
+    });
+  }
+
+  it('a collector that comes back gets spans again', async () => {
+    const receiver = await OtlpReceiver.start({ behaviour: 'refuse' });
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, config: tracingConfig(receiver), logLevel: 'info' });
+    const client = new CriTestClient(criscope.socketPath);
+    try {
+      await client.call('Version', { version: 'v1' });
+      await waitFor(async () => total(await scrape(criscope.httpUrl), 'criscope_spans_dropped_total', { reason: 'export_failed' }) >= 1, 'a failed export');
+      receiver.behaviour = 'accept';
+      await client.call('Status', {});
+      await receiver.waitForSpans((spans) => spans.some((span) => span.name === 'runtime.v1.RuntimeService/Status'));
+      await waitFor(() => criscope.logLines().some((line) => line['msg'] === 'span export works again'), 'the recovery to be logged');
+    } finally {
+      client.close();
+      await criscope.stop();
+      await receiver.close();
+    }
+  });
+});
+
+describe('with tracing off, nothing about a call changes', () => {
+  it('a call that fails with the runtime unreachable is still answered by criscope', async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'criscope-none-')), 'none.sock');
+    const criscope = await startCriscope({ runtimeSocket: missing });
+    const client = new CriTestClient(criscope.socketPath);
+    try {
+      const error = await client.call('Version', { version: 'v1' }).then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      assert.equal(statusOf(error), 14);
+    } finally {
+      client.close();
+      await criscope.stop();
+    }
+  });
+});
