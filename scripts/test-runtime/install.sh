@@ -3,7 +3,7 @@
 # runtime needs. Idempotent: does nothing (and no apt-get update) when all
 # packages are already installed. Must run as root.
 #
-# Debian's own containerd / docker-registry / nghttpx services are NOT wanted:
+# Debian's own containerd / docker-registry / nghttpx / prometheus services are NOT wanted:
 # while installing we hold a policy-rc.d that forbids service starts (unless
 # the machine already has one), and if systemd is running we stop+disable the
 # units we just installed. Our own instances use private sockets/ports anyway.
@@ -24,6 +24,7 @@ PACKAGES=(
   gcc libc6-dev               # static pause binary
   curl                        # registry health checks
   util-linux                  # flock, setsid, mount
+  prometheus                  # prometheus + promtool: the metrics e2e test scrapes criscope and checks the alert rules
 )
 
 missing=()
@@ -64,17 +65,18 @@ rm -f "$log"
 # are not running/enabled (they would not clash with ours on sockets/ports,
 # but they waste resources and confuse debugging).
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then
-  for unit in containerd.service docker-registry.service nghttpx.service; do
+  # (prometheus-node-exporter, prometheus' Recommends, is not installed: --no-install-recommends.)
+  for unit in containerd.service docker-registry.service nghttpx.service prometheus.service; do
     for p in "${missing[@]}"; do
       case "$unit:$p" in
-        containerd.service:containerd|docker-registry.service:docker-registry|nghttpx.service:nghttp2-proxy)
+        containerd.service:containerd|docker-registry.service:docker-registry|nghttpx.service:nghttp2-proxy|prometheus.service:prometheus)
           systemctl disable --now "$unit" >/dev/null 2>&1 || true ;;
       esac
     done
   done
 fi
 
-for c in containerd ctr containerd-shim-runc-v2 runc skopeo umoci docker-registry busybox gcc nghttpx ip curl; do
+for c in containerd ctr containerd-shim-runc-v2 runc skopeo umoci docker-registry busybox gcc nghttpx ip curl prometheus promtool; do
   command -v "$c" >/dev/null || die "'$c' still missing after install"
 done
 [ -x /usr/lib/cni/bridge ] || die "/usr/lib/cni/bridge missing after install"

@@ -14,6 +14,9 @@ import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from '../supp
 import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
+import { exchangeRaw } from '../support/raw-socket.js';
+import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
+import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 
 // No OpenTelemetry Collector runs here: the test OTLP receiver (checked against the real
 // exporter in test/unit/otlp-receiver.test.ts) stands in for one.
@@ -120,6 +123,42 @@ describe('spans continue the client trace context, and the runtime gets criscope
       assert.equal(typeof span.resource['service.version'], 'string');
       assert.ok(span.endTimeUnixNano >= span.startTimeUnixNano);
     }
+  });
+
+  it('re-parents a block split across CONTINUATION frames, and splits one that outgrows a frame', async () => {
+    const parent = traceparent(true);
+    const long = 'x'.repeat(20_000);
+    const fields = (extra: [string, string][]): [string, string][] => [
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', VERSION_PATH],
+      [':authority', 'localhost'],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+      ...extra,
+    ];
+    const split = encodeHeaderBlock(fields([['traceparent', parent.header], ['x-before', 'one']]));
+    const third = Math.floor(split.length / 3);
+    const big = encodeHeaderBlock(fields([['x-long', long], ['traceparent', traceparent(true).header]]));
+    const bytes = Buffer.concat([
+      CLIENT_PREFACE,
+      settingsFrame(false),
+      buildFrame(FrameType.HEADERS, 0, 1, split.subarray(0, third)),
+      buildFrame(FrameType.CONTINUATION, 0, 1, split.subarray(third, 2 * third)),
+      buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, split.subarray(2 * third)),
+      buildFrame(FrameType.DATA, Flag.END_STREAM, 1, versionBody()),
+      buildFrame(FrameType.HEADERS, 0, 3, big.subarray(0, 16_000)),
+      buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 3, big.subarray(16_000)),
+      buildFrame(FrameType.DATA, Flag.END_STREAM, 3, versionBody()),
+    ]);
+    const before = echo.requests.length;
+    await exchangeRaw(criscope.socketPath, bytes, 1000);
+    const [first, second] = echo.requests.slice(before).map((request) => request.rawHeaders);
+    assert.ok(first !== undefined && second !== undefined, 'both requests reached the runtime');
+    assert.match(headerOf(first, 'traceparent') ?? '', new RegExp(`^00-${parent.traceId}-(?!${parent.spanId})[0-9a-f]{16}-01$`));
+    assert.equal(headerOf(first, 'x-before'), 'one');
+    assert.equal(headerOf(second, 'x-long'), long);
+    assert.notEqual(headerOf(second, 'traceparent'), undefined);
   });
 
   it('follows an unsampled parent: the runtime sees flags 00 and no span is exported, unless the call fails', async () => {

@@ -84,6 +84,7 @@ export class CallMetrics implements CallObserver {
     });
     for (const direction of ['request', 'response']) this.decodeFailures.inc({ direction }, 0);
     const labelsOf = (call: CallInFlight): MethodLabels => this.labels.of(call.service, call.methodName, call.path);
+    const series = this.series;
     new Gauge({
       name: 'criscope_cri_calls_in_flight',
       help: 'CRI calls relayed and not yet answered (server-streaming calls count while they run).',
@@ -91,13 +92,14 @@ export class CallMetrics implements CallObserver {
       registers: [registry],
       collect() {
         this.reset();
+        // A method seen before shows 0 when idle rather than no series at all.
+        for (const path of series.values()) this.set({ service: path.labels.service, method: path.labels.method }, 0);
         for (const call of callsInFlight()) {
           const { service, method } = labelsOf(call);
           this.inc({ service, method });
         }
       },
     });
-    const series = this.series;
     new Counter({
       name: 'criscope_cri_stream_messages_total',
       help: 'Messages the runtime sent on server-streaming CRI calls, counted while the streams run.',
