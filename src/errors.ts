@@ -32,6 +32,21 @@ export function grpcStatusName(code: number): string {
   return STATUS_NAMES[code] ?? String(code);
 }
 
+/** HTTP/2's CANCEL error code: how a client abandons a call. */
+export const RST_CANCEL = 0x8;
+
+/** The gRPC status a client reports for a stream reset with each HTTP/2 error code (gRPC's HTTP/2 protocol notes). */
+const STATUS_OF_RESET: Readonly<Record<number, GrpcStatusCode>> = {
+  0x7: GrpcStatus.UNAVAILABLE, // REFUSED_STREAM
+  [RST_CANCEL]: GrpcStatus.CANCELLED,
+  0xb: GrpcStatus.RESOURCE_EXHAUSTED, // ENHANCE_YOUR_CALM
+  0xc: GrpcStatus.PERMISSION_DENIED, // INADEQUATE_SECURITY
+};
+
+export function grpcStatusOfReset(http2Code: number): GrpcStatusCode {
+  return STATUS_OF_RESET[http2Code] ?? GrpcStatus.INTERNAL;
+}
+
 export class CriscopeError extends Error {
   override readonly name: string = 'CriscopeError';
 }

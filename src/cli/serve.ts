@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
@@ -13,16 +13,17 @@ import { CallObservers, type CallObserver } from '../cri/call-record.js';
 import type { MethodTable } from '../cri/method-table.js';
 import { CallLog } from '../telemetry/call-log.js';
 import type { Logger } from '../telemetry/logger.js';
-import { CallMetrics, type CallInFlight } from '../telemetry/metrics/call-metrics.js';
+import type { CallsInFlight } from '../telemetry/call-in-flight.js';
+import { CallMetrics } from '../telemetry/metrics/call-metrics.js';
 import { NodeMetrics } from '../telemetry/metrics/node-metrics.js';
 import { RuntimeMetrics } from '../telemetry/metrics/runtime-metrics.js';
+import { spanExportMetrics } from '../telemetry/metrics/span-export-metrics.js';
 import { PodStarts } from '../telemetry/pod-starts.js';
 import { CallSpans } from '../telemetry/tracing/call-spans.js';
 import { rpcConventions } from '../telemetry/tracing/semconv.js';
-import type { SpanExportStats } from '../telemetry/tracing/span-export.js';
 import { startTracing, type RunningTracing } from '../telemetry/tracing/start-tracing.js';
 import { tracingSettings } from '../telemetry/tracing/tracing-settings.js';
-import type { TraceContinuation } from '../relay/call-tracker.js';
+import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 
 export interface RunningCriscope {
   readonly httpPort: number;
@@ -55,19 +56,6 @@ export interface BuildInfo {
   readonly version: string;
 }
 
-/** Counts span export outcomes in Prometheus. */
-function spanExportCounters(metrics: Registry): SpanExportStats {
-  const exported = new Counter({ name: 'criscope_spans_exported_total', help: 'Spans the collector accepted.', registers: [metrics] });
-  const dropped = new Counter({
-    name: 'criscope_spans_dropped_total',
-    help: 'Spans dropped instead of exported: queue_full (the export queue was at its bound) or export_failed (the collector refused, failed or timed out).',
-    labelNames: ['reason'],
-    registers: [metrics],
-  });
-  for (const reason of ['queue_full', 'export_failed']) dropped.inc({ reason }, 0);
-  return { exported: (count) => exported.inc(count), dropped: (reason, count) => dropped.inc({ reason }, count) };
-}
-
 interface Telemetry {
   readonly observer: CallObserver;
   readonly traceContinuation: TraceContinuation | undefined;
@@ -84,15 +72,15 @@ function startTelemetry(
   build: { version: string; node: string },
   table: MethodTable,
   metrics: Registry,
-  callsInFlight: () => Iterable<CallInFlight>,
+  callsInFlight: CallsInFlight,
   log: Logger,
   env: NodeJS.ProcessEnv,
 ): Telemetry {
-  const podStarts = new PodStarts(config.podStart, log);
+  const podStarts = new PodStarts(config.podStart, callsInFlight, log);
   const nodeMetrics = new NodeMetrics(metrics, build);
   podStarts.addListener(nodeMetrics);
   const observers: CallObserver[] = [podStarts, new CallMetrics(metrics, table, callsInFlight), nodeMetrics];
-  const exportStats = spanExportCounters(metrics);
+  const exportStats = spanExportMetrics(metrics);
   const settings = tracingSettings(config, env);
   let tracing: RunningTracing | undefined;
   let callSpans: CallSpans | undefined;
@@ -104,7 +92,7 @@ function startTelemetry(
   }
   observers.push(new CallLog(log));
   return {
-    observer: new CallObservers(observers),
+    observer: new CallObservers(observers, (error, record) => log.error({ err: (error as Error).message, path: record.path }, 'a call observer failed')),
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();

@@ -28,15 +28,17 @@ const otlpEndpoint = z.string().regex(/^https?:\/\/[^/\s]+(:\d{1,5})?\/?$/, {
 });
 
 /**
- * Span export. Every key left out falls back to the standard OTEL_* variable
- * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS, _CERTIFICATE, OTEL_TRACES_SAMPLER_ARG, …).
+ * Span export. The endpoint, headers, TLS and sampling fall back to the
+ * standard OTEL_* variables when left out (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+ * _HEADERS, _CERTIFICATE, OTEL_TRACES_SAMPLER_ARG, …); the timeout and queue
+ * sizes have criscope's own defaults.
  */
-const tracingSchema = z
+export const tracingSchema = z
   .object({
     /** Left out: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set and OTEL_SDK_DISABLED is not. */
     enabled: z.boolean().optional(),
     endpoint: otlpEndpoint.optional(),
-    /** Plain gRPC to an https:// endpoint is refused; to an http:// one it is the default. */
+    /** Plain gRPC (no TLS) whatever the scheme; left out, http:// is plain and https:// is TLS. */
     insecure: z.boolean().optional(),
     /** Sent with every export (e.g. a collector's API key); never logged. */
     headers: z.record(z.string(), z.string()).optional(),

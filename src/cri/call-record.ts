@@ -1,4 +1,4 @@
-import { GrpcStatus, type DecodeError } from '../errors.js';
+import { GrpcStatus, grpcStatusOfReset, RST_CANCEL, type DecodeError } from '../errors.js';
 import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
@@ -23,13 +23,10 @@ export interface CallSpan {
   end(record: CallRecord): void;
 }
 
-/** The gRPC status a client reports for a stream reset with each HTTP/2 error code (gRPC's HTTP/2 protocol notes). */
-const STATUS_OF_RESET: Readonly<Record<number, number>> = {
-  0x7: GrpcStatus.UNAVAILABLE, // REFUSED_STREAM
-  0x8: GrpcStatus.CANCELLED, // CANCEL
-  0xb: GrpcStatus.RESOURCE_EXHAUSTED, // ENHANCE_YOUR_CALM
-  0xc: GrpcStatus.PERMISSION_DENIED, // INADEQUATE_SECURITY
-};
+const MAX_GRPC_STATUS = GrpcStatus.UNAUTHENTICATED;
+/** gRPC's timeout header: up to 8 digits and a unit. */
+const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+const TIMEOUT_UNIT_SECONDS: Readonly<Record<string, number>> = { H: 3600, M: 60, S: 1, m: 1e-3, u: 1e-6, n: 1e-9 };
 
 /**
  * One relayed call, typed. Identity is decoded on first read, so a call that
@@ -63,13 +60,26 @@ export class CallRecord {
     /** A compressed message that inflates past this is not decoded. */
     private readonly maxDecodedBytes: number,
     readonly span: CallSpan | undefined,
+    /** The request's grpc-timeout header, as sent. */
+    private readonly grpcTimeout: string | undefined,
   ) {}
 
   /** The gRPC status the client ended up with: the one relayed, or the one a reset stands for. */
   get code(): number {
-    if (this.grpcStatus !== undefined) return this.grpcStatus;
-    if (this.resetCode !== undefined) return STATUS_OF_RESET[this.resetCode] ?? GrpcStatus.INTERNAL;
+    // A status outside gRPC's codes (or unreadable) is UNKNOWN, as gRPC clients read it.
+    if (this.grpcStatus !== undefined) return Number.isInteger(this.grpcStatus) && this.grpcStatus >= 0 && this.grpcStatus <= MAX_GRPC_STATUS ? this.grpcStatus : GrpcStatus.UNKNOWN;
+    if (this.resetCode === RST_CANCEL && this.reachedDeadline()) return GrpcStatus.DEADLINE_EXCEEDED;
+    if (this.resetCode !== undefined) return grpcStatusOfReset(this.resetCode);
     return GrpcStatus.UNKNOWN;
+  }
+
+  /** A client cancels a call whose deadline passed (RST_STREAM CANCEL) and reports DEADLINE_EXCEEDED itself. */
+  private reachedDeadline(): boolean {
+    const match = this.grpcTimeout === undefined ? null : GRPC_TIMEOUT.exec(this.grpcTimeout);
+    if (match === null) return false;
+    const timeoutSeconds = Number(match[1]) * TIMEOUT_UNIT_SECONDS[match[2]];
+    // The client's clock started a little before the request reached criscope.
+    return this.durationSeconds >= timeoutSeconds * 0.99;
   }
 
   get endTick(): number {
@@ -104,11 +114,20 @@ export interface CallObserver {
   onCall(record: CallRecord): void;
 }
 
-/** Hands each finished call to several observers, in order. */
+/** Hands each finished call to several observers, in order; one that fails does not keep the call from the others. */
 export class CallObservers implements CallObserver {
-  constructor(private readonly observers: readonly CallObserver[]) {}
+  constructor(
+    private readonly observers: readonly CallObserver[],
+    private readonly onFailure: (error: unknown, record: CallRecord) => void,
+  ) {}
 
   onCall(record: CallRecord): void {
-    for (const observer of this.observers) observer.onCall(record);
+    for (const observer of this.observers) {
+      try {
+        observer.onCall(record);
+      } catch (error) {
+        this.onFailure(error, record);
+      }
+    }
   }
 }

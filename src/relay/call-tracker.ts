@@ -1,14 +1,12 @@
 import { CallRecord, type CallObserver, type CallSpan, type CallTraffic } from '../cri/call-record.js';
+import { decodeCall } from '../cri/decode-call.js';
+import type { CriIdentity } from '../cri/method-specs.js';
 import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
+import type { CallInFlight } from '../telemetry/call-in-flight.js';
+import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
-
-/** Starts a call's span when its client sent a trace context, so the runtime can be given that span as parent. */
-export interface TraceContinuation {
-  /** Undefined when the call gets no span (an unreadable traceparent). */
-  continueTrace(path: string, traceparent: string, tracestate: string | undefined, startTick: number): CallSpan | undefined;
-}
 
 /** What every connection's tracker shares: built once by the relay server. */
 export interface TrackingContext {
@@ -22,7 +20,7 @@ export interface TrackingContext {
 }
 
 /** One call in flight on a connection, as far as its frames have shown it. */
-export class TrackedCall {
+export class TrackedCall implements CallInFlight {
   readonly startedTick = performance.now();
   readonly method: CriMethod | undefined;
   readonly requestScanner: GrpcMessageScanner;
@@ -34,12 +32,15 @@ export class TrackedCall {
   resetCode: number | undefined;
   answeredByCriscope = false;
   span: CallSpan | undefined;
+  /** performance.now() when the call ended (its record is made a little later). */
+  endedTick = 0;
 
   private readonly keep: number;
 
   constructor(
     readonly path: string,
     readonly requestEncoding: string | undefined,
+    private readonly grpcTimeout: string | undefined,
     context: TrackingContext,
   ) {
     const method = context.table.lookup(path);
@@ -67,6 +68,13 @@ export class TrackedCall {
     return this.responseScanner.messages;
   }
 
+  requestIdentity(): CriIdentity | undefined {
+    const { method, requestScanner } = this;
+    if (method === undefined || requestScanner.first === undefined) return undefined;
+    const decoded = decodeCall(method, requestScanner.first, this.requestEncoding, undefined, undefined, this.keep);
+    return decoded.error === undefined ? decoded.identity : undefined;
+  }
+
   record(): CallRecord {
     const { path, method } = this;
     return new CallRecord(
@@ -76,7 +84,7 @@ export class TrackedCall {
       this.methodName,
       new Date(performance.timeOrigin + this.startedTick),
       this.startedTick,
-      (performance.now() - this.startedTick) / 1000,
+      (this.endedTick - this.startedTick) / 1000,
       this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
       this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
       this.resetCode,
@@ -85,6 +93,7 @@ export class TrackedCall {
       traffic(this.responseScanner, this.responseEncoding),
       this.keep,
       this.span,
+      this.grpcTimeout,
     );
   }
 }
@@ -153,7 +162,7 @@ export class CallTracker {
    */
   requestHeaders(streamId: number, fields: readonly string[]): TrackedCall | undefined {
     if (this.calls.has(streamId)) return undefined;
-    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), this.context);
+    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), headerValue(fields, 'grpc-timeout'), this.context);
     this.calls.set(streamId, call);
     return call;
   }
@@ -198,6 +207,7 @@ export class CallTracker {
   }
 
   private finish(streamId: number, call: TrackedCall): void {
+    call.endedTick = performance.now();
     this.calls.delete(streamId);
     if (this.finished.push(call) === 1) setImmediate(this.report);
     this.onCallEnded();

@@ -66,6 +66,8 @@ const PREFACE_TIMEOUT_MS = 10_000;
 const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
 const MAX_HEADER_BLOCK_FRAMES = 256;
 const NO_GOAWAY = 0x7fffffff;
+/** An HPACK dynamic table size update to 0, which starts every re-encoded request block. */
+const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
 
 /**
  * Relays one client connection to its own connection to the runtime, at the
@@ -325,9 +327,9 @@ export class ConnectionRelay {
     if (this.blind) return;
     this.blind = true;
     if (this.reencodeRequests) {
-      // Request blocks can no longer be re-encoded, and the runtime cannot read them as they come.
+      // Request blocks can no longer be re-encoded, and the runtime cannot read them as they come: the client must reconnect.
       this.context.log.warn({ reason }, 'cannot follow a re-parented client connection; closing it');
-      this.destroy();
+      this.close('criscope: cannot follow this connection; reconnect');
       return;
     }
     this.requestBlock = undefined;
@@ -432,6 +434,17 @@ export class ConnectionRelay {
    */
   private requestBlockVerdict(flags: number, frame: Buffer): FrameVerdict {
     if (this.context.tracking.traceContinuation === undefined) return FrameVerdict.Forward;
+    if (this.state !== 'relaying') {
+      // Nothing goes on to the runtime any more (criscope answers this connection itself).
+      this.heldRequestFrames = [];
+      return FrameVerdict.Forward;
+    }
+    if (this.blind) {
+      if (this.heldRequestFrames.length === 0) return FrameVerdict.Forward;
+      // Unreadable halfway through a held block: its frames can no longer be released in order, nor held without bound.
+      this.destroy();
+      return FrameVerdict.Drop;
+    }
     if ((flags & Flag.END_HEADERS) === 0) {
       this.heldRequestFrames.push(Buffer.from(frame));
       return FrameVerdict.Drop;
@@ -463,18 +476,20 @@ export class ConnectionRelay {
   private reparent(block: OpenHeaderBlock, fields: string[], call: TrackedCall | undefined): void {
     const continuation = this.context.tracking.traceContinuation;
     if (continuation === undefined) return;
-    if (call !== undefined) {
-      const at = headerIndex(fields, 'traceparent');
-      if (at >= 0) {
-        call.span = continuation.continueTrace(call.path, fields[at + 1], headerValue(fields, 'tracestate'), call.startedTick);
-        if (call.span !== undefined) {
-          fields[at + 1] = call.span.traceparent;
-          this.reencodeRequests = true;
-        }
+    const at = call === undefined ? -1 : headerIndex(fields, 'traceparent');
+    if (call !== undefined && at >= 0) {
+      call.span = continuation.continueTrace(call.path, fields[at + 1], headerValue(fields, 'tracestate'), call.startedTick);
+      const traceparent = call.span?.traceparent;
+      if (traceparent !== undefined) {
+        // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.
+        for (let index = at; index < fields.length; index += 2) if (fields[index] === 'traceparent') fields[index + 1] = traceparent;
+        this.reencodeRequests = true;
       }
     }
     if (this.reencodeRequests) {
-      this.requestBlockReplacement = headerBlockFrames(block.streamId, encodeHeaderList(fields), block.endStream, this.toUpstream.maxFrameSize);
+      // The size update first: whatever table size the client last set, criscope's blocks need none (RFC 7541 §4.2, §6.3).
+      const encoded = Buffer.concat([CLEAR_DYNAMIC_TABLE, encodeHeaderList(fields)]);
+      this.requestBlockReplacement = headerBlockFrames(block.streamId, encoded, block.endStream, this.toUpstream.maxFrameSize);
     }
   }
 
@@ -557,7 +572,15 @@ export class ConnectionRelay {
     const fields = this.decodeBlock(this.requestDecoder, block);
     if (fields === undefined || !this.relaysStream(block.streamId)) return;
     const call = this.calls.requestHeaders(block.streamId, fields);
-    if (this.state === 'relaying') this.reparent(block, fields, call);
+    if (this.state === 'relaying') {
+      try {
+        this.reparent(block, fields, call);
+      } catch (error) {
+        // Never half a block: without a replacement, the held frames go on as they came (or the connection ends, see requestBlockVerdict).
+        this.requestBlockReplacement = undefined;
+        this.context.log.error({ err: (error as Error).message }, 'could not re-parent a request');
+      }
+    }
     if (this.state === 'unavailable') {
       const call = this.calls.get(block.streamId);
       if (call !== undefined) this.answer(block.streamId, call, GrpcStatus.UNAVAILABLE, this.unavailableReason);

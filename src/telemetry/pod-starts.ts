@@ -1,5 +1,6 @@
 import type { CallObserver, CallRecord } from '../cri/call-record.js';
 import { GrpcStatus } from '../errors.js';
+import type { CallsInFlight } from './call-in-flight.js';
 import type { Logger } from './logger.js';
 
 /** How a pod start ended: its containers started, its sandbox was stopped first, or it ran past the bound. */
@@ -12,6 +13,7 @@ export interface PodStart {
   readonly namespace: string | undefined;
   /** performance.now() when RunPodSandbox was sent. */
   readonly startTick: number;
+  /** The sandbox its last successful RunPodSandbox made. */
   readonly sandboxId: string | undefined;
   readonly containersCreated: number;
   readonly containersStarted: number;
@@ -35,6 +37,8 @@ const MAX_OPEN_POD_STARTS = 2048;
 
 class OpenPodStart implements PodStart {
   sandboxId: string | undefined;
+  /** Every sandbox made for it (kubelet may retry RunPodSandbox), so all are forgotten with it. */
+  readonly sandboxIds: string[] = [];
   containersCreated = 0;
   containersStarted = 0;
   failedCalls = 0;
@@ -56,7 +60,8 @@ class OpenPodStart implements PodStart {
  * opens it (keyed by the pod's uid), PullImage and CreateContainer join it by
  * uid, StartContainer by the container id CreateContainer returned. It ends
  * when every container created has started and kubelet has created no other
- * for `settleSeconds` (CRI never says how many containers a pod has), when its
+ * for `settleSeconds` (CRI never says how many containers a pod has) and no
+ * call of it is still in flight (a long pull for its next container), when its
  * sandbox is stopped, or after `maxSeconds`. The method table says which part
  * each call plays.
  */
@@ -69,6 +74,7 @@ export class PodStarts implements CallObserver {
 
   constructor(
     private readonly settings: PodStartSettings,
+    private readonly callsInFlight: CallsInFlight,
     private readonly log: Logger,
   ) {}
 
@@ -92,6 +98,7 @@ export class PodStarts implements CallObserver {
         start = this.open(record);
         if (start !== undefined && ok && identity.sandboxId !== undefined) {
           start.sandboxId = identity.sandboxId;
+          start.sandboxIds.push(identity.sandboxId);
           this.bySandbox.set(identity.sandboxId, start);
         }
         break;
@@ -157,8 +164,25 @@ export class PodStarts implements CallObserver {
   private scheduleSettle(start: OpenPodStart): void {
     this.cancelSettle(start);
     if (start.containersStarted < start.containersCreated) return;
-    start.settleTimer = setTimeout(() => this.end(start, 'started', start.lastStartEndTick ?? performance.now()), this.settings.settleSeconds * 1000);
+    start.settleTimer = setTimeout(() => {
+      if (this.stillInFlight(start)) this.scheduleSettle(start);
+      else this.end(start, 'started', start.lastStartEndTick ?? performance.now());
+    }, this.settings.settleSeconds * 1000);
     start.settleTimer.unref();
+  }
+
+  /** Whether kubelet is still at this pod start: a pull, create or start of it not yet answered. */
+  private stillInFlight(start: OpenPodStart): boolean {
+    for (const call of this.callsInFlight()) {
+      const step = call.method?.podStartStep;
+      if (step !== 'pull-image' && step !== 'create-container' && step !== 'start-container') continue;
+      const identity = call.requestIdentity();
+      if (identity === undefined) continue;
+      if (identity.podUid === start.uid) return true;
+      if (identity.sandboxId !== undefined && start.sandboxIds.includes(identity.sandboxId)) return true;
+      if (identity.containerId !== undefined && start.containerIds.includes(identity.containerId)) return true;
+    }
+    return false;
   }
 
   private cancelSettle(start: OpenPodStart): void {
@@ -182,7 +206,7 @@ export class PodStarts implements CallObserver {
     clearTimeout(start.settleTimer);
     clearTimeout(start.boundTimer);
     this.byUid.delete(start.uid);
-    if (start.sandboxId !== undefined) this.bySandbox.delete(start.sandboxId);
+    for (const id of start.sandboxIds) this.bySandbox.delete(id);
     for (const id of start.containerIds) this.byContainer.delete(id);
   }
 }

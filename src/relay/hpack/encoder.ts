@@ -5,7 +5,8 @@
  * "literal header field without indexing, new name" (RFC 7541 §6.2.2) with raw
  * strings: it neither reads nor changes the peer's dynamic table, so the
  * connection's encoder and decoder stay in step whatever the relay adds.
- * No Huffman either: these blocks are rare and small, and raw is simplest.
+ * No Huffman either: on a unix socket the few bytes it would save cost more
+ * CPU than they are worth.
  */
 
 /** Octets an integer with an N-bit prefix takes (§5.1). */

@@ -2,22 +2,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { MethodTable } from '../../cri/method-table.js';
 import { grpcStatusName } from '../../errors.js';
+import type { CallInFlight, CallsInFlight } from '../call-in-flight.js';
 import { MethodLabelValues, type MethodLabels } from './label-values.js';
 
 /** From a Status or ListContainers call (milliseconds) to an image pull (minutes). */
 export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 /** gRPC payloads, from an empty request to kubelet's 16 MiB limit. */
 const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
-
-/** A call still waiting for its answer, as the relay sees it. */
-export interface CallInFlight {
-  readonly path: string;
-  readonly service: string;
-  readonly methodName: string;
-  readonly serverStreaming: boolean;
-  /** Response messages relayed so far. */
-  readonly responseMessages: number;
-}
 
 type MethodLabelName = keyof MethodLabels;
 type ServiceMethod = 'service' | 'method';
@@ -47,7 +38,7 @@ export class CallMetrics implements CallObserver {
   private readonly responseSize: Histogram<ServiceMethod>;
   private readonly decodeFailures: Counter<'direction'>;
 
-  constructor(registry: Registry, table: MethodTable, callsInFlight: () => Iterable<CallInFlight>) {
+  constructor(registry: Registry, table: MethodTable, callsInFlight: CallsInFlight) {
     this.labels = new MethodLabelValues(table);
     this.calls = new Counter({
       name: 'criscope_cri_calls_total',
@@ -100,20 +91,27 @@ export class CallMetrics implements CallObserver {
         }
       },
     });
+    // What each series last showed: a stream that ended but is not yet recorded, or that the relay
+    // stopped following, drops out of the live sum, and a counter must never go back.
+    const shownStreamMessages = new Map<string, { labels: MethodLabels; messages: number }>();
     new Counter({
       name: 'criscope_cri_stream_messages_total',
       help: 'Messages the runtime sent on server-streaming CRI calls, counted while the streams run.',
       labelNames: ['service', 'method'],
       registers: [registry],
       collect() {
+        const now = new Map<string, number>();
+        const add = (labels: MethodLabels, messages: number): void => {
+          const key = `${labels.service}/${labels.method}`;
+          now.set(key, (now.get(key) ?? 0) + messages);
+          if (!shownStreamMessages.has(key)) shownStreamMessages.set(key, { labels, messages: 0 });
+        };
+        for (const path of series.values()) if (path.endedStreamMessages > 0) add(path.labels, path.endedStreamMessages);
+        for (const call of callsInFlight()) if (call.serverStreaming && call.responseMessages > 0) add(labelsOf(call), call.responseMessages);
         this.reset();
-        for (const path of series.values()) {
-          if (path.endedStreamMessages > 0) this.inc({ service: path.labels.service, method: path.labels.method }, path.endedStreamMessages);
-        }
-        for (const call of callsInFlight()) {
-          if (!call.serverStreaming || call.responseMessages === 0) continue;
-          const { service, method } = labelsOf(call);
-          this.inc({ service, method }, call.responseMessages);
+        for (const [key, shown] of shownStreamMessages) {
+          shown.messages = Math.max(shown.messages, now.get(key) ?? 0);
+          this.inc({ service: shown.labels.service, method: shown.labels.method }, shown.messages);
         }
       },
     });

@@ -67,6 +67,8 @@ export function registryOf(image: string): string {
   const slash = image.indexOf('/');
   if (slash < 0) return 'docker.io';
   const first = image.slice(0, slash);
-  if (first.includes('.') || first.includes(':') || first === 'localhost') return first.toLowerCase();
-  return 'docker.io';
+  if (!first.includes('.') && !first.includes(':') && first !== 'localhost') return 'docker.io';
+  const registry = first.toLowerCase();
+  // Docker Hub's legacy names are the same registry.
+  return registry === 'index.docker.io' || registry === 'registry-1.docker.io' ? 'docker.io' : registry;
 }

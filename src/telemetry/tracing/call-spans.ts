@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
@@ -93,7 +93,9 @@ export class CallSpans implements CallObserver, PodStartListener {
     if (tracestate !== undefined) parent.traceState = new TraceState(tracestate);
     const span = this.tracer.startSpan(spanName(path), { kind: SpanKind.SERVER, startTime: startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
     const { traceId, spanId, traceFlags } = span.spanContext();
-    return new ContinuedSpan(span, `00-${traceId}-${spanId}-0${(traceFlags & 1).toString(16)}`, this.finish);
+    // The sampled flag is criscope's decision; the other flags (W3C level 2's "random") are the client's.
+    const flags = (parent.traceFlags & ~TraceFlags.SAMPLED) | (traceFlags & TraceFlags.SAMPLED);
+    return new ContinuedSpan(span, `00-${traceId}-${spanId}-${flags.toString(16).padStart(2, '0')}`, this.finish);
   };
 
   onCall(record: CallRecord): void {

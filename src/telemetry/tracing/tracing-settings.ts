@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import type { Config } from '../../config/schema.js';
+import { tracingSchema, type Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import type { SpanExportLimits } from './span-export.js';
 
@@ -18,38 +18,44 @@ export interface TracingSettings {
   readonly endpointForLog: string;
 }
 
-const TRACING_DEFAULTS = { timeoutSeconds: 10, maxQueueSize: 2048, maxExportBatchSize: 512, exportDelayMillis: 1000 } as const;
-
 /** True only when the variable says "true" (in any case), as the OpenTelemetry spec reads booleans. */
 function envTrue(value: string | undefined): boolean {
   return value?.trim().toLowerCase() === 'true';
 }
 
+/** A variable's value; empty counts as unset, as the OpenTelemetry spec says. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
 function envEndpoint(env: NodeJS.ProcessEnv): string | undefined {
-  return env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  return envValue(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? envValue(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
 }
 
 /**
- * Whether criscope traces at all: the config's `tracing.enabled` when given;
- * otherwise on when an OTLP endpoint is set in the environment, unless
- * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+ * Whether criscope traces at all. OTEL_SDK_DISABLED=true always turns it off
+ * (the SDK itself then does nothing); otherwise the config's `tracing.enabled`
+ * when given; otherwise on when an OTLP endpoint is set in the environment,
+ * unless OTEL_TRACES_EXPORTER=none.
  */
 function tracingEnabled(config: TracingConfig | undefined, env: NodeJS.ProcessEnv): boolean {
+  if (envTrue(env['OTEL_SDK_DISABLED'])) return false;
   if (config?.enabled !== undefined) return config.enabled;
-  if (envTrue(env['OTEL_SDK_DISABLED']) || env['OTEL_TRACES_EXPORTER']?.trim() === 'none') return false;
+  if (envValue(env, 'OTEL_TRACES_EXPORTER') === 'none') return false;
   return config?.endpoint !== undefined || envEndpoint(env) !== undefined;
 }
 
 /** The sampling ratio from OTEL_TRACES_SAMPLER(_ARG), for the samplers that have one. */
 function envSamplingRatio(env: NodeJS.ProcessEnv): number {
-  const sampler = env['OTEL_TRACES_SAMPLER']?.trim();
-  if (sampler === undefined || sampler === '') return 1;
+  const sampler = envValue(env, 'OTEL_TRACES_SAMPLER');
+  if (sampler === undefined) return 1;
   if (sampler === 'always_off' || sampler === 'parentbased_always_off') return 0;
   if (sampler === 'always_on' || sampler === 'parentbased_always_on') return 1;
   if (sampler !== 'traceidratio' && sampler !== 'parentbased_traceidratio') {
     throw new ConfigError('environment', [{ field: 'OTEL_TRACES_SAMPLER', reason: `"${sampler}" is not supported; criscope samples parent-based by ratio` }]);
   }
-  const raw = env['OTEL_TRACES_SAMPLER_ARG'];
+  const raw = envValue(env, 'OTEL_TRACES_SAMPLER_ARG');
   const ratio = raw === undefined ? 1 : Number(raw);
   if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
     throw new ConfigError('environment', [{ field: 'OTEL_TRACES_SAMPLER_ARG', reason: `must be a ratio from 0 to 1, got "${raw ?? ''}"` }]);
@@ -81,7 +87,8 @@ function channelCredentials(config: TracingConfig): ChannelCredentials | undefin
 export function tracingSettings(config: Config, env: NodeJS.ProcessEnv): TracingSettings | undefined {
   const tracing = config.tracing;
   if (!tracingEnabled(tracing, env)) return undefined;
-  const { timeoutSeconds, maxQueueSize, maxExportBatchSize, exportDelayMillis } = tracing ?? TRACING_DEFAULTS;
+  // Tracing on from the environment alone: the section's defaults.
+  const { timeoutSeconds, maxQueueSize, maxExportBatchSize, exportDelayMillis } = tracing ?? tracingSchema.parse({});
   let metadata: Metadata | undefined;
   if (tracing?.headers !== undefined) {
     metadata = new Metadata();
