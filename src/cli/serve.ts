@@ -86,7 +86,7 @@ function startTelemetry(
   let callSpans: CallSpans | undefined;
   if (settings !== undefined) {
     tracing = startTracing(settings, build, exportStats, log);
-    callSpans = new CallSpans(tracing.tracer, tracing.keepUnsampled, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
+    callSpans = new CallSpans(tracing.tracer, tracing.spanIds, tracing.keepUnsampled, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }

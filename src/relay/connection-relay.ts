@@ -478,7 +478,7 @@ export class ConnectionRelay {
     if (continuation === undefined) return;
     const at = call === undefined ? -1 : headerIndex(fields, 'traceparent');
     if (call !== undefined && at >= 0) {
-      call.span = continuation.continueTrace(call.path, fields[at + 1], headerValue(fields, 'tracestate'), call.startedTick);
+      call.span = continuation.continueTrace(fields[at + 1], headerValue(fields, 'tracestate'));
       const traceparent = call.span?.traceparent;
       if (traceparent !== undefined) {
         // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.

@@ -1,5 +1,8 @@
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, frameProblem } from './http2-frames.js';
 
+/** Pieces of a chunk up to this size are joined into one buffer for their write; a copy this small costs less than a writev. */
+const JOIN_UP_TO_BYTES = 16 * 1024;
+
 /** What the pump should do with a frame it has shown to its handler. */
 export const enum FrameVerdict {
   Forward = 0,
@@ -10,6 +13,9 @@ export const enum FrameVerdict {
 export interface FrameSink {
   readonly destroyed: boolean;
   write(bytes: Buffer): boolean;
+  /** Holds writes until uncork(), which sends them in one go (a socket's writev). */
+  cork(): void;
+  uncork(): void;
 }
 
 /** Sees each complete, well-formed frame of one direction; `frame` is the whole frame, header included. */
@@ -46,6 +52,8 @@ export class FramePump {
   private pushing = false;
   private stopped = false;
   private deferred: Buffer[] = [];
+  private output: Buffer[] = [];
+  private outputBytes = 0;
 
   constructor(
     private sink: FrameSink | undefined,
@@ -59,14 +67,24 @@ export class FramePump {
 
   /** Where frames go from now on; undefined discards them (criscope answers this side itself). */
   setSink(sink: FrameSink | undefined): void {
+    // What the chunk being pumped has produced so far was meant for the sink it goes to now.
+    if (this.pushing) this.flushOutput();
     this.sink = sink;
   }
 
-  /** Returns false when the sink is full, so the caller pauses the source. */
+  /** Returns false when the sink is full (or the pump stopped), so the caller pauses the source. */
   push(chunk: Buffer): boolean {
     if (this.stopped) return true;
     this.pushing = true;
-    let writable = true;
+    try {
+      this.pushFrames(chunk);
+    } finally {
+      this.pushing = false;
+    }
+    return this.flushOutput() && !this.stopped;
+  }
+
+  private pushFrames(chunk: Buffer): void {
     let bytes = chunk;
     if (this.partialHeader !== undefined || this.partialFrame !== undefined) {
       const used = this.continuePartial(chunk);
@@ -74,12 +92,10 @@ export class FramePump {
       const frame = this.partialFrame;
       if (frame !== undefined && this.partialFill === frame.length) {
         this.partialFrame = undefined;
-        writable = this.relay(frame) && writable;
+        this.relay(frame);
       }
     }
-    if (!this.stopped && this.partialHeader === undefined && this.partialFrame === undefined) writable = this.relay(bytes) && writable;
-    this.pushing = false;
-    return writable;
+    if (!this.stopped && this.partialHeader === undefined && this.partialFrame === undefined) this.relay(bytes);
   }
 
   /**
@@ -116,22 +132,21 @@ export class FramePump {
   }
 
   /** Shows each complete frame in `bytes` to the handler and writes them on; keeps a trailing partial frame. */
-  private relay(bytes: Buffer): boolean {
+  private relay(bytes: Buffer): void {
     let offset = 0;
     let forwardFrom = 0;
-    let writable = true;
     while (bytes.length - offset >= FRAME_HEADER_LENGTH) {
       const length = (bytes[offset]) * 65536 + (bytes[offset + 1]) * 256 + (bytes[offset + 2]);
       if (!this.acceptsLength(length)) {
         this.write(bytes.subarray(forwardFrom, offset));
-        return false;
+        return;
       }
       const end = offset + FRAME_HEADER_LENGTH + length;
       if (end > bytes.length) break;
       const type = bytes[offset + 3];
       const flags = bytes[offset + 4];
       if (this.see(type, flags, bytes.subarray(offset, end)) === FrameVerdict.Drop) {
-        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+        this.write(bytes.subarray(forwardFrom, offset));
         forwardFrom = end;
       }
       if (type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE || type === FrameType.CONTINUATION) {
@@ -139,14 +154,13 @@ export class FramePump {
       }
       offset = end;
       if (!this.inHeaderBlock && this.deferred.length > 0) {
-        writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+        this.write(bytes.subarray(forwardFrom, offset));
         forwardFrom = offset;
-        writable = this.flushDeferred() && writable;
+        this.flushDeferred();
       }
     }
-    writable = this.write(bytes.subarray(forwardFrom, offset)) && writable;
+    this.write(bytes.subarray(forwardFrom, offset));
     if (offset < bytes.length) this.keepPartial(bytes.subarray(offset));
-    return writable;
   }
 
   /** The handler's verdict on a frame; malformed frames and handler failures are relayed unread. */
@@ -181,16 +195,34 @@ export class FramePump {
     return false;
   }
 
-  private flushDeferred(): boolean {
+  private flushDeferred(): void {
     const frames = this.deferred;
     this.deferred = [];
-    let writable = true;
-    for (const frame of frames) writable = this.write(frame) && writable;
-    return writable;
+    for (const frame of frames) this.write(frame);
   }
 
-  private write(bytes: Buffer): boolean {
-    if (bytes.length === 0 || this.sink === undefined || this.sink.destroyed) return true;
-    return this.sink.write(bytes);
+  /** While a chunk is pumped, pieces are gathered, so the chunk leaves in one write however criscope cut it. */
+  private write(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.output.push(bytes);
+    this.outputBytes += bytes.length;
+    if (!this.pushing) this.flushOutput();
+  }
+
+  /** One write for the gathered pieces: joined when small, corked (one writev, no copy) when not. */
+  private flushOutput(): boolean {
+    const pieces = this.output;
+    const total = this.outputBytes;
+    this.output = [];
+    this.outputBytes = 0;
+    const sink = this.sink;
+    if (pieces.length === 0 || sink === undefined || sink.destroyed) return true;
+    if (pieces.length === 1) return sink.write(pieces[0]);
+    if (total <= JOIN_UP_TO_BYTES) return sink.write(Buffer.concat(pieces, total));
+    sink.cork();
+    let writable = true;
+    for (const piece of pieces) writable = sink.write(piece) && writable;
+    sink.uncork();
+    return writable;
   }
 }

@@ -1,32 +1,21 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { criscopeInFrontOf } from '../support/criscope-fixture.js';
 import { statusOf, type Message } from '../support/cri-client.js';
 import { assertResponsesRoundTrip } from '../support/round-trip.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { hostNetworkPodConfig } from '../support/pods.js';
 
 const runtime = testRuntime();
 const SECRET_ENV_VALUE = `env-secret-${randomUUID()}`;
 
-/** A host-network pod, as kubelet would describe it (no CNI needed). */
-function podConfig(name: string): Message {
-  return {
-    metadata: { name, uid: randomUUID(), namespace: 'criscope-e2e', attempt: 0 },
-    log_directory: mkdtempSync(join(tmpdir(), 'criscope-pod-logs-')),
-    labels: { app: name },
-    linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
-}
 
 describe('a whole pod lifecycle through criscope, against the real containerd', () => {
   const fixture = criscopeInFrontOf(runtime.containerdSocket);
 
   it('runs, inspects, execs into, stops and removes a pod and its container', async () => {
-    const config = podConfig('lifecycle');
+    const config = hostNetworkPodConfig('lifecycle');
     const metadata = config['metadata'] as Message;
     const { pod_sandbox_id: sandboxId } = (await fixture.client.call('RunPodSandbox', { config, runtime_handler: '' })) as { pod_sandbox_id: string };
     assert.match(sandboxId, /^[0-9a-f]{64}$/);

@@ -3,7 +3,6 @@
 // and loads config/criscope-alerts.yaml. Only Grafana itself is not run here: dashboards/criscope.json
 // is checked by running each of its queries against that Prometheus, as Grafana would.
 import { strict as assert } from 'node:assert';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
 } from '../support/prometheus.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
+import { hostNetworkPodConfig } from '../support/pods.js';
 
 const runtime = testRuntime();
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -129,15 +129,6 @@ function seriesCount(data: QueryData): number {
   return data.resultType === 'vector' || data.resultType === 'matrix' ? data.result.length : 1;
 }
 
-/** A host-network pod, as kubelet would describe it (no CNI needed). */
-function podConfig(name: string): Message {
-  return {
-    metadata: { name, uid: randomUUID(), namespace: 'criscope-e2e', attempt: 0 },
-    log_directory: mkdtempSync(join(tmpdir(), 'criscope-pod-logs-')),
-    labels: { app: name },
-    linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
-}
 
 describe('criscope scraped by a real Prometheus: every dashboard query answers, the alert rules load and evaluate', () => {
   let criscope: CriscopeProcess | undefined;
@@ -227,7 +218,7 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
     lifecycleStartedAt = Date.now();
     const version = await client.call('Version');
     assert.equal(version['runtime_name'], 'containerd');
-    const config = podConfig('metrics');
+    const config = hostNetworkPodConfig('metrics');
     ({ pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config, runtime_handler: '' })) as { pod_sandbox_id: string });
 
     const pulled = (await client.call('PullImage', { image: { image: runtime.pullOnlyImage }, sandbox_config: config })) as { image_ref: string };

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,13 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
 import { Metadata } from '@grpc/grpc-js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
-import { CriTestClient, criMethod, statusOf, type Message } from '../support/cri-client.js';
+import { CriTestClient, criMethod, statusOf } from '../support/cri-client.js';
 import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
 import { scrape, total } from '../support/metrics-scrape.js';
 import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
+import { hostNetworkPodConfig } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
 import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
@@ -244,12 +245,8 @@ describe('without a client trace context, the calls of one pod start share a tra
   });
 
   it('joins RunPodSandbox, PullImage, CreateContainer and StartContainer under one PodStart span', async () => {
-    const uid = randomUUID();
-    const podConfig: Message = {
-      metadata: { name: 'traced', uid, namespace: 'criscope-e2e', attempt: 0 },
-      log_directory: mkdtempSync(join(tmpdir(), 'criscope-pod-logs-')),
-      linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
-    };
+    const podConfig = hostNetworkPodConfig('traced');
+    const uid = (podConfig['metadata'] as { uid: string }).uid;
     ({ pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config: podConfig, runtime_handler: runtime.runtimeHandler })) as { pod_sandbox_id: string });
     await client.call('PullImage', { image: { image: runtime.pullOnlyImage }, sandbox_config: podConfig });
     const { container_id: containerId } = (await client.call('CreateContainer', {

@@ -1,9 +1,10 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
 import { GrpcStatus, grpcStatusName } from '../../errors.js';
 import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
+import type { ChosenSpanIds } from './chosen-span-ids.js';
 import * as semconv from './semconv.js';
 import type { RpcConventions } from './semconv.js';
 
@@ -55,16 +56,22 @@ function identityAttributes(identity: CriIdentity, podStart: PodStart | undefine
   if (identity.image !== undefined) imageAttributes(identity.image, attributes);
 }
 
-/** A span started when its request arrived with a trace context, ended with the record. */
+/**
+ * The span of a call that came with a trace context: its id is chosen (and
+ * given to the runtime) when the request passes, the span is made when the
+ * call has ended, off the relay's path.
+ */
 class ContinuedSpan implements CallSpan {
   constructor(
-    private readonly span: Span,
+    readonly parent: SpanContext,
+    readonly tracestate: string | undefined,
+    readonly spanId: string,
     readonly traceparent: string,
-    private readonly finish: (span: Span, record: CallRecord) => void,
+    private readonly make: (continued: ContinuedSpan, record: CallRecord) => void,
   ) {}
 
   end(record: CallRecord): void {
-    this.finish(this.span, record);
+    this.make(this, record);
   }
 }
 
@@ -80,22 +87,23 @@ export class CallSpans implements CallObserver, PodStartListener {
 
   constructor(
     private readonly tracer: Tracer,
+    private readonly spanIds: ChosenSpanIds,
     private readonly keepUnsampled: (span: Span) => void,
     private readonly podStarts: PodStarts,
     private readonly conventions: RpcConventions,
   ) {}
 
-  /** On the relay's path: starts the span of a call whose client sent `traceparent`, with that as parent. */
-  readonly continueTrace = (path: string, traceparent: string, tracestate: string | undefined, startTick: number): CallSpan | undefined => {
+  /**
+   * On the relay's path, so only what the runtime must see now: a span id of
+   * criscope's, and the client's sampled flag, which is what the parent-based
+   * sampler decides for a call with a parent (all other flags pass as sent).
+   */
+  readonly continueTrace = (traceparent: string, tracestate: string | undefined): CallSpan | undefined => {
     const parent = parseTraceParent(traceparent);
     if (parent === null) return undefined;
-    parent.isRemote = true;
-    if (tracestate !== undefined) parent.traceState = new TraceState(tracestate);
-    const span = this.tracer.startSpan(spanName(path), { kind: SpanKind.SERVER, startTime: startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
-    const { traceId, spanId, traceFlags } = span.spanContext();
-    // The sampled flag is criscope's decision; the other flags (W3C level 2's "random") are the client's.
-    const flags = (parent.traceFlags & ~TraceFlags.SAMPLED) | (traceFlags & TraceFlags.SAMPLED);
-    return new ContinuedSpan(span, `00-${traceId}-${spanId}-${flags.toString(16).padStart(2, '0')}`, this.finish);
+    const spanId = this.spanIds.newSpanId();
+    const flags = parent.traceFlags.toString(16).padStart(2, '0');
+    return new ContinuedSpan(parent, tracestate, spanId, `00-${parent.traceId}-${spanId}-${flags}`, this.makeContinued);
   };
 
   onCall(record: CallRecord): void {
@@ -128,6 +136,15 @@ export class CallSpans implements CallObserver, PodStartListener {
     }
     root.end(endTick);
   }
+
+  /** The span of a call that came with a trace context, under the client's span, with the id the runtime was given. */
+  private readonly makeContinued = (continued: ContinuedSpan, record: CallRecord): void => {
+    const parent: SpanContext = { ...continued.parent, isRemote: true };
+    if (continued.tracestate !== undefined) parent.traceState = new TraceState(continued.tracestate);
+    this.spanIds.startNextWith(continued.spanId);
+    const span = this.tracer.startSpan(spanName(record.path), { kind: SpanKind.SERVER, startTime: record.startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
+    this.finish(span, record);
+  };
 
   /** The root of a pod start's trace, opened when its RunPodSandbox call is recorded (back-dated to its start). */
   private openRoot(start: PodStart): Span {

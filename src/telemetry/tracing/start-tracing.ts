@@ -5,11 +5,14 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { ParentBasedSampler, StackContextManager, TraceIdRatioBasedSampler, createAlwaysRecordSampler } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
+import { ChosenSpanIds } from './chosen-span-ids.js';
 import { BoundedSpanExport, type SpanExportStats } from './span-export.js';
 import type { TracingSettings } from './tracing-settings.js';
 
 export interface RunningTracing {
   readonly tracer: Tracer;
+  /** The tracer's span ids, which a call's span id can be chosen from before the span is made. */
+  readonly spanIds: ChosenSpanIds;
   /** Export this span even if its trace was not sampled (its call failed). */
   readonly keepUnsampled: (span: Span) => void;
   /** Exports what is queued, for at most `timeoutMs`: a dead collector never holds up criscope's exit. */
@@ -26,7 +29,9 @@ export function startTracing(settings: TracingSettings, build: { version: string
   const spanExport = new BoundedSpanExport(new OTLPTraceExporter(settings.exporter), settings.limits, stats, log);
   // Unsampled calls are still recorded, so a failure among them can be kept (see BoundedSpanExport).
   const sampler = createAlwaysRecordSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }));
+  const spanIds = new ChosenSpanIds();
   const sdk = new NodeSDK({
+    idGenerator: spanIds,
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'criscope', [ATTR_SERVICE_VERSION]: build.version, [ATTR_K8S_NODE_NAME]: build.node }),
     resourceDetectors: [hostDetector, envDetector],
     contextManager: new StackContextManager(),
@@ -41,6 +46,7 @@ export function startTracing(settings: TracingSettings, build: { version: string
   log.info({ endpoint: settings.endpointForLog, samplingRatio: settings.samplingRatio }, 'tracing on');
   return {
     tracer: trace.getTracer('criscope', build.version),
+    spanIds,
     keepUnsampled: (span) => spanExport.keepUnsampled(span),
     async shutdown(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
