@@ -4,15 +4,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { Metadata } from '@grpc/grpc-js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, criMethod, statusOf } from '../support/cri-client.js';
-import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
 import { scrape, total } from '../support/metrics-scrape.js';
 import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from '../support/otlp-receiver.js';
-import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
+import { grpcFrame, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { echoBehindCriscope } from '../support/echo-fixture.js';
 import { waitFor } from '../support/wait.js';
 import { hostNetworkPodConfig } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
@@ -56,35 +56,20 @@ function tracingConfig(receiver: OtlpReceiver, extra: Record<string, unknown> = 
 describe('spans continue the client trace context, and the runtime gets criscope as parent', () => {
   // The runtime's side must show the exact metadata it received, which containerd cannot: an HTTP/2 echo peer stands in.
   let receiver: OtlpReceiver;
-  let echo: EchoServer;
-  let echoSocket: string;
-  let criscope: CriscopeProcess;
-  let viaCriscope: ClientHttp2Session;
-  let direct: ClientHttp2Session;
-
   before(async () => {
     receiver = await OtlpReceiver.start();
-    echoSocket = join(mkdtempSync(join(tmpdir(), 'criscope-echo-')), 'echo.sock');
-    echo = await startEchoServer(echoSocket);
-    criscope = await startCriscope({ runtimeSocket: echoSocket, config: { ...tracingConfig(receiver), nodeName: 'node-a' } });
-    viaCriscope = openH2(criscope.socketPath);
-    direct = openH2(echoSocket);
   });
-
   after(async () => {
-    viaCriscope.close();
-    direct.close();
-    assert.equal(await criscope.stop(), 0);
-    await echo.close();
     await receiver.close();
   });
+  const fixture = echoBehindCriscope(() => ({ config: { ...tracingConfig(receiver), nodeName: 'node-a' } }));
 
-  /** The same call direct and through criscope; returns what the runtime received of each. */
+  /** The same call fixture.direct and through fixture.criscope; returns what the runtime received of each. */
   async function bothWays(headers: OutgoingHttpHeaders): Promise<{ relayed: string[]; straight: string[] }> {
-    await rawCall(viaCriscope, VERSION_PATH, versionBody(), headers);
-    const relayed = echo.requests[echo.requests.length - 1].rawHeaders;
-    await rawCall(direct, VERSION_PATH, versionBody(), headers);
-    const straight = echo.requests[echo.requests.length - 1].rawHeaders;
+    await rawCall(fixture.viaCriscope, VERSION_PATH, versionBody(), headers);
+    const relayed = fixture.echo.requests[fixture.echo.requests.length - 1].rawHeaders;
+    await rawCall(fixture.direct, VERSION_PATH, versionBody(), headers);
+    const straight = fixture.echo.requests[fixture.echo.requests.length - 1].rawHeaders;
     return { relayed, straight };
   }
 
@@ -152,9 +137,9 @@ describe('spans continue the client trace context, and the runtime gets criscope
       buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 3, big.subarray(16_000)),
       buildFrame(FrameType.DATA, Flag.END_STREAM, 3, versionBody()),
     ]);
-    const before = echo.requests.length;
-    await exchangeRaw(criscope.socketPath, bytes, 1000);
-    const [first, second] = echo.requests.slice(before).map((request) => request.rawHeaders);
+    const before = fixture.echo.requests.length;
+    await exchangeRaw(fixture.criscope.socketPath, bytes, 1000);
+    const [first, second] = fixture.echo.requests.slice(before).map((request) => request.rawHeaders);
     assert.ok(first !== undefined && second !== undefined, 'both requests reached the runtime');
     assert.match(headerOf(first, 'traceparent') ?? '', new RegExp(`^00-${parent.traceId}-(?!${parent.spanId})[0-9a-f]{16}-01$`));
     assert.equal(headerOf(first, 'x-before'), 'one');
@@ -167,12 +152,12 @@ describe('spans continue the client trace context, and the runtime gets criscope
     const { relayed } = await bothWays({ traceparent: quiet.header });
     assert.match(headerOf(relayed, 'traceparent') ?? '', new RegExp(`^00-${quiet.traceId}-[0-9a-f]{16}-00$`));
 
-    echo.answer = () => ({ headers: { 'grpc-status': '14', 'grpc-message': 'runtime%20restarting' } });
+    fixture.echo.answer = () => ({ headers: { 'grpc-status': '14', 'grpc-message': 'runtime%20restarting' } });
     const failing = traceparent(false);
     try {
-      await rawCall(viaCriscope, VERSION_PATH, versionBody(), { traceparent: failing.header });
+      await rawCall(fixture.viaCriscope, VERSION_PATH, versionBody(), { traceparent: failing.header });
     } finally {
-      echo.answer = () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } });
+      fixture.echo.answer = () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } });
     }
     const spans = await receiver.waitForSpans((received) => received.some((span) => span.traceId === failing.traceId));
     const failed = spans.find((span) => span.traceId === failing.traceId) as ReceivedSpan;

@@ -1,16 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { criMethod } from '../support/cri-client.js';
-import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
 import { grpcFrame, openH2, rawCall, type RawExchange } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { echoBehindCriscope } from '../support/echo-fixture.js';
 import { waitFor } from '../support/wait.js';
 
 const MIB = 1024 * 1024;
@@ -85,26 +82,7 @@ describe('the same call direct and through criscope, against the real containerd
 describe('metadata, trailers and large messages pass unchanged', () => {
   // containerd cannot report the metadata it received or be told how to answer,
   // so a bare HTTP/2 peer stands in for it here.
-  let echo: EchoServer;
-  let echoSocket: string;
-  let criscope: CriscopeProcess;
-  let viaCriscope: ClientHttp2Session;
-  let direct: ClientHttp2Session;
-
-  before(async () => {
-    echoSocket = join(mkdtempSync(join(tmpdir(), 'criscope-echo-')), 'echo.sock');
-    echo = await startEchoServer(echoSocket);
-    criscope = await startCriscope({ runtimeSocket: echoSocket, extraArgs: ['--max-message-bytes', String(32 * MIB)] });
-    viaCriscope = openH2(criscope.socketPath);
-    direct = openH2(echoSocket);
-  });
-
-  after(async () => {
-    viaCriscope.close();
-    direct.close();
-    await criscope.stop();
-    await echo.close();
-  });
+  const fixture = echoBehindCriscope(() => ({ extraArgs: ['--max-message-bytes', String(32 * MIB)] }));
 
   it('passes request metadata unchanged: trace context, deadline, user agent, repeated and -bin keys', async () => {
     const metadata: OutgoingHttpHeaders = {
@@ -116,9 +94,9 @@ describe('metadata, trailers and large messages pass unchanged', () => {
       'x-context-bin': ['AAEC', 'AwQF'],
     };
     const body = grpcFrame(encode('Version', { version: 'v1' }));
-    await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', body, metadata);
-    await rawCall(direct, '/runtime.v1.RuntimeService/Version', body, metadata);
-    const [relayed, straight] = echo.requests.slice(-2) as [typeof echo.requests[0], typeof echo.requests[0]];
+    await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/Version', body, metadata);
+    await rawCall(fixture.direct, '/runtime.v1.RuntimeService/Version', body, metadata);
+    const [relayed, straight] = fixture.echo.requests.slice(-2) as [typeof fixture.echo.requests[0], typeof fixture.echo.requests[0]];
     assert.deepEqual(relayed.rawHeaders, straight.rawHeaders);
     assert.deepEqual(relayed.body, body);
     const xContext = relayed.rawHeaders.flatMap((value, index) => (relayed.rawHeaders[index - 1] === 'x-context-bin' && index % 2 === 1 ? [value] : []));
@@ -127,45 +105,45 @@ describe('metadata, trailers and large messages pass unchanged', () => {
 
   it('passes response headers and trailers unchanged, repeated and -bin ones included', async () => {
     const reply = grpcFrame(randomBytes(300));
-    echo.answer = () => ({
+    fixture.echo.answer = () => ({
       headers: { 'x-served-by': ['a', 'b'], 'x-response-bin': 'AQID' },
       trailers: { 'grpc-status': '0', 'grpc-message': 'all%20good', 'x-trailer': ['t1', 't2'], 'grpc-status-details-bin': 'CAUSBm5vcGU' },
       body: reply,
     });
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
-    const straight = await rawCall(direct, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    const straight = await rawCall(fixture.direct, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
     assert.deepEqual(observable(relayed), observable(straight));
     assert.deepEqual(relayed.data, reply);
     assert.deepEqual(relayed.rawTrailers?.filter((_, index, all) => all[index - 1] === 'x-trailer'), ['t1', 't2']);
   });
 
   it('passes a trailers-only error answer unchanged', async () => {
-    echo.answer = () => ({ headers: { 'grpc-status': '5', 'grpc-message': 'container%20%22x%22%20not%20found', 'grpc-status-details-bin': 'CAUSBm5vcGU' } });
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
-    const straight = await rawCall(direct, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
+    fixture.echo.answer = () => ({ headers: { 'grpc-status': '5', 'grpc-message': 'container%20%22x%22%20not%20found', 'grpc-status-details-bin': 'CAUSBm5vcGU' } });
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
+    const straight = await rawCall(fixture.direct, '/runtime.v1.RuntimeService/ContainerStatus', grpcFrame(Buffer.alloc(0)));
     assert.deepEqual(observable(relayed), observable(straight));
     assert.equal(relayed.headers['grpc-status'], '5');
     assert.equal(relayed.trailers, undefined, 'no separate trailers frame');
   });
 
   it('passes a reset from the runtime on to the client, with its code', async () => {
-    echo.answer = () => ({ reset: 0x2 });
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
+    fixture.echo.answer = () => ({ reset: 0x2 });
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)));
     assert.equal(relayed.rstCode, 0x2, 'INTERNAL_ERROR, as the runtime sent it');
-    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'Version' && line['resetCode'] === 2));
+    await waitFor(() => fixture.criscope.logLines().some((line) => line['method'] === 'Version' && line['resetCode'] === 2));
   });
 
   it('relays 20 MiB messages each way byte for byte', async () => {
-    echo.answer = (request) => ({ trailers: { 'grpc-status': '0' }, body: request.body });
+    fixture.echo.answer = (request) => ({ trailers: { 'grpc-status': '0' }, body: request.body });
     const body = grpcFrame(randomBytes(20 * MIB));
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/ListContainers', body);
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/ListContainers', body);
     assert.equal(relayed.trailers?.['grpc-status'], '0');
     assert.ok(relayed.data.equals(body), 'the echoed 20 MiB message came back unchanged');
-    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the runtime side received it unchanged');
+    assert.ok((fixture.echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the runtime side received it unchanged');
   });
 
   it('forwards gzip-compressed messages as they are and still decodes them for the record', async () => {
-    echo.answer = () => ({
+    fixture.echo.answer = () => ({
       headers: { 'grpc-encoding': 'gzip' },
       trailers: { 'grpc-status': '0' },
       body: grpcFrame(gzipSync(criMethod('CreateContainer').responseType.encode({ container_id: 'container-gz' }).finish()), true),
@@ -176,10 +154,10 @@ describe('metadata, trailers and large messages pass unchanged', () => {
       sandbox_config: { metadata: { name: 'pod-gz', namespace: 'ns-gz', uid: 'uid-gz' } },
     });
     const body = grpcFrame(gzipSync(request), true);
-    await rawCall(viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', body, { 'grpc-encoding': 'gzip' });
-    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the compressed bytes reached the runtime unchanged');
-    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'CreateContainer'));
-    const record = criscope.logLines().find((line) => line['method'] === 'CreateContainer');
+    await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', body, { 'grpc-encoding': 'gzip' });
+    assert.ok((fixture.echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the compressed bytes reached the runtime unchanged');
+    await waitFor(() => fixture.criscope.logLines().some((line) => line['method'] === 'CreateContainer'));
+    const record = fixture.criscope.logLines().find((line) => line['method'] === 'CreateContainer');
     assert.equal(record?.['podName'], 'pod-gz');
     assert.equal(record?.['podNamespace'], 'ns-gz');
     assert.equal(record?.['containerName'], 'zipped');
@@ -188,28 +166,28 @@ describe('metadata, trailers and large messages pass unchanged', () => {
   });
 
   it('logs a message it cannot decode and forwards it all the same', async () => {
-    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
+    fixture.echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
     // Field 7 with wire type 7, which protobuf does not have.
     const garbage = grpcFrame(Buffer.from([0x3f, 0x01]));
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', garbage);
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/CreateContainer', garbage);
     assert.equal(relayed.trailers?.['grpc-status'], '0');
-    assert.ok((echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(garbage));
-    await waitFor(() => criscope.logLines().some((line) => line['msg'] === 'call not decoded' && line['method'] === 'CreateContainer'));
-    const metrics = await (await fetch(`${criscope.httpUrl}/metrics`)).text();
+    assert.ok((fixture.echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(garbage));
+    await waitFor(() => fixture.criscope.logLines().some((line) => line['msg'] === 'call not decoded' && line['method'] === 'CreateContainer'));
+    const metrics = await (await fetch(`${fixture.criscope.httpUrl}/metrics`)).text();
     assert.match(metrics, /^criscope_decode_failures_total\{direction="request"\} 1$/m);
-    // The 20 MiB random echo above was a ListContainers "response" that is not protobuf either.
+    // The 20 MiB random fixture.echo above was a ListContainers "response" that is not protobuf either.
     assert.match(metrics, /^criscope_decode_failures_total\{direction="response"\} 1$/m);
   });
 
   it('relays a header block too large for one frame (HEADERS + CONTINUATION) and still records the call', async () => {
-    echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
+    fixture.echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: grpcFrame(Buffer.alloc(0)) });
     const large = 'x'.repeat(40_000);
     const body = grpcFrame(encode('StopPodSandbox', { pod_sandbox_id: 'sandbox-continued' }));
-    const relayed = await rawCall(viaCriscope, '/runtime.v1.RuntimeService/StopPodSandbox', body, { 'x-large': large });
+    const relayed = await rawCall(fixture.viaCriscope, '/runtime.v1.RuntimeService/StopPodSandbox', body, { 'x-large': large });
     assert.equal(relayed.trailers?.['grpc-status'], '0');
-    const received = echo.requests.at(-1)?.rawHeaders ?? [];
+    const received = fixture.echo.requests.at(-1)?.rawHeaders ?? [];
     assert.equal(received[received.indexOf('x-large') + 1], large);
-    await waitFor(() => criscope.logLines().some((line) => line['method'] === 'StopPodSandbox' && line['sandboxId'] === 'sandbox-continued'));
+    await waitFor(() => fixture.criscope.logLines().some((line) => line['method'] === 'StopPodSandbox' && line['sandboxId'] === 'sandbox-continued'));
   });
 });
 
