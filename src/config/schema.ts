@@ -28,12 +28,11 @@ const otlpEndpoint = z.string().regex(/^https?:\/\/[^/\s]+(:\d{1,5})?\/?$/, {
 });
 
 /**
- * Span export. The endpoint, headers, TLS and sampling fall back to the
- * standard OTEL_* variables when left out (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
- * _HEADERS, _CERTIFICATE, OTEL_TRACES_SAMPLER_ARG, …); the timeout and queue
- * sizes have criscope's own defaults.
+ * Span export. Every key left out falls back to its standard OTEL_* variable
+ * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS, _CERTIFICATE, _TIMEOUT,
+ * OTEL_TRACES_SAMPLER_ARG, OTEL_BSP_MAX_QUEUE_SIZE, …), then to criscope's default.
  */
-export const tracingSchema = z
+const tracingSchema = z
   .object({
     /** Left out: on when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set and OTEL_SDK_DISABLED is not. */
     enabled: z.boolean().optional(),
@@ -46,16 +45,16 @@ export const tracingSchema = z
       .object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
       .strict()
       .optional(),
-    timeoutSeconds: z.number().positive().max(300).default(10),
+    timeoutSeconds: z.number().positive().max(300).optional(),
     /** The share of new traces kept; a call whose client sent a trace context follows its sampled flag. */
     samplingRatio: z.number().min(0).max(1).optional(),
     /** Spans waiting for export; beyond this, new spans are dropped and counted. */
-    maxQueueSize: z.number().int().min(1).max(1_000_000).default(2048),
-    maxExportBatchSize: z.number().int().min(1).max(100_000).default(512),
-    exportDelayMillis: z.number().int().min(1).max(60_000).default(1000),
+    maxQueueSize: z.number().int().min(1).max(1_000_000).optional(),
+    maxExportBatchSize: z.number().int().min(1).max(100_000).optional(),
+    exportDelayMillis: z.number().int().min(1).max(60_000).optional(),
   })
   .strict()
-  .refine((tracing) => tracing.maxExportBatchSize <= tracing.maxQueueSize, {
+  .refine((tracing) => (tracing.maxExportBatchSize ?? 0) <= (tracing.maxQueueSize ?? Infinity), {
     message: 'maxExportBatchSize must not exceed maxQueueSize',
     path: ['maxExportBatchSize'],
   });

@@ -739,6 +739,37 @@ describe('tracingSettings', () => {
     assert.equal(settings.exporter.metadata, undefined);
   });
 
+  const limitCases: { name: string; tracing: Record<string, unknown>; env: Record<string, string>; limits: Record<string, number> }[] = [
+    { name: 'defaults', tracing: {}, env: {}, limits: { maxQueueSize: 2048, maxExportBatchSize: 512, exportDelayMillis: 1000, exportTimeoutMillis: 10_000 } },
+    {
+      name: 'from the OTEL_* variables',
+      tracing: {},
+      env: { OTEL_EXPORTER_OTLP_TIMEOUT: '4000', OTEL_BSP_MAX_QUEUE_SIZE: '300', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '30', OTEL_BSP_SCHEDULE_DELAY: '200' },
+      limits: { maxQueueSize: 300, maxExportBatchSize: 30, exportDelayMillis: 200, exportTimeoutMillis: 4000 },
+    },
+    {
+      name: 'the traces timeout before the general one, the config before both',
+      tracing: { maxQueueSize: 50 },
+      env: { OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '2500', OTEL_EXPORTER_OTLP_TIMEOUT: '4000', OTEL_BSP_MAX_QUEUE_SIZE: '300' },
+      limits: { maxQueueSize: 50, maxExportBatchSize: 50, exportDelayMillis: 1000, exportTimeoutMillis: 2500 },
+    },
+  ];
+  for (const { name, tracing, env, limits } of limitCases) {
+    it(`export limits: ${name}`, () => {
+      const settings = tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT, ...tracing } }), env);
+      assert.ok(settings !== undefined);
+      assert.deepEqual(settings.limits, limits);
+      assert.equal(settings.exporter.timeoutMillis, limits['exportTimeoutMillis']);
+    });
+  }
+
+  it('refuses an export limit variable that is not a whole number, naming it', () => {
+    assert.throws(
+      () => tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT } }), { OTEL_BSP_MAX_QUEUE_SIZE: 'lots' }),
+      (error: unknown) => error instanceof ConfigError && /OTEL_BSP_MAX_QUEUE_SIZE: must be a whole number/.test(error.message),
+    );
+  });
+
   it('takes the export limits from the config', () => {
     const settings = tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT, timeoutSeconds: 3, maxQueueSize: 100, maxExportBatchSize: 50, exportDelayMillis: 250 } }), {});
     assert.ok(settings !== undefined);
@@ -796,16 +827,12 @@ describe('loadConfig: tracing and podStart', () => {
     });
   }
 
-  it('accepts a full tracing section and fills in its defaults', () => {
+  it('accepts a tracing section and leaves out what it does not say (the environment or the defaults decide)', () => {
     const config = loadConfig(configFile('tracing:\n  endpoint: https://otel.example:4317\n  samplingRatio: 0.5\n  headers:\n    x-api-key: k\n'));
     assert.deepEqual(config.tracing, {
       endpoint: 'https://otel.example:4317',
       samplingRatio: 0.5,
       headers: { 'x-api-key': 'k' },
-      timeoutSeconds: 10,
-      maxQueueSize: 2048,
-      maxExportBatchSize: 512,
-      exportDelayMillis: 1000,
     });
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { tracingSchema, type Config } from '../../config/schema.js';
+import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import type { SpanExportLimits } from './span-export.js';
 
@@ -17,6 +17,12 @@ export interface TracingSettings {
   /** Where spans go, for the startup log: never the headers. */
   readonly endpointForLog: string;
 }
+
+const DEFAULT_TIMEOUT_MILLIS = 10_000;
+const DEFAULT_MAX_QUEUE_SIZE = 2048;
+const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
+/** Shorter than the spec's 5 s: a node's spans are few, and an operator looking at a pod start wants them soon. */
+const DEFAULT_EXPORT_DELAY_MILLIS = 1000;
 
 /** True only when the variable says "true" (in any case), as the OpenTelemetry spec reads booleans. */
 function envTrue(value: string | undefined): boolean {
@@ -63,6 +69,17 @@ function envSamplingRatio(env: NodeJS.ProcessEnv): number {
   return ratio;
 }
 
+/** A whole number from the environment, or undefined when unset; anything else is a ConfigError naming the variable. */
+function envInteger(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = envValue(env, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError('environment', [{ field: name, reason: `must be a whole number from ${min} to ${max}, got "${raw}"` }]);
+  }
+  return value;
+}
+
 function readPem(path: string, field: string): Buffer {
   try {
     return readFileSync(path);
@@ -87,8 +104,15 @@ function channelCredentials(config: TracingConfig): ChannelCredentials | undefin
 export function tracingSettings(config: Config, env: NodeJS.ProcessEnv): TracingSettings | undefined {
   const tracing = config.tracing;
   if (!tracingEnabled(tracing, env)) return undefined;
-  // Tracing on from the environment alone: the section's defaults.
-  const { timeoutSeconds, maxQueueSize, maxExportBatchSize, exportDelayMillis } = tracing ?? tracingSchema.parse({});
+  const timeoutMillis =
+    (tracing?.timeoutSeconds === undefined ? undefined : tracing.timeoutSeconds * 1000) ??
+    envInteger(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 1, 300_000) ??
+    envInteger(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 1, 300_000) ??
+    DEFAULT_TIMEOUT_MILLIS;
+  const maxQueueSize = tracing?.maxQueueSize ?? envInteger(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 1_000_000) ?? DEFAULT_MAX_QUEUE_SIZE;
+  // A batch larger than the queue could never fill: the batch processor would clamp it too.
+  const maxExportBatchSize = Math.min(maxQueueSize, tracing?.maxExportBatchSize ?? envInteger(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 100_000) ?? DEFAULT_MAX_EXPORT_BATCH_SIZE);
+  const exportDelayMillis = tracing?.exportDelayMillis ?? envInteger(env, 'OTEL_BSP_SCHEDULE_DELAY', 1, 60_000) ?? DEFAULT_EXPORT_DELAY_MILLIS;
   let metadata: Metadata | undefined;
   if (tracing?.headers !== undefined) {
     metadata = new Metadata();
@@ -98,11 +122,11 @@ export function tracingSettings(config: Config, env: NodeJS.ProcessEnv): Tracing
     url: tracing?.endpoint,
     credentials: tracing === undefined ? undefined : channelCredentials(tracing),
     metadata,
-    timeoutMillis: timeoutSeconds * 1000,
+    timeoutMillis,
   };
   return {
     exporter,
-    limits: { maxQueueSize, maxExportBatchSize, exportDelayMillis, exportTimeoutMillis: timeoutSeconds * 1000 },
+    limits: { maxQueueSize, maxExportBatchSize, exportDelayMillis, exportTimeoutMillis: timeoutMillis },
     samplingRatio: tracing?.samplingRatio ?? envSamplingRatio(env),
     endpointForLog: tracing?.endpoint ?? envEndpoint(env) ?? 'http://localhost:4317 (the OTLP default)',
   };
