@@ -96,6 +96,7 @@ function startTelemetry(
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();
+      callSpans?.endOpenRoots();
       await tracing?.shutdown(2000);
     },
   };

@@ -282,6 +282,36 @@ describe('without a client trace context, the calls of one pod start share a tra
   });
 });
 
+describe('a pod start still open when criscope stops', () => {
+  const runtime = testRuntime();
+
+  it('is exported as it stands, marked interrupted', async () => {
+    const receiver = await OtlpReceiver.start();
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, config: tracingConfig(receiver) });
+    const client = new CriTestClient(criscope.socketPath);
+    const direct = new CriTestClient(runtime.containerdSocket);
+    const podConfig = hostNetworkPodConfig('interrupted');
+    const uid = (podConfig['metadata'] as { uid: string }).uid;
+    let sandboxId = '';
+    try {
+      ({ pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config: podConfig, runtime_handler: runtime.runtimeHandler })) as { pod_sandbox_id: string });
+      await waitFor(() => criscope.logLines().some((line) => line['method'] === 'RunPodSandbox'), 'the call to be recorded');
+      client.close();
+      assert.equal(await criscope.stop(), 0);
+      const spans = await receiver.waitForSpans((received) => received.some((span) => span.name === 'PodStart'));
+      const root = spans.find((span) => span.name === 'PodStart') as ReceivedSpan;
+      assert.deepEqual([root.attributes['k8s.pod.uid'], root.attributes['criscope.pod_start.result']], [uid, 'interrupted']);
+    } finally {
+      if (sandboxId !== '') {
+        await direct.call('StopPodSandbox', { pod_sandbox_id: sandboxId });
+        await direct.call('RemovePodSandbox', { pod_sandbox_id: sandboxId });
+      }
+      direct.close();
+      await receiver.close();
+    }
+  });
+});
+
 describe('a collector that is down, refusing or hanging never fails a call', () => {
   const runtime = testRuntime();
 

@@ -83,7 +83,8 @@ class ContinuedSpan implements CallSpan {
  * start; any other call is a trace of its own.
  */
 export class CallSpans implements CallObserver, PodStartListener {
-  private readonly roots = new WeakMap<PodStart, Span>();
+  /** Open pod starts' root spans; each leaves when its pod start ends. */
+  private readonly roots = new Map<PodStart, Span>();
 
   constructor(
     private readonly tracer: Tracer,
@@ -145,6 +146,15 @@ export class CallSpans implements CallObserver, PodStartListener {
     const span = this.tracer.startSpan(spanName(record.path), { kind: SpanKind.SERVER, startTime: record.startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
     this.finish(span, record);
   };
+
+  /** criscope is stopping: pod starts still open are exported as they stand, marked interrupted. */
+  endOpenRoots(): void {
+    for (const [start, root] of this.roots) {
+      root.setAttributes({ [semconv.ATTR_POD_START_RESULT]: 'interrupted', [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted });
+      root.end();
+    }
+    this.roots.clear();
+  }
 
   /** The root of a pod start's trace, opened when its RunPodSandbox call is recorded (back-dated to its start). */
   private openRoot(start: PodStart): Span {
