@@ -62,6 +62,17 @@ export class ConfigError extends CriscopeError {
   }
 }
 
+/** A policy file that cannot be used: at start criscope refuses to run; on reload the old policy stays in force. */
+export class PolicyFileError extends CriscopeError {
+  override readonly name = 'PolicyFileError';
+  constructor(
+    readonly path: string,
+    readonly issues: readonly { field: string; reason: string }[],
+  ) {
+    super(`invalid policy in ${path}: ${issues.map((i) => `${i.field || '(root)'}: ${i.reason}`).join('; ')}`);
+  }
+}
+
 /** The listen socket cannot be taken (another criscope is serving it, or the path is not a socket). */
 export class ListenError extends CriscopeError {
   override readonly name = 'ListenError';

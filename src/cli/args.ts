@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import type { ConfigOverrides } from '../config/load.js';
 
 export const USAGE = `usage: criscope serve [options]
+       criscope policy check [options]   report what the policy would deny among the
+                                         runtime's current pods and containers
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -10,8 +12,10 @@ export const USAGE = `usage: criscope serve [options]
   --image-endpoint EP       the image service's socket, when the runtime splits it out
   --image-listen ENDPOINT   socket for kubelet's --image-service-endpoint when --image-endpoint
                             is set (default: criscope-image.sock beside --listen)
-  --http-listen HOST:PORT   /healthz and /readyz (default 127.0.0.1:9810)
+  --http-listen HOST:PORT   /healthz, /readyz and /metrics (default 127.0.0.1:9810)
   --max-message-bytes N     largest gRPC message expected (default 16777216)
+  --policy FILE             policy file: checked before calls reach the runtime; reloaded on
+                            change and on SIGHUP
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                this text
   --version                 criscope's version
@@ -19,6 +23,7 @@ export const USAGE = `usage: criscope serve [options]
 
 export type Command =
   | { readonly kind: 'serve'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
+  | { readonly kind: 'policy-check'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
@@ -36,6 +41,7 @@ export function parseCommand(argv: readonly string[]): Command {
       'image-listen': { type: 'string' },
       'http-listen': { type: 'string' },
       'max-message-bytes': { type: 'string' },
+      policy: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -44,11 +50,17 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help === true) return { kind: 'help' };
   if (values.version === true) return { kind: 'version' };
   const [command, ...extra] = positionals;
-  if (command !== 'serve') throw new TypeError(command === undefined ? 'missing command' : `unknown command "${command}"`);
+  let kind: 'serve' | 'policy-check';
+  if (command === 'serve') kind = 'serve';
+  else if (command === 'policy' && extra[0] === 'check') {
+    kind = 'policy-check';
+    extra.shift();
+  } else if (command === 'policy') throw new TypeError(extra[0] === undefined ? 'missing policy subcommand (check)' : `unknown policy subcommand "${extra[0]}"`);
+  else throw new TypeError(command === undefined ? 'missing command' : `unknown command "${command}"`);
   if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
   const maxMessageBytes = values['max-message-bytes'];
   return {
-    kind: 'serve',
+    kind,
     configFile: values.config,
     overrides: {
       listen: values.listen,
@@ -57,6 +69,7 @@ export function parseCommand(argv: readonly string[]): Command {
       imageListen: values['image-listen'],
       httpListen: values['http-listen'],
       maxMessageBytes: maxMessageBytes === undefined ? undefined : Number(maxMessageBytes),
+      policyFile: values.policy,
       logLevel: values['log-level'],
     },
   };

@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { CriscopeError } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
+import { checkPolicy } from './policy-check.js';
 import { startCriscope } from './serve.js';
 
 function packageVersion(): string {
@@ -29,6 +30,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(command.configFile, command.overrides);
+  if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);
   const running = await startCriscope(config, log, { version: packageVersion() });
   return new Promise<number>((resolve) => {
@@ -47,6 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    process.on('SIGHUP', () => running.reloadPolicy());
   });
 }
 

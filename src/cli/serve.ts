@@ -11,7 +11,13 @@ import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { CallObservers, type CallObserver } from '../cri/call-record.js';
 import type { MethodTable } from '../cri/method-table.js';
+import { loadPolicy } from '../config/load-policy.js';
+import { PolicyEngine } from '../policy/policy-engine.js';
+import { RuntimeDirectory } from '../runtime/runtime-directory.js';
 import { CallLog } from '../telemetry/call-log.js';
+import { PolicyMetrics } from '../telemetry/metrics/policy-metrics.js';
+import { PolicyLog } from '../telemetry/policy-log.js';
+import { PolicyReloader } from './policy-reloader.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { CallsInFlight } from '../telemetry/call-in-flight.js';
 import { CallMetrics } from '../telemetry/metrics/call-metrics.js';
@@ -27,6 +33,8 @@ import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 
 export interface RunningCriscope {
   readonly httpPort: number;
+  /** Reloads the policy file now (SIGHUP); nothing when no policy is configured. */
+  reloadPolicy(): void;
   /** Graceful stop: the relay's shutdown, then the rest. */
   stop(): Promise<void>;
 }
@@ -65,7 +73,7 @@ interface Telemetry {
 /**
  * Everything that watches calls, in the order each needs the others: pod
  * starts first (metrics and spans ask it which pod start a call belongs to),
- * then metrics, spans and the log.
+ * then metrics, spans, policy's own observers and the log.
  */
 function startTelemetry(
   config: Config,
@@ -73,6 +81,7 @@ function startTelemetry(
   table: MethodTable,
   metrics: Registry,
   callsInFlight: CallsInFlight,
+  policyObservers: readonly CallObserver[],
   log: Logger,
   env: NodeJS.ProcessEnv,
 ): Telemetry {
@@ -90,7 +99,7 @@ function startTelemetry(
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }
-  observers.push(new CallLog(log));
+  observers.push(...policyObservers, new CallLog(log));
   return {
     observer: new CallObservers(observers, (error, record) => log.error({ err: (error as Error).message, path: record.path }, 'a call observer failed')),
     traceContinuation: callSpans,
@@ -100,6 +109,23 @@ function startTelemetry(
       await tracing?.shutdown(2000);
     },
   };
+}
+
+interface RunningPolicy {
+  readonly engine: PolicyEngine;
+  readonly reloader: PolicyReloader;
+  /** The directory learns pods and containers from calls; metrics and the log report decisions. */
+  readonly observers: readonly CallObserver[];
+}
+
+/** Loads the policy file (a bad one refuses to start, naming the path and reason) and what judging needs. */
+function startPolicy(path: string, runtimeClient: RuntimeClient, maxMessageBytes: number, metrics: Registry, log: Logger): RunningPolicy {
+  const directory = new RuntimeDirectory(runtimeClient, maxMessageBytes);
+  const engine = new PolicyEngine(loadPolicy(path), directory);
+  const policyMetrics = new PolicyMetrics(metrics);
+  const reloader = new PolicyReloader(path, engine, policyMetrics, log);
+  log.info({ path, rules: engine.policy.rules.length, mode: engine.policy.mode }, 'policy loaded');
+  return { engine, reloader, observers: [directory, policyMetrics, new PolicyLog(log)] };
 }
 
 /** Wires criscope together from a validated config and starts serving. */
@@ -117,13 +143,14 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     runtimeEndpoint,
     () => runtimeClient.version(1000),
   );
+  const policy = config.policyFile === undefined ? undefined : startPolicy(config.policyFile, runtimeClient, config.maxMessageBytes, metrics, log);
   // The relay is made below, with the telemetry's observer; metrics read its calls only at scrape time, once it exists.
-  const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), log, env);
+  const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), policy?.observers ?? [], log, env);
   const relay = new RelayServer({
     routes,
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, log, traceContinuation: telemetry.traceContinuation },
+    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine },
     onReachabilityChange: runtimeMetrics.reachabilityChanged,
   });
   const separator = config.httpListen.lastIndexOf(':');
@@ -139,6 +166,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     await relay.listen();
   } catch (error) {
     await ops.close();
+    policy?.reloader.stop();
     runtimeClient.close();
     await telemetry.stop();
     throw error;
@@ -147,9 +175,14 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), http: `${httpHost}:${httpPort}` },
     'criscope serving',
   );
+  policy?.reloader.start();
   return {
     httpPort,
+    reloadPolicy() {
+      policy?.reloader.reload(true);
+    },
     async stop() {
+      policy?.reloader.stop();
       const { abandonedCalls } = await relay.shutdown(config.shutdownGraceSeconds * 1000);
       runtimeClient.close();
       await ops.close();

@@ -5,33 +5,47 @@ import { ConfigError } from '../errors.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Settings given as command-line flags; each one present overrides the file. */
-export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'imageListen' | 'httpListen' | 'maxMessageBytes'>> & {
+export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'imageListen' | 'httpListen' | 'maxMessageBytes' | 'policyFile'>> & {
   logLevel?: string;
 };
 
-function readConfigFile(path: string): Record<string, unknown> {
+export interface FileIssue {
+  readonly field: string;
+  readonly reason: string;
+}
+
+/** Reads a YAML mapping; `fail` makes the error (config or policy) from what was wrong. */
+export function readYamlMapping(path: string, fail: (issues: FileIssue[]) => Error): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(path, [{ field: '', reason: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
+    throw fail([{ field: '', reason: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? String(error)}` }]);
   }
   let document: unknown;
   try {
     document = parseYaml(text);
   } catch (error) {
     const reason = error instanceof YAMLParseError ? error.message : String(error);
-    throw new ConfigError(path, [{ field: '', reason: `not valid YAML: ${reason}` }]);
+    throw fail([{ field: '', reason: `not valid YAML: ${reason}` }]);
   }
   if (document === null || document === undefined) return {};
   if (typeof document !== 'object' || Array.isArray(document)) {
-    throw new ConfigError(path, [{ field: '', reason: 'must be a YAML mapping of settings' }]);
+    throw fail([{ field: '', reason: 'must be a YAML mapping of settings' }]);
   }
   return document as Record<string, unknown>;
 }
 
-function issuesOf(error: z.ZodError): { field: string; reason: string }[] {
-  return error.issues.map((issue) => ({ field: issue.path.join('.'), reason: issue.message }));
+/** Each issue with its field path as written in YAML terms: "rules[0].allowed[1]". */
+export function issuesOf(error: z.ZodError): FileIssue[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`)).join(''),
+    reason: issue.message,
+  }));
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  return readYamlMapping(path, (issues) => new ConfigError(path, issues));
 }
 
 /**

@@ -91,6 +91,8 @@ export const configSchema = z
     nodeName: z.string().min(1).optional(),
     tracing: tracingSchema.optional(),
     podStart: podStartSchema.default({ settleSeconds: 5, maxSeconds: 900 }),
+    /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
+    policyFile: z.string().min(1).optional(),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

@@ -1,3 +1,4 @@
+import type { PolicyDecision } from '../policy/policy-decision.js';
 import { GrpcStatus, grpcStatusOfReset, RST_CANCEL, type DecodeError } from '../errors.js';
 import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
@@ -62,6 +63,8 @@ export class CallRecord {
     readonly span: CallSpan | undefined,
     /** The request's grpc-timeout header, as sent. */
     private readonly grpcTimeout: string | undefined,
+    /** What policy decided, for the calls it judged. */
+    readonly policy: PolicyDecision | undefined = undefined,
   ) {}
 
   /** The gRPC status the client ended up with: the one relayed, or the one a reset stands for. */

@@ -22,7 +22,7 @@ export interface DecodedCall {
 }
 
 /** Decompressed, but never past the size criscope keeps: a compression bomb becomes a decode error. */
-function uncompressed(message: WireMessage, encoding: string | undefined, maxBytes: number): Buffer {
+export function decompressed(message: WireMessage, encoding: string | undefined, maxBytes: number): Buffer {
   if (!message.compressed) return message.payload;
   switch (encoding) {
     case 'gzip':
@@ -51,16 +51,16 @@ export function decodeCall(
   let error: DecodeError | undefined;
   if (request !== undefined && method.requestIdentity !== undefined) {
     try {
-      identity = method.requestIdentity.read(uncompressed(request, requestEncoding, maxDecompressedBytes));
+      identity = method.requestIdentity.read(decompressed(request, requestEncoding, maxDecompressedBytes));
     } catch (cause) {
       error = new DecodeError(method.path, 'request', (cause as Error).message);
     }
   }
   if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
     try {
-      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(uncompressed(response, responseEncoding, maxDecompressedBytes)) };
+      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(decompressed(response, responseEncoding, maxDecompressedBytes)) };
       if (method.responseItemsField !== undefined) {
-        const pieces = response.compressed ? [uncompressed(response, responseEncoding, maxDecompressedBytes)] : response.pieces;
+        const pieces = response.compressed ? [decompressed(response, responseEncoding, maxDecompressedBytes)] : response.pieces;
         responseItems = countFieldOccurrences(pieces, method.responseItemsField);
       }
     } catch (cause) {

@@ -25,6 +25,27 @@ export type IdentityPaths = Partial<Record<IdentityField, string>>;
 /** The part a call plays in starting a pod, in the order kubelet makes them. */
 export type PodStartStep = 'run-sandbox' | 'pull-image' | 'create-container' | 'start-container' | 'stop-sandbox';
 
+/**
+ * Where a policy-relevant request keeps what the policy judges: dotted proto
+ * field paths (snake_case) from the request's root.
+ */
+export interface PolicyPaths {
+  /** A PodSandboxConfig: the pod's namespace, name, uid and labels. */
+  readonly podConfig?: string;
+  /** A container id, for calls that name only the container (its pod is looked up). */
+  readonly containerId?: string;
+  /** A sandbox id, for calls that name only the pod sandbox (its pod is looked up). */
+  readonly sandboxId?: string;
+  /** An ImageSpec. */
+  readonly image?: string;
+  /** A LinuxContainerResources message, which a clamp may rewrite. */
+  readonly resources?: string;
+  /** A Linux security context, of a sandbox or of a container. */
+  readonly securityContext?: { readonly of: 'sandbox' | 'container'; readonly path: string };
+  /** The repeated Mount field of a container's config. */
+  readonly mounts?: string;
+}
+
 export interface MethodSpec {
   readonly request?: IdentityPaths;
   readonly response?: IdentityPaths;
@@ -38,6 +59,8 @@ export interface MethodSpec {
   readonly podStartStep?: PodStartStep;
   /** The response tells whether a container has exited, and how. */
   readonly reportsContainerExit?: true;
+  /** Present for the calls policy judges (before they reach the runtime). */
+  readonly policy?: PolicyPaths;
 }
 
 const podFrom = (config: string): IdentityPaths => ({
@@ -51,11 +74,16 @@ const byContainer: MethodSpec = { request: { containerId: 'container_id' } };
 /**
  * The one table of per-method behaviour: which request and response fields
  * identify the pod, container and image of each runtime.v1 call, kubelet's
- * name for it, and its part in a pod start. A method not named here is still
- * relayed and recorded, with no identity.
+ * name for it, its part in a pod start, and what policy judges in it. A
+ * method not named here is still relayed and recorded, with no identity.
  */
 export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
-  RunPodSandbox: { request: podFrom('config'), response: { sandboxId: 'pod_sandbox_id' }, podStartStep: 'run-sandbox' },
+  RunPodSandbox: {
+    request: podFrom('config'),
+    response: { sandboxId: 'pod_sandbox_id' },
+    podStartStep: 'run-sandbox',
+    policy: { podConfig: 'config', securityContext: { of: 'sandbox', path: 'config.linux.security_context' } },
+  },
   StopPodSandbox: { ...bySandbox, podStartStep: 'stop-sandbox' },
   RemovePodSandbox: bySandbox,
   PodSandboxStatus: {
@@ -66,7 +94,7 @@ export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
   PortForward: bySandbox,
   PodSandboxStats: bySandbox,
   ListPodSandboxStats: { responseItems: 'stats' },
-  UpdatePodSandboxResources: bySandbox,
+  UpdatePodSandboxResources: { ...bySandbox, policy: { sandboxId: 'pod_sandbox_id', resources: 'resources' } },
   CreateContainer: {
     request: {
       ...podFrom('sandbox_config'),
@@ -76,6 +104,14 @@ export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
     },
     response: { containerId: 'container_id' },
     podStartStep: 'create-container',
+    policy: {
+      podConfig: 'sandbox_config',
+      sandboxId: 'pod_sandbox_id',
+      image: 'config.image',
+      resources: 'config.linux.resources',
+      securityContext: { of: 'container', path: 'config.linux.security_context' },
+      mounts: 'config.mounts',
+    },
   },
   StartContainer: { ...byContainer, podStartStep: 'start-container' },
   StopContainer: byContainer,
@@ -92,7 +128,7 @@ export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
     },
     reportsContainerExit: true,
   },
-  UpdateContainerResources: { ...byContainer, operationType: 'update_container' },
+  UpdateContainerResources: { ...byContainer, operationType: 'update_container', policy: { containerId: 'container_id', resources: 'linux' } },
   ReopenContainerLog: byContainer,
   ExecSync: { request: { containerId: 'container_id' }, response: { exitCode: 'exit_code' } },
   Exec: byContainer,
@@ -102,6 +138,10 @@ export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
   CheckpointContainer: byContainer,
   ListImages: { responseItems: 'images' },
   ImageStatus: { request: { image: 'image.image' } },
-  PullImage: { request: { ...podFrom('sandbox_config'), image: 'image.image' }, podStartStep: 'pull-image' },
+  PullImage: {
+    request: { ...podFrom('sandbox_config'), image: 'image.image' },
+    podStartStep: 'pull-image',
+    policy: { podConfig: 'sandbox_config', image: 'image' },
+  },
   RemoveImage: { request: { image: 'image.image' } },
 };

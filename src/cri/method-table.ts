@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { METHOD_SPECS, type PodStartStep } from './method-specs.js';
+import { METHOD_SPECS, type PodStartStep, type PolicyPaths } from './method-specs.js';
 import { IdentityProjection } from './projection.js';
 import { CRI_PACKAGE } from './proto-root.js';
 
@@ -28,6 +28,8 @@ export interface CriMethod {
   readonly operationType: string;
   readonly podStartStep: PodStartStep | undefined;
   readonly reportsContainerExit: boolean;
+  /** Where the request keeps what policy judges; undefined for calls policy never holds. */
+  readonly policy: PolicyPaths | undefined;
 }
 
 /** kubelet's operation name for a method: snake_case, with "pod_sandbox" written as one word. */
@@ -100,6 +102,7 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
         operationType: spec.operationType ?? kubeletOperationType(rpc.name),
         podStartStep: spec.podStartStep,
         reportsContainerExit: spec.reportsContainerExit === true,
+        policy: spec.policy,
       });
     }
   }

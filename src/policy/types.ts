@@ -103,6 +103,7 @@ export interface PodScope {
 
 /** A compiled rule from the policy file. */
 export interface PolicyRule extends RuleChecks {
+  readonly kind: 'images' | 'resources' | 'security' | 'cel';
   /** The rule's name in the file, or its kind ("images"): the first part of every violation's id. */
   readonly name: string;
   readonly mode: PolicyMode;

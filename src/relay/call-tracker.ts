@@ -7,6 +7,9 @@ import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
+import type { PolicyDecision } from '../policy/policy-decision.js';
+import type { HeldRequest } from './held-request.js';
+import type { RequestGate } from './request-gate.js';
 
 /** What every connection's tracker shares: built once by the relay server. */
 export interface TrackingContext {
@@ -17,6 +20,8 @@ export interface TrackingContext {
   readonly log: Logger;
   /** Present when tracing is on: request header blocks with a traceparent are then re-parented. */
   readonly traceContinuation?: TraceContinuation;
+  /** Present when a policy is in force: the calls it judges are held until judged. */
+  readonly gate?: RequestGate;
 }
 
 /** One call in flight on a connection, as far as its frames have shown it. */
@@ -32,6 +37,9 @@ export class TrackedCall implements CallInFlight {
   resetCode: number | undefined;
   answeredByCriscope = false;
   span: CallSpan | undefined;
+  /** The request's DATA frames while the gate judges them. */
+  held: HeldRequest | undefined;
+  policy: PolicyDecision | undefined;
   /** performance.now() when the call ended (its record is made a little later). */
   endedTick = 0;
 
@@ -94,6 +102,7 @@ export class TrackedCall implements CallInFlight {
       this.keep,
       this.span,
       this.grpcTimeout,
+      this.policy,
     );
   }
 }

@@ -1,9 +1,12 @@
 import { connect, type Socket } from 'node:net';
+import { decompressed } from '../cri/decode-call.js';
 import { GrpcStatus } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { CallTracker, headerIndex, headerValue, type TrackedCall, type TrackingContext } from './call-tracker.js';
+import type { GateVerdict } from './request-gate.js';
 import { FramePump, FrameVerdict } from './frame-pump.js';
 import { encodeGrpcMessage } from './grpc-message.js';
+import { HeldRequest } from './held-request.js';
 import { HpackDecoder } from './hpack/decoder.js';
 import { encodeHeaderBlock, encodeHeaderList } from './hpack/encoder.js';
 import {
@@ -13,6 +16,7 @@ import {
   Flag,
   FrameType,
   Setting,
+  dataFrames,
   forEachSetting,
   framePayload,
   goawayFrame,
@@ -66,6 +70,14 @@ const PREFACE_TIMEOUT_MS = 10_000;
 const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
 const MAX_HEADER_BLOCK_FRAMES = 256;
 const NO_GOAWAY = 0x7fffffff;
+/**
+ * The most of a judged request held back whole; past it, the head goes on and
+ * only the last frames wait (under every runtime's initial 64 KiB window, so
+ * the client never stalls for credit). Such a request can still be denied,
+ * but not rewritten.
+ */
+const MAX_HELD_REQUEST_BYTES = 48 * 1024;
+const GRPC_PREFIX_LENGTH = 5;
 /** An HPACK dynamic table size update to 0, which starts every re-encoded request block. */
 const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
 
@@ -87,6 +99,11 @@ const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
  * table no longer follows the client's, so criscope decodes with the client's
  * table and encodes without any (literals only), changing no field but
  * traceparent.
+ *
+ * With a policy in force, the DATA of each call it judges is held until the
+ * gate's verdict: then it goes on as it came, goes on rewritten (with the
+ * flow-control difference made good to the client), or the runtime is told to
+ * forget the stream and the client gets PERMISSION_DENIED.
  */
 export class ConnectionRelay {
   private state: State = 'preface';
@@ -126,6 +143,12 @@ export class ConnectionRelay {
   private readonly answeredStreams = new Set<number>();
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
   private unavailableReason = '';
+  /**
+   * Connection-level credit the client has been given for bytes the runtime
+   * has not yet credited (a clamp made a request longer): taken out of the
+   * runtime's next WINDOW_UPDATEs, so the two views agree again.
+   */
+  private windowDebt = 0;
 
   constructor(
     private readonly client: Socket,
@@ -326,8 +349,8 @@ export class ConnectionRelay {
   private readonly goBlind = (reason: string): void => {
     if (this.blind) return;
     this.blind = true;
-    if (this.reencodeRequests) {
-      // Request blocks can no longer be re-encoded, and the runtime cannot read them as they come: the client must reconnect.
+    if (this.reencodeRequests || this.context.tracking.gate !== undefined) {
+      // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
       this.context.log.warn({ reason }, 'cannot follow a re-parented client connection; closing it');
       this.close('criscope: cannot follow this connection; reconnect');
       return;
@@ -359,8 +382,10 @@ export class ConnectionRelay {
         return this.requestBlockVerdict(flags, frame);
       case FrameType.DATA: {
         if (this.state === 'unavailable') return this.refuseClientFrame(type, frame);
-        this.calls.get(streamId)?.requestScanner.push(framePayload(frame, type, flags));
-        return FrameVerdict.Forward;
+        const call = this.calls.get(streamId);
+        if (call === undefined) return FrameVerdict.Forward;
+        call.requestScanner.push(framePayload(frame, type, flags));
+        return call.held === undefined || call.held.released ? FrameVerdict.Forward : this.holdRequestData(streamId, call, call.held, flags, frame);
       }
       case FrameType.RST_STREAM:
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
@@ -422,10 +447,110 @@ export class ConnectionRelay {
       case FrameType.GOAWAY:
         this.onRuntimeGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
         return FrameVerdict.Forward;
+      case FrameType.WINDOW_UPDATE:
+        return streamId === 0 && this.windowDebt > 0 ? this.repayWindowDebt(frame) : FrameVerdict.Forward;
       default:
         return FrameVerdict.Forward;
     }
   };
+
+  private repayWindowDebt(frame: Buffer): FrameVerdict {
+    const increment = frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff;
+    const repaid = Math.min(this.windowDebt, increment);
+    this.windowDebt -= repaid;
+    if (increment > repaid) this.toClient.inject(windowUpdateFrame(0, increment - repaid));
+    return FrameVerdict.Drop;
+  }
+
+  /**
+   * A DATA frame of a call the gate judges: held until the first message is
+   * whole, then judged; frames that follow while it is judged wait too.
+   */
+  private holdRequestData(streamId: number, call: TrackedCall, held: HeldRequest, flags: number, frame: Buffer): FrameVerdict {
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (!held.judging && !endStream && !call.requestScanner.firstMessageEnded) {
+      if (held.headWentOn) return FrameVerdict.Forward;
+      if (held.heldBytes + frame.length - FRAME_HEADER_LENGTH <= MAX_HELD_REQUEST_BYTES) {
+        held.hold(frame, false);
+        return FrameVerdict.Drop;
+      }
+      held.headWentOn = true;
+      for (const heldFrame of held.take()) this.toUpstream.inject(heldFrame);
+      return FrameVerdict.Forward;
+    }
+    held.hold(frame, endStream);
+    if (!held.judging) {
+      held.judging = true;
+      this.judge(streamId, call, held);
+    }
+    return FrameVerdict.Drop;
+  }
+
+  private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
+    const gate = this.context.tracking.gate;
+    const method = call.method;
+    if (gate === undefined || method === undefined) return;
+    const first = call.requestScanner.first;
+    let message: Buffer | undefined;
+    let unreadable: string | undefined;
+    if (first === undefined) {
+      unreadable = call.requestScanner.messages === 0 ? 'the request carries no message' : `the request message is larger than ${this.context.tracking.keepMessagesUpTo} bytes`;
+    } else {
+      try {
+        message = decompressed(first, call.requestEncoding, this.context.tracking.keepMessagesUpTo);
+      } catch (error) {
+        unreadable = `the request message cannot be decompressed: ${(error as Error).message}`;
+      }
+    }
+    gate.judge(method, message, unreadable, !held.headWentOn).then(
+      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0),
+      (error: unknown) => {
+        this.context.log.error({ err: (error as Error).message, path: call.path }, 'policy could not judge a call');
+        this.applyVerdict(streamId, call, held, undefined, 0);
+      },
+    );
+  }
+
+  /**
+   * Carries out the gate's verdict on a held request: its frames go on as they
+   * came, go on rewritten, or never reach the runtime (which is told to forget
+   * the stream) while the client gets criscope's answer.
+   */
+  private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number): void {
+    held.released = true;
+    const heldBytes = held.heldBytes;
+    const frames = held.take();
+    if (verdict !== undefined) call.policy = verdict.decision;
+    if (this.state !== 'relaying' || this.calls.get(streamId) !== call) {
+      // The call ended meanwhile (reset, or answered for a runtime that went away): what was held is dropped.
+      if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
+      return;
+    }
+    const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
+    if (denial !== undefined) {
+      this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
+      if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
+      this.answer(streamId, call, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
+      // The runtime never saw the message, so it sends nothing more on this stream but credit.
+      this.answeredStreams.delete(streamId);
+      if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+      return;
+    }
+    const rewritten = verdict?.rewritten;
+    if (rewritten === undefined) {
+      for (const heldFrame of frames) this.toUpstream.inject(heldFrame);
+      return;
+    }
+    const payload = Buffer.concat(frames.map((heldFrame) => framePayload(heldFrame, FrameType.DATA, heldFrame[4])));
+    const prefix = Buffer.alloc(GRPC_PREFIX_LENGTH);
+    prefix.writeUInt32BE(rewritten.length, 1);
+    // Anything after the first message goes on as it came (gRPC unary requests have none).
+    const rest = payload.subarray(GRPC_PREFIX_LENGTH + originalLength);
+    const sent = Buffer.concat([prefix, rewritten, rest]);
+    this.toUpstream.inject(dataFrames(streamId, sent, held.endStream, this.toUpstream.maxFrameSize));
+    if (heldBytes > sent.length) this.toClient.inject(windowUpdateFrame(0, heldBytes - sent.length));
+    else this.windowDebt += sent.length - heldBytes;
+  }
 
   /**
    * A request header block goes on as it came, unless tracing is on: then its
@@ -572,6 +697,13 @@ export class ConnectionRelay {
     const fields = this.decodeBlock(this.requestDecoder, block);
     if (fields === undefined || !this.relaysStream(block.streamId)) return;
     const call = this.calls.requestHeaders(block.streamId, fields);
+    if (call === undefined && this.calls.get(block.streamId)?.held?.released === false) {
+      // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
+      this.close('criscope: request trailers on a call being judged');
+      return;
+    }
+    const gate = this.context.tracking.gate;
+    if (call?.method !== undefined && gate !== undefined && !block.endStream && this.state === 'relaying' && gate.holds(call.method)) call.held = new HeldRequest();
     if (this.state === 'relaying') {
       try {
         this.reparent(block, fields, call);

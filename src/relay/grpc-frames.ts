@@ -39,6 +39,11 @@ export class GrpcMessageScanner {
   private keptCompressed = false;
   private keptParts: Buffer[] | undefined;
 
+  /** True once the first message has arrived whole. */
+  get firstMessageEnded(): boolean {
+    return this.messages > 1 || (this.messages === 1 && this.remaining === 0 && this.prefixFill === 0);
+  }
+
   /** `keepFirstUpTo` is the largest first message to keep; 0 keeps nothing. */
   constructor(private readonly keepFirstUpTo: number) {}
 

@@ -159,3 +159,15 @@ export function headerBlockFrames(streamId: number, block: Buffer, endStream: bo
   }
   return Buffer.concat(frames);
 }
+
+/** `payload` as DATA frames no larger than the receiver's SETTINGS_MAX_FRAME_SIZE, concatenated; END_STREAM on the last. */
+export function dataFrames(streamId: number, payload: Buffer, endStream: boolean, maxFrameSize: number): Buffer {
+  const frames: Buffer[] = [];
+  let offset = 0;
+  do {
+    const end = Math.min(offset + maxFrameSize, payload.length);
+    frames.push(buildFrame(FrameType.DATA, end === payload.length && endStream ? Flag.END_STREAM : 0, streamId, payload.subarray(offset, end)));
+    offset = end;
+  } while (offset < payload.length);
+  return Buffer.concat(frames);
+}

@@ -24,7 +24,7 @@ export class RuntimeClient {
   }
 
   async version(timeoutMs: number): Promise<RuntimeVersion> {
-    const response = await this.unary('/runtime.v1.RuntimeService/Version', {}, timeoutMs);
+    const response = await this.call('RuntimeService', 'Version', {}, timeoutMs);
     const text = (key: string): string => {
       const value = response[key];
       return typeof value === 'string' ? value : '';
@@ -36,7 +36,13 @@ export class RuntimeClient {
     this.client.close();
   }
 
-  private unary(path: string, request: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  /**
+   * One runtime.v1 call by name, e.g. ("ImageService", "ImageStatus"); the
+   * response as a plain object with the proto's field names, 64-bit integers
+   * as strings and enums by name.
+   */
+  call(service: 'RuntimeService' | 'ImageService', name: string, request: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    const path = `/runtime.v1.${service}/${name}`;
     const method = this.table.lookup(path);
     if (method === undefined) return Promise.reject(new Error(`the CRI proto has no method ${path}`));
     const encode = (message: Record<string, unknown>): Buffer => Buffer.from(method.requestType.encode(message).finish());

@@ -2,12 +2,16 @@ import type { CallObserver, CallRecord } from '../cri/call-record.js';
 import { grpcStatusName } from '../errors.js';
 import type { Logger } from './logger.js';
 
-/** One structured line per call: at debug when it succeeds, at warn when it fails or cannot be decoded. */
+/**
+ * One structured line per call: at debug when it succeeds, at warn when it
+ * fails or cannot be decoded. A call policy denied is the policy log's to
+ * report (at info): here it is only a debug line.
+ */
 export class CallLog implements CallObserver {
   constructor(private readonly log: Logger) {}
 
   onCall(record: CallRecord): void {
-    const failed = record.grpcStatus !== 0;
+    const failed = record.grpcStatus !== 0 && record.policy?.denial === undefined;
     if (!failed && !this.log.isLevelEnabled('debug')) return;
     const decodeError = record.decodeError;
     const line = {
@@ -15,7 +19,7 @@ export class CallLog implements CallObserver {
       method: record.methodName,
       known: record.method !== undefined,
       code: record.grpcStatus === undefined ? undefined : grpcStatusName(record.grpcStatus),
-      grpcMessage: failed ? record.grpcMessage : undefined,
+      grpcMessage: record.grpcStatus !== 0 ? record.grpcMessage : undefined,
       resetCode: record.resetCode,
       byCriscope: record.answeredByCriscope || undefined,
       durationMs: Math.round(record.durationSeconds * 1e6) / 1e3,

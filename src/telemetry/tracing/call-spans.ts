@@ -2,6 +2,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Co
 import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
+import type { PolicyDecision } from '../../policy/policy-decision.js';
 import { GrpcStatus, grpcStatusName } from '../../errors.js';
 import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
 import type { ChosenSpanIds } from './chosen-span-ids.js';
@@ -166,6 +167,25 @@ export class CallSpans implements CallObserver, PodStartListener {
     return root;
   }
 
+  /** What policy decided, and one event per violation with its reason; a clamped call is kept like a failed one. */
+  private policyEvents(span: Span, decision: PolicyDecision, at: number): void {
+    const result = decision.denial !== undefined ? 'denied' : decision.clamps.length > 0 ? 'clamped' : 'allowed';
+    span.setAttribute(semconv.ATTR_POLICY_RESULT, result);
+    for (const finding of decision.findings) {
+      span.addEvent(
+        semconv.EVENT_POLICY_VIOLATION,
+        {
+          [semconv.ATTR_POLICY_RULE]: finding.rule,
+          [semconv.ATTR_POLICY_ACTION]: finding.action,
+          [semconv.ATTR_POLICY_MODE]: finding.mode,
+          [semconv.ATTR_POLICY_REASON]: finding.reason,
+        },
+        at,
+      );
+    }
+    if (result === 'clamped') this.keepUnsampled(span);
+  }
+
   /** Sets a call span's attributes and status from its record, and ends it when the call ended. */
   private readonly finish = (span: Span, record: CallRecord): void => {
     const code = record.code;
@@ -187,6 +207,8 @@ export class CallSpans implements CallObserver, PodStartListener {
     if (record.method?.serverStreaming === true) attributes[semconv.ATTR_STREAM_MESSAGES] = record.response.messages;
     if (record.answeredByCriscope) attributes[semconv.ATTR_ANSWERED_BY_CRISCOPE] = true;
     span.setAttributes(attributes);
+    const policy = record.policy;
+    if (policy !== undefined) this.policyEvents(span, policy, record.startTick);
     if (serverError) span.setStatus({ code: SpanStatusCode.ERROR, message: record.grpcMessage ?? grpcStatusName(code) });
     // Every failed call is exported, sampled or not: it is what an operator opens a trace for.
     if (code !== GrpcStatus.OK) this.keepUnsampled(span);

@@ -35,6 +35,12 @@ export const ATTR_ANSWERED_BY_CRISCOPE = 'criscope.answered_by_criscope';
 export const ATTR_POD_START_RESULT = 'criscope.pod_start.result';
 export const ATTR_POD_START_CONTAINERS = 'criscope.pod_start.containers';
 export const ATTR_POD_START_FAILED_CALLS = 'criscope.pod_start.failed_calls';
+export const ATTR_POLICY_RESULT = 'criscope.policy.result';
+export const EVENT_POLICY_VIOLATION = 'criscope.policy.violation';
+export const ATTR_POLICY_RULE = 'criscope.policy.rule';
+export const ATTR_POLICY_ACTION = 'criscope.policy.action';
+export const ATTR_POLICY_MODE = 'criscope.policy.mode';
+export const ATTR_POLICY_REASON = 'criscope.policy.reason';
 
 /** Which RPC attribute set OTEL_SEMCONV_STABILITY_OPT_IN asks for. */
 export interface RpcConventions {
