@@ -46,6 +46,8 @@ export function serviceOfPath(path: string): string {
   return slash > 1 ? path.slice(1, slash) : '';
 }
 
+const V1ALPHA2_PREFIX = '/runtime.v1alpha2.';
+
 export class MethodTable {
   private readonly byPath: ReadonlyMap<string, CriMethod>;
 
@@ -56,6 +58,16 @@ export class MethodTable {
   /** The method at `path`, or undefined for one our proto does not describe (it is relayed all the same). */
   lookup(path: string): CriMethod | undefined {
     return this.byPath.get(path);
+  }
+
+  /**
+   * The runtime.v1 method policy judges a call at `path` as, or undefined:
+   * runtime.v1alpha2 (which runtimes still serve) carries the same requests on
+   * the wire, so a client cannot step around policy by using it.
+   */
+  judgedAs(path: string): CriMethod | undefined {
+    const method = this.byPath.get(path.startsWith(V1ALPHA2_PREFIX) ? `/runtime.v1.${path.slice(V1ALPHA2_PREFIX.length)}` : path);
+    return method?.policy === undefined ? undefined : method;
   }
 
   get methods(): IterableIterator<CriMethod> {

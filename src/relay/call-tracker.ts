@@ -28,6 +28,8 @@ export interface TrackingContext {
 export class TrackedCall implements CallInFlight {
   readonly startedTick = performance.now();
   readonly method: CriMethod | undefined;
+  /** With a policy in force, the method policy judges this call as (also for runtime.v1alpha2 paths). */
+  readonly judgedAs: CriMethod | undefined;
   readonly requestScanner: GrpcMessageScanner;
   readonly responseScanner: GrpcMessageScanner;
   responseHeadersSeen = false;
@@ -55,7 +57,8 @@ export class TrackedCall implements CallInFlight {
     this.method = method;
     const keep = context.keepMessagesUpTo;
     this.keep = keep;
-    this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true ? keep : 0);
+    this.judgedAs = context.gate === undefined ? undefined : context.table.judgedAs(path);
+    this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0);
     this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0);
   }
 

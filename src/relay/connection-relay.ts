@@ -488,7 +488,7 @@ export class ConnectionRelay {
 
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
     const gate = this.context.tracking.gate;
-    const method = call.method;
+    const method = call.judgedAs;
     if (gate === undefined || method === undefined) return;
     const first = call.requestScanner.first;
     let message: Buffer | undefined;
@@ -703,7 +703,7 @@ export class ConnectionRelay {
       return;
     }
     const gate = this.context.tracking.gate;
-    if (call?.method !== undefined && gate !== undefined && !block.endStream && this.state === 'relaying' && gate.holds(call.method)) call.held = new HeldRequest();
+    if (call?.judgedAs !== undefined && gate !== undefined && !block.endStream && this.state === 'relaying' && gate.holds(call.judgedAs)) call.held = new HeldRequest();
     if (this.state === 'relaying') {
       try {
         this.reparent(block, fields, call);
