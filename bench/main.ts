@@ -1,6 +1,7 @@
 // criscope's benchmark: the same gRPC client straight to a CRI runtime, through criscope with
 // tracing off and on, and through nghttpx (a C HTTP/2 relay, the yardstick), all in one run,
-// against the stub runtime and, when scripts/test-runtime/up.sh has started one, the real containerd.
+// against the stub runtime and, when scripts/test-runtime/up.sh has started one, the real containerd;
+// then policy's evaluation cost per judged call (bench/policy-cost.ts).
 // Prints a report and verdict lines; exits non-zero only if something crashed.
 
 import { existsSync } from "node:fs";
@@ -12,6 +13,7 @@ import type { BackendRun } from "./bench-backend.js";
 import { describeSettings, readBenchConfig } from "./config.js";
 import { benchAgainstContainerd } from "./containerd-run.js";
 import { nghttpxVersion } from "./nghttpx-relay.js";
+import { policyCostReport } from "./policy-cost.js";
 import { headlines, suiteReport, tracingHeadline } from "./report.js";
 import { benchAgainstStub } from "./stub-run.js";
 import { verdictLines } from "./verdicts.js";
@@ -55,6 +57,8 @@ try {
 } finally {
   await rm(workDir, { recursive: true, force: true });
 }
+
+print("", "== policy", ...(await policyCostReport()));
 
 print("", `== summary (every ratio is against direct, measured in the same run; load average now ${loadAverage()})`);
 for (const run of runs) {

@@ -30,6 +30,7 @@ export function compilePolicy(file: PolicyFile, source: string): Policy {
       mode: settings.mode ?? file.mode,
       scope: compileScope(settings.match, [...file.exempt, ...(settings.exempt ?? [])]),
       methods: checks.methods,
+      readsRequest: checks.readsRequest === true,
       evaluate: (subject) => checks.evaluate(subject),
     };
   });

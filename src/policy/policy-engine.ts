@@ -1,5 +1,7 @@
 import type protobuf from 'protobufjs';
+import type { PolicyPaths } from '../cri/method-specs.js';
 import type { CriMethod } from '../cri/method-table.js';
+import { partialType } from '../cri/partial-type.js';
 import type { GateVerdict, RequestGate } from '../relay/request-gate.js';
 import { toMessageObject } from '../cri/message-object.js';
 import { findRepeatedSingularMessage } from '../cri/repeated-messages.js';
@@ -36,6 +38,7 @@ function lowestPerField(clamps: readonly ResourceClamp[]): ResourceClamp[] {
  */
 export class PolicyEngine implements RequestGate {
   private readonly clampTargets = new Map<string, ClampTarget>();
+  private readonly judgedFields = new Map<string, protobuf.Type>();
 
   constructor(
     private current: Policy,
@@ -73,15 +76,17 @@ export class PolicyEngine implements RequestGate {
     const paths = method.policy;
     if (paths === undefined) return allow(method.name);
     if (message === undefined) return this.undecodable(policy, method.name, unreadable ?? 'the request message is missing');
+    // Only the fields the rules read are decoded, unless a custom rule reads the whole request.
+    const type = policy.readsWholeRequest(method.name) ? method.requestType : this.judgedFieldsOf(method, paths);
     let decoded: protobuf.Message;
     try {
-      const repeated = findRepeatedSingularMessage(method.requestType, message);
+      const repeated = findRepeatedSingularMessage(type, message);
       if (repeated !== undefined) return this.undecodable(policy, method.name, `the request repeats the field "${repeated}", which criscope does not judge`);
-      decoded = method.requestType.decode(message);
+      decoded = type.decode(message);
     } catch (error) {
       return this.undecodable(policy, method.name, `the request cannot be decoded: ${(error as Error).message}`);
     }
-    const view = (): MessageObject => toMessageObject(method.requestType, decoded);
+    const view = (): MessageObject => toMessageObject(type, decoded);
     const subject = await policySubject(method.name, paths, decoded as unknown as MessageObject, view, this.lookups, policy.resolvesImages(method.name));
     const decision = decide(policy.rulesFor(method.name), subject);
     if (decision.clamps.length === 0) return { decision, rewritten: undefined };
@@ -94,6 +99,15 @@ export class PolicyEngine implements RequestGate {
     let rewritten = message;
     for (const clamp of clamps) rewritten = setVarintField(rewritten, target.path, target.fields[clamp.field], clamp.value);
     return rewritten;
+  }
+
+  /** The request type cut down to what the method table says policy reads, made once per method. */
+  private judgedFieldsOf(method: CriMethod, paths: PolicyPaths): protobuf.Type {
+    const known = this.judgedFields.get(method.name);
+    if (known !== undefined) return known;
+    const type = partialType(method.requestType, judgedPaths(paths), `${method.name}Judged`);
+    this.judgedFields.set(method.name, type);
+    return type;
   }
 
   /** Field numbers are found once per method, from the proto. */
@@ -123,6 +137,15 @@ function tooLargeToRewrite(decision: PolicyDecision): PolicyDecision {
   const clamped = decision.findings.find((finding) => finding.action === 'clamp' && finding.mode === 'enforce');
   const finding: PolicyFinding = clamped ?? { rule: DECODE_RULE, action: 'deny', mode: 'enforce', reason: 'a clamp could not be applied' };
   return { ...decision, denial: `${denialMessage(finding, 0)}; the request is too large for criscope to rewrite, so it is denied`, clamps: [] };
+}
+
+/** The request fields policy reads, from the method table's paths. */
+function judgedPaths(paths: PolicyPaths): string[] {
+  const judged: string[] = [];
+  if (paths.podConfig !== undefined) judged.push(`${paths.podConfig}.metadata`, `${paths.podConfig}.labels`);
+  for (const path of [paths.sandboxId, paths.containerId, paths.image, paths.resources, paths.securityContext?.path]) if (path !== undefined) judged.push(path);
+  if (paths.mounts !== undefined) judged.push(`${paths.mounts}.host_path`);
+  return judged;
 }
 
 function allow(method: string): GateVerdict {

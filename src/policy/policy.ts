@@ -25,6 +25,11 @@ export class Policy {
     return this.byMethod.get(method) ?? NO_RULES;
   }
 
+  /** Whether a rule for `method` reads the whole request (a custom rule), rather than only the fields the method table names. */
+  readsWholeRequest(method: string): boolean {
+    return this.rulesFor(method).some((rule) => rule.readsRequest === true);
+  }
+
   /** Whether judging `method` needs the image's names (a look-up that may reach the runtime). */
   resolvesImages(method: string): boolean {
     return this.rulesFor(method).some((rule) => rule.kind === 'images');

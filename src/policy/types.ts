@@ -117,5 +117,7 @@ export interface PolicyRule extends RuleChecks {
 export interface RuleChecks {
   /** The methods this kind of rule judges. */
   readonly methods: ReadonlySet<string>;
+  /** True when the rule reads `subject.request` (a custom rule may): the whole request is then decoded for it. */
+  readonly readsRequest?: boolean;
   evaluate(subject: PolicySubject): readonly Violation[];
 }

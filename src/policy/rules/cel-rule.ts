@@ -38,6 +38,8 @@ const environment = new Environment({ limits: LIMITS })
 /** A parsed and type-checked expression. */
 export interface CelExpression {
   readonly source: string;
+  /** Whether the expression reads `request` (only then is the whole request decoded for it). */
+  readonly readsRequest: boolean;
   /** The expression's value for one call; throws the library's EvaluationError when it fails. */
   evaluate(subject: PolicySubject): unknown;
 }
@@ -49,10 +51,24 @@ function compile(source: string): CelExpression {
   if (!checked.valid) throw checked.error ?? new Error('does not type-check');
   // dyn (e.g. a field of `request`) may still be a bool: evaluation checks.
   if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`must evaluate to bool, not ${checked.type}`);
+  // Decoding and converting the whole request costs more than judging it: done only for expressions that read it.
+  if (!mentions(program.ast, 'request')) return { source, readsRequest: false, evaluate: ({ method, pod }): unknown => program({ request: NO_REQUEST, method, pod }) };
   return {
     source,
+    readsRequest: true,
     evaluate: ({ request, method, pod }): unknown => program({ request, method, pod }),
   };
+}
+
+const NO_REQUEST = Object.freeze({});
+
+/** Whether the expression names the variable anywhere (a macro's own variable of that name counts too: erring on reading it). */
+function mentions(node: unknown, variable: string): boolean {
+  if (Array.isArray(node)) return node.some((child) => mentions(child, variable));
+  if (typeof node !== 'object' || node === null) return false;
+  const { op, args } = node as { op?: unknown; args?: unknown };
+  if (op === 'id') return args === variable;
+  return mentions(args, variable);
 }
 
 const expressionSchema = z
@@ -99,6 +115,7 @@ export function celRule({ expression, message, methods }: CelRuleSettings): Rule
   const denied: Violation = { check: '', action: 'deny', reason: message ?? `expression "${expression.source}" is false` };
   return {
     methods: new Set(methods ?? CEL_METHODS),
+    readsRequest: expression.readsRequest,
     evaluate(subject) {
       let value: unknown;
       try {
