@@ -16,6 +16,7 @@ import { echoBehindCriscope } from '../support/echo-fixture.js';
 import { waitFor } from '../support/wait.js';
 import { hostNetworkPodConfig } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
+import { policyFile } from '../support/policy-env.js';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
 import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 
@@ -203,6 +204,44 @@ describe('the newer RPC conventions on request (OTEL_SEMCONV_STABILITY_OPT_IN=rp
     const stats = spans.find((span) => span.name === 'runtime.v1.RuntimeService/ContainerStats') as ReceivedSpan;
     assert.equal(stats.attributes['rpc.response.status_code'], 'NOT_FOUND');
     assert.equal(stats.status.code, STATUS_CODE.UNSET, 'NOT_FOUND is not a server error');
+  });
+});
+
+describe('a policy decision on the call span', () => {
+  const runtime = testRuntime();
+  let receiver: OtlpReceiver;
+  let criscope: CriscopeProcess;
+  let client: CriTestClient;
+
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    const policy = policyFile({ rules: [{ kind: 'images', allowed: ['registry.example.com/**'] }] });
+    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, config: { ...tracingConfig(receiver, { samplingRatio: 0 }), policyFile: policy } });
+    client = new CriTestClient(criscope.socketPath);
+  });
+
+  after(async () => {
+    client.close();
+    assert.equal(await criscope.stop(), 0);
+    await receiver.close();
+  });
+
+  it('records a denial as an event with the rule and reason, exported although the trace is not sampled', async () => {
+    const parent = traceparent(false);
+    const metadata = new Metadata();
+    metadata.set('traceparent', parent.header);
+    const denied = await client.call('PullImage', { image: { image: runtime.pullOnlyImage } }, { metadata }).catch((error: unknown) => error);
+    assert.equal(statusOf(denied), 7);
+    const spans = await receiver.waitForSpans((received) => received.some((span) => span.traceId === parent.traceId));
+    const span = spans.find((candidate) => candidate.traceId === parent.traceId) as ReceivedSpan;
+    assert.equal(span.name, 'runtime.v1.ImageService/PullImage');
+    assert.equal(span.attributes['criscope.policy.result'], 'denied');
+    assert.equal(span.attributes['rpc.grpc.status_code'], 7);
+    assert.deepEqual(
+      span.events.map((event) => [event.name, event.attributes['criscope.policy.rule'], event.attributes['criscope.policy.action'], event.attributes['criscope.policy.mode']]),
+      [['criscope.policy.violation', 'images.allowed', 'deny', 'enforce']],
+    );
+    assert.match(String(span.events[0]?.attributes['criscope.policy.reason']), /is not in an allowed registry or repository/);
   });
 });
 
