@@ -6,13 +6,12 @@ import type { GateVerdict, RequestGate } from '../relay/request-gate.js';
 import { toMessageObject } from '../cri/message-object.js';
 import { findRepeatedSingularMessage } from '../cri/repeated-messages.js';
 import { fieldNumbers, setVarintField } from '../cri/wire-edit.js';
+import { DECODE_RULE } from './decode-rule.js';
 import { decide, denialMessage, type PolicyDecision, type PolicyFinding } from './policy-decision.js';
 import { policySubject, UNKNOWN_POD, type PolicyLookups } from './policy-subject.js';
 import type { Policy } from './policy.js';
 import type { ClampedField, MessageObject, ResourceClamp } from './types.js';
 
-/** The rule id of a policy-relevant request criscope could not read. */
-export const DECODE_RULE = 'decode';
 
 /** Where a method's resources live on the wire, for rewriting them. */
 interface ClampTarget {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DECODE_RULE } from './decode-rule.js';
 import { podSelectorSchema } from './pod-scope.js';
 import { celRuleSchema } from './rules/cel-rule.js';
 import { imagesRuleSchema } from './rules/images-rule.js';
@@ -11,7 +12,10 @@ const mode = z.enum(['enforce', 'audit']);
 const exemptions = z.union([podSelectorSchema, z.array(podSelectorSchema)]).transform((value) => (Array.isArray(value) ? value : [value]));
 
 /** A name that reads well in a metric label and in the message kubelet shows. */
-const ruleName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be lowercase letters, digits and "-", at most 63 characters' });
+const ruleName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be lowercase letters, digits and "-", at most 63 characters' })
+  .refine((name) => name !== DECODE_RULE, { message: `"${DECODE_RULE}" names requests policy cannot read; choose another name` });
 
 /** What every rule has, whatever its kind. */
 const ruleCommon = {

@@ -113,6 +113,8 @@ export class ConnectionRelay {
   private upstreamConnected = false;
   /** True once the runtime's first frame (its SETTINGS) has reached the client. */
   private runtimeSpoke = false;
+  /** Answers criscope owes the client before the runtime's SETTINGS went out: the server's first frame must be its SETTINGS. */
+  private afterRuntimeSettings: (() => void)[] = [];
   private upstreamError: string | undefined;
   private readonly calls: CallTracker;
   private readonly toUpstream: FramePump;
@@ -412,7 +414,12 @@ export class ConnectionRelay {
 
   /** Frames from the runtime toward the client. */
   private readonly onRuntimeFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
-    this.runtimeSpoke = true;
+    if (!this.runtimeSpoke) {
+      this.runtimeSpoke = true;
+      // Written after this frame (injected frames wait for the one being relayed).
+      for (const owed of this.afterRuntimeSettings) owed();
+      this.afterRuntimeSettings = [];
+    }
     switch (type) {
       case FrameType.HEADERS:
       case FrameType.PUSH_PROMISE:
@@ -475,8 +482,10 @@ export class ConnectionRelay {
         return FrameVerdict.Drop;
       }
       held.headWentOn = true;
+      // Injected frames are written after the frame being relayed, so this one joins them rather than overtake them.
       for (const heldFrame of held.take()) this.toUpstream.inject(heldFrame);
-      return FrameVerdict.Forward;
+      this.toUpstream.inject(Buffer.from(frame));
+      return FrameVerdict.Drop;
     }
     held.hold(frame, endStream);
     if (!held.judging) {
@@ -529,11 +538,17 @@ export class ConnectionRelay {
     const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
     if (denial !== undefined) {
       this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
-      if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
-      this.answer(streamId, call, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
-      // The runtime never saw the message, so it sends nothing more on this stream but credit.
-      this.answeredStreams.delete(streamId);
-      if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+      const deny = (): void => {
+        if (this.state !== 'relaying') return;
+        if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
+        if (this.calls.get(streamId) !== call) return;
+        this.answer(streamId, call, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
+        // The runtime never saw the message, so it sends nothing more on this stream but credit.
+        this.answeredStreams.delete(streamId);
+        if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+      };
+      if (this.runtimeSpoke) deny();
+      else this.afterRuntimeSettings.push(deny);
       return;
     }
     const rewritten = verdict?.rewritten;

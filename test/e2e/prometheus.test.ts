@@ -1,16 +1,18 @@
 // criscope's metrics as an operator gets them: a real Prometheus (Debian's prometheus package,
 // /usr/bin/prometheus) scrapes criscope while a pod runs through it against the real containerd,
 // and loads config/criscope-alerts.yaml. Only Grafana itself is not run here: dashboards/criscope.json
-// is checked by running each of its queries against that Prometheus, as Grafana would.
+// is checked by running each of its queries against that Prometheus, as Grafana would. criscope runs
+// with a policy file, so that the Policy row has findings to show: a denied pull, an undecodable one,
+// and an audited host-network pod.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
-import { CriTestClient, statusOf, type Message } from '../support/cri-client.js';
+import { CriTestClient, criMethod, statusOf, type Message } from '../support/cri-client.js';
+import { policyFile } from '../support/policy-env.js';
 import {
   runPromtool,
   startPrometheus,
@@ -19,6 +21,7 @@ import {
   type QueryData,
   type ScrapeTarget,
 } from '../support/prometheus.js';
+import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
 import { hostNetworkPodConfig } from '../support/pods.js';
@@ -34,6 +37,25 @@ const SCRAPE_SECONDS = 1;
 /** Seconds criscope waits after a pod's last container started before it counts the pod as started. */
 const POD_START_SETTLE_SECONDS = 1;
 const GRPC_NOT_FOUND = 5;
+const GRPC_PERMISSION_DENIED = 7;
+
+/** The test images' repository on the loopback registry. */
+const TEST_REPOSITORY = runtime.busyboxImage.slice(0, runtime.busyboxImage.lastIndexOf('/'));
+/**
+ * Lets the lifecycle through (it pulls and runs only the test repository's images) and audits its
+ * host-network pod; a pull from elsewhere is denied before it reaches the runtime or any registry.
+ */
+const POLICY = {
+  mode: 'enforce',
+  rules: [
+    { kind: 'images', allowed: [`${TEST_REPOSITORY}/*`] },
+    { kind: 'security', name: 'host-network', mode: 'audit', denyHostNetwork: true },
+  ],
+};
+/** A PullImageRequest cut short: its image field claims 5 bytes and has 1. Policy cannot read it, so denies it. */
+const UNDECODABLE_PULL = Buffer.from([0x0a, 0x05, 0x0a]);
+/** The alerts the lifecycle raises on purpose, with the undecodable pull; every other rule stays inactive. */
+const EXPECTED_ALERTS: readonly string[] = ['CriscopeDecodeFailures: firing', 'CriscopePolicyUndecodableRequests: firing'];
 
 /** What Grafana puts in place of its built-in variables; generous enough for 1 s scrapes. */
 const GRAFANA_BUILT_INS: Readonly<Record<string, string>> = {
@@ -129,6 +151,28 @@ function seriesCount(data: QueryData): number {
   return data.resultType === 'vector' || data.resultType === 'matrix' ? data.result.length : 1;
 }
 
+/** A series with its samples: `value` in an instant vector, `values` in a matrix. */
+interface SampledSeries {
+  readonly value?: readonly [number, string];
+  readonly values?: readonly (readonly [number, string])[];
+}
+
+/** The highest value a query answered with, at any point of its range. */
+function highestValue(data: QueryData): number {
+  if (data.resultType === 'scalar' || data.resultType === 'string') return Number(data.result[1]);
+  const samples = (data.result as readonly SampledSeries[]).flatMap((series) => series.values ?? (series.value === undefined ? [] : [series.value]));
+  return Math.max(-Infinity, ...samples.map(([, value]) => Number(value)));
+}
+
+/** The titles of a row's panels: those it holds when collapsed, those after it up to the next row when open. */
+function rowPanelTitles(title: string): Set<string> {
+  const start = dashboard.panels.findIndex((panel) => panel.type === 'row' && panel.title === title);
+  if (start === -1) return new Set();
+  const next = dashboard.panels.findIndex((panel, index) => index > start && panel.type === 'row');
+  const following = dashboard.panels.slice(start + 1, next === -1 ? undefined : next);
+  return new Set([...(dashboard.panels[start].panels ?? []), ...following].map((panel) => panel.title ?? ''));
+}
+
 
 describe('criscope scraped by a real Prometheus: every dashboard query answers, the alert rules load and evaluate', () => {
   let criscope: CriscopeProcess | undefined;
@@ -141,9 +185,11 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
   let lifecycleFinishedAt: number | undefined;
 
   before(async () => {
-    const configFile = join(mkdtempSync(join(tmpdir(), 'criscope-prometheus-e2e-')), 'criscope.yaml');
-    writeFileSync(configFile, `podStart:\n  settleSeconds: ${POD_START_SETTLE_SECONDS}\n`);
-    criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, extraArgs: ['--config', configFile], logLevel: 'info' });
+    criscope = await startCriscope({
+      runtimeSocket: runtime.containerdSocket,
+      config: { podStart: { settleSeconds: POD_START_SETTLE_SECONDS }, policyFile: policyFile(POLICY) },
+      logLevel: 'info',
+    });
     client = new CriTestClient(criscope.socketPath);
     direct = new CriTestClient(runtime.containerdSocket);
     // Start from a runtime without the pull-only image, so the pull really goes to the registry.
@@ -225,6 +271,20 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
     assert.match(pulled.image_ref, /^sha256:[0-9a-f]{64}$/);
     // A pull that fails, for the image pull failures panel.
     await assert.rejects(client.call('PullImage', { image: { image: runtime.missingImage }, sandbox_config: config }));
+    // For the Policy row: a pull the policy denies, and one it cannot read (denied too, and counted as rule "decode").
+    await assert.rejects(
+      client.call('PullImage', { image: { image: 'docker.io/library/nginx:1.27' }, sandbox_config: config }),
+      (error: unknown) => statusOf(error) === GRPC_PERMISSION_DENIED,
+    );
+    const session = openH2(criscope.socketPath);
+    try {
+      // As gRPC clients (kubelet's grpc-go, grpc-js) do, the call waits for the server's SETTINGS.
+      await new Promise((resolve) => session.once('remoteSettings', resolve));
+      const exchange = await rawCall(session, criMethod('PullImage').path, grpcFrame(UNDECODABLE_PULL));
+      assert.equal(exchange.trailers?.['grpc-status'] ?? exchange.headers['grpc-status'], String(GRPC_PERMISSION_DENIED), 'an undecodable PullImage is denied');
+    } finally {
+      session.close();
+    }
 
     const { container_id: containerId } = (await client.call('CreateContainer', {
       pod_sandbox_id: sandboxId,
@@ -292,6 +352,12 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
       values[variable.name] = promqlRegexLiteral(answer.data?.[0] ?? '');
     }
 
+    // The Policy row must show what the lifecycle provoked, not only zeros: each policy finding there is the
+    // first of its series, which a plain increase() would not see. Rates are left out: the lifecycle's judged
+    // calls are one-offs too, and a rate() needs two scrapes that see a counter grow.
+    const policyPanels = rowPanelTitles('Policy');
+    assert.ok(policyPanels.size > 0, 'the dashboard has a Policy row with panels');
+
     const problems: string[] = [];
     const queries = panelQueries();
     assert.ok(queries.length > 0, 'the dashboard has queries');
@@ -308,11 +374,12 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
         : await prometheus.request<QueryData>('/api/v1/query_range', { query: promql, ...range });
       if (answer.status !== 'success' || answer.data === undefined) problems.push(`panel "${panel}" query ${refId} failed (${answer.errorType}: ${answer.error}): ${promql}`);
       else if (seriesCount(answer.data) === 0) problems.push(`panel "${panel}" query ${refId} returned no series: ${promql}`);
+      else if (policyPanels.has(panel) && !expr.includes('rate(') && !(highestValue(answer.data) > 0)) problems.push(`panel "${panel}" query ${refId} returned only zeros: ${promql}`);
     }
     assert.deepEqual(problems, [], `every dashboard query answers with series (${queries.length} queries)`);
   });
 
-  it('loads the alert rule groups healthy, evaluates each rule expression, and raises no alert for a healthy node', async () => {
+  it('loads the alert rule groups healthy, evaluates each rule expression, and raises only the alerts the lifecycle provoked', async () => {
     const { prometheus } = started();
     const ruleFile = parseYaml(readFileSync(ALERT_RULES_FILE, 'utf8')) as RuleFile;
     const rules = ruleFile.groups.flatMap((group) => group.rules);
@@ -325,15 +392,19 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
 
     // Prometheus evaluates each rule every SCRAPE_SECONDS; health is "unknown" until it has.
     let loaded: readonly LoadedRuleGroup[] = [];
+    const raisedAlerts = (): string[] =>
+      loaded
+        .flatMap((group) => group.rules.filter((rule) => rule.state !== undefined && rule.state !== 'inactive').map((rule) => `${rule.name}: ${rule.state}`))
+        .sort();
     await waitFor(
       async () => {
         loaded = (await prometheus.request<{ groups: readonly LoadedRuleGroup[] }>('/api/v1/rules')).data?.groups ?? [];
         const loadedRules = loaded.flatMap((group) => group.rules);
-        return loadedRules.length === rules.length && loadedRules.every((rule) => rule.health !== 'unknown');
+        return loadedRules.length === rules.length && loadedRules.every((rule) => rule.health !== 'unknown') && raisedAlerts().length >= EXPECTED_ALERTS.length;
       },
-      'Prometheus having evaluated every alert rule',
+      'Prometheus having evaluated every alert rule, and raised the alerts the lifecycle provoked',
       15_000,
-    );
+    ).catch(() => undefined); // the assertions below say what is missing
     // Prometheus lists the groups in its own order.
     assert.deepEqual(
       loaded.map((group) => group.name).sort(),
@@ -342,8 +413,9 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
     );
     const unhealthy = loaded.flatMap((group) => group.rules.filter((rule) => rule.health !== 'ok').map((rule) => `${rule.name}: ${rule.health} ${rule.lastError ?? ''}`));
     assert.deepEqual(unhealthy, [], 'every rule evaluates without error');
-    // The runtime is up, nothing failed to decode or was dropped, and the lifecycle's failures (NOT_FOUND) are not errors for the ratio.
-    const raised = loaded.flatMap((group) => group.rules.filter((rule) => rule.state !== undefined && rule.state !== 'inactive').map((rule) => `${rule.name}: ${rule.state}`));
-    assert.deepEqual(raised, [], 'no alert is pending or firing for a healthy node');
+    // The undecodable pull fires the two decode alerts at once (they have no `for`), the first finding of its
+    // series included. The rest stays quiet: the runtime is up, no span was dropped, the policy file loaded, and the
+    // lifecycle's few failures (NOT_FOUND, PERMISSION_DENIED) stay under the error ratio's floor of 5.
+    assert.deepEqual(raisedAlerts(), EXPECTED_ALERTS, 'the alerts pending or firing');
   });
 });

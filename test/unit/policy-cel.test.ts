@@ -110,8 +110,9 @@ function subject(request: MessageObject, pod: Partial<PodIdentity> = {}, method 
   return { method, request, pod: { ...POD, ...pod } };
 }
 
-function judge(settings: unknown, call: PolicySubject): readonly Violation[] {
-  return celRule(celRuleSchema.parse(settings)).evaluate(call);
+/** The rule judging `call`'s method (an expression that reads the request must name its methods). */
+function judge(settings: Record<string, unknown>, call: PolicySubject): readonly Violation[] {
+  return celRule(celRuleSchema.parse({ methods: [call.method], ...settings })).evaluate(call);
 }
 
 describe('celRule', () => {
@@ -234,6 +235,12 @@ describe('celRule', () => {
     { name: 'an unknown method', settings: { expression: 'true', methods: ['StopContainer'] }, path: ['methods', 0], message: /Invalid option/ },
     { name: 'an empty method list', settings: { expression: 'true', methods: [] }, path: ['methods'], message: /at least one method/ },
     { name: 'an unknown key', settings: { expression: 'true', failurePolicy: 'Ignore' }, path: [], message: /Unrecognized key: "failurePolicy"/ },
+    {
+      name: 'an expression over the request without methods (each method has its own request shape)',
+      settings: { expression: 'has(request.config)' },
+      path: ['methods'],
+      message: /must list the methods it judges/,
+    },
   ];
   for (const { name, settings, path, message } of invalid) {
     it(`refuses ${name}, at its path`, () => {

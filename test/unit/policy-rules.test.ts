@@ -236,8 +236,8 @@ describe('resources rule', () => {
       ],
     },
     {
-      name: 'the pod level says pod',
-      rule: { maxCPU: '1' },
+      name: 'the pod level says pod, and has caps of its own',
+      rule: { maxCPU: '2', maxPodCPU: '1' },
       method: 'UpdatePodSandboxResources',
       resources: resources({}),
       expect: [{ check: 'cpu', action: 'deny', reason: 'pod has no CPU limit; the cap is 1 core' }],
@@ -354,16 +354,17 @@ describe('resources rule', () => {
     });
   }
 
-  it('judges the resource-setting methods and nothing without resources', () => {
+  it('judges containers for container caps, pod resizes for pod caps, and nothing without resources', () => {
     const checks = resourcesRule(resourcesRuleSchema.parse({ maxMemory: '1Gi' }));
-    assert.deepEqual([...checks.methods].sort(), ['CreateContainer', 'UpdateContainerResources', 'UpdatePodSandboxResources']);
+    assert.deepEqual([...checks.methods].sort(), ['CreateContainer', 'UpdateContainerResources']);
+    assert.deepEqual([...resourcesRule(resourcesRuleSchema.parse({ maxPodMemory: '4Gi' })).methods], ['UpdatePodSandboxResources']);
     assert.deepEqual(checks.evaluate(subjectWith({})), []);
   });
 
   it('defaults the action to deny', () => assert.equal(resourcesRuleSchema.parse({ maxCPU: '1' }).action, 'deny'));
 
   const invalid: [string, unknown, RegExp][] = [
-    ['no check at all', { action: 'clamp' }, /^\(root\): set at least one of maxCPU, maxMemory or requireLimits$/],
+    ['no check at all', { action: 'clamp' }, /^\(root\): set at least one of maxCPU, maxMemory, maxPodCPU, maxPodMemory or requireLimits$/],
     ['only requireLimits: false', { requireLimits: false }, /^\(root\): set at least one of/],
     ['a bad memory size', { maxMemory: '2GB' }, /^maxMemory: must be a memory size such as "2Gi"$/],
     ['a bad CPU amount', { maxCPU: 'two' }, /^maxCPU: must be a CPU amount such as "500m" or "2"$/],
@@ -397,7 +398,7 @@ describe('security rule', () => {
   const cases: { name: string; rule: unknown; security: SecuritySubject; pod?: PodIdentity; expect: [string, string][] }[] = [
     { name: 'privileged container', rule: { denyPrivileged: true }, security: security({ privileged: true }), expect: [['privileged', 'the container is privileged']] },
     { name: 'privileged sandbox', rule: { denyPrivileged: true }, security: security({ kind: 'sandbox', privileged: true }), expect: [['privileged', 'the sandbox is privileged']] },
-    { name: 'privileged but not denied', rule: { denyPrivileged: false }, security: security({ privileged: true }), expect: [] },
+    { name: 'privileged but not denied', rule: { denyPrivileged: false, denyHostPID: true }, security: security({ privileged: true }), expect: [] },
     { name: 'host network', rule: { denyHostNetwork: true }, security: security({ kind: 'sandbox', hostNetwork: true }), expect: [['hostNetwork', 'the sandbox uses the host network namespace']] },
     { name: 'host PID', rule: { denyHostPID: true }, security: security({ hostPid: true }), expect: [['hostPID', 'the container uses the host PID namespace']] },
     { name: 'host IPC', rule: { denyHostIPC: true }, security: security({ hostIpc: true }), expect: [['hostIPC', 'the container uses the host IPC namespace']] },
@@ -532,7 +533,7 @@ describe('security rule', () => {
     assert.deepEqual(checks.evaluate(subjectWith({})), []);
   });
 
-  it('defaults the kubelet root dir', () => assert.equal(securityRuleSchema.parse({}).kubeletRootDir, '/var/lib/kubelet'));
+  it('defaults the kubelet root dir', () => assert.equal(securityRuleSchema.parse({ denyPrivileged: true }).kubeletRootDir, '/var/lib/kubelet'));
 
   const invalid: [string, unknown, RegExp][] = [
     ['a relative host path prefix', { allowedHostPaths: ['/ok', 'var/log'] }, /^allowedHostPaths\.1: must be an absolute path such as "\/var\/log"$/],

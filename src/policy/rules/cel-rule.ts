@@ -84,13 +84,19 @@ const expressionSchema = z
   });
 
 /** The fields of a `kind: cel` rule besides those every rule has. */
-export const celRuleSchema = z.strictObject({
-  /** Must be true for the call to go on. */
-  expression: expressionSchema,
-  /** The violation's reason when the expression is false. */
-  message: z.string().min(1).optional(),
-  methods: z.array(z.enum(CEL_METHODS)).min(1, { message: 'must list at least one method; leave it out for all' }).optional(),
-});
+export const celRuleSchema = z
+  .strictObject({
+    /** Must be true for the call to go on. */
+    expression: expressionSchema,
+    /** The violation's reason when the expression is false. */
+    message: z.string().min(1).optional(),
+    methods: z.array(z.enum(CEL_METHODS)).min(1, { message: 'must list at least one method; leave it out for all' }).optional(),
+  })
+  // Each method's request has its own shape: an expression over `request` written for one would fail (and deny) on the others.
+  .refine((rule) => rule.methods !== undefined || !rule.expression.readsRequest, {
+    message: 'an expression that reads request must list the methods it judges (each has its own request shape)',
+    path: ['methods'],
+  });
 
 export type CelRuleSettings = z.output<typeof celRuleSchema>;
 

@@ -18,14 +18,17 @@ const imagePattern = z.string().transform((source, ctx): ImagePattern => {
 /** The fields only an images rule has; the policy file's rule schema adds the shared ones through `.shape`. */
 export const imagesRuleSchema = z
   .object({
-    /** Left out or empty: any image not denied is allowed. */
-    allowed: z.array(imagePattern).optional(),
+    /** Left out: any image not denied is allowed. An empty list would read as "none" and act as "any": refused. */
+    allowed: z.array(imagePattern).min(1, { message: 'must list at least one pattern; leave it out to allow any image' }).optional(),
     denied: z.array(imagePattern).optional(),
     requireDigest: z.boolean().optional(),
     /** Refuse ":latest", and references with neither tag nor digest (which mean latest). */
     denyLatest: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((rule) => rule.allowed !== undefined || rule.denied !== undefined || rule.requireDigest === true || rule.denyLatest === true, {
+    message: 'set at least one of allowed, denied, requireDigest or denyLatest',
+  });
 
 const IMAGE_METHODS: ReadonlySet<string> = new Set(['PullImage', 'CreateContainer']);
 

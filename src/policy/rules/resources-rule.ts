@@ -10,7 +10,9 @@ import type { PolicyAction, PolicySubject, ResourceClamp, ResourceSubject, RuleC
 /** The runtime's CFS period when the request leaves it unset, in microseconds. */
 const DEFAULT_CPU_PERIOD = 100_000;
 
-const METHODS: ReadonlySet<string> = new Set(['CreateContainer', 'UpdateContainerResources', 'UpdatePodSandboxResources']);
+const CONTAINER_METHODS = ['CreateContainer', 'UpdateContainerResources'];
+/** A pod's resources are the sum of its containers': they have caps of their own. */
+const POD_METHOD = 'UpdatePodSandboxResources';
 
 /** The kind-specific fields; the policy file adds kind, name, mode, match and exempt. */
 export const resourcesRuleSchema = z
@@ -18,6 +20,9 @@ export const resourcesRuleSchema = z
     // The kernel's smallest CFS quota is 1 ms, i.e. 10m at the default 100 ms period.
     maxCPU: cpuQuantity.refine((millicores) => millicores >= 10, { message: 'must be at least 10m' }).optional(),
     maxMemory: memoryQuantity.optional(),
+    /** Caps on a whole pod's limits, judged when kubelet resizes the pod (UpdatePodSandboxResources). */
+    maxPodCPU: cpuQuantity.refine((millicores) => millicores >= 10, { message: 'must be at least 10m' }).optional(),
+    maxPodMemory: memoryQuantity.optional(),
     requireLimits: z
       .union([z.boolean(), z.array(z.enum(['cpu', 'memory'])).min(1, { message: 'must list "cpu", "memory" or both' })], {
         error: 'must be true, false or a list of "cpu" and "memory"',
@@ -27,8 +32,9 @@ export const resourcesRuleSchema = z
   })
   .strict()
   .refine(
-    (rule) => rule.maxCPU !== undefined || rule.maxMemory !== undefined || (rule.requireLimits ?? false) !== false,
-    { message: 'set at least one of maxCPU, maxMemory or requireLimits' },
+    (rule) =>
+      rule.maxCPU !== undefined || rule.maxMemory !== undefined || rule.maxPodCPU !== undefined || rule.maxPodMemory !== undefined || (rule.requireLimits ?? false) !== false,
+    { message: 'set at least one of maxCPU, maxMemory, maxPodCPU, maxPodMemory or requireLimits' },
   );
 
 export type ResourcesRuleSettings = z.output<typeof resourcesRuleSchema>;
@@ -154,18 +160,27 @@ function judge(view: LimitView, cap: number | undefined, required: boolean, acti
   return required ? requiredViolations(view, owner) : [];
 }
 
+/**
+ * Container caps (maxCPU, maxMemory, requireLimits) judge each container as
+ * it is created or resized; pod caps (maxPodCPU, maxPodMemory) judge a pod's
+ * own resize, whose limits are its containers' sum.
+ */
 export function resourcesRule(settings: ResourcesRuleSettings): RuleChecks {
-  const { maxCPU, maxMemory, requireLimits = false, action } = settings;
+  const { maxCPU, maxMemory, maxPodCPU, maxPodMemory, requireLimits = false, action } = settings;
   const required = new Set(requireLimits === true ? ['cpu', 'memory'] : requireLimits === false ? [] : requireLimits);
+  const judgesContainers = maxCPU !== undefined || maxMemory !== undefined || required.size > 0;
+  const judgesPods = maxPodCPU !== undefined || maxPodMemory !== undefined;
   return {
-    methods: METHODS,
+    methods: new Set([...(judgesContainers ? CONTAINER_METHODS : []), ...(judgesPods ? [POD_METHOD] : [])]),
     evaluate(subject: PolicySubject): readonly Violation[] {
       const resources = subject.resources;
       if (resources === undefined) return [];
-      const owner = subject.method === 'UpdatePodSandboxResources' ? 'pod' : 'container';
+      if (subject.method === POD_METHOD) {
+        return [...judge(cpuView(resources), maxPodCPU, false, action, 'pod'), ...judge(memoryView(resources), maxPodMemory, false, action, 'pod')];
+      }
       return [
-        ...judge(cpuView(resources), maxCPU, required.has('cpu'), action, owner),
-        ...judge(memoryView(resources), maxMemory, required.has('memory'), action, owner),
+        ...judge(cpuView(resources), maxCPU, required.has('cpu'), action, 'container'),
+        ...judge(memoryView(resources), maxMemory, required.has('memory'), action, 'container'),
       ];
     },
   };

@@ -29,7 +29,14 @@ export const securityRuleSchema = z
     kubeletRootDir: absolutePath.default('/var/lib/kubelet'),
     requireRunAsNonRoot: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine(
+    (rule) =>
+      [rule.denyPrivileged, rule.denyHostNetwork, rule.denyHostPID, rule.denyHostIPC, rule.requireRunAsNonRoot].includes(true) ||
+      rule.allowedCapabilities !== undefined ||
+      rule.allowedHostPaths !== undefined,
+    { message: 'set at least one check (denyPrivileged, denyHostNetwork, denyHostPID, denyHostIPC, allowedCapabilities, allowedHostPaths, requireRunAsNonRoot)' },
+  );
 
 export type SecurityRuleSettings = z.output<typeof securityRuleSchema>;
 
