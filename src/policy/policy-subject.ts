@@ -1,4 +1,5 @@
 import type { PolicyPaths } from '../cri/method-specs.js';
+import { parseImageReference } from './images/image-reference.js';
 import type { ImageSubject, MessageObject, PodIdentity, PolicySubject, ResourceSubject, SecuritySubject } from './types.js';
 
 /** What policy needs from outside a request: the runtime's view of pods and images, cached by the caller. */
@@ -68,22 +69,38 @@ async function podOf(paths: PolicyPaths, request: MessageObject, lookups: Policy
   return UNKNOWN_POD;
 }
 
+/** Whether `reference` is one of `names`, compared normalised: by digest when it has one, else by tag ("latest" when untagged). */
+function isOneOf(reference: string, names: readonly string[]): boolean {
+  const wanted = parseImageReference(reference);
+  if (wanted.kind !== 'name') return false;
+  return names.some((name) => {
+    const known = parseImageReference(name);
+    if (known.kind !== 'name' || known.registry !== wanted.registry || known.repository !== wanted.repository) return false;
+    return wanted.digest !== undefined ? known.digest === wanted.digest : known.digest === undefined && (known.tag ?? 'latest') === (wanted.tag ?? 'latest');
+  });
+}
+
 /**
- * The names an image is judged by: kubelet's user_specified_image where it
- * sets one, the reference itself when it is a name, else what the runtime
- * knows the image id by.
+ * The names an image is judged by. A name is judged as given. For an image
+ * id, kubelet's user_specified_image is judged, once the runtime confirms
+ * the id goes by that name (else any client could name an allowed image
+ * beside the id of another); without one, every name the runtime knows the
+ * id by.
  */
 async function imageOf(spec: MessageObject, lookups: PolicyLookups): Promise<ImageSubject> {
   const given = text(spec['image']);
-  const userSpecified = text(spec['user_specified_image']);
-  if (userSpecified !== '') return { given, names: [userSpecified] };
   if (!IMAGE_ID.test(given)) return { given, names: [given] };
+  let names: readonly string[];
   try {
-    const names = await lookups.imageNames(given);
-    return names.length > 0 ? { given, names } : { given, names, unresolved: 'the runtime knows it by no name' };
+    names = await lookups.imageNames(given);
   } catch (error) {
     return { given, names: [], unresolved: (error as Error).message };
   }
+  if (names.length === 0) return { given, names, unresolved: 'the runtime knows it by no name' };
+  const userSpecified = text(spec['user_specified_image']);
+  if (userSpecified === '') return { given, names };
+  if (!isOneOf(userSpecified, names)) return { given, names: [], unresolved: `the runtime does not know it as "${userSpecified}"` };
+  return { given, names: [userSpecified] };
 }
 
 function resourcesOf(resources: MessageObject): ResourceSubject {

@@ -520,6 +520,20 @@ export class ConnectionRelay {
     );
   }
 
+  /** Connection-level credit for bytes the runtime will never see (held, then dropped or rewritten shorter). */
+  private creditClient(bytes: number): void {
+    if (bytes <= 0) return;
+    this.onceRuntimeSpoke(() => {
+      if (this.state === 'relaying') this.toClient.inject(windowUpdateFrame(0, bytes));
+    });
+  }
+
+  /** Runs `write` now, or once the runtime's SETTINGS has gone to the client: a server's first frame must be its SETTINGS. */
+  private onceRuntimeSpoke(write: () => void): void {
+    if (this.runtimeSpoke) write();
+    else this.afterRuntimeSettings.push(write);
+  }
+
   /**
    * Carries out the gate's verdict on a held request: its frames go on as they
    * came, go on rewritten, or never reach the runtime (which is told to forget
@@ -532,23 +546,20 @@ export class ConnectionRelay {
     if (verdict !== undefined) call.policy = verdict.decision;
     if (this.state !== 'relaying' || this.calls.get(streamId) !== call) {
       // The call ended meanwhile (reset, or answered for a runtime that went away): what was held is dropped.
-      if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
+      this.creditClient(heldBytes);
       return;
     }
     const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
     if (denial !== undefined) {
       this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
-      const deny = (): void => {
-        if (this.state !== 'relaying') return;
-        if (heldBytes > 0) this.toClient.inject(windowUpdateFrame(0, heldBytes));
-        if (this.calls.get(streamId) !== call) return;
+      this.creditClient(heldBytes);
+      this.onceRuntimeSpoke(() => {
+        if (this.state !== 'relaying' || this.calls.get(streamId) !== call) return;
         this.answer(streamId, call, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
         // The runtime never saw the message, so it sends nothing more on this stream but credit.
         this.answeredStreams.delete(streamId);
         if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
-      };
-      if (this.runtimeSpoke) deny();
-      else this.afterRuntimeSettings.push(deny);
+      });
       return;
     }
     const rewritten = verdict?.rewritten;
@@ -563,7 +574,7 @@ export class ConnectionRelay {
     const rest = payload.subarray(GRPC_PREFIX_LENGTH + originalLength);
     const sent = Buffer.concat([prefix, rewritten, rest]);
     this.toUpstream.inject(dataFrames(streamId, sent, held.endStream, this.toUpstream.maxFrameSize));
-    if (heldBytes > sent.length) this.toClient.inject(windowUpdateFrame(0, heldBytes - sent.length));
+    if (heldBytes > sent.length) this.creditClient(heldBytes - sent.length);
     else this.windowDebt += sent.length - heldBytes;
   }
 
