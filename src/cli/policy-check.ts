@@ -84,7 +84,8 @@ export async function checkPolicy(config: Config, out: Writable): Promise<number
   const endpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
   const table = buildMethodTable(loadCriProto());
   const runtime = new RuntimeClient(unixSocketPath(endpoint) as string, table);
-  const engine = new PolicyEngine(policy, new RuntimeDirectory(runtime, config.maxMessageBytes));
+  const images = config.imageEndpoint === undefined ? runtime : new RuntimeClient(unixSocketPath(config.imageEndpoint) as string, table);
+  const engine = new PolicyEngine(policy, new RuntimeDirectory(runtime, images, config.maxMessageBytes));
   const runPodSandbox = method(table, 'RunPodSandbox');
   const createContainer = method(table, 'CreateContainer');
   let denied = 0;
@@ -126,6 +127,7 @@ export async function checkPolicy(config: Config, out: Writable): Promise<number
     out.write(`${judged} pod sandboxes and containers judged against ${config.policyFile}: ${denied} would be denied\n`);
   } finally {
     runtime.close();
+    if (images !== runtime) images.close();
   }
   return denied > 0 ? 1 : 0;
 }

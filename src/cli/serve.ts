@@ -119,8 +119,8 @@ interface RunningPolicy {
 }
 
 /** Loads the policy file (a bad one refuses to start, naming the path and reason) and what judging needs. */
-function startPolicy(path: string, runtimeClient: RuntimeClient, maxMessageBytes: number, metrics: Registry, log: Logger): RunningPolicy {
-  const directory = new RuntimeDirectory(runtimeClient, maxMessageBytes);
+function startPolicy(path: string, runtimeClient: RuntimeClient, imageClient: RuntimeClient, maxMessageBytes: number, metrics: Registry, log: Logger): RunningPolicy {
+  const directory = new RuntimeDirectory(runtimeClient, imageClient, maxMessageBytes);
   const engine = new PolicyEngine(loadPolicy(path), directory);
   const policyMetrics = new PolicyMetrics(metrics);
   const reloader = new PolicyReloader(path, engine, policyMetrics, log);
@@ -143,7 +143,8 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     runtimeEndpoint,
     () => runtimeClient.version(1000),
   );
-  const policy = config.policyFile === undefined ? undefined : startPolicy(config.policyFile, runtimeClient, config.maxMessageBytes, metrics, log);
+  const imageClient = config.imageEndpoint === undefined ? runtimeClient : new RuntimeClient(socketOf(config.imageEndpoint), table);
+  const policy = config.policyFile === undefined ? undefined : startPolicy(config.policyFile, runtimeClient, imageClient, config.maxMessageBytes, metrics, log);
   // The relay is made below, with the telemetry's observer; metrics read its calls only at scrape time, once it exists.
   const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), policy?.observers ?? [], log, env);
   const relay = new RelayServer({
@@ -168,6 +169,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     await ops.close();
     policy?.reloader.stop();
     runtimeClient.close();
+    if (imageClient !== runtimeClient) imageClient.close();
     await telemetry.stop();
     throw error;
   }
@@ -185,6 +187,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
       policy?.reloader.stop();
       const { abandonedCalls } = await relay.shutdown(config.shutdownGraceSeconds * 1000);
       runtimeClient.close();
+      if (imageClient !== runtimeClient) imageClient.close();
       await ops.close();
       await telemetry.stop();
       log.info({ abandonedCalls }, 'criscope stopped');

@@ -36,8 +36,14 @@ export interface PolicyPaths {
   readonly containerId?: string;
   /** A sandbox id, for calls that name only the pod sandbox (its pod is looked up). */
   readonly sandboxId?: string;
-  /** An ImageSpec. */
+  /** An ImageSpec naming an image to pull (by name, from a registry). */
   readonly image?: string;
+  /**
+   * An ImageSpec naming an image the runtime already has: containerd takes a
+   * name, an image id or an id prefix there, so policy asks the runtime what
+   * it resolves to.
+   */
+  readonly localImage?: string;
   /** A LinuxContainerResources message, which a clamp may rewrite. */
   readonly resources?: string;
   /** A Linux security context, of a sandbox or of a container. */
@@ -107,7 +113,7 @@ export const METHOD_SPECS: Readonly<Record<string, MethodSpec>> = {
     policy: {
       podConfig: 'sandbox_config',
       sandboxId: 'pod_sandbox_id',
-      image: 'config.image',
+      localImage: 'config.image',
       resources: 'config.linux.resources',
       securityContext: { of: 'container', path: 'config.linux.security_context' },
       mounts: 'config.mounts',

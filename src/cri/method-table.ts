@@ -66,7 +66,9 @@ export class MethodTable {
    * the wire, so a client cannot step around policy by using it.
    */
   judgedAs(path: string): CriMethod | undefined {
-    const method = this.byPath.get(path.startsWith(V1ALPHA2_PREFIX) ? `/runtime.v1.${path.slice(V1ALPHA2_PREFIX.length)}` : path);
+    // grpc-go before 1.79.3 routes a :path without its leading "/" too: it is the same method.
+    const routed = path.startsWith('/') ? path : `/${path}`;
+    const method = this.byPath.get(routed.startsWith(V1ALPHA2_PREFIX) ? `/runtime.v1.${routed.slice(V1ALPHA2_PREFIX.length)}` : routed);
     return method?.policy === undefined ? undefined : method;
   }
 

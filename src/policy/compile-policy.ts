@@ -34,5 +34,5 @@ export function compilePolicy(file: PolicyFile, source: string): Policy {
       evaluate: (subject) => checks.evaluate(subject),
     };
   });
-  return new Policy(rules, file.mode, source);
+  return new Policy(rules, file.mode, source, new Set(file.allowedServices));
 }

@@ -4,14 +4,13 @@ import type { CriMethod } from '../cri/method-table.js';
 import { partialType } from '../cri/partial-type.js';
 import type { GateVerdict, RequestGate } from '../relay/request-gate.js';
 import { toMessageObject } from '../cri/message-object.js';
-import { findRepeatedSingularMessage } from '../cri/repeated-messages.js';
+import { findAmbiguousEncoding } from '../cri/repeated-messages.js';
 import { fieldNumbers, setVarintField } from '../cri/wire-edit.js';
-import { DECODE_RULE } from './decode-rule.js';
+import { DECODE_RULE, SERVICES_RULE } from './built-in-rules.js';
 import { decide, denialMessage, type PolicyDecision, type PolicyFinding } from './policy-decision.js';
 import { policySubject, UNKNOWN_POD, type PolicyLookups } from './policy-subject.js';
 import type { Policy } from './policy.js';
 import type { ClampedField, MessageObject, ResourceClamp } from './types.js';
-
 
 /** Where a method's resources live on the wire, for rewriting them. */
 interface ClampTarget {
@@ -52,6 +51,21 @@ export class PolicyEngine implements RequestGate {
     this.current = policy;
   }
 
+  /** CRI's own services pass; any other needs the policy's allowedServices (counted as the "services" rule). */
+  refuses(path: string): GateVerdict | undefined {
+    const service = grpcServiceOf(path);
+    const policy = this.current;
+    if (CRI_SERVICE.test(service) || policy.allowedServices.has(service)) return undefined;
+    const finding: PolicyFinding = {
+      rule: SERVICES_RULE,
+      action: 'deny',
+      mode: policy.mode,
+      reason: `service "${service}" is not a CRI service, nor in the policy's allowedServices`,
+    };
+    const denial = policy.mode === 'enforce' ? denialMessage(finding, 0) : undefined;
+    return { decision: { method: OTHER_METHOD, pod: UNKNOWN_POD, findings: [finding], denial, clamps: [] }, rewritten: undefined };
+  }
+
   /** Whether the policy in force has any rule for this method: only such calls are held for judgement. */
   holds(method: CriMethod): boolean {
     return method.policy !== undefined && this.current.rulesFor(method.name).length > 0;
@@ -79,8 +93,8 @@ export class PolicyEngine implements RequestGate {
     const type = policy.readsWholeRequest(method.name) ? method.requestType : this.judgedFieldsOf(method, paths);
     let decoded: protobuf.Message;
     try {
-      const repeated = findRepeatedSingularMessage(type, message);
-      if (repeated !== undefined) return this.undecodable(policy, method.name, `the request repeats the field "${repeated}", which criscope does not judge`);
+      const ambiguous = findAmbiguousEncoding(type, message);
+      if (ambiguous !== undefined) return this.undecodable(policy, method.name, `the request's field "${ambiguous.path}" is encoded in a way criscope does not judge (${ambiguous.reason})`);
       decoded = type.decode(message);
     } catch (error) {
       return this.undecodable(policy, method.name, `the request cannot be decoded: ${(error as Error).message}`);
@@ -131,6 +145,17 @@ export class PolicyEngine implements RequestGate {
   }
 }
 
+const CRI_SERVICE = /^runtime\.v1(alpha2)?\.(RuntimeService|ImageService)$/;
+/** The method label of calls outside CRI: their names come from the client, so they are not labels. */
+const OTHER_METHOD = 'other';
+
+/** The service a gRPC server routes `path` to: grpc-go strips one leading "/" and splits at the last "/". */
+function grpcServiceOf(path: string): string {
+  const unslashed = path.startsWith('/') ? path.slice(1) : path;
+  const slash = unslashed.lastIndexOf('/');
+  return slash < 0 ? unslashed : unslashed.slice(0, slash);
+}
+
 /** A clamp needs the whole request, which was too large to hold back: the clamp becomes a denial. */
 function tooLargeToRewrite(decision: PolicyDecision): PolicyDecision {
   const clamped = decision.findings.find((finding) => finding.action === 'clamp' && finding.mode === 'enforce');
@@ -142,7 +167,7 @@ function tooLargeToRewrite(decision: PolicyDecision): PolicyDecision {
 function judgedPaths(paths: PolicyPaths): string[] {
   const judged: string[] = [];
   if (paths.podConfig !== undefined) judged.push(`${paths.podConfig}.metadata`, `${paths.podConfig}.labels`);
-  for (const path of [paths.sandboxId, paths.containerId, paths.image, paths.resources, paths.securityContext?.path]) if (path !== undefined) judged.push(path);
+  for (const path of [paths.sandboxId, paths.containerId, paths.image, paths.localImage, paths.resources, paths.securityContext?.path]) if (path !== undefined) judged.push(path);
   if (paths.mounts !== undefined) judged.push(`${paths.mounts}.host_path`);
   return judged;
 }

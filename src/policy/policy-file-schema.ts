@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DECODE_RULE } from './decode-rule.js';
+import { DECODE_RULE, SERVICES_RULE } from './built-in-rules.js';
 import { podSelectorSchema } from './pod-scope.js';
 import { celRuleSchema } from './rules/cel-rule.js';
 import { imagesRuleSchema } from './rules/images-rule.js';
@@ -15,7 +15,9 @@ const exemptions = z.union([podSelectorSchema, z.array(podSelectorSchema)]).tran
 const ruleName = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be lowercase letters, digits and "-", at most 63 characters' })
-  .refine((name) => name !== DECODE_RULE, { message: `"${DECODE_RULE}" names requests policy cannot read; choose another name` });
+  .refine((name) => !BUILT_IN_RULES.includes(name), { message: `"${DECODE_RULE}" and "${SERVICES_RULE}" are criscope's own rules; choose another name` });
+
+const BUILT_IN_RULES = [DECODE_RULE, SERVICES_RULE];
 
 /** What every rule has, whatever its kind. */
 const ruleCommon = {
@@ -43,6 +45,12 @@ export const policyFileSchema = z
     mode: mode.default('enforce'),
     /** Pods no rule applies to (e.g. kube-system). */
     exempt: exemptions.default([]),
+    /**
+     * gRPC services besides CRI's that clients may call on the runtime's
+     * socket. containerd serves its own API there too, which would start
+     * containers no rule sees.
+     */
+    allowedServices: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/, { message: 'must be a gRPC service name such as grpc.health.v1.Health' })).default(['grpc.health.v1.Health']),
     rules: z.array(ruleSchema).default([]),
   })
   .strict()

@@ -14,9 +14,6 @@ export interface PolicyLookups {
 
 export const UNKNOWN_POD: PodIdentity = Object.freeze({ namespace: '', name: '', uid: '', labels: Object.freeze({}) });
 
-/** An image id as kubelet passes it to CreateContainer: "sha256:<hex>", or the bare hex. */
-const IMAGE_ID = /^(sha256:)?[0-9a-f]{64}$/;
-
 /** The value at a dotted path of a decoded message; undefined where a message on the way is absent. */
 export function valueAt(message: MessageObject, path: string): unknown {
   let value: unknown = message;
@@ -59,11 +56,19 @@ export function podOfConfig(config: MessageObject): PodIdentity {
   return { namespace: text(metadata['namespace']), name: text(metadata['name']), uid: text(metadata['uid']), labels: stringMap(config['labels']) };
 }
 
+/**
+ * The pod a call concerns. A sandbox id names it best: the runtime's record
+ * of the sandbox (cached) cannot be forged in this request, as its
+ * sandbox_config could; the request's own sandbox_config stands in when the
+ * runtime does not know the sandbox (or cannot say), or the call names none.
+ */
 async function podOf(paths: PolicyPaths, request: MessageObject, lookups: PolicyLookups): Promise<PodIdentity> {
+  const sandboxId = paths.sandboxId === undefined ? '' : text(valueAt(request, paths.sandboxId));
+  // A runtime that cannot answer leaves the request's own config to stand in (the runtime will fail the call itself if it is in trouble).
+  const recorded = sandboxId === '' ? undefined : await lookups.podOfSandbox(sandboxId).catch(() => undefined);
+  if (recorded !== undefined) return recorded;
   const config = paths.podConfig === undefined ? undefined : messageAt(request, paths.podConfig);
   if (config !== undefined) return podOfConfig(config);
-  const sandboxId = paths.sandboxId === undefined ? '' : text(valueAt(request, paths.sandboxId));
-  if (sandboxId !== '') return (await lookups.podOfSandbox(sandboxId)) ?? UNKNOWN_POD;
   const containerId = paths.containerId === undefined ? '' : text(valueAt(request, paths.containerId));
   if (containerId !== '') return (await lookups.podOfContainer(containerId)) ?? UNKNOWN_POD;
   return UNKNOWN_POD;
@@ -81,15 +86,15 @@ function isOneOf(reference: string, names: readonly string[]): boolean {
 }
 
 /**
- * The names an image is judged by. A name is judged as given. For an image
- * id, kubelet's user_specified_image is judged, once the runtime confirms
- * the id goes by that name (else any client could name an allowed image
- * beside the id of another); without one, every name the runtime knows the
- * id by.
+ * The names of an image the runtime already has. Whatever the request gives
+ * (a name, an id, an id prefix), the runtime resolves it, and policy judges
+ * what it resolves to: kubelet's user_specified_image once the runtime
+ * confirms the image goes by it (else any client could name an allowed image
+ * beside the id of another), else the given name when the image goes by it,
+ * else every name the image has.
  */
-async function imageOf(spec: MessageObject, lookups: PolicyLookups): Promise<ImageSubject> {
+async function localImageOf(spec: MessageObject, lookups: PolicyLookups): Promise<ImageSubject> {
   const given = text(spec['image']);
-  if (!IMAGE_ID.test(given)) return { given, names: [given] };
   let names: readonly string[];
   try {
     names = await lookups.imageNames(given);
@@ -98,9 +103,16 @@ async function imageOf(spec: MessageObject, lookups: PolicyLookups): Promise<Ima
   }
   if (names.length === 0) return { given, names, unresolved: 'the runtime knows it by no name' };
   const userSpecified = text(spec['user_specified_image']);
-  if (userSpecified === '') return { given, names };
-  if (!isOneOf(userSpecified, names)) return { given, names: [], unresolved: `the runtime does not know it as "${userSpecified}"` };
-  return { given, names: [userSpecified] };
+  if (userSpecified !== '') {
+    return isOneOf(userSpecified, names) ? { given, names: [userSpecified] } : { given, names: [], unresolved: `the runtime does not know it as "${userSpecified}"` };
+  }
+  return { given, names: isOneOf(given, names) ? [given] : names };
+}
+
+/** An image to pull is judged by the name it is pulled by. */
+function pulledImageOf(spec: MessageObject): ImageSubject {
+  const given = text(spec['image']);
+  return { given, names: [given] };
 }
 
 function resourcesOf(resources: MessageObject): ResourceSubject {
@@ -150,7 +162,9 @@ export async function policySubject(
 ): Promise<PolicySubject> {
   const pod = await podOf(paths, request, lookups);
   // A missing ImageSpec is judged as an empty name, which no images rule passes.
-  const image = resolveImage && paths.image !== undefined ? await imageOf(messageAt(request, paths.image) ?? {}, lookups) : undefined;
+  let image: ImageSubject | undefined;
+  if (resolveImage && paths.image !== undefined) image = pulledImageOf(messageAt(request, paths.image) ?? {});
+  else if (resolveImage && paths.localImage !== undefined) image = await localImageOf(messageAt(request, paths.localImage) ?? {}, lookups);
   const resources = paths.resources === undefined ? undefined : resourcesOf(messageAt(request, paths.resources) ?? {});
   const context = paths.securityContext;
   const security =

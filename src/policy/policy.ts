@@ -10,6 +10,8 @@ export class Policy {
     readonly mode: PolicyMode,
     /** Where the policy came from, for logs. */
     readonly source: string,
+    /** gRPC services besides CRI's that calls may reach on the runtime's socket. */
+    readonly allowedServices: ReadonlySet<string> = new Set(),
   ) {
     for (const rule of rules) {
       for (const method of rule.methods) {

@@ -142,7 +142,7 @@ export class CallTracker {
   constructor(
     private readonly context: TrackingContext,
     /** Called after a call ends, when the connection may have become idle. */
-    private readonly onCallEnded: () => void,
+    private readonly onCallEnded: (call: TrackedCall) => void,
   ) {}
 
   get size(): number {
@@ -222,7 +222,7 @@ export class CallTracker {
     call.endedTick = performance.now();
     this.calls.delete(streamId);
     if (this.finished.push(call) === 1) setImmediate(this.report);
-    this.onCallEnded();
+    this.onCallEnded(call);
   }
 
   private readonly report = (): void => {

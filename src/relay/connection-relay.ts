@@ -71,12 +71,18 @@ const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
 const MAX_HEADER_BLOCK_FRAMES = 256;
 const NO_GOAWAY = 0x7fffffff;
 /**
- * The most of a judged request held back whole; past it, the head goes on and
- * only the last frames wait (under every runtime's initial 64 KiB window, so
- * the client never stalls for credit). Such a request can still be denied,
- * but not rewritten.
+ * The most a connection holds of requests not yet whole. The runtime never
+ * credits what it has not seen, and its connection window (64 KiB at first)
+ * is shared by all streams: past this, a request's head goes on and only its
+ * last frames wait, so the client never stalls for credit. Such a request can
+ * still be denied, but not rewritten.
  */
-const MAX_HELD_REQUEST_BYTES = 48 * 1024;
+const MAX_UNJUDGED_BYTES = 32 * 1024;
+/**
+ * The most a connection holds at all. A whole request is judged at once, so
+ * only a client sending past its flow-control window could hold more.
+ */
+const MAX_HELD_BYTES = 1024 * 1024;
 const GRPC_PREFIX_LENGTH = 5;
 /** An HPACK dynamic table size update to 0, which starts every re-encoded request block. */
 const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
@@ -146,11 +152,14 @@ export class ConnectionRelay {
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
   private unavailableReason = '';
   /**
-   * Connection-level credit the client has been given for bytes the runtime
-   * has not yet credited (a clamp made a request longer): taken out of the
-   * runtime's next WINDOW_UPDATEs, so the two views agree again.
+   * Credit the runtime will give for bytes the client never sent (a clamp
+   * made a request longer): taken out of the runtime's next connection-level
+   * WINDOW_UPDATEs, so the client's view of the window stays the runtime's.
    */
   private windowDebt = 0;
+  /** DATA bytes held for judgement on this connection, and how many of them belong to requests not yet whole. */
+  private heldBytes = 0;
+  private unjudgedBytes = 0;
 
   constructor(
     private readonly client: Socket,
@@ -342,7 +351,13 @@ export class ConnectionRelay {
     this.context.onClosed(this);
   };
 
-  private readonly onCallEnded = (): void => {
+  private readonly onCallEnded = (call: TrackedCall): void => {
+    const held = call.held;
+    // Ended before it was judged (reset, refused, answered early): what was held never goes on.
+    if (held !== undefined && !held.released && !held.judging) {
+      held.released = true;
+      this.creditClient(this.takeHeld(held).bytes);
+    }
     this.context.onCallEnded();
     this.closeIfIdle();
   };
@@ -353,7 +368,7 @@ export class ConnectionRelay {
     this.blind = true;
     if (this.reencodeRequests || this.context.tracking.gate !== undefined) {
       // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
-      this.context.log.warn({ reason }, 'cannot follow a re-parented client connection; closing it');
+      this.context.log.warn({ reason }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
       this.close('criscope: cannot follow this connection; reconnect');
       return;
     }
@@ -475,30 +490,70 @@ export class ConnectionRelay {
    */
   private holdRequestData(streamId: number, call: TrackedCall, held: HeldRequest, flags: number, frame: Buffer): FrameVerdict {
     const endStream = (flags & Flag.END_STREAM) !== 0;
+    const length = frame.length - FRAME_HEADER_LENGTH;
     if (!held.judging && !endStream && !call.requestScanner.firstMessageEnded) {
       if (held.headWentOn) return FrameVerdict.Forward;
-      if (held.heldBytes + frame.length - FRAME_HEADER_LENGTH <= MAX_HELD_REQUEST_BYTES) {
+      if (this.unjudgedBytes + length <= MAX_UNJUDGED_BYTES) {
         held.hold(frame, false);
+        this.heldBytes += length;
+        this.unjudgedBytes += length;
         return FrameVerdict.Drop;
       }
       held.headWentOn = true;
       // Injected frames are written after the frame being relayed, so this one joins them rather than overtake them.
-      for (const heldFrame of held.take()) this.toUpstream.inject(heldFrame);
+      for (const heldFrame of this.takeHeld(held).frames) this.toUpstream.inject(heldFrame);
       this.toUpstream.inject(Buffer.from(frame));
       return FrameVerdict.Drop;
     }
+    if (this.heldBytes + length > MAX_HELD_BYTES) {
+      this.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: more request data than any flow-control window allows');
+      return FrameVerdict.Drop;
+    }
     held.hold(frame, endStream);
+    this.heldBytes += length;
     if (!held.judging) {
       held.judging = true;
+      // Whole now: its bytes no longer count against what may wait for the rest of a request.
+      this.unjudgedBytes -= held.heldBytes - length;
       this.judge(streamId, call, held);
     }
     return FrameVerdict.Drop;
   }
 
+  /**
+   * A call policy refuses by its path. Its DATA is held (never forwarded) and
+   * the verdict applied once the header block has gone on: the runtime's
+   * reset must follow the headers it resets.
+   */
+  private refuse(streamId: number, call: TrackedCall, verdict: GateVerdict, endStream: boolean): void {
+    if (verdict.decision.denial === undefined) {
+      call.policy = verdict.decision;
+      return;
+    }
+    const held = new HeldRequest();
+    held.judging = true;
+    held.endStream = endStream;
+    call.held = held;
+    queueMicrotask(() => this.applyVerdict(streamId, call, held, verdict, 0));
+  }
+
+  /** Hands over a held request's frames, and takes them off the connection's count. */
+  private takeHeld(held: HeldRequest): { frames: Buffer[]; bytes: number } {
+    const bytes = held.heldBytes;
+    this.heldBytes -= bytes;
+    if (!held.judging) this.unjudgedBytes -= bytes;
+    return { frames: held.take(), bytes };
+  }
+
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
     const gate = this.context.tracking.gate;
     const method = call.judgedAs;
-    if (gate === undefined || method === undefined) return;
+    if (gate === undefined || method === undefined) {
+      // Not reached: a call is held only when both are there. Should it be, the request goes on as it came.
+      held.released = true;
+      for (const heldFrame of this.takeHeld(held).frames) this.toUpstream.inject(heldFrame);
+      return;
+    }
     const first = call.requestScanner.first;
     let message: Buffer | undefined;
     let unreadable: string | undefined;
@@ -541,8 +596,7 @@ export class ConnectionRelay {
    */
   private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number): void {
     held.released = true;
-    const heldBytes = held.heldBytes;
-    const frames = held.take();
+    const { frames, bytes: heldBytes } = this.takeHeld(held);
     if (verdict !== undefined) call.policy = verdict.decision;
     if (this.state !== 'relaying' || this.calls.get(streamId) !== call) {
       // The call ended meanwhile (reset, or answered for a runtime that went away): what was held is dropped.
@@ -729,7 +783,11 @@ export class ConnectionRelay {
       return;
     }
     const gate = this.context.tracking.gate;
-    if (call?.judgedAs !== undefined && gate !== undefined && !block.endStream && this.state === 'relaying' && gate.holds(call.judgedAs)) call.held = new HeldRequest();
+    if (call !== undefined && gate !== undefined && this.state === 'relaying') {
+      const refusal = gate.refuses(call.path);
+      if (refusal !== undefined) this.refuse(block.streamId, call, refusal, block.endStream);
+      else if (call.judgedAs !== undefined && !block.endStream && gate.holds(call.judgedAs)) call.held = new HeldRequest();
+    }
     if (this.state === 'relaying') {
       try {
         this.reparent(block, fields, call);

@@ -14,6 +14,12 @@ export interface GateVerdict {
  * rewritten, or never reaches the runtime.
  */
 export interface RequestGate {
+  /**
+   * A verdict on the call's path alone, when its headers arrive: a service
+   * policy does not let through (a runtime's own API on the same socket).
+   * Undefined for the calls that go on to be judged, or not, by method.
+   */
+  refuses(path: string): GateVerdict | undefined;
   /** Whether calls of this method are held for judgement (asked once per call, when its headers arrive). */
   holds(method: CriMethod): boolean;
   /**

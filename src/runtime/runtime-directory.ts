@@ -54,6 +54,8 @@ export class RuntimeDirectory implements PolicyLookups, CallObserver {
 
   constructor(
     private readonly runtime: RuntimeClient,
+    /** Where ImageService is served: the runtime's socket, or an image endpoint of its own. */
+    private readonly imageService: RuntimeClient,
     /** Messages up to this size are decoded when learning from a call. */
     private readonly maxMessageBytes: number,
   ) {}
@@ -65,6 +67,7 @@ export class RuntimeDirectory implements PolicyLookups, CallObserver {
       const response = await this.runtime.call('RuntimeService', 'PodSandboxStatus', { pod_sandbox_id: sandboxId }, LOOKUP_TIMEOUT_MS).catch(notFoundAsUndefined);
       if (response === undefined) return undefined;
       const status = object(response['status']);
+      if (status['metadata'] === undefined || status['metadata'] === null) return undefined;
       const pod = podOfConfig(status);
       this.pods.set(sandboxId, pod);
       return pod;
@@ -90,7 +93,7 @@ export class RuntimeDirectory implements PolicyLookups, CallObserver {
     const known = this.images.get(image);
     if (known !== undefined) return known;
     return this.once(`image:${image}`, async () => {
-      const response = await this.runtime.call('ImageService', 'ImageStatus', { image: { image } }, LOOKUP_TIMEOUT_MS);
+      const response = await this.imageService.call('ImageService', 'ImageStatus', { image: { image } }, LOOKUP_TIMEOUT_MS);
       const found = object(response['image']);
       if (text(found['id']) === '') throw new Error('the runtime does not have this image');
       const names = [...texts(found['repo_tags']), ...texts(found['repo_digests'])];

@@ -212,7 +212,7 @@ describe('clamp rewrites only what it caps', () => {
     const expected = createContainerBytes(64 * MIB);
     assert.notEqual(sent.length, expected.length, 'the capped varint is shorter, so every enclosing length changes too');
     const exchange = await rawCall(fixture.viaCriscope, CREATE_CONTAINER_V1, grpcFrame(sent));
-    assert.equal(rawStatus(exchange).code, 0);
+    assert.deepEqual(rawStatus(exchange), { code: 0, message: "" });
     const received = fixture.echo.requests.at(-1);
     assert.ok(received, 'the request reached the runtime');
     assert.deepEqual(received.body, grpcFrame(expected));
@@ -224,5 +224,50 @@ describe('clamp rewrites only what it caps', () => {
     const exchange = await rawCall(fixture.viaCriscope, CREATE_CONTAINER_V1, grpcFrame(sent));
     assert.equal(rawStatus(exchange).code, 0);
     assert.deepEqual(fixture.echo.requests.at(-1)?.body, grpcFrame(sent));
+  });
+});
+
+describe('no way around policy on the runtime socket, against the real containerd', () => {
+  const fixture = criscopeWithPolicy(runtime.containerdSocket, {
+    rules: [
+      { kind: 'security', denyPrivileged: true },
+      { kind: 'resources', maxMemory: '1Gi' },
+    ],
+  });
+  let session: ClientHttp2Session;
+  before(() => {
+    session = openH2(fixture.criscope.socketPath);
+  });
+  after(() => session.close());
+
+  it('judges a call whose :path lacks its leading "/", which this containerd still routes', async () => {
+    const body = grpcFrame(encodeAs('CreateContainerRequest', containerRequest(pod, runtime.busyboxImage, 'no-slash', privileged)));
+    const { code, message } = rawStatus(await rawCall(session, CREATE_CONTAINER_V1.slice(1), body));
+    assert.equal(code, PERMISSION_DENIED);
+    assert.match(message, /^criscope policy "security\.privileged": /);
+    assert.ok(!(await containerNames(direct, pod)).includes('no-slash'));
+  });
+
+  it("denies containerd's own API, served on the same socket, which would start containers no rule sees", async () => {
+    const versionPath = '/containerd.services.version.v1.Version/Version';
+    const straight = openH2(runtime.containerdSocket);
+    try {
+      assert.equal(rawStatus(await rawCall(straight, versionPath, grpcFrame(Buffer.alloc(0)))).code, 0, 'containerd serves it');
+    } finally {
+      straight.close();
+    }
+    const { code, message } = rawStatus(await rawCall(session, versionPath, grpcFrame(Buffer.alloc(0))));
+    assert.equal(code, PERMISSION_DENIED);
+    assert.equal(message, 'criscope policy "services": service "containerd.services.version.v1.Version" is not a CRI service, nor in the policy\'s allowedServices');
+    assert.equal(rawStatus(await rawCall(session, '/grpc.health.v1.Health/Check', grpcFrame(Buffer.alloc(0)))).code, 0, 'the health service is allowed by default');
+  });
+
+  it('does not stall a connection on which two large requests are judged at once', { timeout: 15_000 }, async () => {
+    // Each about 40 KiB: together more than the runtime's first 64 KiB connection window, which it refills only for bytes it has seen.
+    const annotations = Object.fromEntries(Array.from({ length: 2 }, (_, index) => [`large-${index}`, 'x'.repeat(20_000)]));
+    const body = grpcFrame(encodeAs('UpdateContainerResourcesRequest', { container_id: 'no-such-container', linux: { memory_limit_in_bytes: 16 * MIB }, annotations }));
+    const answers = await Promise.all([rawCall(session, '/runtime.v1.RuntimeService/UpdateContainerResources', body), rawCall(session, '/runtime.v1.RuntimeService/UpdateContainerResources', body)]);
+    for (const answer of answers) assert.equal(rawStatus(answer).code, 5, "containerd's own NOT_FOUND: the whole request reached it");
+    assert.equal(rawStatus(await rawCall(session, '/runtime.v1.RuntimeService/Version', grpcFrame(Buffer.alloc(0)))).code, 0, 'and the connection still carries calls');
   });
 });

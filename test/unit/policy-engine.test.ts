@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { loadPolicy } from '../../src/config/load-policy.js';
 import { PolicyFileError } from '../../src/errors.js';
-import { DECODE_RULE } from '../../src/policy/decode-rule.js';
+import { DECODE_RULE } from '../../src/policy/built-in-rules.js';
 import { PolicyEngine } from '../../src/policy/policy-engine.js';
 import type { PolicyLookups } from '../../src/policy/policy-subject.js';
 import type { Policy } from '../../src/policy/policy.js';
@@ -69,9 +69,10 @@ class FakeLookups implements PolicyLookups {
     return Promise.resolve(this.known.containers?.[containerId]);
   }
 
+  /** A runtime that has every image named in a request by that name, and the ids it is told of. */
   imageNames(image: string): Promise<readonly string[]> {
     this.calls.push({ lookup: 'imageNames', argument: image });
-    const names = this.known.images?.[image];
+    const names = this.known.images?.[image] ?? (/^(sha256:)?[0-9a-f]{64}$/.test(image) ? undefined : [image]);
     return names === undefined ? Promise.reject(new Error(`image "${image}" not found`)) : Promise.resolve(names);
   }
 
@@ -356,8 +357,12 @@ describe('PolicyEngine.judge under the example policy', () => {
       assert.equal(verdict.decision.denial, denial);
       assert.equal(verdict.rewritten !== undefined, rewritten);
       assert.equal(verdict.decision.method, 'CreateContainer');
-      // The pod came from the request's sandbox config and the image was a name: nothing was looked up.
-      assert.deepEqual(lookups.calls, []);
+      // The runtime was asked for the sandbox's pod (it knows none here, so the sandbox config stands in) and for the image.
+      const image = ((request['config'] as Message)['image'] as Message)['image'];
+      assert.deepEqual(lookups.calls, [
+        { lookup: 'podOfSandbox', argument: 'sandbox-1' },
+        { lookup: 'imageNames', argument: image },
+      ]);
     });
   }
 
@@ -555,7 +560,7 @@ describe('PolicyEngine.judge: which pods a rule applies to', () => {
       const verdict = await judge(engine, 'CreateContainer', createContainer({ namespace, podLabels: labels, securityContext: { privileged: true } }));
       assert.equal(verdict.decision.denial !== undefined, denied);
       assert.deepEqual(verdict.decision.pod, { namespace, name: 'web-0', uid: 'uid-1', labels });
-      assert.deepEqual(lookups.calls, []);
+      assert.deepEqual(lookups.made('podOfSandbox'), ['sandbox-1'], 'the runtime did not know the sandbox: its config in the request stands in');
     });
   }
 
@@ -687,7 +692,14 @@ describe('PolicyEngine.judge: image ids', () => {
       lookedUp: [IMAGE_ID],
       denial: 'criscope policy "images.allowed": image "docker.io/library/nginx:1.27" is not in an allowed registry or repository (and 1 more violation)',
     },
-    { name: 'a name is judged as it is, without a look-up', image: GOOD_IMAGE, lookedUp: [] },
+    { name: 'a name the image goes by is judged as it is, once the runtime resolves it', image: GOOD_IMAGE, lookedUp: [GOOD_IMAGE] },
+    {
+      name: 'a short id, which the runtime resolves to an image, is judged by that image\'s names',
+      image: 'sha256:0123abcd',
+      images: { 'sha256:0123abcd': ['docker.io/library/nginx:1.27'] },
+      lookedUp: ['sha256:0123abcd'],
+      denial: 'criscope policy "images.allowed": image "docker.io/library/nginx:1.27" is not in an allowed registry or repository (and 1 more violation)',
+    },
   ];
   for (const { name, image, userSpecified, images, lookedUp, denial } of cases) {
     it(name, async () => {
@@ -704,7 +716,15 @@ describe('PolicyEngine.judge: image ids', () => {
     const engine = new PolicyEngine(policyOf({ rules: [{ kind: 'resources', maxMemory: '2Gi' }, { kind: 'security', denyPrivileged: true }, { kind: 'cel', name: 'any', expression: 'true' }] }), lookups);
     const verdict = await judge(engine, 'CreateContainer', createContainer({ image: IMAGE_ID }));
     assert.equal(verdict.decision.denial, undefined);
-    assert.deepEqual(lookups.calls, []);
+    assert.deepEqual(lookups.made('imageNames'), []);
+  });
+
+  it("takes a CreateContainer's pod from the runtime's record of its sandbox, not from a sandbox config the request could forge", async () => {
+    const lookups = new FakeLookups({ sandboxes: { 'sandbox-1': pod('shop', { team: 'payments' }) } });
+    const engine = new PolicyEngine(policyOf({ exempt: { namespaces: ['kube-system'] }, rules: [{ kind: 'security', denyPrivileged: true }] }), lookups);
+    const verdict = await judge(engine, 'CreateContainer', createContainer({ namespace: 'kube-system', securityContext: { privileged: true } }));
+    assert.equal(verdict.decision.pod.namespace, 'shop');
+    assert.equal(verdict.decision.denial, 'criscope policy "security.privileged": the container is privileged');
   });
 
   it('never resolves an image for a method an images rule does not judge', async () => {
@@ -766,7 +786,7 @@ describe('PolicyEngine.judge: requests it cannot read', () => {
     ]);
     const request = Buffer.concat([Buffer.from(new protobuf.Writer().uint32((2 << 3) | 2).bytes(config).finish()), encode('CreateContainer', { sandbox_config: { metadata: { namespace: 'shop' } } })]);
     const verdict = await judge(engine, 'CreateContainer', request);
-    assert.equal(verdict.decision.denial, 'criscope policy "decode": the request repeats the field "config.linux", which criscope does not judge');
+    assert.equal(verdict.decision.denial, 'criscope policy "decode": the request\'s field "config.linux" is encoded in a way criscope does not judge (a singular message sent more than once)');
   });
 
   it('a look-up that fails is a failure to judge: denied under enforce', async () => {

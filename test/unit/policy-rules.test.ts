@@ -487,11 +487,11 @@ describe('security rule', () => {
       ],
     },
     {
-      name: 'for an unknown pod, any pod directory counts as kubelet volumes',
+      name: 'a pod without a uid gets no kubelet volume allowance (no reaching into another pod by leaving it out)',
       rule: { allowedHostPaths: ['/data'] },
       pod: pod('', {}, ''),
-      security: security({ hostPaths: ['/var/lib/kubelet/pods/uid-9/etc-hosts', '/var/lib/kubelet/other'] }),
-      expect: [['hostPath', 'host path "/var/lib/kubelet/other" is outside the allowed prefixes (/data)']],
+      security: security({ hostPaths: ['/var/lib/kubelet/pods/uid-9/volumes/token', '/data/x'] }),
+      expect: [['hostPath', 'host path "/var/lib/kubelet/pods/uid-9/volumes/token" is outside the allowed prefixes (/data)']],
     },
     {
       name: 'a custom kubelet root dir',

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { loadCriProto } from '../../src/cri/proto-root.js';
-import { findRepeatedSingularMessage } from '../../src/cri/repeated-messages.js';
-import { fieldNumbers, setVarintField } from '../../src/cri/wire-edit.js';
+import { findAmbiguousEncoding } from '../../src/cri/repeated-messages.js';
+import { fieldNumbers, readFields, setVarintField } from '../../src/cri/wire-edit.js';
 
 const root = loadCriProto();
 const CreateContainerRequest = root.lookupType('runtime.v1.CreateContainerRequest');
@@ -294,7 +294,7 @@ describe('setVarintField on CRI requests', () => {
       const after = setVarintField(before, path, MEMORY_LIMIT, value);
       assert.equal(memoryLimitOf(type, after, dottedPath), expected);
       assert.equal(strip(after, path, MEMORY_LIMIT).toString('hex'), strip(before, path, MEMORY_LIMIT).toString('hex'));
-      assert.equal(findRepeatedSingularMessage(type, after), findRepeatedSingularMessage(type, before));
+      assert.deepEqual(findAmbiguousEncoding(type, after), findAmbiguousEncoding(type, before));
     });
   }
 
@@ -335,7 +335,7 @@ describe('fieldNumbers', () => {
   }
 });
 
-describe('findRepeatedSingularMessage', () => {
+describe('findAmbiguousEncoding: singular messages', () => {
   const kubelet = encode(CreateContainerRequest, kubeletRequest);
   const config = (...parts: Uint8Array[]) => messageField(2, ...parts);
   const linux = encode(LinuxContainerConfig, { resources: { memory_limit_in_bytes: 1 } });
@@ -366,8 +366,15 @@ describe('findRepeatedSingularMessage', () => {
     { name: 'the first duplicate in wire order', bytes: Buffer.concat([config(messageField(15, linux, linux)), config(linux)]), expected: 'config.linux.resources' },
   ];
   for (const { name, bytes, expected } of cases) {
-    it(`${name} → ${expected ?? 'none'}`, () => assert.equal(findRepeatedSingularMessage(CreateContainerRequest, bytes), expected));
+    it(`${name} → ${expected ?? 'none'}`, () => assert.equal(findAmbiguousEncoding(CreateContainerRequest, bytes)?.path, expected));
   }
+
+  it('says why', () => {
+    assert.deepEqual(findAmbiguousEncoding(CreateContainerRequest, config(messageField(15, linux), messageField(15, linux))), {
+      path: 'config.linux',
+      reason: 'a singular message sent more than once',
+    });
+  });
 
   const errors: { name: string; bytes: Uint8Array; error: RegExp }[] = [
     { name: 'a message sent as a varint', bytes: config(varintField(15, 1)), error: /config\.linux at byte 2 has wire type 0, expected 2/ },
@@ -380,7 +387,7 @@ describe('findRepeatedSingularMessage', () => {
   ];
   for (const { name, bytes, error } of errors) {
     it(`refuses ${name}`, () => {
-      assert.throws(() => findRepeatedSingularMessage(CreateContainerRequest, bytes), (thrown) => thrown instanceof RangeError && error.test(thrown.message));
+      assert.throws(() => findAmbiguousEncoding(CreateContainerRequest, bytes), (thrown) => thrown instanceof RangeError && error.test(thrown.message));
     });
   }
 
@@ -403,11 +410,235 @@ describe('findRepeatedSingularMessage', () => {
       { name: 'one map value per entry', bytes: Buffer.concat([entry(nested(3)), entry(nested(3))]), expected: undefined },
     ];
     for (const { name, bytes, expected } of cases) {
-      it(`${name} → ${expected ?? 'none'}`, () => assert.equal(findRepeatedSingularMessage(Node, bytes), expected));
+      it(`${name} → ${expected ?? 'none'}`, () => assert.equal(findAmbiguousEncoding(Node, bytes)?.path, expected));
     }
 
     it('refuses nesting past 32 levels', () => {
-      assert.throws(() => findRepeatedSingularMessage(Node, nested(33)), (thrown) => thrown instanceof RangeError && /nest deeper than 32 levels/.test(thrown.message));
+      assert.throws(() => findAmbiguousEncoding(Node, nested(33)), (thrown) => thrown instanceof RangeError && /nest deeper than 32 levels/.test(thrown.message));
+    });
+  });
+});
+
+describe('findAmbiguousEncoding: varints protobufjs reads otherwise than Go', () => {
+  type Decoded = {
+    config: { linux: { security_context: { privileged: boolean; namespace_options: { network: number; pid: number } } } };
+    sandbox_config: { port_mappings: { container_port: number; host_port: number }[] };
+  };
+  /** protobufjs's reading; unset fields read as their defaults, through the prototype. */
+  const decode = (bytes: Uint8Array): Decoded => CreateContainerRequest.decode(bytes) as unknown as Decoded;
+  /** A varint field written byte for byte. */
+  const rawVarint = (number: number, bytes: string): Buffer => Buffer.concat([Buffer.from(protobuf.Writer.create().uint32(number * 8).finish()), hex(bytes)]);
+  /** Go's reading of a varint: all of it, as a uint64, which the field's type then converts (bool: != 0; int32, enum: low 32 bits). */
+  const goVarint = (text: string): bigint => [...hex(text)].reduceRight((value, byte) => (value << 7n) | BigInt(byte & 0x7f), 0n);
+  const securityContext = (...parts: Uint8Array[]): Buffer => messageField(2, messageField(15, messageField(2, ...parts)));
+  const namespaceOptions = (...parts: Uint8Array[]): Buffer => securityContext(messageField(3, ...parts));
+  const portMapping = (...parts: Uint8Array[]): Buffer => messageField(3, messageField(5, ...parts));
+  const find = (bytes: Uint8Array) => findAmbiguousEncoding(CreateContainerRequest, bytes);
+  const PRIVILEGED = 'config.linux.security_context.privileged';
+  const NETWORK = 'config.linux.security_context.namespace_options.network';
+  const CONTAINER_PORT = 'sandbox_config.port_mappings.container_port';
+
+  it('refuses a bool of 2^32: false to protobufjs, true to Go', () => {
+    const bytes = securityContext(rawVarint(2, '80 80 80 80 10'));
+    assert.equal(goVarint('80 80 80 80 10'), 2n ** 32n);
+    assert.equal(decode(bytes).config.linux.security_context.privileged, false);
+    assert.deepEqual(find(bytes), { path: PRIVILEGED, reason: 'a varint of 2^32 or more for a 32-bit field' });
+  });
+
+  it('refuses a 6-byte enum, after which protobufjs skips four bytes Go reads: here pid = NODE', () => {
+    // network = POD in six bytes, then pid = NODE and ipc = POD.
+    const inner = Buffer.concat([rawVarint(1, '80 80 80 80 80 00'), hex('10 02 18 00')]);
+    const bytes = namespaceOptions(inner);
+    assert.deepEqual(
+      readFields(inner).map((field) => field.number),
+      [1, 2, 3],
+    );
+    assert.equal(decode(bytes).config.linux.security_context.namespace_options.pid, 0);
+    assert.deepEqual(find(bytes), { path: NETWORK, reason: 'a 6-byte varint for a 32-bit field' });
+  });
+
+  it('refuses a 6-byte int32, after which protobufjs skips four bytes Go reads: here host_port = 22', () => {
+    const inner = Buffer.concat([rawVarint(2, '80 80 80 80 80 00'), hex('18 16 08 00')]);
+    assert.deepEqual(
+      readFields(inner).map((field) => field.number),
+      [2, 3, 1],
+    );
+    const bytes = portMapping(inner);
+    assert.equal(decode(bytes).sandbox_config.port_mappings[0].host_port, 0);
+    assert.deepEqual(find(bytes), { path: CONTAINER_PORT, reason: 'a 6-byte varint for a 32-bit field' });
+  });
+
+  for (const length of [6, 7, 8, 9]) {
+    it(`refuses a ${length}-byte bool`, () => {
+      const bytes = securityContext(rawVarint(2, `${'80'.repeat(length - 1)}01`));
+      assert.deepEqual(find(bytes), { path: PRIVILEGED, reason: `a ${length}-byte varint for a 32-bit field` });
+    });
+  }
+
+  it('refuses a 10-byte bool: 2^63 is false to protobufjs, true to Go', () => {
+    const varint = '80 80 80 80 80 80 80 80 80 01';
+    const bytes = securityContext(rawVarint(2, varint));
+    assert.equal(goVarint(varint), 2n ** 63n);
+    assert.equal(decode(bytes).config.linux.security_context.privileged, false);
+    assert.deepEqual(find(bytes), { path: PRIVILEGED, reason: 'a 10-byte varint for a 32-bit field' });
+  });
+
+  const NOT_SIGN_EXTENDED = 'a 10-byte varint for a 32-bit field that is not a negative 32-bit value sign-extended to 64 bits';
+  // Both read the low 32 bits of these, so they agree; but no encoder writes them, and an int32 or enum
+  // in ten bytes is accepted only as what encoders write, a negative value.
+  const nonCanonical: { name: string; varint: string }[] = [
+    { name: '2^63', varint: '80 80 80 80 80 80 80 80 80 01' },
+    { name: '5 padded to ten bytes', varint: '85 80 80 80 80 80 80 80 80 00' },
+    { name: '2^35 - 1, whose low 32 bits are -1 but whose bits 35 to 63 are clear', varint: 'ff ff ff ff ff 80 80 80 80 00' },
+    { name: 'bits 32 to 63 set but not bit 31', varint: '80 80 80 80 f0 ff ff ff ff 01' },
+  ];
+  for (const { name, varint } of nonCanonical) {
+    it(`refuses an enum and an int32 of ${name} in ten bytes`, () => {
+      assert.deepEqual(find(namespaceOptions(rawVarint(1, varint))), { path: NETWORK, reason: NOT_SIGN_EXTENDED });
+      assert.deepEqual(find(portMapping(rawVarint(2, varint))), { path: CONTAINER_PORT, reason: NOT_SIGN_EXTENDED });
+    });
+  }
+
+  it('refuses a uint32 in ten bytes, even one that reads as a negative int32', () => {
+    const bytes = messageField(2, messageField(1, rawVarint(2, 'ff ff ff ff ff ff ff ff ff 01')));
+    assert.deepEqual(find(bytes), { path: 'config.metadata.attempt', reason: 'a 10-byte varint for a 32-bit field' });
+  });
+
+  it('accepts negative int32s and enums as encoders write them: sign-extended to ten bytes', () => {
+    const int32 = (value: number): Buffer => Buffer.from(protobuf.Writer.create().int32(value).finish());
+    assert.equal(int32(-1).length, 10);
+    assert.equal(int32(-(2 ** 31)).toString('hex'), '80808080f8ffffffff01');
+    const bytes = Buffer.concat([
+      namespaceOptions(rawVarint(1, int32(-1).toString('hex')), rawVarint(2, int32(-(2 ** 31)).toString('hex'))),
+      encode(CreateContainerRequest, { sandbox_config: { port_mappings: [{ container_port: -1, host_port: -(2 ** 31) }, { container_port: -123456 }] } }),
+    ]);
+    assert.equal(find(bytes), undefined);
+    const decoded = decode(bytes);
+    assert.deepEqual([decoded.config.linux.security_context.namespace_options.network, decoded.config.linux.security_context.namespace_options.pid], [-1, -(2 ** 31)]);
+    assert.deepEqual(
+      decoded.sandbox_config.port_mappings.map((port) => [port.container_port, port.host_port]),
+      [
+        [-1, -(2 ** 31)],
+        [-123456, 0],
+      ],
+    );
+  });
+
+  it('accepts small values, up to 2^32 - 1 in five bytes', () => {
+    const bytes = Buffer.concat([
+      messageField(
+        2,
+        messageField(1, rawVarint(2, 'ff ff ff ff 0f')),
+        messageField(15, messageField(2, rawVarint(2, '01'), rawVarint(7, '00'), rawVarint(11, '81 00'), messageField(3, rawVarint(1, '02'), rawVarint(2, 'ff ff ff ff 0f')))),
+      ),
+      portMapping(rawVarint(2, 'ff ff ff ff 07'), rawVarint(3, '80 80 80 80 00')),
+    ]);
+    assert.equal(find(bytes), undefined);
+    const decoded = decode(bytes);
+    assert.equal(decoded.config.linux.security_context.privileged, true);
+    assert.equal(decoded.sandbox_config.port_mappings[0].container_port, 2 ** 31 - 1);
+  });
+
+  it('accepts a kubelet-like request, with every kind of varint field set', () => {
+    const request = {
+      ...kubeletRequest,
+      config: {
+        ...kubeletRequest.config,
+        stdin: true,
+        tty: true,
+        linux: {
+          resources: { ...kubeletRequest.config.linux.resources, oom_score_adj: -997 },
+          security_context: {
+            ...kubeletRequest.config.linux.security_context,
+            privileged: true,
+            readonly_rootfs: true,
+            no_new_privs: true,
+            namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' },
+            supplemental_groups_policy: 'Strict',
+          },
+        },
+      },
+      sandbox_config: {
+        ...kubeletRequest.sandbox_config,
+        port_mappings: [{ protocol: 'UDP', container_port: 53, host_port: 5353 }, { container_port: 8080 }],
+      },
+    };
+    const bytes = encode(CreateContainerRequest, request);
+    assert.equal(find(bytes), undefined);
+    assert.equal(findAmbiguousEncoding(root.lookupType('runtime.v1.PodSandboxConfig'), encode(root.lookupType('runtime.v1.PodSandboxConfig'), request.sandbox_config)), undefined);
+  });
+
+  it('leaves 64-bit integers to the varint reader, which refuses what Go does', () => {
+    const resources = (...parts: Uint8Array[]) => messageField(2, messageField(15, messageField(1, ...parts)));
+    assert.equal(find(resources(rawVarint(MEMORY_LIMIT, 'ff ff ff ff ff ff ff ff ff 01'))), undefined);
+    assert.equal(find(resources(rawVarint(MEMORY_LIMIT, '80 80 80 80 80 00'))), undefined);
+    assert.throws(() => find(resources(rawVarint(MEMORY_LIMIT, 'ff ff ff ff ff ff ff ff ff 02'))), /malformed varint/);
+    assert.throws(() => find(resources(rawVarint(MEMORY_LIMIT, 'ff ff ff ff ff ff ff ff ff 80 00'))), /malformed varint/);
+  });
+
+  describe('in packed fields and maps', () => {
+    const schema = protobuf.parse(
+      `syntax = "proto3"; package test; enum Mode { A = 0; B = 1; C = 2; }
+       message Lists {
+         repeated Mode modes = 1; repeated int32 ints = 2; repeated sint32 zigzags = 3; repeated bool flags = 4;
+         repeated int64 longs = 5; repeated fixed32 fixeds = 6; map<int32, Mode> by_number = 7; map<string, bool> by_name = 8;
+       }`,
+      { keepCase: true },
+    ).root;
+    schema.resolveAll();
+    const Lists = schema.lookupType('test.Lists');
+    const packed = (number: number, varints: string): Buffer => messageField(number, hex(varints));
+    const entry = (number: number, ...parts: Uint8Array[]): Buffer => messageField(number, ...parts);
+    type DecodedLists = { modes: number[]; flags: boolean[]; longs: unknown[] };
+    const decodeLists = (bytes: Uint8Array): DecodedLists => Lists.decode(bytes) as unknown as DecodedLists;
+
+    it('refuses a 6-byte element of a packed enum, after which protobufjs skips four elements Go reads', () => {
+      const bytes = packed(1, '01 80 80 80 80 80 01 02 02 02 02');
+      assert.deepEqual(decodeLists(bytes).modes, [1, 0]);
+      assert.deepEqual(findAmbiguousEncoding(Lists, bytes), { path: 'modes', reason: 'a 6-byte varint for a 32-bit value in a packed field' });
+    });
+
+    it('refuses a packed bool of 2^32, false to protobufjs', () => {
+      const bytes = packed(4, '01 80 80 80 80 10');
+      assert.deepEqual(decodeLists(bytes).flags, [true, false]);
+      assert.deepEqual(findAmbiguousEncoding(Lists, bytes), { path: 'flags', reason: 'a varint of 2^32 or more for a 32-bit value in a packed field' });
+    });
+
+    const cases: { name: string; bytes: Uint8Array; expected: { path: string; reason: string } | undefined }[] = [
+      { name: 'packed enums, negative and not', bytes: packed(1, `00 01 02 ${'ff'.repeat(9)}01 80 80 80 80 f8 ff ff ff ff 01`), expected: undefined },
+      { name: 'packed int32s up to 2^32 - 1', bytes: packed(2, '00 7f ff ff ff ff 0f'), expected: undefined },
+      { name: 'an empty packed field', bytes: packed(3, ''), expected: undefined },
+      { name: 'a packed sint32 of 2^32', bytes: packed(3, '01 80 80 80 80 10'), expected: { path: 'zigzags', reason: 'a varint of 2^32 or more for a 32-bit value in a packed field' } },
+      {
+        name: 'a packed int32 not sign-extended',
+        bytes: packed(2, '80 80 80 80 80 80 80 80 80 01'),
+        expected: { path: 'ints', reason: 'a 10-byte varint for a 32-bit value in a packed field that is not a negative 32-bit value sign-extended to 64 bits' },
+      },
+      { name: 'a bad enum outside a packed field', bytes: Buffer.concat([packed(1, '01'), rawVarint(1, '80 80 80 80 80 80 01')]), expected: { path: 'modes', reason: 'a 7-byte varint for a 32-bit field' } },
+      { name: 'packed int64s of ten bytes', bytes: packed(5, `${'ff'.repeat(9)}01 ${'80'.repeat(9)}01 00`), expected: undefined },
+      { name: 'packed fixed32s', bytes: packed(6, '01000000 ffffffff'), expected: undefined },
+      { name: 'a map of 32-bit keys and enum values', bytes: entry(7, rawVarint(1, 'ff ff ff ff ff ff ff ff ff 01'), rawVarint(2, '02')), expected: undefined },
+      { name: 'a map key in six bytes', bytes: entry(7, rawVarint(1, '80 80 80 80 80 01'), rawVarint(2, '02')), expected: { path: 'by_number', reason: 'a 6-byte varint for a 32-bit map key' } },
+      { name: 'a map value of 2^32', bytes: entry(8, messageField(1, Buffer.from('k')), rawVarint(2, '80 80 80 80 10')), expected: { path: 'by_name', reason: 'a varint of 2^32 or more for a 32-bit map value' } },
+    ];
+    for (const { name, bytes, expected } of cases) {
+      it(`${name} → ${expected?.path ?? 'none'}`, () => assert.deepEqual(findAmbiguousEncoding(Lists, bytes), expected));
+    }
+
+    const errors: { name: string; bytes: Uint8Array; error: RegExp }[] = [
+      { name: 'a packed int64 past 64 bits, which protobufjs would truncate', bytes: packed(5, `${'ff'.repeat(9)}02`), error: /malformed varint at byte 2/ },
+      { name: 'a packed int64 past ten bytes', bytes: packed(5, `${'ff'.repeat(10)}00`), error: /malformed varint at byte 2/ },
+      { name: 'a packed varint cut off by the end of its field', bytes: Buffer.concat([packed(1, '01 80'), rawVarint(2, '00')]), error: /malformed varint at byte 3/ },
+      { name: 'packed fixed32s of the wrong length', bytes: packed(6, '01000000 ffff'), error: /fixeds .* 6 bytes, not a whole number of 4-byte values/ },
+    ];
+    for (const { name, bytes, error } of errors) {
+      it(`refuses ${name}`, () => {
+        assert.throws(() => findAmbiguousEncoding(Lists, bytes), (thrown) => thrown instanceof RangeError && error.test(thrown.message));
+      });
+    }
+
+    it('shows why: protobufjs reads a packed int64 past 64 bits where Go refuses it', () => {
+      assert.doesNotThrow(() => decodeLists(packed(5, `${'ff'.repeat(9)}02`)));
     });
   });
 });

@@ -1,7 +1,9 @@
 /**
  * Image patterns from the policy file: "registry/path[:tag]", where "*" is
  * one path segment, "**" any number of them, and the optional tag is a glob
- * too. Each is compiled once, when the policy loads.
+ * too. Each is compiled once, when the policy loads. A pattern with a tag
+ * matches no reference with a digest: the runtime pulls that by its digest,
+ * whatever tag it also names.
  */
 import picomatch from 'picomatch';
 import { canonicalRegistry, DOCKER_HUB, type ImageName } from './image-reference.js';
@@ -31,9 +33,12 @@ function looksLikeRegistry(segment: string): boolean {
 /**
  * The tag a reference is pulled by: an untagged reference without a digest
  * means "latest", so a tag pattern cannot be dodged by leaving the tag out.
+ * A reference with a digest is pulled by the digest alone, whatever tag it
+ * also names ("app:v1@sha256:…" may be any image), so it has none.
  */
 function effectiveTag(image: ImageName): string | undefined {
-  return image.tag ?? (image.digest === undefined ? 'latest' : undefined);
+  if (image.digest !== undefined) return undefined;
+  return image.tag ?? 'latest';
 }
 
 export function compileImagePattern(source: string): CompiledImagePattern {

@@ -75,9 +75,10 @@ function capabilitiesCheck(allowed: readonly string[]): Check {
 
 /**
  * kubelet's own volumes are allowed below this pod's directory only, so a
- * hostPath into another pod's secrets is still judged; for an unknown pod (no
- * usable uid), below any pod's. A hostPath volume mounted with subPath reaches
- * CRI as a bind under <pod>/volume-subpaths/ too, and cannot be told apart.
+ * hostPath into another pod's secrets is still judged; a pod without a usable
+ * uid gets no such allowance (kubelet always sets one). A hostPath volume
+ * mounted with subPath reaches CRI as a bind under <pod>/volume-subpaths/
+ * too, and cannot be told apart.
  */
 function hostPathCheck(allowed: readonly string[], kubeletRootDir: string): Check {
   const prefixes = allowed.map(normalised);
@@ -85,11 +86,11 @@ function hostPathCheck(allowed: readonly string[], kubeletRootDir: string): Chec
   const listed = allowed.length === 0 ? 'none' : allowed.join(', ');
   return (security, pod) => {
     const plainUid = pod.uid !== '' && pod.uid !== '.' && pod.uid !== '..' && !pod.uid.includes('/');
-    const kubeletVolumes = plainUid ? `${podsDir}/${pod.uid}/` : `${podsDir}/`;
+    const kubeletVolumes = plainUid ? `${podsDir}/${pod.uid}/` : undefined;
     return security.hostPaths
       .filter((path) => {
         const normal = normalised(path);
-        return !normal.startsWith(kubeletVolumes) && !prefixes.some((prefix) => isWithin(normal, prefix));
+        return !(kubeletVolumes !== undefined && normal.startsWith(kubeletVolumes)) && !prefixes.some((prefix) => isWithin(normal, prefix));
       })
       .flatMap((path) => deny('hostPath', `host path "${path}" is outside the allowed prefixes (${listed})`));
   };
