@@ -55,34 +55,66 @@ export function findAmbiguousEncoding(type: protobuf.Type, message: Uint8Array):
   return findInMessage(type, message, 0, message.length, '', 0);
 }
 
+/** What the walk needs of one field, worked out once per message type (the walk runs on every judged call). */
+interface FieldPlan {
+  readonly field: protobuf.Field;
+  /** The same field, when it is a map. */
+  readonly map: protobuf.MapField | undefined;
+  readonly child: protobuf.Type | undefined;
+  readonly wireType: number;
+  readonly width: VarintWidth;
+}
+
+const plans = new WeakMap<protobuf.Type, Map<number, FieldPlan>>();
+
+function planOf(type: protobuf.Type): Map<number, FieldPlan> {
+  const known = plans.get(type);
+  if (known !== undefined) return known;
+  const plan = new Map<number, FieldPlan>();
+  for (const field of type.fieldsArray) {
+    const resolved = field.resolve().resolvedType;
+    plan.set(field.id, {
+      field,
+      map: field instanceof protobuf.MapField ? field : undefined,
+      child: resolved instanceof protobuf.Type ? resolved : undefined,
+      wireType: wireTypeOf(field.type, resolved),
+      width: varintWidth(field.type, resolved),
+    });
+  }
+  plans.set(type, plan);
+  return plan;
+}
+
 function findInMessage(type: protobuf.Type, bytes: Uint8Array, start: number, end: number, prefix: string, depth: number): AmbiguousEncoding | undefined {
   if (depth > MAX_DEPTH) throw new RangeError(`messages nest deeper than ${MAX_DEPTH} levels at ${prefix}`);
-  const seen = new Set<number>();
+  const plan = planOf(type);
+  let seen: Set<number> | undefined;
   for (const span of readFields(bytes, start, end)) {
-    const field = type.fieldsById[span.number] as protobuf.Field | undefined;
-    if (field === undefined) continue;
-    const path = prefix === '' ? field.name : `${prefix}.${field.name}`;
+    const known = plan.get(span.number);
+    if (known === undefined) continue;
+    const { field, child, wireType } = known;
+    // Paths are only spelt out when needed: most fields are fine and have no children.
+    const pathOf = (): string => (prefix === '' ? field.name : `${prefix}.${field.name}`);
     let found: AmbiguousEncoding | undefined;
-    if (field instanceof protobuf.MapField) {
-      expectWireType(span, LENGTH_DELIMITED, path);
-      found = findInMapEntry(field, bytes, span, path, depth);
+    if (known.map !== undefined) {
+      expectWireType(span, LENGTH_DELIMITED, pathOf);
+      found = findInMapEntry(known.map, bytes, span, pathOf(), depth);
     } else {
-      const child = field.resolve().resolvedType;
-      const wireType = wireTypeOf(field.type, child);
       // A repeated number may also come packed into one length-delimited field.
       const packed = field.repeated && wireType !== LENGTH_DELIMITED && span.wireType === LENGTH_DELIMITED;
       if (packed) {
-        found = checkPacked(field.type, child, wireType, bytes, span, path);
+        found = checkPacked(wireType, known.width, bytes, span, pathOf);
       } else {
-        expectWireType(span, wireType, path);
-        if (wireType === VARINT) found = checkVarint(varintWidth(field.type, child), bytes, span.valueStart, span.end, path, 'field');
+        expectWireType(span, wireType, pathOf);
+        if (wireType === VARINT) found = checkVarint(known.width, bytes, span.valueStart, span.end, pathOf, 'field');
       }
-      if (child instanceof protobuf.Type) {
+      if (child !== undefined) {
         if (!field.repeated) {
-          if (seen.has(field.id)) return { path, reason: 'a singular message sent more than once' };
+          seen ??= new Set();
+          if (seen.has(field.id)) return { path: pathOf(), reason: 'a singular message sent more than once' };
           seen.add(field.id);
         }
-        found = findInMessage(child, bytes, span.valueStart, span.end, path, depth + 1);
+        found = findInMessage(child, bytes, span.valueStart, span.end, pathOf(), depth + 1);
       }
     }
     if (found !== undefined) return found;
@@ -98,12 +130,12 @@ function findInMapEntry(field: protobuf.MapField, bytes: Uint8Array, entry: Fiel
     let found: AmbiguousEncoding | undefined;
     if (span.number === 1) {
       const keyWireType = wireTypeOf(field.keyType, null);
-      expectWireType(span, keyWireType, `${path} key`);
-      if (keyWireType === VARINT) found = checkVarint(varintWidth(field.keyType, null), bytes, span.valueStart, span.end, path, 'map key');
+      expectWireType(span, keyWireType, () => `${path} key`);
+      if (keyWireType === VARINT) found = checkVarint(varintWidth(field.keyType, null), bytes, span.valueStart, span.end, () => path, 'map key');
     } else if (span.number === 2) {
       const valueWireType = wireTypeOf(field.type, valueType);
-      expectWireType(span, valueWireType, `${path} value`);
-      if (valueWireType === VARINT) found = checkVarint(varintWidth(field.type, valueType), bytes, span.valueStart, span.end, path, 'map value');
+      expectWireType(span, valueWireType, () => `${path} value`);
+      if (valueWireType === VARINT) found = checkVarint(varintWidth(field.type, valueType), bytes, span.valueStart, span.end, () => path, 'map value');
       if (valueType instanceof protobuf.Type) {
         if (valueSeen) return { path, reason: 'a map entry with its message value sent more than once' };
         valueSeen = true;
@@ -120,24 +152,16 @@ function findInMapEntry(field: protobuf.MapField, bytes: Uint8Array, entry: Fiel
  * of the wrong length, or a varint cut off or longer than Go reads, is
  * malformed: a RangeError.
  */
-function checkPacked(
-  typeName: string,
-  resolved: protobuf.Type | protobuf.Enum | null,
-  wireType: number,
-  bytes: Uint8Array,
-  span: FieldSpan,
-  path: string,
-): AmbiguousEncoding | undefined {
+function checkPacked(wireType: number, width: VarintWidth, bytes: Uint8Array, span: FieldSpan, pathOf: () => string): AmbiguousEncoding | undefined {
   const length = span.end - span.valueStart;
   if (wireType === FIXED32 || wireType === FIXED64) {
     const size = wireType === FIXED32 ? 4 : 8;
-    if (length % size !== 0) throw new RangeError(`${path} at byte ${span.start} is packed in ${length} bytes, not a whole number of ${size}-byte values`);
+    if (length % size !== 0) throw new RangeError(`${pathOf()} at byte ${span.start} is packed in ${length} bytes, not a whole number of ${size}-byte values`);
     return undefined;
   }
-  const width = varintWidth(typeName, resolved);
   for (let offset = span.valueStart; offset < span.end; ) {
     const next = varintEnd(bytes, offset, span.end);
-    const found = checkVarint(width, bytes, offset, next, path, 'value in a packed field');
+    const found = checkVarint(width, bytes, offset, next, pathOf, 'value in a packed field');
     if (found !== undefined) return found;
     offset = next;
   }
@@ -158,17 +182,17 @@ function varintEnd(bytes: Uint8Array, offset: number, limit: number): number {
 }
 
 /** Whether protobufjs reads the varint in `bytes[start, end)` as Go does, for a field of this width. */
-function checkVarint(width: VarintWidth, bytes: Uint8Array, start: number, end: number, path: string, what: string): AmbiguousEncoding | undefined {
+function checkVarint(width: VarintWidth, bytes: Uint8Array, start: number, end: number, pathOf: () => string, what: string): AmbiguousEncoding | undefined {
   if (width === WIDE) return undefined;
   const length = end - start;
   // Five bytes hold 35 bits: the fifth's bits past the fourth are 2^32 and up.
   if (length < 5 || (length === 5 && bytes[start + 4] <= 0x0f)) return undefined;
-  if (length === 5) return { path, reason: `a varint of 2^32 or more for a 32-bit ${what}` };
+  if (length === 5) return { path: pathOf(), reason: `a varint of 2^32 or more for a 32-bit ${what}` };
   if (length === MAX_VARINT_BYTES && width === NARROW_SIGNED) {
     if (isSignExtended32(bytes, start)) return undefined;
-    return { path, reason: `a 10-byte varint for a 32-bit ${what} that is not a negative 32-bit value sign-extended to 64 bits` };
+    return { path: pathOf(), reason: `a 10-byte varint for a 32-bit ${what} that is not a negative 32-bit value sign-extended to 64 bits` };
   }
-  return { path, reason: `a ${length}-byte varint for a 32-bit ${what}` };
+  return { path: pathOf(), reason: `a ${length}-byte varint for a 32-bit ${what}` };
 }
 
 /**
@@ -196,8 +220,8 @@ function wireTypeOf(typeName: string, resolved: protobuf.Type | protobuf.Enum | 
   return VARINT;
 }
 
-function expectWireType(span: FieldSpan, wireType: number, path: string): void {
+function expectWireType(span: FieldSpan, wireType: number, pathOf: () => string): void {
   if (span.wireType !== wireType) {
-    throw new RangeError(`${path} at byte ${span.start} has wire type ${span.wireType}, expected ${wireType}`);
+    throw new RangeError(`${pathOf()} at byte ${span.start} has wire type ${span.wireType}, expected ${wireType}`);
   }
 }

@@ -1,5 +1,5 @@
 import type { PolicyPaths } from '../cri/method-specs.js';
-import { parseImageReference } from './images/image-reference.js';
+import { cachingReferenceParser } from './images/image-reference.js';
 import type { ImageSubject, MessageObject, PodIdentity, PolicySubject, ResourceSubject, SecuritySubject } from './types.js';
 
 /** What policy needs from outside a request: the runtime's view of pods and images, cached by the caller. */
@@ -73,6 +73,9 @@ async function podOf(paths: PolicyPaths, request: MessageObject, lookups: Policy
   if (containerId !== '') return (await lookups.podOfContainer(containerId)) ?? UNKNOWN_POD;
   return UNKNOWN_POD;
 }
+
+/** Image names recur call after call (an image's tags and digests): each is parsed once. */
+const parseImageReference = cachingReferenceParser(512);
 
 /** Whether `reference` is one of `names`, compared normalised: by digest when it has one, else by tag ("latest" when untagged). */
 function isOneOf(reference: string, names: readonly string[]): boolean {

@@ -457,10 +457,11 @@ describe('security rule', () => {
     {
       name: 'path traversal out of a prefix',
       rule: { allowedHostPaths: ['/var/log', '/data'] },
-      security: security({ hostPaths: ['/var/log/../../etc', '/data/./x/../../root', '//var/log/ok'] }),
+      security: security({ hostPaths: ['/var/log/../../etc', '/data/./x/../../root', '//var/log/ok', '/var/log/x\n/../../../etc'] }),
       expect: [
         ['hostPath', 'host path "/var/log/../../etc" is outside the allowed prefixes (/var/log, /data)'],
         ['hostPath', 'host path "/data/./x/../../root" is outside the allowed prefixes (/var/log, /data)'],
+        ['hostPath', 'host path "/var/log/x\n/../../../etc" is outside the allowed prefixes (/var/log, /data)'],
       ],
     },
     {

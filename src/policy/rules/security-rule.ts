@@ -46,8 +46,13 @@ function capabilityName(name: string): string {
   return upper.startsWith('CAP_') ? upper.slice('CAP_'.length) : upper;
 }
 
+/** A path with nothing to resolve: no ".", "..", doubled or trailing slash (kubelet's paths, as a rule). */
+// dotAll ("s"): a newline inside a path must not hide a ".." after it.
+const NOTHING_TO_RESOLVE = /^(?!.*(\/\/|\/\.\.?(\/|$)|\/$))\//s;
+
 /** ".", "..", duplicate and trailing slashes resolved, so prefixes compare safely; "/" becomes "". */
 function normalised(path: string): string {
+  if (NOTHING_TO_RESOLVE.test(path)) return path;
   return posix.normalize(path).replace(/\/+$/, '');
 }
 
