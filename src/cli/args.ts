@@ -4,6 +4,10 @@ import type { ConfigOverrides } from '../config/load.js';
 export const USAGE = `usage: criscope serve [options]
        criscope policy check [options]   report what the policy would deny among the
                                          runtime's current pods and containers
+       criscope install [install options]    install criscope as a systemd service and
+                                         point kubelet at it
+       criscope uninstall [install options]  point kubelet back at the runtime and remove
+                                         the service
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -18,14 +22,40 @@ export const USAGE = `usage: criscope serve [options]
                             change and on SIGHUP
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                this text
+
+install options:
+  --root DIR                the node's root file system (default /; the installer DaemonSet
+                            mounts the host at /host)
+  --kubelet-config FILE     kubelet's config file, under --root (default: found from kubelet's
+                            --config flag, else /var/lib/kubelet/config.yaml)
+  --systemd MODE            host: run systemctl (the default when --root is /); nsenter: run it
+                            in PID 1's namespaces (from a pod with hostPID); none: only change
+                            files and print the systemctl commands (the default otherwise)
+  --binary FILE             the criscope executable to install (default: this one)
+  --wait-seconds N          how long install waits for criscope to answer before it moves
+                            kubelet (default 30)
+  --dry-run                 print what would change, change nothing
   --version                 criscope's version
 `;
 
 export type Command =
   | { readonly kind: 'serve'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
   | { readonly kind: 'policy-check'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
+  | { readonly kind: 'install' | 'uninstall'; readonly options: InstallOptions }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
+
+export type SystemdMode = 'host' | 'nsenter' | 'none';
+const SYSTEMD_MODES: readonly string[] = ['host', 'nsenter', 'none'] satisfies SystemdMode[];
+
+export interface InstallOptions {
+  readonly root: string;
+  readonly kubeletConfig: string | undefined;
+  readonly systemd: SystemdMode;
+  readonly binary: string | undefined;
+  readonly waitSeconds: number;
+  readonly dryRun: boolean;
+}
 
 /** Parses argv (without node and the script); throws a TypeError naming the bad argument. */
 export function parseCommand(argv: readonly string[]): Command {
@@ -43,6 +73,12 @@ export function parseCommand(argv: readonly string[]): Command {
       'max-message-bytes': { type: 'string' },
       policy: { type: 'string' },
       'log-level': { type: 'string' },
+      root: { type: 'string' },
+      'kubelet-config': { type: 'string' },
+      systemd: { type: 'string' },
+      binary: { type: 'string' },
+      'wait-seconds': { type: 'string' },
+      'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -50,6 +86,10 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help === true) return { kind: 'help' };
   if (values.version === true) return { kind: 'version' };
   const [command, ...extra] = positionals;
+  if (command === 'install' || command === 'uninstall') {
+    if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+    return { kind: command, options: installOptions(values) };
+  }
   let kind: 'serve' | 'policy-check';
   if (command === 'serve') kind = 'serve';
   else if (command === 'policy' && extra[0] === 'check') {
@@ -72,5 +112,30 @@ export function parseCommand(argv: readonly string[]): Command {
       policyFile: values.policy,
       logLevel: values['log-level'],
     },
+  };
+}
+
+interface InstallFlags {
+  readonly root?: string | undefined;
+  readonly 'kubelet-config'?: string | undefined;
+  readonly systemd?: string | undefined;
+  readonly binary?: string | undefined;
+  readonly 'wait-seconds'?: string | undefined;
+  readonly 'dry-run'?: boolean | undefined;
+}
+
+function installOptions(values: InstallFlags): InstallOptions {
+  const root = values.root ?? '/';
+  const systemd = values.systemd ?? (root === '/' ? 'host' : 'none');
+  if (!SYSTEMD_MODES.includes(systemd)) throw new TypeError(`--systemd must be host, nsenter or none, got "${systemd}"`);
+  const waitSeconds = Number(values['wait-seconds'] ?? '30');
+  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new TypeError(`--wait-seconds must be a positive number, got "${values['wait-seconds']}"`);
+  return {
+    root,
+    kubeletConfig: values['kubelet-config'],
+    systemd: systemd as SystemdMode,
+    binary: values.binary,
+    waitSeconds,
+    dryRun: values['dry-run'] === true,
   };
 }

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { CriscopeError } from '../errors.js';
+import { packagedFile } from '../packaged-files.js';
 import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
 import { checkPolicy } from './policy-check.js';
 import { startCriscope } from './serve.js';
 
 function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const manifest = JSON.parse(packagedFile('package.json')) as { version: string };
   return manifest.version;
 }
 
@@ -29,6 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`criscope ${packageVersion()}\n`);
     return 0;
   }
+  if (command.kind === 'install' || command.kind === 'uninstall') throw new CriscopeError(`${command.kind}: wired by the install helper`);
   const config = loadConfig(command.configFile, command.overrides);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);
