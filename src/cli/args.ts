@@ -41,7 +41,8 @@ install options:
 export type Command =
   | { readonly kind: 'serve'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
   | { readonly kind: 'policy-check'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
-  | { readonly kind: 'install' | 'uninstall'; readonly options: InstallOptions }
+  | { readonly kind: 'install'; readonly options: InstallOptions }
+  | { readonly kind: 'uninstall'; readonly options: InstallOptions }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
