@@ -25,6 +25,7 @@ PACKAGES=(
   curl                        # registry health checks
   util-linux                  # flock, setsid, mount
   prometheus                  # prometheus + promtool: the metrics e2e test scrapes criscope and checks the alert rules
+  systemd                     # systemd-analyze checks the unit files; systemd-socket-activate passes criscope its socket
 )
 
 missing=()

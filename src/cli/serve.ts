@@ -6,6 +6,7 @@ import { unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
 import { buildMethodTable } from '../cri/method-table.js';
 import { OpsServer } from '../http/ops-server.js';
+import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
@@ -149,6 +150,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
   const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), policy?.observers ?? [], log, env);
   const relay = new RelayServer({
     routes,
+    passedFds: takeSystemdListenFds(process.env, process.pid),
     socketMode: config.socketMode,
     log,
     tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine },

@@ -100,7 +100,17 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, context) => {
+    // Relaying to its own socket would loop every call back into criscope.
+    const ownSockets = [config.listen, config.imageListen].map((endpoint) => endpoint && unixSocketPath(endpoint));
+    for (const key of ['runtimeEndpoint', 'imageEndpoint'] as const) {
+      const endpoint = config[key];
+      if (endpoint !== undefined && ownSockets.includes(unixSocketPath(endpoint))) {
+        context.addIssue({ code: 'custom', path: [key], message: `is criscope's own listen socket; set it to the runtime's socket (kubelet's endpoint before criscope)` });
+      }
+    }
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = Readonly<z.output<typeof configSchema>>;

@@ -4,6 +4,18 @@ import type { Logger } from '../telemetry/logger.js';
 import type { TrackedCall, TrackingContext } from './call-tracker.js';
 import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js';
 import { claimSocketPath } from './socket-path.js';
+import { boundPathOfFd } from './systemd-sockets.js';
+import { ListenError } from '../errors.js';
+
+function listening(server: Server, where: string | { fd: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
 
 /** One socket criscope listens on, and the runtime endpoint its connections are relayed to. */
 export interface RelayRoute {
@@ -14,6 +26,11 @@ export interface RelayRoute {
 
 export interface RelayServerOptions {
   readonly routes: readonly RelayRoute[];
+  /**
+   * Listening sockets systemd passed (socket activation). Each must be one of the routes'
+   * paths; those routes take it instead of binding, and leave its file alone.
+   */
+  readonly passedFds?: readonly number[];
   readonly socketMode: number;
   readonly tracking: TrackingContext;
   readonly log: Logger;
@@ -51,30 +68,16 @@ class ReachabilityLog implements RuntimeReachability {
  * listening sockets and the connections, so that it can shut down gracefully.
  */
 export class RelayServer {
-  private readonly servers: Server[];
+  private readonly servers: Server[] = [];
+  /** Socket files criscope made, and removes on shutdown (not the ones systemd passed). */
+  private readonly boundPaths: string[] = [];
   private readonly connections = new Set<ConnectionRelay>();
+  private readonly reachability: ReachabilityLog;
   /** Set while shutdown waits for the last call to end. */
   private onCallEnded: (() => void) | undefined;
 
   constructor(private readonly options: RelayServerOptions) {
-    const reachability = new ReachabilityLog(options.log, options.onReachabilityChange);
-    this.servers = options.routes.map((route) =>
-      createServer((client: Socket) => {
-        const relay = new ConnectionRelay(client, {
-          tracking: options.tracking,
-          endpoint: route.endpoint,
-          upstreamPath: route.upstreamPath,
-          reachability,
-          log: options.log,
-          onCallEnded: () => this.onCallEnded?.(),
-          onClosed: (closed) => {
-            this.connections.delete(closed);
-            this.onCallEnded?.();
-          },
-        });
-        this.connections.add(relay);
-      }),
-    );
+    this.reachability = new ReachabilityLog(options.log, options.onReachabilityChange);
   }
 
   get activeCalls(): number {
@@ -89,24 +92,51 @@ export class RelayServer {
   }
 
   async listen(): Promise<void> {
-    for (const [index, route] of this.options.routes.entries()) {
-      const server = this.servers[index];
+    const unserved = new Set(this.options.routes);
+    for (const fd of this.options.passedFds ?? []) {
+      const path = boundPathOfFd(fd);
+      const route = this.options.routes.find((candidate) => candidate.socketPath === path);
+      if (route === undefined) {
+        const expected = this.options.routes.map((candidate) => candidate.socketPath).join(', ');
+        throw new ListenError(path ?? `fd ${fd}`, `systemd passed this socket, but criscope listens on ${expected}; make the socket unit's ListenStream= and criscope's listen the same`);
+      }
+      await listening(this.createServer(route), { fd });
+      unserved.delete(route);
+    }
+    for (const route of unserved) {
       await claimSocketPath(route.socketPath);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(route.socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listening(this.createServer(route), route.socketPath);
+      this.boundPaths.push(route.socketPath);
       await chmod(route.socketPath, this.options.socketMode);
     }
+  }
+
+  private createServer(route: RelayRoute): Server {
+    const server = createServer((client: Socket) => {
+      const relay = new ConnectionRelay(client, {
+        tracking: this.options.tracking,
+        endpoint: route.endpoint,
+        upstreamPath: route.upstreamPath,
+        reachability: this.reachability,
+        log: this.options.log,
+        onCallEnded: () => this.onCallEnded?.(),
+        onClosed: (closed) => {
+          this.connections.delete(closed);
+          this.onCallEnded?.();
+        },
+      });
+      this.connections.add(relay);
+    });
+    this.servers.push(server);
+    return server;
   }
 
   /**
    * Stops accepting connections, tells every client to open no new calls,
    * ends streaming calls at once (their clients reconnect), lets unary calls
-   * finish for up to `graceMs`, then closes what is left and removes the sockets.
+   * finish for up to `graceMs`, then closes what is left and removes the socket files it
+   * made. A socket systemd passed stays with systemd, which queues new connections on it
+   * until criscope is back.
    */
   async shutdown(graceMs: number): Promise<{ abandonedCalls: number }> {
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -126,7 +156,7 @@ export class RelayServer {
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
     for (const connection of this.connections) connection.destroy();
     await closed;
-    await Promise.all(this.options.routes.map((route) => unlink(route.socketPath).catch(() => undefined)));
+    await Promise.all(this.boundPaths.map((path) => unlink(path).catch(() => undefined)));
     return { abandonedCalls };
   }
 }

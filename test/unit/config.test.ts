@@ -60,6 +60,12 @@ describe('loadConfig', () => {
     { name: 'a bad socket mode', file: 'socketMode: "0999"\n', source: /criscope\.yaml$/, messages: [/socketMode: /] },
     { name: 'broken YAML', file: 'listen: [unclosed\n', source: /criscope\.yaml$/, messages: [/not valid YAML/] },
     { name: 'a YAML list instead of a mapping', file: '- a\n- b\n', source: /criscope\.yaml$/, messages: [/must be a YAML mapping/] },
+    {
+      name: 'a runtime endpoint that is criscope\'s own socket',
+      file: 'listen: unix:///run/criscope/criscope.sock\nruntimeEndpoint: unix:/run/criscope/criscope.sock\n',
+      source: /criscope\.yaml$/,
+      messages: [/runtimeEndpoint: is criscope's own listen socket/],
+    },
     { name: 'a bad flag', flags: { httpListen: 'nowhere' }, source: /^command-line flags$/, messages: [/httpListen: must be host:port/] },
   ];
   for (const { name, file, flags, source, messages } of invalid) {
