@@ -103,3 +103,29 @@ export class DecodeError extends CriscopeError {
     super(`cannot decode ${direction} of ${path}: ${reason}`);
   }
 }
+
+/**
+ * `criscope install` or `uninstall` refused or failed at a file of the node: `path` is the
+ * file as the node knows it (without --root), `reason` what was wrong with it. Nothing
+ * after the refusal is written.
+ */
+export class InstallError extends CriscopeError {
+  override readonly name = 'InstallError';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+  }
+}
+
+/** A systemctl command install or uninstall ran that failed: `command` as it was run. */
+export class SystemctlError extends CriscopeError {
+  override readonly name = 'SystemctlError';
+  constructor(
+    readonly command: string,
+    readonly reason: string,
+  ) {
+    super(`${command} failed: ${reason}`);
+  }
+}

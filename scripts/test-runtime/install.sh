@@ -26,6 +26,7 @@ PACKAGES=(
   util-linux                  # flock, setsid, mount
   prometheus                  # prometheus + promtool: the metrics e2e test scrapes criscope and checks the alert rules
   systemd                     # systemd-analyze checks the unit files; systemd-socket-activate passes criscope its socket
+  systemd-container           # systemd-nspawn boots a small systemd node to run the real units in
 )
 
 missing=()

@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigOverrides } from '../config/load.js';
+import { SYSTEMD_MODES, type InstallOptions, type SystemdMode } from '../install/install-options.js';
 
 export const USAGE = `usage: criscope serve [options]
        criscope policy check [options]   report what the policy would deny among the
@@ -46,17 +48,6 @@ export type Command =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
-export type SystemdMode = 'host' | 'nsenter' | 'none';
-const SYSTEMD_MODES: readonly string[] = ['host', 'nsenter', 'none'] satisfies SystemdMode[];
-
-export interface InstallOptions {
-  readonly root: string;
-  readonly kubeletConfig: string | undefined;
-  readonly systemd: SystemdMode;
-  readonly binary: string | undefined;
-  readonly waitSeconds: number;
-  readonly dryRun: boolean;
-}
 
 /** Parses argv (without node and the script); throws a TypeError naming the bad argument. */
 export function parseCommand(argv: readonly string[]): Command {
@@ -126,14 +117,16 @@ interface InstallFlags {
 }
 
 function installOptions(values: InstallFlags): InstallOptions {
-  const root = values.root ?? '/';
+  const root = resolve(values.root ?? '/');
+  const kubeletConfig = values['kubelet-config'];
+  if (kubeletConfig !== undefined && !kubeletConfig.startsWith('/')) throw new TypeError(`--kubelet-config must be an absolute path on the node, got "${kubeletConfig}"`);
   const systemd = values.systemd ?? (root === '/' ? 'host' : 'none');
-  if (!SYSTEMD_MODES.includes(systemd)) throw new TypeError(`--systemd must be host, nsenter or none, got "${systemd}"`);
+  if (!(SYSTEMD_MODES as readonly string[]).includes(systemd)) throw new TypeError(`--systemd must be host, nsenter or none, got "${systemd}"`);
   const waitSeconds = Number(values['wait-seconds'] ?? '30');
   if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new TypeError(`--wait-seconds must be a positive number, got "${values['wait-seconds']}"`);
   return {
     root,
-    kubeletConfig: values['kubelet-config'],
+    kubeletConfig,
     systemd: systemd as SystemdMode,
     binary: values.binary,
     waitSeconds,

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { loadConfig } from '../config/load.js';
 import { CriscopeError } from '../errors.js';
+import { install } from '../install/install.js';
+import { uninstall } from '../install/uninstall.js';
 import { packagedFile } from '../packaged-files.js';
 import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
@@ -29,7 +31,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`criscope ${packageVersion()}\n`);
     return 0;
   }
-  if (command.kind === 'install' || command.kind === 'uninstall') throw new CriscopeError(`${command.kind}: wired by the install helper`);
+  if (command.kind === 'install' || command.kind === 'uninstall') {
+    const write = (line: string): void => void process.stdout.write(line);
+    if (command.kind === 'install') await install(command.options, write);
+    else uninstall(command.options, write);
+    return 0;
+  }
   const config = loadConfig(command.configFile, command.overrides);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);

@@ -31,6 +31,8 @@ export interface StartOptions {
   readonly config?: Record<string, unknown>;
   /** Added to criscope's environment (OTEL_* variables). */
   readonly env?: Record<string, string>;
+  /** Runs this executable instead of `node dist/src/cli/main.js` (the node build), in `cwd`. */
+  readonly program?: { readonly executable: string; readonly cwd: string };
 }
 
 /** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
@@ -44,7 +46,6 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
   }
   const imageSocketPath = options.imageSocket === undefined ? undefined : join(dirname(socketPath), 'criscope-image.sock');
   const args = [
-    MAIN,
     'serve',
     '--listen',
     `unix://${socketPath}`,
@@ -58,7 +59,8 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
     ...configArgs,
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const [executable, argv] = options.program === undefined ? [process.execPath, [MAIN, ...args]] : [options.program.executable, args];
+  const child = spawn(executable, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, cwd: options.program?.cwd });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
