@@ -37,9 +37,10 @@ export async function install(options: InstallOptions, write: (line: string) => 
   const swaps = planSwap(settings, targets);
   const executable = executableSource(options.binary);
 
-  // 2. criscope's files.
-  let criscopeChanged = installExecutable(node, report, executable);
-  for (const file of [...unitFiles(), envFile(), criscopeConfig(previous, imageSplit)]) criscopeChanged = placeFile(node, report, file) || criscopeChanged;
+  // 2. criscope's files; what they replaced is kept until the new criscope answers.
+  const replaced: ReplacedFile[] = [];
+  let criscopeChanged = installExecutable(node, report, executable, replaced);
+  for (const file of [...unitFiles(), envFile(), criscopeConfig(previous, imageSplit)]) criscopeChanged = placeFile(node, report, file, replaced) || criscopeChanged;
   checkKeptConfig(node, report, previous);
 
   // 3. criscope running and answering before kubelet is moved onto it.
@@ -55,9 +56,10 @@ export async function install(options: InstallOptions, write: (line: string) => 
     try {
       answer = await waitForCriVersion(socket, options.waitSeconds);
     } catch (error) {
+      const rolledBack = replaced.length > 0 ? await rollBack(node, steps, replaced, socket, options.waitSeconds) : '';
       throw new InstallError(
         NODE_PATHS.socket,
-        `criscope did not answer a CRI Version call within ${options.waitSeconds} s (${(error as Error).message}); kubelet was left on ${settings.runtime.endpoint}; journalctl -u criscope.service says why`,
+        `criscope did not answer a CRI Version call within ${options.waitSeconds} s (${(error as Error).message}); kubelet was left on ${settings.runtime.endpoint}${rolledBack}; journalctl -u criscope.service says why`,
       );
     }
     report.line(`${NODE_PATHS.socket}: criscope answers (${answer.runtimeName} ${answer.runtimeVersion} behind it)`);
@@ -125,21 +127,46 @@ function previousEndpoints(settings: KubeletSettings, state: InstallState | unde
   return previous;
 }
 
+/** One of criscope's files as it was before install replaced it. */
+interface ReplacedFile {
+  readonly path: string;
+  readonly bytes: Buffer;
+  readonly mode: number | undefined;
+}
+
+/**
+ * An upgrade whose criscope does not answer would leave kubelet, already on criscope's
+ * socket, with no runtime: puts the replaced files back and restarts the criscope that
+ * worked. Says how that went, for the error.
+ */
+async function rollBack(node: NodeRoot, steps: SystemdSteps, replaced: readonly ReplacedFile[], socket: string, waitSeconds: number): Promise<string> {
+  for (const file of replaced) node.write(file.path, file.bytes, file.mode);
+  steps.run(['daemon-reload']);
+  steps.run(['restart', 'criscope.service']);
+  try {
+    await waitForCriVersion(socket, waitSeconds);
+    return `; the previous ${replaced.map((file) => file.path).join(', ')} ${replaced.length === 1 ? 'is' : 'are'} back, and that criscope answers`;
+  } catch (error) {
+    return `; the previous ${replaced.map((file) => file.path).join(', ')} ${replaced.length === 1 ? 'is' : 'are'} back, but that criscope does not answer either (${(error as Error).message})`;
+  }
+}
+
 /** Copies the executable when the node's differs; whether it did. */
-function installExecutable(node: NodeRoot, report: InstallReport, executable: ExecutableSource): boolean {
+function installExecutable(node: NodeRoot, report: InstallReport, executable: ExecutableSource, replaced: ReplacedFile[]): boolean {
   const path = NODE_PATHS.executable;
   const current = node.read(path);
   if (current !== undefined && current.equals(executable.bytes) && node.modeOf(path) === 0o755) {
     report.line(`${path}: unchanged`);
     return false;
   }
+  if (current !== undefined) replaced.push({ path, bytes: current, mode: node.modeOf(path) });
   node.write(path, executable.bytes, 0o755);
   report.line(`${path}: ${current === undefined ? 'installed' : 'replaced'} from ${executable.path} (${executable.from}), mode 0755`);
   return true;
 }
 
 /** Writes one of criscope's files by its policy; whether it did. */
-function placeFile(node: NodeRoot, report: InstallReport, file: NodeFile): boolean {
+function placeFile(node: NodeRoot, report: InstallReport, file: NodeFile, replaced: ReplacedFile[]): boolean {
   const current = node.readText(file.path);
   if (current !== undefined && file.existing === 'keep') {
     report.line(`${file.path}: kept (exists)`);
@@ -149,6 +176,7 @@ function placeFile(node: NodeRoot, report: InstallReport, file: NodeFile): boole
     report.line(`${file.path}: unchanged`);
     return false;
   }
+  if (current !== undefined) replaced.push({ path: file.path, bytes: Buffer.from(current, 'utf8'), mode: node.modeOf(file.path) });
   node.write(file.path, file.content, file.mode);
   report.line(`${file.path}: ${current === undefined ? 'written' : 'replaced'}, mode ${octal(file.mode)}${file.note === undefined ? '' : ` (${file.note})`}`);
   return true;

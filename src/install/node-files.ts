@@ -29,7 +29,7 @@ export function unitFiles(): NodeFile[] {
 
 /** /etc/default/criscope: written once; the operator's settings live there. */
 export function envFile(): NodeFile {
-  return { path: NODE_PATHS.envFile, content: packagedFile('config/systemd/criscope.env'), mode: 0o644, existing: 'keep' };
+  return { path: NODE_PATHS.envFile, content: packagedFile('config/systemd/criscope.env'), mode: 0o600, existing: 'keep' };
 }
 
 /**
@@ -42,7 +42,7 @@ export function criscopeConfig(previous: { readonly runtime: string; readonly im
   let text = setString(parseMapping(packagedFile(source), source), 'runtimeEndpoint', previous.runtime, source).text;
   if (imageSplit) text = setString(parseMapping(text, source), 'imageEndpoint', previous.image, source, 'runtimeEndpoint').text;
   const note = `runtimeEndpoint: ${previous.runtime}${imageSplit ? `, imageEndpoint: ${previous.image}` : ''}`;
-  return { path: NODE_PATHS.config, content: text, mode: 0o644, existing: 'keep', note };
+  return { path: NODE_PATHS.config, content: text, mode: 0o600, existing: 'keep', note };
 }
 
 /** Where the executable to install comes from. */

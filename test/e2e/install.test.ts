@@ -154,10 +154,11 @@ describe('criscope install and uninstall on fake node roots (--systemd none)', (
       // criscope's own files, with the modes an operator expects.
       assert.equal(readFileSync(node.path('/usr/local/bin/criscope'), 'utf8'), readFileSync(BINARY, 'utf8'));
       assert.equal(node.mode('/usr/local/bin/criscope'), 0o755);
-      for (const unit of ['/etc/systemd/system/criscope.service', '/etc/systemd/system/criscope.socket', '/etc/systemd/system/kubelet.service.d/90-criscope.conf', '/etc/default/criscope', '/etc/criscope/criscope.yaml']) {
+      for (const unit of ['/etc/systemd/system/criscope.service', '/etc/systemd/system/criscope.socket', '/etc/systemd/system/kubelet.service.d/90-criscope.conf']) {
         assert.equal(node.mode(unit), 0o644, unit);
       }
-      assert.equal(node.mode('/var/lib/criscope/install.json'), 0o600);
+      // These may come to hold a collector's credentials (OTLP headers).
+      for (const secretive of ['/etc/default/criscope', '/etc/criscope/criscope.yaml', '/var/lib/criscope/install.json']) assert.equal(node.mode(secretive), 0o600, secretive);
       // criscope relays to what kubelet used, and its config is one criscope serve accepts.
       const config = loadConfig(node.path('/etc/criscope/criscope.yaml'));
       assert.equal(config.runtimeEndpoint, shape.previousRuntime);
@@ -242,7 +243,7 @@ describe('criscope install refuses, and writes nothing', () => {
     assertExit(dry, 0);
     assert.deepEqual(node.snapshot(), before);
     assert.match(dry.stdout, /^\[dry run\] \/var\/lib\/kubelet\/kubeadm-flags.env: KUBELET_KUBEADM_ARGS --container-runtime-endpoint: unix:\/\/\/var\/run\/containerd\/containerd.sock → unix:\/\/\/run\/criscope\/criscope.sock$/m);
-    assert.match(dry.stdout, /^\[dry run\] \/etc\/criscope\/criscope.yaml: written, mode 0644 \(runtimeEndpoint: unix:\/\/\/var\/run\/containerd\/containerd.sock\)$/m);
+    assert.match(dry.stdout, /^\[dry run\] \/etc\/criscope\/criscope.yaml: written, mode 0600 \(runtimeEndpoint: unix:\/\/\/var\/run\/containerd\/containerd.sock\)$/m);
 
     assertExit(await installOn(node), 0);
     const installed = node.snapshot();

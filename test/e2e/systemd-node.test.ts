@@ -80,7 +80,8 @@ describe('criscope as a systemd service on a node', { timeout: 240_000 }, () => 
     assert.equal(lab.systemctl('is-enabled', 'criscope.socket', 'criscope.service'), 'enabled\nenabled');
     assert.deepEqual(kubeletEndpoints(lab), { runtime: CRISCOPE_ENDPOINT, image: CRISCOPE_ENDPOINT });
     // kubelet was restarted after the swap and found criscope's socket in place.
-    assert.match(lab.journal('kubelet.service').trim().split('\n').at(-1) ?? '', /criscope socket present/);
+    const kubeletStarts = lab.journal('kubelet.service').split('\n').filter((line) => line.startsWith('kubelet-standin:'));
+    assert.deepEqual(kubeletStarts, ['kubelet-standin: no criscope socket', 'kubelet-standin: criscope socket present']);
   });
 
   it('relays the node\'s CRI calls to its containerd, under the unit\'s hardening', async () => {
@@ -119,6 +120,21 @@ describe('criscope as a systemd service on a node', { timeout: 240_000 }, () => 
     assert.equal(again.status, 0, again.stdout + again.stderr);
     assert.doesNotMatch(again.stdout, /→/);
     assert.deepEqual(kubeletEndpoints(lab), { runtime: CRISCOPE_ENDPOINT, image: CRISCOPE_ENDPOINT });
+  });
+
+  it('puts the previous criscope back when an upgrade\'s does not answer, so kubelet keeps a runtime', async () => {
+    writeFileSync(join(lab.root, '/root/criscope-broken'), '#!/bin/sh\necho "a broken build" >&2\nexit 1\n', { mode: 0o755 });
+    const upgrade = lab.exec('/usr/local/bin/criscope', 'install', '--binary', '/root/criscope-broken', '--wait-seconds', '5');
+    assert.notEqual(upgrade.status, 0);
+    assert.match(upgrade.stderr, /did not answer .* the previous \/usr\/local\/bin\/criscope is back, and that criscope answers/);
+    assert.ok(readFileSync(join(lab.root, '/usr-local/bin/criscope')).equals(readFileSync(NODE_BUILD)));
+    assert.deepEqual(kubeletEndpoints(lab), { runtime: CRISCOPE_ENDPOINT, image: CRISCOPE_ENDPOINT });
+    const client = new CriTestClient(lab.hostPath('/run/criscope/criscope.sock'));
+    try {
+      assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+    } finally {
+      client.close();
+    }
   });
 
   it('uninstalls: kubelet\'s config is back byte for byte, and criscope is gone', () => {
