@@ -32,8 +32,10 @@ import { startTracing, type RunningTracing } from '../telemetry/tracing/start-tr
 import { tracingSettings } from '../telemetry/tracing/tracing-settings.js';
 import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 
+/** How often criscope tries again to bind httpListen when it could not. */
+const HTTP_RETRY_MS = 5000;
+
 export interface RunningCriscope {
-  readonly httpPort: number;
   /** Reloads the policy file now (SIGHUP); nothing when no policy is configured. */
   reloadPolicy(): void;
   /** Graceful stop: the relay's shutdown, then the rest. */
@@ -164,24 +166,25 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     probeRuntime: () => runtimeClient.version(2000),
     metrics,
   });
-  const httpPort = await ops.listen();
   try {
     await relay.listen();
   } catch (error) {
-    await ops.close();
     policy?.reloader.stop();
     runtimeClient.close();
     if (imageClient !== runtimeClient) imageClient.close();
     await telemetry.stop();
     throw error;
   }
+  const httpPort = await ops.listenRetrying(HTTP_RETRY_MS, {
+    onFailed: (error) => log.error({ http: config.httpListen, err: error.message, retryMs: HTTP_RETRY_MS }, 'cannot serve /healthz, /readyz and /metrics; relaying all the same, and trying again'),
+    onListening: (port) => log.info({ http: `${httpHost}:${port}` }, 'serving /healthz, /readyz and /metrics'),
+  });
   log.info(
-    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), http: `${httpHost}:${httpPort}` },
+    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
     'criscope serving',
   );
   policy?.reloader.start();
   return {
-    httpPort,
     reloadPolicy() {
       policy?.reloader.reload(true);
     },

@@ -13,6 +13,7 @@ export interface OpsServerOptions {
 /** criscope's operator endpoints: /healthz (the process is alive), /readyz (the runtime answers Version), /metrics (Prometheus). */
 export class OpsServer {
   private readonly server: Server;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: OpsServerOptions) {
     this.server = createServer((request, response) => void this.route(request, response));
@@ -31,7 +32,31 @@ export class OpsServer {
     return typeof address === 'object' && address !== null ? address.port : this.options.port;
   }
 
+  /**
+   * Listens, and while the address cannot be had (taken, or not yet on the node), tries
+   * again every `retryMs`: kubelet needs the relay whether or not these endpoints serve,
+   * so their failure never stops criscope. Resolves with the port once bound, or
+   * undefined after the first failure (told to `onFailed`; `onListening` follows later).
+   */
+  async listenRetrying(retryMs: number, events: { onFailed(error: Error): void; onListening(port: number): void }): Promise<number | undefined> {
+    try {
+      return await this.listen();
+    } catch (error) {
+      events.onFailed(error as Error);
+    }
+    const retry = (): void => {
+      this.retryTimer = setTimeout(() => {
+        this.listen().then((port) => events.onListening(port), retry);
+      }, retryMs);
+      this.retryTimer.unref();
+    };
+    retry();
+    return undefined;
+  }
+
   close(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    if (!this.server.listening) return Promise.resolve();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { startCriscope } from '../support/criscope-process.js';
 import { CriTestClient, statusOf } from '../support/cri-client.js';
 import { startStubCriServer } from '../support/stub-cri-server.js';
 import { testRuntime } from '../support/runtime-env.js';
+import { waitFor } from '../support/wait.js';
 
 const runtime = testRuntime();
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -63,6 +65,28 @@ describe('criscope serve: its socket, its endpoints and its shutdown', () => {
       client.close();
     } finally {
       await first.stop();
+    }
+  });
+
+  it('relays while its HTTP address is taken, and serves it once the address is free', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as AddressInfo).port;
+    const socketPath = join(freshDir(), 'criscope.sock');
+    const child = spawn(process.execPath, [MAIN, 'serve', '--listen', `unix://${socketPath}`, '--runtime-endpoint', `unix://${runtime.containerdSocket}`, '--http-listen', `127.0.0.1:${port}`]);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitFor(() => output.includes('"msg":"criscope serving"'), 'criscope to serve');
+      assert.match(output, /"err":"listen EADDRINUSE[^"]*".*"msg":"cannot serve \/healthz, \/readyz and \/metrics; relaying all the same/);
+      const client = new CriTestClient(socketPath);
+      assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+      client.close();
+      await new Promise((resolve) => squatter.close(resolve));
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, '/healthz once the port is free', 10_000);
+    } finally {
+      squatter.close();
+      child.kill('SIGTERM');
     }
   });
 
