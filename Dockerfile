@@ -23,7 +23,7 @@ RUN npm run build \
  && if [ ! -x dist/criscope ]; then echo "no single executable: $(cat dist/criscope.sea-skipped 2>/dev/null)" >&2; exit 1; fi
 
 # Debian rather than distroless: the installer runs `nsenter` (util-linux) to call the host's
-# systemctl in PID 1's namespaces, and `sh` to write the node's environment file. The final image
+# systemctl in PID 1's namespaces, and `sh` and `sed` to render the node's environment file. The final image
 # carries nothing of the build stage but the one executable: no Node, no npm, no node_modules.
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
@@ -38,10 +38,11 @@ COPY --from=build /src/dist/criscope /usr/local/bin/criscope
 # The executable needs only glibc and libstdc++ (the host needs them too); prove it runs here,
 # and that the tools the installer calls are in this base.
 RUN ["/usr/local/bin/criscope", "--version"]
-RUN command -v nsenter && command -v sleep
+RUN command -v nsenter && command -v sh && command -v sed && command -v sleep
 # Not root by default: nothing in this image needs root except installing onto a node, and the
-# installer DaemonSet asks for that explicitly. Its init containers run as root (runAsUser: 0),
-# privileged, because they write the host's files under /host and enter PID 1's namespaces.
+# installer DaemonSet asks for that explicitly. Its install init container runs as root
+# (runAsUser: 0), privileged, because it writes the host's files under /host and enters PID 1's
+# namespaces.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/criscope"]
 CMD ["--help"]

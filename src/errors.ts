@@ -129,3 +129,20 @@ export class SystemctlError extends CriscopeError {
     super(`${command} failed: ${reason}`);
   }
 }
+
+/**
+ * A call install makes through one of criscope's sockets, to see that criscope serves it
+ * and reaches the runtime behind it, that did not answer in time: `socket` says which
+ * (the runtime socket or the image one), `call` names the call as a sentence would
+ * ("a CRI Version call"), `reason` is the last error.
+ */
+export class NotAnsweringError extends CriscopeError {
+  override readonly name = 'NotAnsweringError';
+  constructor(
+    readonly socket: 'runtime' | 'image',
+    readonly call: string,
+    readonly reason: string,
+  ) {
+    super(`no answer to ${call} through criscope's ${socket} socket: ${reason}`);
+  }
+}

@@ -34,6 +34,10 @@ install options:
                             in PID 1's namespaces (from a pod with hostPID); none: only change
                             files and print the systemctl commands (the default otherwise)
   --binary FILE             the criscope executable to install (default: this one)
+  --env-file FILE           install only: the environment file of criscope.service
+                            (/etc/default/criscope), a file of this machine, not under --root;
+                            it replaces the node's, and criscope restarts when it changed
+                            (default: the node's is kept; the packaged one when it has none)
   --wait-seconds N          how long install waits for criscope to answer before it moves
                             kubelet (default 30)
   --dry-run                 print what would change, change nothing
@@ -69,6 +73,7 @@ export function parseCommand(argv: readonly string[]): Command {
       'kubelet-config': { type: 'string' },
       systemd: { type: 'string' },
       binary: { type: 'string' },
+      'env-file': { type: 'string' },
       'wait-seconds': { type: 'string' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -80,6 +85,7 @@ export function parseCommand(argv: readonly string[]): Command {
   const [command, ...extra] = positionals;
   if (command === 'install' || command === 'uninstall') {
     if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+    if (command === 'uninstall' && values['env-file'] !== undefined) throw new TypeError('--env-file is for install only: uninstall keeps /etc/default/criscope');
     return { kind: command, options: installOptions(values) };
   }
   let kind: 'serve' | 'policy-check';
@@ -112,6 +118,7 @@ interface InstallFlags {
   readonly 'kubelet-config'?: string | undefined;
   readonly systemd?: string | undefined;
   readonly binary?: string | undefined;
+  readonly 'env-file'?: string | undefined;
   readonly 'wait-seconds'?: string | undefined;
   readonly 'dry-run'?: boolean | undefined;
 }
@@ -129,6 +136,7 @@ function installOptions(values: InstallFlags): InstallOptions {
     kubeletConfig,
     systemd: systemd as SystemdMode,
     binary: values.binary,
+    envFile: values['env-file'] === undefined ? undefined : resolve(values['env-file']),
     waitSeconds,
     dryRun: values['dry-run'] === true,
   };

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { unixSocketPath } from '../config/endpoint.js';
+import { defaultImageListen, unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
 import { buildMethodTable } from '../cri/method-table.js';
 import { OpsServer } from '../http/ops-server.js';
@@ -56,7 +55,7 @@ function relayRoutes(config: Config, runtimeEndpoint: string): RelayRoute[] {
   const listenPath = socketOf(config.listen);
   const routes: RelayRoute[] = [{ socketPath: listenPath, endpoint: runtimeEndpoint, upstreamPath: socketOf(runtimeEndpoint) }];
   if (config.imageEndpoint !== undefined) {
-    const imageListenPath = config.imageListen === undefined ? join(dirname(listenPath), 'criscope-image.sock') : socketOf(config.imageListen);
+    const imageListenPath = socketOf(config.imageListen ?? `unix://${defaultImageListen(config.listen)}`);
     routes.push({ socketPath: imageListenPath, endpoint: config.imageEndpoint, upstreamPath: socketOf(config.imageEndpoint) });
   }
   return routes;

@@ -1,3 +1,5 @@
+import { posix } from 'node:path';
+
 /** CRI endpoints are unix sockets, written as kubelet and crictl write them. */
 
 /** The socket path of `unix:///path`, `unix:/path` or a bare absolute path; undefined for anything else. */
@@ -11,6 +13,31 @@ export function unixSocketPath(endpoint: string): string | undefined {
     return path.startsWith('/') ? path : undefined;
   }
   return endpoint.startsWith('/') ? endpoint : undefined;
+}
+
+/**
+ * The socket an endpoint (or a socket path) names, spelled one way, so that two
+ * spellings of one socket compare equal: `unix:///var/run/x.sock`, `unix:/run//x.sock`
+ * and `/run/./x.sock` all give /run/x.sock. /var/run is a link to /run on every
+ * systemd distribution; `.`, `..` and doubled slashes are resolved as text (no other
+ * link is followed). Undefined for anything that is not a unix socket.
+ */
+export function canonicalSocketPath(endpoint: string): string | undefined {
+  const path = unixSocketPath(endpoint);
+  if (path === undefined) return undefined;
+  const normal = posix.normalize(path).replace(/(.)\/+$/, '$1');
+  return normal === '/var/run' || normal.startsWith('/var/run/') ? normal.slice('/var'.length) : normal;
+}
+
+/** Whether two endpoints (or socket paths) name one socket; anything not a unix socket is compared as written. */
+export function sameSocket(a: string, b: string): boolean {
+  return (canonicalSocketPath(a) ?? a) === (canonicalSocketPath(b) ?? b);
+}
+
+/** The socket kubelet's image endpoint connects to when the config leaves imageListen out: criscope-image.sock beside listen. */
+export function defaultImageListen(listen: string): string | undefined {
+  const path = unixSocketPath(listen);
+  return path === undefined ? undefined : posix.join(posix.dirname(path), 'criscope-image.sock');
 }
 
 /** The sockets tried, in order, when no runtime endpoint is configured (the same list crictl uses). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { unixSocketPath } from './endpoint.js';
+import { canonicalSocketPath, defaultImageListen, unixSocketPath } from './endpoint.js';
 
 const MIB = 1024 * 1024;
 
@@ -102,12 +102,21 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, context) => {
-    // Relaying to its own socket would loop every call back into criscope.
-    const ownSockets = [config.listen, config.imageListen].map((endpoint) => endpoint && unixSocketPath(endpoint));
+    // Relaying to one of its own sockets would loop every call back into criscope, however
+    // the path is spelled (/var/run for /run, doubled slashes). The image socket counts
+    // even when left to its default, criscope-image.sock beside listen.
+    const ownSockets = [
+      { path: canonicalSocketPath(config.listen), name: 'listen socket' },
+      {
+        path: canonicalSocketPath(config.imageListen ?? defaultImageListen(config.listen) ?? ''),
+        name: config.imageListen === undefined ? 'image socket (criscope-image.sock beside listen, where kubelet\'s image endpoint connects)' : 'image socket (imageListen)',
+      },
+    ];
     for (const key of ['runtimeEndpoint', 'imageEndpoint'] as const) {
       const endpoint = config[key];
-      if (endpoint !== undefined && ownSockets.includes(unixSocketPath(endpoint))) {
-        context.addIssue({ code: 'custom', path: [key], message: `is criscope's own listen socket; set it to the runtime's socket (kubelet's endpoint before criscope)` });
+      const own = endpoint === undefined ? undefined : ownSockets.find((socket) => socket.path !== undefined && socket.path === canonicalSocketPath(endpoint));
+      if (own !== undefined) {
+        context.addIssue({ code: 'custom', path: [key], message: `is criscope's own ${own.name}; set it to the runtime's socket (kubelet's endpoint before criscope)` });
       }
     }
   });

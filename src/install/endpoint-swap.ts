@@ -1,5 +1,5 @@
 import { InstallError } from '../errors.js';
-import { parseKubeletConfig, restoreEndpointField, setEndpointField, type EndpointField } from './kubelet-config-edit.js';
+import { ENDPOINT_FIELDS, parseKubeletConfig, restoreEndpointField, setEndpointField, type EndpointField } from './kubelet-config-edit.js';
 import { addFlag, ENDPOINT_FLAGS, flagsIn, parseFlagsFile, restoreFlag, setFlag } from './kubelet-flags-edit.js';
 import type { KubeletSettings } from './kubelet-settings.js';
 import type { EditRecord } from './install-state.js';
@@ -38,7 +38,7 @@ export function planSwap(settings: KubeletSettings, targets: EndpointTargets): F
   const plan = (file: string, edit: PlannedEdit): void => {
     planned.set(file, [...(planned.get(file) ?? []), edit]);
   };
-  for (const field of Object.keys(targets) as EndpointField[]) {
+  for (const field of ENDPOINT_FIELDS) {
     const target = targets[field];
     const setting = settings.places.filter((place) => place.field === field);
     for (const place of setting) {
@@ -48,8 +48,9 @@ export function planSwap(settings: KubeletSettings, targets: EndpointTargets): F
     }
     if (setting.length > 0) continue;
     if (settings.configFile !== undefined) {
-      const config = parseKubeletConfig(settings.texts.get(settings.configFile) as string, settings.configFile);
-      plan(settings.configFile, { kind: 'config-field', field, previousValue: config.written.has(field) ? ((config.mapping.data[field] as string | null) ?? null) : null });
+      const config = parseKubeletConfig(textOf(settings, settings.configFile), settings.configFile);
+      const written = config.mapping.data[field];
+      plan(settings.configFile, { kind: 'config-field', field, previousValue: typeof written === 'string' ? written : null });
       continue;
     }
     // kubelet without a config file: the flag goes where an operator's own flags go.
@@ -57,7 +58,14 @@ export function planSwap(settings: KubeletSettings, targets: EndpointTargets): F
     if (flagFile === undefined) throw new InstallError('/var/lib/kubelet/config.yaml', `kubelet has no config file and none of the flag files criscope edits; pass --kubelet-config FILE (${settings.configFileFrom})`);
     plan(flagFile.path, { kind: 'flag', field, variable: flagFile.variable, occurrence: 'add', previousValue: null });
   }
-  return [...planned].map(([file, edits]) => applyPlanned(file, settings.texts.get(file) as string, edits, targets));
+  return [...planned].map(([file, edits]) => applyPlanned(file, textOf(settings, file), edits, targets));
+}
+
+/** The text kubelet-settings read of a file it found an endpoint in (so it has it). */
+function textOf(settings: KubeletSettings, file: string): string {
+  const text = settings.texts.get(file);
+  if (text === undefined) throw new InstallError(file, 'was not read with kubelet\'s other files; run install again');
+  return text;
 }
 
 function applyPlanned(file: string, before: string, planned: readonly PlannedEdit[], targets: EndpointTargets): FileSwap {
@@ -93,18 +101,15 @@ export type RestoreOutcome =
 /** Undoes one recorded edit on the file's current text. */
 export function restoreEdit(text: string, edit: EditRecord): RestoreOutcome {
   if (edit.kind === 'config-field') {
-    const field = edit.key as EndpointField;
-    const restored = restoreEndpointField(text, edit.file, field, edit.writtenText, edit.previousText);
+    const restored = restoreEndpointField(text, edit.file, edit.key, edit.writtenText, edit.previousText);
     if (restored !== undefined) return { kind: 'restored', text: restored };
-    const span = pairSpan(parseKubeletConfig(text, edit.file).mapping, field);
+    const span = pairSpan(parseKubeletConfig(text, edit.file).mapping, edit.key);
     const already = edit.present ? span !== undefined && text.slice(span.start, span.end) === edit.previousText : span === undefined;
     return already ? { kind: 'already' } : { kind: 'changed' };
   }
-  const variable = edit.variable ?? '';
-  const occurrence = edit.occurrence ?? 0;
-  const restored = restoreFlag(text, edit.file, variable, edit.key, occurrence, edit.writtenText, edit.previousText);
+  const restored = restoreFlag(text, edit.file, edit.variable, edit.key, edit.occurrence, edit.writtenText, edit.previousText);
   if (restored !== undefined) return { kind: 'restored', text: restored };
-  const now = flagsIn(parseFlagsFile(text, edit.file, variable), edit.key, edit.file)[occurrence];
+  const now = flagsIn(parseFlagsFile(text, edit.file, edit.variable), edit.key, edit.file)[edit.occurrence];
   const already = edit.present ? now !== undefined && text.slice(now.start, now.end) === edit.previousText : now === undefined;
   return already ? { kind: 'already' } : { kind: 'changed' };
 }

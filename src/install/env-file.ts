@@ -88,9 +88,16 @@ export function lastAssignment(assignments: readonly EnvAssignment[], name: stri
   return assignments.filter((assignment) => assignment.name === name).at(-1);
 }
 
+/**
+ * A quoted value may go on over several lines, each but the last ending in a backslash
+ * (kubespray's kubelet.env does): systemd drops the backslash and the line break, so they
+ * separate words like a space.
+ */
+const WORD = /(?:[^\s\\]|\\(?!\r?\n)[\s\S]?)+/g;
+
 export function tokensOf(assignment: EnvAssignment): ArgToken[] {
   const tokens: ArgToken[] = [];
-  for (const match of assignment.content.matchAll(/\S+/g)) {
+  for (const match of assignment.content.matchAll(WORD)) {
     const start = assignment.contentStart + (match.index ?? 0);
     tokens.push({ text: match[0], start, end: start + match[0].length });
   }
@@ -98,9 +105,19 @@ export function tokensOf(assignment: EnvAssignment): ArgToken[] {
 }
 
 /**
+ * A flag's name as kubelet reads it: Go's pflag, as kubelet sets it up, takes `_` in a
+ * flag's name for `-`, so `--container_runtime_endpoint` is `--container-runtime-endpoint`.
+ */
+export function flagNameOf(word: string): string {
+  const equals = word.indexOf('=');
+  const name = equals === -1 ? word : word.slice(0, equals);
+  return name.startsWith('--') ? `--${name.slice(2).replaceAll('_', '-')}` : name;
+}
+
+/**
  * The value each occurrence of a long flag is given in a list of words, in both of the
- * forms kubelet (Go's pflag) accepts: `--flag=value` and `--flag value`. `start`/`end`
- * span the flag and its value.
+ * forms kubelet (Go's pflag) accepts: `--flag=value` and `--flag value`, in either
+ * spelling of its name. `start`/`end` span the flag and its value.
  */
 export interface FlagOccurrence {
   readonly flag: string;
@@ -114,13 +131,15 @@ export interface FlagOccurrence {
 export function flagOccurrences(tokens: readonly ArgToken[], flag: string, path: string): FlagOccurrence[] {
   const found: FlagOccurrence[] = [];
   tokens.forEach((token, index) => {
-    if (token.text.startsWith(`${flag}=`)) {
-      found.push({ flag, value: token.text.slice(flag.length + 1), start: token.start, end: token.end, valueStart: token.start + flag.length + 1 });
-    } else if (token.text === flag) {
-      const value = tokens[index + 1];
-      if (value === undefined || value.text.startsWith('-')) throw new InstallError(path, `${flag} has no value`);
-      found.push({ flag, value: value.text, start: token.start, end: value.end, valueStart: value.start });
+    if (flagNameOf(token.text) !== flag) return;
+    const equals = token.text.indexOf('=');
+    if (equals !== -1) {
+      found.push({ flag, value: token.text.slice(equals + 1), start: token.start, end: token.end, valueStart: token.start + equals + 1 });
+      return;
     }
+    const value = tokens[index + 1];
+    if (value === undefined || value.text.startsWith('-')) throw new InstallError(path, `${flag} has no value`);
+    found.push({ flag, value: value.text, start: token.start, end: value.end, valueStart: value.start });
   });
   return found;
 }

@@ -12,6 +12,8 @@ export interface InstallOptions {
   readonly systemd: SystemdMode;
   /** The executable to install; undefined: this one (single executable or bundled script). */
   readonly binary: string | undefined;
+  /** install only: criscope.service's environment file to put on the node, in the installer's own file system; undefined: the node's is kept. */
+  readonly envFile: string | undefined;
   /** How long install waits for criscope to answer before it moves kubelet. */
   readonly waitSeconds: number;
   readonly dryRun: boolean;

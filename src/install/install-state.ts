@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InstallError } from '../errors.js';
+import { ENDPOINT_FIELDS } from './kubelet-config-edit.js';
 import { NODE_PATHS } from './node-layout.js';
 import type { NodeRoot } from './node-root.js';
 
@@ -10,15 +11,10 @@ import type { NodeRoot } from './node-root.js';
  * node's own, so the record reads the same from the host and from the installer pod.
  */
 
-const editSchema = z.object({
+/** What every edit records, whatever it edited. */
+const editCommon = {
   /** The kubelet file edited. */
   file: z.string(),
-  kind: z.enum(['config-field', 'flag']),
-  /** The config field (`containerRuntimeEndpoint`) or the flag (`--container-runtime-endpoint`). */
-  key: z.string(),
-  /** For a flag: the variable of the environment file that holds it, and which of its occurrences (from 0). */
-  variable: z.string().optional(),
-  occurrence: z.number().int().nonnegative().optional(),
   /** Whether the key or flag was there before install (else install added it). */
   present: z.boolean(),
   /** The exact source text before (`containerRuntimeEndpoint: ""`), empty when install added the key. */
@@ -30,7 +26,27 @@ const editSchema = z.object({
   writtenValue: z.string(),
   /** The copy of the file made before criscope first edited it. */
   backup: z.string(),
+};
+
+/** A field of kubelet's config file (KubeletConfiguration). */
+const configFieldEditSchema = z.object({
+  kind: z.literal('config-field'),
+  key: z.enum(ENDPOINT_FIELDS),
+  ...editCommon,
 });
+
+/** A flag in one of kubelet's environment files (kubeadm-flags.env, /etc/default/kubelet). */
+const flagEditSchema = z.object({
+  kind: z.literal('flag'),
+  /** The flag: `--container-runtime-endpoint`. */
+  key: z.string(),
+  /** The variable of the environment file that holds it, and which of its occurrences (from 0). */
+  variable: z.string(),
+  occurrence: z.number().int().nonnegative(),
+  ...editCommon,
+});
+
+const editSchema = z.discriminatedUnion('kind', [configFieldEditSchema, flagEditSchema]);
 
 const stateSchema = z.object({
   version: z.literal(1),
@@ -39,11 +55,21 @@ const stateSchema = z.object({
   /** kubelet's config file when install was told it with --kubelet-config: later runs use it too. */
   kubeletConfig: z.string().optional(),
   edits: z.array(editSchema),
+  /**
+   * Set before install writes kubelet's files, cleared once `systemctl restart kubelet`
+   * succeeded: while it is set, kubelet may still run with its old settings although its
+   * files name criscope, so the next install or uninstall restarts kubelet even when it
+   * changes no file. Absent in records written before it existed: nothing pending.
+   */
+  kubeletRestartPending: z.boolean().optional(),
   updatedAt: z.string(),
 });
 
 export type EditRecord = z.infer<typeof editSchema>;
+export type ConfigFieldEdit = z.infer<typeof configFieldEditSchema>;
+export type FlagEdit = z.infer<typeof flagEditSchema>;
 export type InstallState = z.infer<typeof stateSchema>;
+export type PreviousEndpoints = InstallState['previousEndpoints'];
 
 /** The record, or undefined when there is none; a record that cannot be read is refused, never guessed at. */
 export function readInstallState(node: NodeRoot): InstallState | undefined {
@@ -63,4 +89,9 @@ export function readInstallState(node: NodeRoot): InstallState | undefined {
 /** Written whole through a temporary file and a rename; readable by root only (it quotes kubelet's files). */
 export function writeInstallState(node: NodeRoot, state: InstallState): void {
   node.write(NODE_PATHS.state, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
+
+/** How an edit is named in a line: the config field, or the variable and the flag. */
+export function editKey(edit: EditRecord): string {
+  return edit.kind === 'flag' ? `${edit.variable} ${edit.key}` : edit.key;
 }

@@ -1,16 +1,18 @@
-import { isDeepStrictEqual } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { unixSocketPath } from '../config/endpoint.js';
 import { InstallError } from '../errors.js';
-import { editInPlace, planSwap, type EndpointTargets, type FileSwap } from './endpoint-swap.js';
+import { CriscopeFiles } from './criscope-files.js';
+import { startCriscopeService } from './criscope-service.js';
+import { planSwap } from './endpoint-swap.js';
 import type { InstallOptions } from './install-options.js';
-import { readInstallState, writeInstallState, type EditRecord, type InstallState } from './install-state.js';
-import { readKubeletSettings, type KubeletSettings } from './kubelet-settings.js';
-import { criscopeConfig, envFile, executableSource, unitFiles, type ExecutableSource, type NodeFile } from './node-files.js';
+import { takeInstallLock } from './install-lock.js';
+import { readInstallState, writeInstallState, type InstallState, type PreviousEndpoints } from './install-state.js';
+import { backUpKubeletFiles, keptEdits, writeKubeletFiles, writeRecord } from './kubelet-files.js';
+import { readKubeletSettings, type EffectiveEndpoint, type KubeletSettings } from './kubelet-settings.js';
+import { criscopeConfig, envFileFrom, executableSource, packagedEnvFile, unitFiles } from './node-files.js';
 import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS, sameSocket } from './node-layout.js';
 import { NodeRoot } from './node-root.js';
-import { waitForCriVersion } from './readiness.js';
-import { InstallReport, octal, shown } from './report.js';
+import { checkRelayAgreement } from './relay-agreement.js';
+import { InstallReport } from './report.js';
 import { createSystemctl } from './systemctl.js';
 import { SystemdSteps } from './systemd-steps.js';
 
@@ -18,14 +20,22 @@ import { SystemdSteps } from './systemd-steps.js';
  * `criscope install`: puts criscope on the node as a systemd service, waits until it
  * answers, then moves kubelet onto it. Everything that can be refused is refused before
  * the first write; kubelet's files are edited only once criscope answers, so a failed
- * install leaves kubelet where it was.
+ * install leaves kubelet where it was. One install or uninstall at a time (a lock).
  */
 export async function install(options: InstallOptions, write: (line: string) => void): Promise<void> {
   const node = new NodeRoot(options.root, options.dryRun);
   const report = new InstallReport(write, options.dryRun);
   const steps = new SystemdSteps(createSystemctl(options.systemd, options.dryRun), report, options.dryRun);
   if (options.dryRun) report.line('nothing is changed: each line says what install would do');
+  const lock = takeInstallLock(node, report, 'install');
+  try {
+    await installSteps(options, node, report, steps);
+  } finally {
+    lock.release();
+  }
+}
 
+async function installSteps(options: InstallOptions, node: NodeRoot, report: InstallReport, steps: SystemdSteps): Promise<void> {
   // 1. kubelet's settings, and everything that can refuse, before anything is written.
   const state = readInstallState(node);
   const kubeletConfig = options.kubeletConfig ?? state?.kubeletConfig;
@@ -33,41 +43,24 @@ export async function install(options: InstallOptions, write: (line: string) => 
   reportSettings(settings, report);
   const previous = previousEndpoints(settings, state);
   const imageSplit = !sameSocket(previous.image, previous.runtime);
-  const targets: EndpointTargets = { containerRuntimeEndpoint: CRISCOPE_ENDPOINT, imageServiceEndpoint: imageSplit ? CRISCOPE_IMAGE_ENDPOINT : CRISCOPE_ENDPOINT };
-  const swaps = planSwap(settings, targets);
+  const swaps = planSwap(settings, { containerRuntimeEndpoint: CRISCOPE_ENDPOINT, imageServiceEndpoint: imageSplit ? CRISCOPE_IMAGE_ENDPOINT : CRISCOPE_ENDPOINT });
   const executable = executableSource(options.binary);
+  const config = criscopeConfig(previous, imageSplit);
+  const envFile = options.envFile === undefined ? packagedEnvFile() : envFileFrom(options.envFile);
+  checkRelayAgreement(node, report, { settings, previous, imageSplit, config, envFile, envFileGiven: options.envFile });
+  const restartPendingBefore = state?.kubeletRestartPending === true;
+  const restartKubelet = swaps.length > 0 || restartPendingBefore;
 
   // 2. criscope's files; what they replaced is kept until the new criscope answers.
-  const replaced: ReplacedFile[] = [];
-  let criscopeChanged = installExecutable(node, report, executable, replaced);
-  for (const file of [...unitFiles(), envFile(), criscopeConfig(previous, imageSplit)]) criscopeChanged = placeFile(node, report, file, replaced) || criscopeChanged;
-  checkKeptConfig(node, report, previous);
+  const files = new CriscopeFiles(node, report, steps.runs, state !== undefined);
+  files.placeExecutable(executable);
+  for (const file of [...unitFiles(), envFile, config]) files.place(file);
 
-  // 3. criscope running and answering before kubelet is moved onto it.
-  if (steps.runs || criscopeChanged) {
-    steps.run(['daemon-reload']);
-    steps.run(['enable', 'criscope.socket', 'criscope.service']);
-    // start is a no-op when it runs already: nothing of criscope's changed, so no restart.
-    steps.run([criscopeChanged ? 'restart' : 'start', 'criscope.service']);
-  }
-  if (steps.runs) {
-    const socket = node.hostPath(NODE_PATHS.socket);
-    let answer;
-    try {
-      answer = await waitForCriVersion(socket, options.waitSeconds);
-    } catch (error) {
-      const rolledBack = replaced.length > 0 ? await rollBack(node, steps, replaced, socket, options.waitSeconds) : '';
-      throw new InstallError(
-        NODE_PATHS.socket,
-        `criscope did not answer a CRI Version call within ${options.waitSeconds} s (${(error as Error).message}); kubelet was left on ${settings.runtime.endpoint}${rolledBack}; journalctl -u criscope.service says why`,
-      );
-    }
-    report.line(`${NODE_PATHS.socket}: criscope answers (${answer.runtimeName} ${answer.runtimeVersion} behind it)`);
-  } else if (swaps.length > 0) {
-    steps.operatorStep(`crictl --runtime-endpoint ${CRISCOPE_ENDPOINT} version   # must answer before kubelet restarts`);
-  }
+  // 3. criscope running, and answering on every socket kubelet will use, before kubelet is moved onto it.
+  const kubeletOnCriscope = isCriscopeEndpoint(settings.runtime.endpoint) || isCriscopeEndpoint(settings.image.endpoint);
+  await startCriscopeService({ node, report, steps, files, imageSplit, waitSeconds: options.waitSeconds, kubeletRuntime: settings.runtime.endpoint, kubeletOnCriscope, kubeletMoves: restartKubelet });
 
-  // 4. kubelet onto criscope.
+  // 4. kubelet's files onto criscope: recorded first, with the restart still to come (install does that only when it runs systemd).
   const kept = keptEdits(node, report, state);
   backUpKubeletFiles(node, report, swaps, kept);
   const nextState: InstallState = {
@@ -75,23 +68,23 @@ export async function install(options: InstallOptions, write: (line: string) => 
     previousEndpoints: previous,
     ...(kubeletConfig === undefined ? {} : { kubeletConfig }),
     edits: [...kept, ...swaps.flatMap((swap) => swap.edits)],
+    ...(restartPendingBefore || (steps.runs && swaps.length > 0) ? { kubeletRestartPending: true } : {}),
     updatedAt: new Date().toISOString(),
   };
-  const stateChanged = state === undefined || !isDeepStrictEqual({ ...state, updatedAt: '' }, { ...nextState, updatedAt: '' });
-  if (stateChanged) {
-    writeInstallState(node, nextState);
-    report.line(`${NODE_PATHS.state}: ${state === undefined ? 'written' : 'updated'} (${nextState.edits.length} kubelet edit${nextState.edits.length === 1 ? '' : 's'} recorded)`);
-  } else {
-    report.line(`${NODE_PATHS.state}: unchanged`);
-  }
-  writeKubeletFiles(node, report, swaps);
+  const stateChanged = writeRecord(node, report, state, nextState);
+  writeKubeletFiles(node, report, swaps, state);
 
-  // 5. kubelet restarted onto criscope; its pods keep running.
-  if (swaps.length > 0) steps.run(['restart', 'kubelet']);
-  else report.line(`kubelet: unchanged (already on ${CRISCOPE_ENDPOINT})`);
+  // 5. kubelet restarted onto criscope (its pods keep running); only then is the restart off the record.
+  if (restartKubelet) {
+    if (swaps.length === 0) report.line(`kubelet: its files name criscope already, but the restart an earlier run began was not seen through (${NODE_PATHS.state}): restarting it`);
+    steps.run(['restart', 'kubelet'], `kubelet's files name criscope, which answers; ${NODE_PATHS.state} keeps the restart pending, and the next install or uninstall restarts kubelet`);
+    if (steps.runs) writeInstallState(node, withoutPendingRestart(nextState));
+  } else {
+    report.line(`kubelet: unchanged (already on ${CRISCOPE_ENDPOINT})`);
+  }
   steps.finish();
   const relay = imageSplit ? `${previous.runtime} (images: ${previous.image})` : previous.runtime;
-  if (!criscopeChanged && swaps.length === 0 && !stateChanged) report.line('nothing changed');
+  if (!files.changed && !restartKubelet && !stateChanged) report.line('nothing changed');
   else report.line(`done: kubelet ${steps.runs ? 'uses' : 'will use'} criscope at ${CRISCOPE_ENDPOINT}, which relays to ${relay}`);
 }
 
@@ -108,126 +101,28 @@ function reportSettings(settings: KubeletSettings, report: InstallReport): void 
  * When kubelet already points at criscope, only the install record knows them; without
  * one, install refuses rather than make criscope relay to itself.
  */
-function previousEndpoints(settings: KubeletSettings, state: InstallState | undefined): InstallState['previousEndpoints'] {
-  const onCriscope = [settings.runtime, settings.image].find((effective) => isCriscopeEndpoint(effective.endpoint));
-  if (onCriscope !== undefined && state === undefined) {
-    throw new InstallError(
-      NODE_PATHS.state,
-      `no install record, yet kubelet already uses criscope (${onCriscope.source}), so the runtime it used before is unknown; point kubelet back at its runtime and run install again`,
-    );
-  }
-  const previous = {
-    runtime: isCriscopeEndpoint(settings.runtime.endpoint) ? (state as InstallState).previousEndpoints.runtime : settings.runtime.endpoint,
-    image: isCriscopeEndpoint(settings.image.endpoint) ? (state as InstallState).previousEndpoints.image : settings.image.endpoint,
-  };
-  for (const [name, endpoint] of Object.entries(previous)) {
-    const source = name === 'runtime' ? settings.runtime.source : settings.image.source;
-    if (unixSocketPath(endpoint) === undefined) throw new InstallError(NODE_PATHS.config, `kubelet's ${name} endpoint ${endpoint} (${source}) is not a unix socket; criscope relays unix sockets only`);
-  }
-  return previous;
-}
-
-/** One of criscope's files as it was before install replaced it. */
-interface ReplacedFile {
-  readonly path: string;
-  readonly bytes: Buffer;
-  readonly mode: number | undefined;
-}
-
-/**
- * An upgrade whose criscope does not answer would leave kubelet, already on criscope's
- * socket, with no runtime: puts the replaced files back and restarts the criscope that
- * worked. Says how that went, for the error.
- */
-async function rollBack(node: NodeRoot, steps: SystemdSteps, replaced: readonly ReplacedFile[], socket: string, waitSeconds: number): Promise<string> {
-  for (const file of replaced) node.write(file.path, file.bytes, file.mode);
-  steps.run(['daemon-reload']);
-  steps.run(['restart', 'criscope.service']);
-  try {
-    await waitForCriVersion(socket, waitSeconds);
-    return `; the previous ${replaced.map((file) => file.path).join(', ')} ${replaced.length === 1 ? 'is' : 'are'} back, and that criscope answers`;
-  } catch (error) {
-    return `; the previous ${replaced.map((file) => file.path).join(', ')} ${replaced.length === 1 ? 'is' : 'are'} back, but that criscope does not answer either (${(error as Error).message})`;
-  }
-}
-
-/** Copies the executable when the node's differs; whether it did. */
-function installExecutable(node: NodeRoot, report: InstallReport, executable: ExecutableSource, replaced: ReplacedFile[]): boolean {
-  const path = NODE_PATHS.executable;
-  const current = node.read(path);
-  if (current !== undefined && current.equals(executable.bytes) && node.modeOf(path) === 0o755) {
-    report.line(`${path}: unchanged`);
-    return false;
-  }
-  if (current !== undefined) replaced.push({ path, bytes: current, mode: node.modeOf(path) });
-  node.write(path, executable.bytes, 0o755);
-  report.line(`${path}: ${current === undefined ? 'installed' : 'replaced'} from ${executable.path} (${executable.from}), mode 0755`);
-  return true;
-}
-
-/** Writes one of criscope's files by its policy; whether it did. */
-function placeFile(node: NodeRoot, report: InstallReport, file: NodeFile, replaced: ReplacedFile[]): boolean {
-  const current = node.readText(file.path);
-  if (current !== undefined && file.existing === 'keep') {
-    report.line(`${file.path}: kept (exists)`);
-    return false;
-  }
-  if (current === file.content) {
-    report.line(`${file.path}: unchanged`);
-    return false;
-  }
-  if (current !== undefined) replaced.push({ path: file.path, bytes: Buffer.from(current, 'utf8'), mode: node.modeOf(file.path) });
-  node.write(file.path, file.content, file.mode);
-  report.line(`${file.path}: ${current === undefined ? 'written' : 'replaced'}, mode ${octal(file.mode)}${file.note === undefined ? '' : ` (${file.note})`}`);
-  return true;
-}
-
-/** A kept config that relays elsewhere than kubelet's runtime is the operator's choice, but worth a word. */
-function checkKeptConfig(node: NodeRoot, report: InstallReport, previous: InstallState['previousEndpoints']): void {
-  let config: unknown;
-  try {
-    config = parseYaml(node.readText(NODE_PATHS.config) ?? '');
-  } catch {
-    report.line(`warning: ${NODE_PATHS.config} is not valid YAML; criscope will not start until it is`);
-    return;
-  }
-  const runtimeEndpoint = (config as { runtimeEndpoint?: unknown } | null)?.runtimeEndpoint;
-  if (typeof runtimeEndpoint === 'string' && !sameSocket(runtimeEndpoint, previous.runtime)) {
-    report.line(`warning: ${NODE_PATHS.config} relays to ${runtimeEndpoint}, but kubelet's runtime was ${previous.runtime}; kept as it is`);
-  }
-}
-
-/** The recorded edits still in place; the others (kubeadm upgrade rewrote the file, say) are dropped from the record. */
-function keptEdits(node: NodeRoot, report: InstallReport, state: InstallState | undefined): EditRecord[] {
-  const kept: EditRecord[] = [];
-  for (const edit of state?.edits ?? []) {
-    if (editInPlace(node.readText(edit.file), edit)) kept.push(edit);
-    else report.line(`${edit.file}: ${edit.key} is no longer what install wrote (changed since); dropped from the record`);
-  }
-  return kept;
-}
-
-/** Backs up each file about to be edited, unless a kept edit shows criscope edited it already (the backup is then the file before that). */
-function backUpKubeletFiles(node: NodeRoot, report: InstallReport, swaps: readonly FileSwap[], kept: readonly EditRecord[]): void {
-  for (const swap of swaps) {
-    // Between planning and now criscope was started: make sure nobody wrote the file meanwhile.
-    if (node.readText(swap.file) !== swap.before) throw new InstallError(swap.file, 'changed while install ran; kubelet was not changed; run install again');
-  }
-  for (const swap of swaps) {
-    if (kept.some((edit) => edit.file === swap.file)) continue;
-    const backup = swap.edits[0]?.backup;
-    node.write(backup, swap.before, node.modeOf(swap.file));
-    report.line(`${swap.file}: copied to ${backup}`);
-  }
-}
-
-/** Writes each edited file whole (keeping its mode and owner), then says what changed in it. */
-function writeKubeletFiles(node: NodeRoot, report: InstallReport, swaps: readonly FileSwap[]): void {
-  for (const swap of swaps) {
-    node.write(swap.file, swap.after);
-    for (const edit of swap.edits) {
-      const key = edit.kind === 'flag' ? `${edit.variable} ${edit.key}` : edit.key;
-      report.line(`${swap.file}: ${key}: ${edit.present ? shown(edit.previousValue) : '(absent)'} → ${edit.writtenValue}${edit.present ? '' : ' (added)'}`);
+function previousEndpoints(settings: KubeletSettings, state: InstallState | undefined): PreviousEndpoints {
+  const before = (name: 'runtime' | 'image', effective: EffectiveEndpoint, recorded: string | undefined): string => {
+    let endpoint = effective.endpoint;
+    if (isCriscopeEndpoint(endpoint)) {
+      if (recorded === undefined) {
+        throw new InstallError(
+          NODE_PATHS.state,
+          `no install record, yet kubelet already uses criscope (${effective.source}), so the runtime it used before is unknown; point kubelet back at its runtime and run install again`,
+        );
+      }
+      endpoint = recorded;
     }
-  }
+    if (unixSocketPath(endpoint) === undefined) throw new InstallError(NODE_PATHS.config, `kubelet's ${name} endpoint ${endpoint} (${effective.source}) is not a unix socket; criscope relays unix sockets only`);
+    return endpoint;
+  };
+  // The runtime first: its message is the one to see when both are on criscope.
+  const runtime = before('runtime', settings.runtime, state?.previousEndpoints.runtime);
+  return { runtime, image: before('image', settings.image, state?.previousEndpoints.image) };
+}
+
+function withoutPendingRestart(state: InstallState): InstallState {
+  const rest = { ...state };
+  delete rest.kubeletRestartPending;
+  return rest;
 }

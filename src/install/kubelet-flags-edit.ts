@@ -7,7 +7,9 @@ import { findCovering, type SpliceResult } from './yaml-splice.js';
 /**
  * kubelet's flag files: one variable of an environment file that kubelet's unit expands
  * into its command line (KUBELET_KUBEADM_ARGS in kubeadm-flags.env, KUBELET_EXTRA_ARGS in
- * /etc/default/kubelet). Edits are splices of the flag's text; every other byte stays.
+ * /etc/default/kubelet, kubespray's KUBELET_ARGS in /etc/kubernetes/kubelet.env). Edits are
+ * splices of the flag's text, in whichever spelling it is written (`_` or `-`); every
+ * other byte stays.
  */
 
 export const ENDPOINT_FLAGS: Readonly<Record<EndpointField, string>> = {

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { InstallError } from '../errors.js';
 import { isBundledBuild, packagedFile, type PackagedFile } from '../packaged-files.js';
+import { parseEnvFile } from './env-file.js';
 import { NODE_PATHS } from './node-layout.js';
 import { parseMapping, setString } from './yaml-splice.js';
 
@@ -27,8 +28,8 @@ export function unitFiles(): NodeFile[] {
   return UNITS.map(([source, path]) => ({ path, content: packagedFile(source), mode: 0o644, existing: 'replace' }));
 }
 
-/** /etc/default/criscope: written once; the operator's settings live there. */
-export function envFile(): NodeFile {
+/** /etc/default/criscope without --env-file: written once; the operator's settings live there. */
+export function packagedEnvFile(): NodeFile {
   return { path: NODE_PATHS.envFile, content: packagedFile('config/systemd/criscope.env'), mode: 0o600, existing: 'keep' };
 }
 
@@ -49,7 +50,7 @@ export function criscopeConfig(previous: { readonly runtime: string; readonly im
 export interface ExecutableSource {
   /** A path in the installer's own file system (not under --root). */
   readonly path: string;
-  readonly bytes: Buffer;
+  readonly size: number;
   /** How it was chosen, for the message. */
   readonly from: string;
 }
@@ -58,7 +59,8 @@ export interface ExecutableSource {
  * --binary when given; else this process's own executable when it is the single
  * executable; else this script when it is the bundled build. The TypeScript build needs
  * node_modules beside it, so copying it alone would leave a node without a working
- * criscope: refused.
+ * criscope: refused. Only looked at here (it is about 100 MB): it is compared and copied
+ * as a file, never held in memory.
  */
 export function executableSource(binaryOption: string | undefined): ExecutableSource {
   let path: string;
@@ -79,8 +81,30 @@ export function executableSource(binaryOption: string | undefined): ExecutableSo
     );
   }
   try {
-    return { path, bytes: readFileSync(path), from };
+    // Opened, not only looked at, so that one install cannot read is refused before anything is written.
+    closeSync(openSync(path, 'r'));
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new InstallError(path, `the executable to install (${from}) is not a file`);
+    return { path, size: stat.size, from };
   } catch (error) {
+    if (error instanceof InstallError) throw error;
     throw new InstallError(path, `cannot read the executable to install (${from}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+}
+
+/**
+ * /etc/default/criscope from --env-file (a file of the installer's own, not under --root):
+ * then it is install's to keep as given, replaced when it differs, like the units. It
+ * must read as a systemd environment file, or it is refused before anything is written:
+ * systemd would otherwise skip lines of it without a word.
+ */
+export function envFileFrom(envFileOption: string): NodeFile {
+  let content: string;
+  try {
+    content = readFileSync(envFileOption, 'utf8');
+  } catch (error) {
+    throw new InstallError(envFileOption, `cannot read the environment file to install (--env-file): ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  parseEnvFile(content, envFileOption);
+  return { path: NODE_PATHS.envFile, content, mode: 0o600, existing: 'replace', note: `from ${envFileOption} (--env-file)` };
 }

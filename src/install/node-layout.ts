@@ -1,4 +1,6 @@
-import { unixSocketPath } from '../config/endpoint.js';
+import { canonicalSocketPath, sameSocket } from '../config/endpoint.js';
+
+export { sameSocket };
 
 /**
  * Where criscope's files live on a node, as the node sees them. Install and uninstall
@@ -31,16 +33,11 @@ export const BACKUP_SUFFIX = '.criscope-backup';
 
 /**
  * The socket an endpoint names, for comparing endpoints written differently:
- * `unix:///var/run/x.sock`, `unix:/run/x.sock` and `/run/x.sock` are one socket
- * (/var/run is a link to /run on every systemd distribution).
+ * `unix:///var/run/x.sock`, `unix:/run//x.sock` and `/run/x.sock` are one socket. The
+ * config's normaliser, so that install and criscope's own loop guard agree.
  */
 export function socketOfEndpoint(endpoint: string): string {
-  const path = unixSocketPath(endpoint) ?? endpoint;
-  return path.startsWith('/var/run/') ? path.slice('/var'.length) : path;
-}
-
-export function sameSocket(a: string, b: string): boolean {
-  return socketOfEndpoint(a) === socketOfEndpoint(b);
+  return canonicalSocketPath(endpoint) ?? endpoint;
 }
 
 /** Whether an endpoint is one of criscope's own sockets (the runtime one or the image one). */

@@ -1,3 +1,4 @@
+import { SystemctlError } from '../errors.js';
 import type { InstallReport } from './report.js';
 import type { Systemctl } from './systemctl.js';
 
@@ -20,8 +21,15 @@ export class SystemdSteps {
     return this.systemctl.runs;
   }
 
-  run(args: readonly string[]): void {
-    const command = this.systemctl.run(args);
+  /** Runs (or lists) `systemctl <args>`; `whereThatLeaves`, when given, is added to the error of a command that fails. */
+  run(args: readonly string[], whereThatLeaves?: string): void {
+    let command: string;
+    try {
+      command = this.systemctl.run(args);
+    } catch (error) {
+      if (whereThatLeaves === undefined || !(error instanceof SystemctlError)) throw error;
+      throw new SystemctlError(error.command, `${error.reason}; ${whereThatLeaves}`);
+    }
     if (this.systemctl.runs) this.report.line(`ran: ${command}`);
     else this.toRun.push(command);
   }

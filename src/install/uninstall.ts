@@ -1,7 +1,9 @@
 import { InstallError } from '../errors.js';
 import { restoreEdit } from './endpoint-swap.js';
 import type { InstallOptions } from './install-options.js';
-import { readInstallState, type EditRecord, type InstallState } from './install-state.js';
+import { PREVIOUS_EXECUTABLE } from './criscope-files.js';
+import { takeInstallLock } from './install-lock.js';
+import { editKey, readInstallState, type InstallState } from './install-state.js';
 import { readKubeletSettings, type KubeletSettings } from './kubelet-settings.js';
 import { BACKUP_SUFFIX, ENABLE_LINKS, isCriscopeEndpoint, NODE_PATHS } from './node-layout.js';
 import { NodeRoot } from './node-root.js';
@@ -10,29 +12,36 @@ import { createSystemctl } from './systemctl.js';
 import { SystemdSteps } from './systemd-steps.js';
 
 /** What uninstall removes: criscope's executable and units. The config, env file and backups are the operator's and stay. */
-const REMOVED = [NODE_PATHS.kubeletDropIn, NODE_PATHS.serviceUnit, NODE_PATHS.socketUnit, NODE_PATHS.executable];
+const REMOVED = [NODE_PATHS.kubeletDropIn, NODE_PATHS.serviceUnit, NODE_PATHS.socketUnit, NODE_PATHS.executable, PREVIOUS_EXECUTABLE];
 const KEPT = [NODE_PATHS.config, NODE_PATHS.envFile];
 
 /**
  * `criscope uninstall`: kubelet back onto its runtime first (each recorded edit put back
  * exactly, kubelet restarted), and only then criscope stopped and removed, so kubelet is
  * never left pointing at a socket nobody serves. The install record goes last: a run cut
- * short can be run again.
+ * short can be run again. One install or uninstall at a time (a lock).
  */
 export function uninstall(options: InstallOptions, write: (line: string) => void): void {
   const node = new NodeRoot(options.root, options.dryRun);
   const report = new InstallReport(write, options.dryRun);
   const steps = new SystemdSteps(createSystemctl(options.systemd, options.dryRun), report, options.dryRun);
   if (options.dryRun) report.line('nothing is changed: each line says what uninstall would do');
+  const lock = takeInstallLock(node, report, 'uninstall');
+  try {
+    uninstallSteps(options, node, report, steps);
+  } finally {
+    lock.release();
+  }
+}
 
+function uninstallSteps(options: InstallOptions, node: NodeRoot, report: InstallReport, steps: SystemdSteps): void {
   const state = readInstallState(node);
-  let kubeletChanged = false;
   if (state === undefined) {
-    refuseWhenOnCriscope(node, readKubeletSettings(node, options.kubeletConfig));
+    refuseWhenOnCriscope(node, readKubeletSettings(node, options.kubeletConfig, { uneditableFlags: 'report' }));
     report.line(`${NODE_PATHS.state}: none; kubelet does not use criscope, so none of its files are changed`);
   } else {
-    kubeletChanged = restoreKubelet(node, report, state);
-    const after = readKubeletSettings(node, options.kubeletConfig ?? state.kubeletConfig);
+    restoreKubelet(node, report, state);
+    const after = readKubeletSettings(node, options.kubeletConfig ?? state.kubeletConfig, { uneditableFlags: 'report' });
     const stillOn = [after.runtime, after.image].find((effective) => isCriscopeEndpoint(effective.endpoint));
     if (stillOn !== undefined) {
       throw new InstallError(
@@ -41,7 +50,10 @@ export function uninstall(options: InstallOptions, write: (line: string) => void
       );
     }
   }
-  if (kubeletChanged) steps.run(['restart', 'kubelet']);
+  // With a record, kubelet is restarted whether or not this run changed its files: a run
+  // cut short after it put them back (or an install's restart that failed) leaves kubelet
+  // on criscope until it restarts, and criscope is stopped next.
+  if (state !== undefined) steps.run(['restart', 'kubelet'], `kubelet's files name its runtime again, criscope was left running, and ${NODE_PATHS.state} is kept: run uninstall again (it restarts kubelet first)`);
 
   const installed = [...REMOVED, ...ENABLE_LINKS].filter((path) => node.exists(path));
   if (installed.length > 0) {
@@ -73,10 +85,9 @@ function refuseWhenOnCriscope(node: NodeRoot, settings: KubeletSettings): void {
   );
 }
 
-/** Puts back every recorded edit, last first; whether any kubelet file changed. */
-function restoreKubelet(node: NodeRoot, report: InstallReport, state: InstallState): boolean {
+/** Puts back every recorded edit, last first. */
+function restoreKubelet(node: NodeRoot, report: InstallReport, state: InstallState): void {
   const files = [...new Set(state.edits.map((edit) => edit.file))];
-  let changed = false;
   for (const file of files) {
     const original = node.readText(file);
     if (original === undefined) {
@@ -86,7 +97,7 @@ function restoreKubelet(node: NodeRoot, report: InstallReport, state: InstallSta
     let text = original;
     for (const edit of state.edits.filter((candidate) => candidate.file === file).reverse()) {
       const outcome = restoreEdit(text, edit);
-      const key = keyOf(edit);
+      const key = editKey(edit);
       const before = edit.present ? shown(edit.previousValue) : '(absent)';
       if (outcome.kind === 'restored') {
         text = outcome.text;
@@ -97,16 +108,8 @@ function restoreKubelet(node: NodeRoot, report: InstallReport, state: InstallSta
         report.line(`warning: ${file}: ${key} was changed since install (it is no longer ${edit.writtenValue}); left as it is`);
       }
     }
-    if (text !== original) {
-      node.write(file, text);
-      changed = true;
-    }
+    if (text !== original) node.write(file, text);
   }
-  return changed;
-}
-
-function keyOf(edit: EditRecord): string {
-  return edit.kind === 'flag' ? `${edit.variable ?? ''} ${edit.key}` : edit.key;
 }
 
 /** The backups install made of these kubelet files that are on the node. */

@@ -110,7 +110,7 @@ export function setString(mapping: ParsedMapping, key: string, value: string, pa
   if (pair !== undefined) {
     const node = pair.valueNode;
     if (node !== null && !(isScalar(node) && (node.value === null || typeof node.value === 'string'))) throw new InstallError(path, `${key} is not a string; edit it by hand`);
-    const style = node === null ? undefined : (node).type;
+    const style = node === null ? undefined : node.type;
     if (style !== undefined && style !== Scalar.PLAIN && style !== Scalar.QUOTE_DOUBLE && style !== Scalar.QUOTE_SINGLE) {
       throw new InstallError(path, `${key} is written as a block scalar; edit it by hand`);
     }
@@ -138,7 +138,7 @@ function blockInsertion(mapping: ParsedMapping, key: string, value: string, afte
   const indent = text.slice(lineStart(text, rangeOf(first.keyNode)[0]), rangeOf(first.keyNode)[0]);
   const line = `${indent}${key}: ${quoted(value, undefined)}`;
   const keys = pairs.map((pair) => pair.key);
-  const sorted = keys.every((name, index) => index === 0 || (keys[index - 1]) < name);
+  const sorted = keys.every((name, index) => index === 0 || keys[index - 1] < name);
   let anchor: string | undefined;
   if (sorted) anchor = keys.filter((name) => name < key).at(-1);
   else if (after !== undefined && keys.includes(after)) anchor = after;

@@ -6,6 +6,7 @@ import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js
 import { claimSocketPath } from './socket-path.js';
 import { boundPathOfFd } from './systemd-sockets.js';
 import { ListenError } from '../errors.js';
+import { sameSocket } from '../config/endpoint.js';
 
 function listening(server: Server, where: string | { fd: number }): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -95,7 +96,8 @@ export class RelayServer {
     const unserved = new Set(this.options.routes);
     for (const fd of this.options.passedFds ?? []) {
       const path = boundPathOfFd(fd);
-      const route = this.options.routes.find((candidate) => candidate.socketPath === path);
+      // systemd's ListenStream= and criscope's listen may spell one path differently (/var/run, //).
+      const route = path === undefined ? undefined : this.options.routes.find((candidate) => sameSocket(candidate.socketPath, path));
       if (route === undefined) {
         const expected = this.options.routes.map((candidate) => candidate.socketPath).join(', ');
         throw new ListenError(path ?? `fd ${fd}`, `systemd passed this socket, but criscope listens on ${expected}; make the socket unit's ListenStream= and criscope's listen the same`);

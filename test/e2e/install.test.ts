@@ -1,14 +1,16 @@
 import { strict as assert } from 'node:assert';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
+import { startTicksOf } from '../../src/install/install-lock.js';
 import { readKubeletSettings } from '../../src/install/kubelet-settings.js';
 import { NodeRoot } from '../../src/install/node-root.js';
 import { startCriscope } from '../support/criscope-process.js';
-import { fakeExecutable, FakeNode, kubeletFixture, runCriscope, type CliRun } from '../support/fake-node.js';
+import { fakeExecutable, FakeNode, GNU_TIME, kubeletFixture, runCriscope, runCriscopeMeasured, type CliRun } from '../support/fake-node.js';
 import { testRuntime } from '../support/runtime-env.js';
 
 const CRISCOPE = 'unix:///run/criscope/criscope.sock';
@@ -164,7 +166,9 @@ describe('criscope install and uninstall on fake node roots (--systemd none)', (
       assert.equal(config.runtimeEndpoint, shape.previousRuntime);
       assert.equal(config.imageEndpoint, shape.previousImage);
       assert.equal(config.listen, CRISCOPE);
-      assert.match(installed.stdout, /^run these on the node, in this order:\n {2}systemctl daemon-reload\n {2}systemctl enable criscope.socket criscope.service\n {2}systemctl restart criscope.service\n {2}crictl .*\n {2}systemctl restart kubelet$/m);
+      assert.match(installed.stdout, /^run these on the node, in this order:\n {2}systemctl daemon-reload\n {2}systemctl enable criscope.socket criscope.service\n {2}systemctl restart criscope.service\n(?: {2}crictl .*\n)+ {2}systemctl restart kubelet$/m);
+      // Each socket kubelet is pointed at is one to check: the image one too, when kubelet's images go there.
+      assert.equal(/^ {2}crictl --image-endpoint unix:\/\/\/run\/criscope\/criscope-image.sock imagefsinfo/m.test(installed.stdout), shape.previousImage !== undefined);
 
       // Again: nothing to do, not a byte changed.
       const afterInstall = node.snapshot();
@@ -322,7 +326,8 @@ describe('criscope install after kubelet was moved, and uninstall after hand edi
 function systemdStubs(watchedFile: string): { env: Record<string, string>; calls(): string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'criscope-systemd-stub-'));
   const log = join(dir, 'calls.log');
-  const record = `if grep -q criscope.sock "$STUB_WATCH" 2>/dev/null; then kubelet=criscope; else kubelet=runtime; fi\necho "$(basename "$0") $* [kubelet on $kubelet]" >> "$STUB_LOG"\n`;
+  // STUB_FAIL: the one command (systemctl's arguments) that fails, as systemctl does when a unit does not start.
+  const record = `if grep -q criscope.sock "$STUB_WATCH" 2>/dev/null; then kubelet=criscope; else kubelet=runtime; fi\necho "$(basename "$0") $* [kubelet on $kubelet]" >> "$STUB_LOG"\nif [ -n "$STUB_FAIL" ] && [ "$*" = "$STUB_FAIL" ]; then echo "Job for kubelet.service failed" >&2; exit 1; fi\n`;
   for (const name of ['systemctl', 'nsenter']) {
     writeFileSync(join(dir, name), `#!/bin/sh\n${record}`);
     chmodSync(join(dir, name), 0o755);
@@ -405,6 +410,9 @@ describe('criscope install and uninstall with systemd (stub systemctl, real cris
     assert.equal(existsSync(node.path('/var/lib/kubelet/config.yaml.criscope-backup')), false);
     assert.equal(existsSync(node.path('/var/lib/criscope/install.json')), false);
     assert.ok(!stubs.calls().some((call) => call.includes('kubelet [')), stubs.calls().join('\n'));
+    // Nothing to go back to: left enabled, systemd would restart it every second, for ever.
+    assert.match(run.stderr, /there was no criscope before this install, so criscope.service and criscope.socket were stopped and disabled/);
+    assert.equal(stubs.calls().at(-1), 'systemctl disable --now criscope.service criscope.socket [kubelet on runtime]');
 
     // What the failed install left (criscope's files and units, no record) uninstall takes away; kubelet stays as it was.
     const cleanup = await runCriscope(['uninstall', '--root', node.root, '--systemd', 'host'], stubs.env);
@@ -412,5 +420,330 @@ describe('criscope install and uninstall with systemd (stub systemctl, real cris
     assert.deepEqual(stubs.calls().slice(-2), ['systemctl disable --now criscope.service criscope.socket [kubelet on runtime]', 'systemctl daemon-reload [kubelet on runtime]']);
     assert.equal(existsSync(node.path('/etc/systemd/system/criscope.service')), false);
     assert.equal(node.read('/var/lib/kubelet/config.yaml'), original);
+  });
+});
+
+const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
+const RECORD = '/var/lib/criscope/install.json';
+const LOCK = '/var/lib/criscope/install.lock';
+
+interface RecordSeen {
+  readonly kubeletRestartPending?: boolean;
+}
+
+function recordOf(node: FakeNode): RecordSeen {
+  return JSON.parse(node.read(RECORD)) as RecordSeen;
+}
+
+function hostInstall(node: FakeNode, env: Record<string, string>, ...extra: string[]): Promise<CliRun> {
+  return runCriscope(['install', '--root', node.root, '--binary', BINARY, '--systemd', 'host', '--wait-seconds', '10', ...extra], env);
+}
+
+/** A file of the test's own (not under the node's root), as --env-file and --binary take them. */
+function ownFile(name: string, content: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'criscope-own-')), name);
+  writeFileSync(path, content);
+  return path;
+}
+
+describe("criscope install refuses a kept config that disagrees with where kubelet is pointed, and writes nothing", () => {
+  it("kubelet's image service moved to a socket of its own since install, and the kept config has no imageEndpoint", async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'), 0o600);
+    assertExit(await installOn(node), 0);
+    const stargz = 'unix:///run/containerd-stargz-grpc/containerd-stargz-grpc.sock';
+    node.put(KUBELET_CONFIG, node.read(KUBELET_CONFIG).replace(`imageServiceEndpoint: ${CRISCOPE}`, `imageServiceEndpoint: ${stargz}`), 0o600);
+    const before = node.snapshot();
+
+    const run = await installOn(node);
+    assertExit(run, 1);
+    assert.match(
+      run.stderr,
+      /^criscope: \/etc\/criscope\/criscope.yaml: imageEndpoint is \(absent\), but kubelet's image endpoint is unix:\/\/\/run\/containerd-stargz-grpc\/containerd-stargz-grpc.sock \(imageServiceEndpoint in \/var\/lib\/kubelet\/config.yaml\), a socket of its own, and install points kubelet's image endpoint at unix:\/\/\/run\/criscope\/criscope-image.sock.*; make it unix:\/\/\/run\/containerd-stargz-grpc\/containerd-stargz-grpc.sock there \(install keeps this file once written\)/,
+    );
+    assert.deepEqual(node.snapshot(), before);
+    assert.equal(kubeletEndpoints(node).image, stargz, 'kubelet is not pointed at a socket nobody serves');
+
+    // Once the config says so, install moves kubelet's images through criscope.
+    node.put('/etc/criscope/criscope.yaml', `${node.read('/etc/criscope/criscope.yaml')}imageEndpoint: ${stargz}\n`, 0o600);
+    assertExit(await installOn(node), 0);
+    assert.deepEqual(kubeletEndpoints(node), { runtime: CRISCOPE, image: CRISCOPE_IMAGE });
+  });
+
+  it("a kept config that relays to another runtime than kubelet's", async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml')).put('/etc/criscope/criscope.yaml', 'runtimeEndpoint: unix:///run/crio/crio.sock\n', 0o600);
+    const before = node.snapshot();
+    const run = await installOn(node);
+    assertExit(run, 1);
+    assert.match(
+      run.stderr,
+      /^criscope: \/etc\/criscope\/criscope.yaml: runtimeEndpoint is unix:\/\/\/run\/crio\/crio.sock, but kubelet's runtime is unix:\/\/\/run\/containerd\/containerd.sock \(containerRuntimeEndpoint in \/var\/lib\/kubelet\/config.yaml\)/,
+    );
+    assert.deepEqual(node.snapshot(), before);
+  });
+
+  it("a flag in the CRISCOPE_OPTS of --env-file counts too, named by that file", async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const envFile = ownFile('criscope.env', 'CRISCOPE_OPTS="--http-listen 0.0.0.0:9810 --runtime-endpoint unix:///run/crio/crio.sock"\n');
+    const before = node.snapshot();
+    const run = await installOn(node, '--env-file', envFile);
+    assertExit(run, 1);
+    assert.match(run.stderr, new RegExp(`^criscope: ${envFile}: --runtime-endpoint in CRISCOPE_OPTS is unix:///run/crio/crio.sock, but kubelet's runtime is unix:///run/containerd/containerd.sock`));
+    assert.deepEqual(node.snapshot(), before);
+  });
+});
+
+describe('criscope install --env-file: /etc/default/criscope is install\'s to keep as given', () => {
+  it('replaces the node\'s (mode 0600) as a change of criscope\'s, so criscope restarts; the same file again changes nothing; without the flag the node\'s is kept', async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    assertExit(await installOn(node), 0);
+    const envText = '# rendered for worker-1\nNODE_NAME=worker-1\nCRISCOPE_OPTS="--http-listen 0.0.0.0:9810"\n';
+    const envFile = ownFile('criscope.env', envText);
+
+    const given = await installOn(node, '--env-file', envFile);
+    assertExit(given, 0);
+    assert.equal(node.read('/etc/default/criscope'), envText);
+    assert.equal(node.mode('/etc/default/criscope'), 0o600);
+    assert.match(given.stdout, new RegExp(`^/etc/default/criscope: replaced, mode 0600 \\(from ${envFile} \\(--env-file\\)\\)$`, 'm'));
+    assert.match(given.stdout, /^ {2}systemctl restart criscope.service$/m);
+
+    const same = await installOn(node, '--env-file', envFile);
+    assertExit(same, 0);
+    assert.match(same.stdout, /^\/etc\/default\/criscope: unchanged$/m);
+    assert.match(same.stdout, /^nothing changed$/m);
+
+    const without = await installOn(node);
+    assertExit(without, 0);
+    assert.match(without.stdout, /^\/etc\/default\/criscope: kept \(exists\)$/m);
+    assert.equal(node.read('/etc/default/criscope'), envText);
+  });
+
+  it('an env file systemd would misread is refused before anything is written, naming it and the line', async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const envFile = ownFile('criscope.env', 'NODE_NAME=worker-1\nCRISCOPE_OPTS="--http-listen 0.0.0.0:9810\n');
+    const before = node.snapshot();
+    const run = await installOn(node, '--env-file', envFile);
+    assertExit(run, 1);
+    assert.match(run.stderr, new RegExp(`^criscope: ${envFile}: unbalanced " quote in CRISCOPE_OPTS on line 2`));
+    assert.deepEqual(node.snapshot(), before);
+  });
+
+  it('uninstall takes no --env-file', async () => {
+    const run = await runCriscope(['uninstall', '--root', new FakeNode().root, '--env-file', ownFile('criscope.env', '')]);
+    assertExit(run, 2);
+    assert.match(run.stderr, /--env-file is for install only/);
+  });
+});
+
+describe('one install or uninstall at a time on a node (/var/lib/criscope/install.lock)', () => {
+  const holder = (pid: number, startTicks: string | null, pidNamespace = readlinkSync('/proc/self/ns/pid')): string =>
+    JSON.stringify({ pid, pidNamespace, startTicks, hostname: 'node-a', command: 'uninstall', since: '2025-01-01T00:00:00.000Z' });
+
+  it('a lock whose holder runs is refused, naming it, by install and by uninstall; nothing is written', async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    node.put(LOCK, holder(process.pid, startTicksOf(process.pid)), 0o600);
+    const before = node.snapshot();
+    for (const run of [await installOn(node), await uninstallOn(node)]) {
+      assertExit(run, 1);
+      assert.match(run.stderr, new RegExp(`^criscope: /var/lib/criscope/install.lock: held by criscope uninstall \\(PID ${process.pid} on node-a, since 2025-01-01T00:00:00.000Z\\); wait until it is done, then run (install|uninstall) again`));
+      assert.deepEqual(node.snapshot(), before);
+    }
+  });
+
+  it('one from another PID namespace cannot be checked: refused, saying what to do when that run is gone', async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml')).put(LOCK, holder(1, '1', 'pid:[1]'), 0o600);
+    const run = await installOn(node);
+    assertExit(run, 1);
+    assert.match(run.stderr, /held by criscope uninstall \(PID 1 on node-a, .*\), in another PID namespace, .* remove \/var\/lib\/criscope\/install.lock and run install again/);
+  });
+
+  it('a lock whose holder is gone (or whose PID is another process by now) is taken over; no run leaves one behind', async () => {
+    const gone = spawnSync('true').pid;
+    for (const stale of [holder(gone, '1'), holder(process.pid, 'not this process\'s start')]) {
+      const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml')).put(LOCK, stale, 0o600);
+      const run = await installOn(node);
+      assertExit(run, 0);
+      assert.match(run.stdout, /^\/var\/lib\/criscope\/install.lock: taken over from criscope uninstall \(PID \d+ on node-a, since 2025-01-01T00:00:00.000Z\), which no longer runs$/m);
+      assert.equal(existsSync(node.path(LOCK)), false);
+      assertExit(await uninstallOn(node), 0);
+      assert.equal(existsSync(node.path(LOCK)), false);
+    }
+  });
+});
+
+describe('criscope install and uninstall when a step fails (stub systemctl, real criscope in front of the test containerd)', () => {
+  it("kubelet's image endpoint split: a criscope that serves only the runtime socket is not enough; kubelet stays, and this first install's criscope is stopped and disabled", async () => {
+    const runtime = testRuntime();
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('split-image-config.yaml'));
+    const original = node.read(KUBELET_CONFIG);
+    const stubs = systemdStubs(node.path(KUBELET_CONFIG));
+    const socketPath = node.path('/run/criscope/criscope.sock');
+    const runtimeOnly = await startCriscope({ runtimeSocket: runtime.containerdSocket, socketPath, logLevel: 'info' });
+    try {
+      const run = await hostInstall(node, stubs.env, '--wait-seconds', '2');
+      assertExit(run, 1);
+      assert.match(run.stderr, /^criscope: \/run\/criscope\/criscope-image.sock: criscope did not answer an ImageFsInfo call within 2 s /);
+      assert.match(run.stderr, /kubelet was left on unix:\/\/\/run\/containerd\/containerd.sock; there was no criscope before this install, so criscope.service and criscope.socket were stopped and disabled/);
+      assert.equal(node.read(KUBELET_CONFIG), original);
+      assert.deepEqual(stubs.calls(), [
+        'systemctl daemon-reload [kubelet on runtime]',
+        'systemctl enable criscope.socket criscope.service [kubelet on runtime]',
+        'systemctl restart criscope.service [kubelet on runtime]',
+        'systemctl disable --now criscope.service criscope.socket [kubelet on runtime]',
+      ]);
+    } finally {
+      await runtimeOnly.stop();
+    }
+    const both = await startCriscope({ runtimeSocket: runtime.containerdSocket, imageSocket: runtime.containerdSocket, socketPath, logLevel: 'info' });
+    try {
+      const run = await hostInstall(node, stubs.env);
+      assertExit(run, 0);
+      assert.match(run.stdout, /^\/run\/criscope\/criscope-image.sock: criscope answers \(the image service behind it reports \d+ image file systems?\)$/m);
+      assert.deepEqual(kubeletEndpoints(node), { runtime: CRISCOPE, image: CRISCOPE_IMAGE });
+    } finally {
+      await both.stop();
+    }
+  });
+
+  it("install whose kubelet restart fails keeps it on the record; the next install restarts kubelet though no file changes", async () => {
+    const runtime = testRuntime();
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const stubs = systemdStubs(node.path(KUBELET_CONFIG));
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, socketPath: node.path('/run/criscope/criscope.sock'), logLevel: 'info' });
+    try {
+      const failed = await hostInstall(node, { ...stubs.env, STUB_FAIL: 'restart kubelet' });
+      assertExit(failed, 1);
+      assert.match(failed.stderr, /systemctl restart kubelet failed/);
+      assert.doesNotMatch(failed.stdout, /kubelet uses criscope/);
+      assert.equal(recordOf(node).kubeletRestartPending, true);
+
+      const again = await hostInstall(node, stubs.env);
+      assertExit(again, 0);
+      assert.match(again.stdout, /^kubelet: its files name criscope already, but the restart an earlier run began was not seen through/m);
+      assert.deepEqual(stubs.calls().slice(4), [
+        'systemctl daemon-reload [kubelet on criscope]',
+        'systemctl enable criscope.socket criscope.service [kubelet on criscope]',
+        'systemctl start criscope.service [kubelet on criscope]',
+        'systemctl restart kubelet [kubelet on criscope]',
+      ]);
+      assert.equal(recordOf(node).kubeletRestartPending, undefined);
+
+      // Seen through now: the next install leaves kubelet alone.
+      assertExit(await hostInstall(node, stubs.env), 0);
+      assert.ok(!stubs.calls().slice(8).some((call) => call.startsWith('systemctl restart kubelet')), stubs.calls().join('\n'));
+    } finally {
+      await criscope.stop();
+    }
+  });
+
+  it('uninstall whose kubelet restart failed restarts kubelet when run again, before it stops criscope', async () => {
+    const runtime = testRuntime();
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const original = node.read(KUBELET_CONFIG);
+    const stubs = systemdStubs(node.path(KUBELET_CONFIG));
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, socketPath: node.path('/run/criscope/criscope.sock'), logLevel: 'info' });
+    try {
+      assertExit(await hostInstall(node, stubs.env), 0);
+      const failed = await runCriscope(['uninstall', '--root', node.root, '--systemd', 'host'], { ...stubs.env, STUB_FAIL: 'restart kubelet' });
+      assertExit(failed, 1);
+      assert.equal(node.read(KUBELET_CONFIG), original, "kubelet's files are back already");
+      const calls = stubs.calls().length;
+
+      const retry = await runCriscope(['uninstall', '--root', node.root, '--systemd', 'host'], stubs.env);
+      assertExit(retry, 0);
+      assert.deepEqual(stubs.calls().slice(calls), [
+        'systemctl restart kubelet [kubelet on runtime]',
+        'systemctl disable --now criscope.service criscope.socket [kubelet on runtime]',
+        'systemctl daemon-reload [kubelet on runtime]',
+      ]);
+    } finally {
+      await criscope.stop();
+    }
+  });
+
+  it('an upgrade whose criscope answers: the executable (same size, other bytes) is replaced, and no previous copy is left', async () => {
+    const runtime = testRuntime();
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const stubs = systemdStubs(node.path(KUBELET_CONFIG));
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, socketPath: node.path('/run/criscope/criscope.sock'), logLevel: 'info' });
+    try {
+      assertExit(await hostInstall(node, stubs.env), 0);
+      const newer = ownFile('criscope', readFileSync(BINARY, 'utf8').replace('stand-in', 'STAND-IN'));
+      const upgrade = await runCriscope(['install', '--root', node.root, '--binary', newer, '--systemd', 'host', '--wait-seconds', '10'], stubs.env);
+      assertExit(upgrade, 0);
+      assert.match(upgrade.stdout, /^\/usr\/local\/bin\/criscope: replaced from .* \(--binary\), mode 0755$/m);
+      assert.equal(node.read('/usr/local/bin/criscope'), readFileSync(newer, 'utf8'));
+      assert.equal(node.mode('/usr/local/bin/criscope'), 0o755);
+      assert.equal(existsSync(node.path('/usr/local/bin/criscope.previous')), false);
+    } finally {
+      await criscope.stop();
+    }
+  });
+
+  it("an upgrade whose criscope does not answer: the previous executable and env file are back, a unit the node did not have is removed, kubelet is not touched", async () => {
+    const runtime = testRuntime();
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    const stubs = systemdStubs(node.path(KUBELET_CONFIG));
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, socketPath: node.path('/run/criscope/criscope.sock'), logLevel: 'info' });
+    try {
+      assertExit(await hostInstall(node, stubs.env), 0);
+    } finally {
+      await criscope.stop();
+    }
+    const before = { executable: node.read('/usr/local/bin/criscope'), env: node.read('/etc/default/criscope'), kubelet: node.read(KUBELET_CONFIG) };
+    // The release being installed brings kubelet's drop-in, which the node does not have.
+    new NodeRoot(node.root, false).remove('/etc/systemd/system/kubelet.service.d/90-criscope.conf');
+    const newer = ownFile('criscope', '#!/bin/sh\necho "a newer criscope"\n');
+    const envFile = ownFile('criscope.env', 'CRISCOPE_OPTS="--http-listen 0.0.0.0:9810"\n');
+    const calls = stubs.calls().length;
+
+    const run = await runCriscope(['install', '--root', node.root, '--binary', newer, '--env-file', envFile, '--systemd', 'host', '--wait-seconds', '1'], stubs.env);
+    assertExit(run, 1);
+    assert.match(
+      run.stderr,
+      /did not answer a CRI Version call within 1 s .*; the previous \/usr\/local\/bin\/criscope, \/etc\/default\/criscope are back, \/etc\/systemd\/system\/kubelet.service.d\/90-criscope.conf \(not there before\) is removed, but that criscope does not answer either/,
+    );
+    assert.equal(node.read('/usr/local/bin/criscope'), before.executable);
+    assert.equal(node.mode('/usr/local/bin/criscope'), 0o755);
+    assert.equal(existsSync(node.path('/usr/local/bin/criscope.previous')), false);
+    assert.equal(node.read('/etc/default/criscope'), before.env);
+    assert.equal(existsSync(node.path('/etc/systemd/system/kubelet.service.d/90-criscope.conf')), false);
+    assert.equal(node.read(KUBELET_CONFIG), before.kubelet);
+    // Rolled back and restarted; never disabled (kubelet is on criscope), and kubelet not restarted.
+    assert.deepEqual(stubs.calls().slice(calls), [
+      'systemctl daemon-reload [kubelet on criscope]',
+      'systemctl enable criscope.socket criscope.service [kubelet on criscope]',
+      'systemctl restart criscope.service [kubelet on criscope]',
+      'systemctl daemon-reload [kubelet on criscope]',
+      'systemctl restart criscope.service [kubelet on criscope]',
+    ]);
+  });
+});
+
+describe("criscope install's own memory, with an executable much larger than its heap", () => {
+  it('compares (size, then streamed sha256) and copies a 256 MiB executable without holding it: peak RSS stays under 200 MB', { skip: GNU_TIME === undefined ? 'GNU time (/usr/bin/time) is not installed' : false }, async () => {
+    const size = 256 * 1024 * 1024;
+    const dir = mkdtempSync(join(tmpdir(), 'criscope-large-'));
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
+    try {
+      // Sparse files: the size is what counts, not the disk they take.
+      const [first, second] = [join(dir, 'criscope-1'), join(dir, 'criscope-2')];
+      for (const path of [first, second]) {
+        writeFileSync(path, '');
+        truncateSync(path, size);
+      }
+      // The same size, another first byte: only the sha256 tells them apart.
+      writeFileSync(second, 'x', { flag: 'r+' });
+      const { run: installed } = await runCriscopeMeasured(['install', '--root', node.root, '--binary', first]);
+      assertExit(installed, 0);
+      const { run: upgraded, peakRssBytes } = await runCriscopeMeasured(['install', '--root', node.root, '--binary', second]);
+      assertExit(upgraded, 0);
+      assert.match(upgraded.stdout, /^\/usr\/local\/bin\/criscope: replaced from /m);
+      assert.equal(lstatSync(node.path('/usr/local/bin/criscope')).size, size);
+      // Holding the new executable and the node's copy in memory took more than twice their size.
+      assert.ok(peakRssBytes < 200_000_000, `peak RSS ${Math.round(peakRssBytes / 1e6)} MB`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(node.root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,8 +71,24 @@ export interface CliRun {
 
 /** Runs `criscope <args>` to completion with extra environment (a PATH with stubs, say); never blocks the test's event loop. */
 export function runCriscope(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  return runProgram(process.execPath, [MAIN, ...args], env, timeoutMs);
+}
+
+/** GNU time, which reports a command's peak resident memory (getrusage's ru_maxrss); undefined where it is not installed. */
+export const GNU_TIME = ['/usr/bin/time'].find((path) => existsSync(path));
+
+/** Runs `criscope <args>` under GNU time: the run (time's own line taken out of stderr) and criscope's peak resident memory in bytes. */
+export async function runCriscopeMeasured(args: readonly string[]): Promise<{ run: CliRun; peakRssBytes: number }> {
+  if (GNU_TIME === undefined) throw new Error('GNU time (/usr/bin/time) is not installed');
+  const run = await runProgram(GNU_TIME, ['-f', 'peak-rss-kb=%M', process.execPath, MAIN, ...args], {}, 120_000);
+  const measured = /peak-rss-kb=(\d+)\n?$/.exec(run.stderr);
+  if (measured === null) throw new Error(`GNU time printed no peak RSS:\n${run.stderr}`);
+  return { run: { ...run, stderr: run.stderr.slice(0, measured.index) }, peakRssBytes: Number(measured[1]) * 1024 };
+}
+
+function runProgram(program: string, argv: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(program, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

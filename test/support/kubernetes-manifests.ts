@@ -1,5 +1,6 @@
 // Reading the Kubernetes manifests in config/kubernetes/ as the API server and kubelet would
-// read the parts the tests check: documents by kind and name, named ports, node affinity.
+// read the parts the tests check: documents by kind and name, named ports, node selection,
+// memory quantities.
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 
@@ -19,7 +20,11 @@ export interface Manifest {
 export interface EnvVar {
   readonly name: string;
   readonly value?: string;
-  readonly valueFrom?: { readonly fieldRef?: { readonly fieldPath: string } };
+  readonly valueFrom?: {
+    readonly fieldRef?: { readonly fieldPath: string };
+    readonly configMapKeyRef?: { readonly name: string; readonly key: string };
+    readonly secretKeyRef?: { readonly name: string; readonly key: string };
+  };
 }
 
 export interface ContainerPort {
@@ -43,6 +48,8 @@ export interface SecurityContext {
   readonly privileged?: boolean;
   readonly runAsUser?: number;
   readonly runAsNonRoot?: boolean;
+  readonly allowPrivilegeEscalation?: boolean;
+  readonly readOnlyRootFilesystem?: boolean;
 }
 
 export interface Container {
@@ -51,6 +58,7 @@ export interface Container {
   readonly command?: readonly string[];
   readonly args?: readonly string[];
   readonly env?: readonly EnvVar[];
+  readonly envFrom?: readonly unknown[];
   readonly ports?: readonly ContainerPort[];
   readonly readinessProbe?: Probe;
   readonly livenessProbe?: Probe;
@@ -63,6 +71,9 @@ export interface Volume {
   readonly name: string;
   readonly hostPath?: { readonly path: string; readonly type?: string };
   readonly configMap?: { readonly name: string };
+  readonly secret?: { readonly secretName: string };
+  readonly projected?: unknown;
+  readonly emptyDir?: { readonly medium?: string; readonly sizeLimit?: string };
 }
 
 export interface NodeSelectorRequirement {
@@ -82,6 +93,7 @@ export interface PodSpec {
   readonly hostPID?: boolean;
   readonly hostNetwork?: boolean;
   readonly serviceAccountName?: string;
+  readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly tolerations?: readonly Toleration[];
   readonly affinity?: {
     readonly nodeAffinity?: {
@@ -121,10 +133,6 @@ export interface Service extends Manifest {
     readonly selector: Readonly<Record<string, string>>;
     readonly ports: readonly ServicePort[];
   };
-}
-
-export interface ConfigMap extends Manifest {
-  readonly data: Readonly<Record<string, string>>;
 }
 
 export interface ServiceMonitor extends Manifest {
@@ -181,6 +189,12 @@ export function volumeAt(pod: PodSpec, container: Container, mountPath: string):
   return volume;
 }
 
+/** Whether the DaemonSet controller puts the pod on a node with these labels: its nodeSelector and its required node affinity. */
+export function podFitsNode(pod: PodSpec, nodeLabels: Readonly<Record<string, string>>): boolean {
+  const selected = Object.entries(pod.nodeSelector ?? {}).every(([key, value]) => nodeLabels[key] === value);
+  return selected && nodeAffinityAdmits(pod, nodeLabels);
+}
+
 /** Whether a node with these labels satisfies the pod's required node affinity (the scheduler's and the DaemonSet controller's rule). */
 export function nodeAffinityAdmits(pod: PodSpec, nodeLabels: Readonly<Record<string, string>>): boolean {
   const terms = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
@@ -207,6 +221,16 @@ function requirementHolds(requirement: NodeSelectorRequirement, labels: Readonly
       return requirement.operator === 'Gt' ? difference > 0 : difference < 0;
     }
   }
+}
+
+const QUANTITY_SUFFIXES: Readonly<Record<string, number>> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
+
+/** A memory quantity (`512Mi`, `1G`, `300000000`) in bytes, as the API server reads it; fails on a form it does not know. */
+export function quantityBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(k|M|G|Ki|Mi|Gi)?$/.exec(quantity);
+  const factor = QUANTITY_SUFFIXES[match?.[2] ?? ''];
+  if (match === null || factor === undefined) throw new Error(`not a memory quantity this helper reads: ${quantity}`);
+  return Number(match[1]) * factor;
 }
 
 /** Whether the tolerations let a pod onto (and keep it on) a node with any taint at all. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { canonicalSocketPath, sameSocket } from '../../src/config/endpoint.js';
 import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -39,6 +40,11 @@ describe('loadConfig', () => {
     },
     { name: 'accepts an empty file', file: '', expect: { listen: 'unix:///run/criscope/criscope.sock' } },
     { name: 'accepts the unix:/path form', file: 'runtimeEndpoint: unix:/run/crio/crio.sock\n', expect: { runtimeEndpoint: 'unix:/run/crio/crio.sock' } },
+    {
+      name: 'accepts a socket named like criscope\'s in another directory',
+      file: 'runtimeEndpoint: unix:///run/other/criscope.sock\nimageEndpoint: unix:///run/other/criscope-image.sock\n',
+      expect: { runtimeEndpoint: 'unix:///run/other/criscope.sock' },
+    },
   ];
   for (const { name, file, flags, expect } of valid) {
     it(name, () => {
@@ -65,6 +71,30 @@ describe('loadConfig', () => {
       file: 'listen: unix:///run/criscope/criscope.sock\nruntimeEndpoint: unix:/run/criscope/criscope.sock\n',
       source: /criscope\.yaml$/,
       messages: [/runtimeEndpoint: is criscope's own listen socket/],
+    },
+    {
+      name: "criscope's own socket written through /var/run",
+      file: 'runtimeEndpoint: unix:///var/run/criscope/criscope.sock\n',
+      source: /criscope\.yaml$/,
+      messages: [/runtimeEndpoint: is criscope's own listen socket/],
+    },
+    {
+      name: "criscope's own socket written with a doubled slash",
+      file: 'runtimeEndpoint: unix:///run/criscope//criscope.sock\n',
+      source: /criscope\.yaml$/,
+      messages: [/runtimeEndpoint: is criscope's own listen socket/],
+    },
+    {
+      name: "an image endpoint that is criscope's default image socket (imageListen left out)",
+      file: 'imageEndpoint: unix:///run/criscope/criscope-image.sock\n',
+      source: /criscope\.yaml$/,
+      messages: [/imageEndpoint: is criscope's own image socket \(criscope-image.sock beside listen/],
+    },
+    {
+      name: "a runtime endpoint that is criscope's imageListen, spelled otherwise",
+      file: 'imageListen: unix:///run/x/img.sock\nimageEndpoint: unix:///run/image.sock\nruntimeEndpoint: /var/run/x/./img.sock\n',
+      source: /criscope\.yaml$/,
+      messages: [/runtimeEndpoint: is criscope's own image socket \(imageListen\)/],
     },
     { name: 'a bad flag', flags: { httpListen: 'nowhere' }, source: /^command-line flags$/, messages: [/httpListen: must be host:port/] },
   ];
@@ -93,5 +123,24 @@ describe('loadConfig', () => {
 
   it('refuses a file that cannot be read', () => {
     assert.throws(() => loadConfig('/nonexistent/criscope.yaml'), /invalid config in \/nonexistent\/criscope\.yaml: \(root\): cannot read file: ENOENT/);
+  });
+});
+
+describe('canonicalSocketPath: one spelling for one socket', () => {
+  const cases: readonly [string, string | undefined][] = [
+    ['unix:///run/containerd/containerd.sock', '/run/containerd/containerd.sock'],
+    ['unix:///var/run/containerd/containerd.sock', '/run/containerd/containerd.sock'],
+    ['unix:/var/run/crio/crio.sock', '/run/crio/crio.sock'],
+    ['/run/criscope//criscope.sock', '/run/criscope/criscope.sock'],
+    ['unix:///run/./criscope/../criscope/criscope.sock', '/run/criscope/criscope.sock'],
+    ['unix:///var/runner/x.sock', '/var/runner/x.sock'],
+    ['tcp://127.0.0.1:1234', undefined],
+  ];
+  for (const [endpoint, path] of cases) it(`${endpoint} → ${String(path)}`, () => assert.equal(canonicalSocketPath(endpoint), path));
+
+  it('sameSocket compares those spellings, and anything else as written', () => {
+    assert.ok(sameSocket('unix:///var/run/criscope/criscope.sock', '/run/criscope//criscope.sock'));
+    assert.ok(!sameSocket('unix:///run/a.sock', 'unix:///run/b.sock'));
+    assert.ok(sameSocket('npipe:x', 'npipe:x'));
   });
 });

@@ -71,10 +71,13 @@ describe('Dockerfile', () => {
     assert.ok(user !== undefined, 'a USER');
     // Numeric, so that runAsNonRoot can tell it is not root without an /etc/passwd entry.
     assert.match(user, /^[1-9]\d*(:\d+)?$/);
-    // The image proves the executable starts on its base (glibc, libstdc++) and finds nsenter.
+    // The image proves the executable starts on its base (glibc, libstdc++) and has the tools the
+    // installer DaemonSet runs: nsenter (install --systemd nsenter), sh and sed (node-env), sleep.
     const runs = runCommands(stage);
     assert.ok(runs.some((command) => command === `${INSTALLED_EXECUTABLE} --version`), `a RUN of ${INSTALLED_EXECUTABLE} --version, among: ${runs.join(' | ')}`);
-    assert.ok(runs.some((command) => /\bnsenter\b/.test(command)), 'a RUN that checks for nsenter');
+    for (const tool of ['nsenter', 'sh', 'sed', 'sleep']) {
+      assert.ok(runs.some((command) => new RegExp(`\\bcommand -v ${tool}\\b`).test(command)), `a RUN that checks for ${tool}`);
+    }
   });
 
   it("is labelled with package.json's version and the OCI labels", () => {

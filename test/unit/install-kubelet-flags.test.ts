@@ -46,6 +46,27 @@ const SET_CASES: readonly FlagCase[] = [
     before: ['unix:///a.sock', 'unix:///b.sock'],
     expected: `KUBELET_EXTRA_ARGS='--container-runtime-endpoint=unix:///a.sock --v=2 --container-runtime-endpoint=${CRISCOPE}'\n`,
   },
+  {
+    name: 'the underscore spelling kubelet also takes: found, and kept as written',
+    text: 'KUBELET_EXTRA_ARGS="--v=2 --container_runtime_endpoint=unix:///run/crio/crio.sock"\n',
+    variable: 'KUBELET_EXTRA_ARGS',
+    before: ['unix:///run/crio/crio.sock'],
+    expected: `KUBELET_EXTRA_ARGS="--v=2 --container_runtime_endpoint=${CRISCOPE}"\n`,
+  },
+  {
+    name: "kubespray's kubelet.env: a quoted value over several lines, each ending in a backslash",
+    text: kubeletFixture('kubespray-kubelet.env'),
+    variable: 'KUBELET_ARGS',
+    before: ['unix:///var/run/containerd/containerd.sock'],
+    expected: kubeletFixture('kubespray-kubelet.env').replace('--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock', `--container-runtime-endpoint=${CRISCOPE}`),
+  },
+  {
+    name: '"--flag value" with a line break between them',
+    text: 'KUBELET_EXTRA_ARGS="--container-runtime-endpoint \\\n  unix:///run/crio/crio.sock"\n',
+    variable: 'KUBELET_EXTRA_ARGS',
+    before: ['unix:///run/crio/crio.sock'],
+    expected: `KUBELET_EXTRA_ARGS="--container-runtime-endpoint \\\n  ${CRISCOPE}"\n`,
+  },
 ];
 
 describe('kubelet flag files: setting --container-runtime-endpoint', () => {

@@ -1,7 +1,8 @@
 // The Kubernetes manifests and the Prometheus scrape config, checked as an operator would before
 // applying them: what the installer runs is what criscope's own parser accepts, what it mounts
-// is the host's root, the node's environment file it writes makes criscope listen where the
-// probes and Prometheus look, and the Service, ServiceMonitor and scrape config all point there.
+// is the host's root (install only), the node's environment file it renders makes criscope
+// listen where the probes and Prometheus look and changes only with the pod template, it runs
+// only on nodes that opted in, and the Service, ServiceMonitor and scrape config all point there.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,13 +17,13 @@ import {
   findContainer,
   findManifest,
   isValidNodeName,
-  nodeAffinityAdmits,
   parseManifests,
+  podFitsNode,
+  quantityBytes,
   readManifests,
   resolvePort,
   toleratesEveryTaint,
   volumeAt,
-  type ConfigMap,
   type Container,
   type DaemonSet,
   type Job,
@@ -42,6 +43,8 @@ const SERVICE_UNIT = projectFile('config/systemd/criscope.service');
 /** What `criscope install` writes to /etc/criscope/criscope.yaml (only runtimeEndpoint changes). */
 const NODE_CONFIG = projectFile('config/criscope.yaml');
 const IMAGE_REPOSITORY = 'ghcr.io/criscope/criscope';
+/** install's peak resident memory, measured with the ~100 MB single executable. */
+const INSTALL_PEAK_BYTES = 300e6;
 
 const installer = readManifests(INSTALLER);
 const daemonSet = findManifest<DaemonSet>(installer, 'DaemonSet', 'criscope-installer');
@@ -96,92 +99,102 @@ function envValue(container: Container, name: string): string {
   return variable.value;
 }
 
+/** The value that follows a flag in a container's args. */
+function argValue(container: Container, flag: string): string {
+  const args = container.args ?? [];
+  const index = args.indexOf(flag);
+  const value = index >= 0 ? args[index + 1] : undefined;
+  assert.ok(value !== undefined, `${container.name} passes ${flag} FILE`);
+  return value;
+}
+
+/** Install and uninstall's options as criscope parses these args, the ones every version of the parser has. */
+function parsedInstallOptions(args: readonly string[], kind: 'install' | 'uninstall'): { common: object; all: readonly unknown[] } {
+  const command = parseCommand(args);
+  assert.equal(command.kind, kind);
+  assert.ok(command.kind === 'install' || command.kind === 'uninstall');
+  const { root, kubeletConfig, systemd, binary, waitSeconds, dryRun } = command.options;
+  return { common: { root, kubeletConfig, systemd, binary, waitSeconds, dryRun }, all: Object.values(command.options) };
+}
+
+const NODE_LABELS = { 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': 'worker-1' };
+/** The label an operator puts on a node to let the installer onto it. */
+const OPT_IN_LABEL = 'criscope.io/install';
+
 interface NodeEnvRun {
   readonly status: number | null;
   readonly output: string;
-  /** The systemctl commands it ran, one line each. */
-  readonly systemctl: readonly string[];
+  /** The systemctl and nsenter commands it ran, one line each. */
+  readonly hostCommands: readonly string[];
 }
 
-/** A stand-in for the host's systemctl: logs each command; is-active answers as told. */
-const FAKE_SYSTEMCTL = `#!/bin/sh
-echo "$*" >> "$SYSTEMCTL_LOG"
-if [ "$1" = is-active ]; then exit "$IS_ACTIVE_STATUS"; fi
+/** A stand-in for systemctl and nsenter: logs each command it is asked to run. */
+const HOST_COMMAND_STUB = `#!/bin/sh
+echo "$(basename "$0") $*" >> "$HOST_COMMAND_LOG"
 `;
 
 /**
- * Runs the node-env init container's command as the container would, with the host's root,
- * the ConfigMap's file and systemctl stand-ins in a temporary directory, for a node named
- * worker-1 at 192.0.2.10.
+ * Runs the node-env init container's command as the container would, with its environment
+ * (CRISCOPE_ENV as given; ENV_FILE moved into a temporary directory standing for the emptyDir)
+ * for a node named worker-1 at 192.0.2.10, and systemctl and nsenter stand-ins first on PATH.
  */
-function runNodeEnv(hostRoot: string, template: string | undefined, criscope: 'active' | 'inactive' = 'inactive'): NodeEnvRun {
+function runNodeEnv(work: string, envFile: string, criscopeEnv: string | undefined): NodeEnvRun {
   const container = envContainer();
   const [program, ...programArgs] = [...(container.command ?? []), ...(container.args ?? [])];
   assert.ok(program !== undefined, 'node-env has a command');
-  // The volume the pod mounts there (hostPath /etc/default, DirectoryOrCreate).
-  mkdirSync(join(hostRoot, 'etc/default'), { recursive: true });
-  const work = join(hostRoot, '..');
-  const templateFile = join(work, 'criscope.env');
-  if (template !== undefined) writeFileSync(templateFile, template);
-  const systemctl = join(work, 'systemctl');
-  writeFileSync(systemctl, FAKE_SYSTEMCTL, { mode: 0o755 });
-  const log = join(work, 'systemctl.log');
+  const stubs = join(work, 'bin');
+  mkdirSync(stubs, { recursive: true });
+  for (const name of ['systemctl', 'nsenter']) writeFileSync(join(stubs, name), HOST_COMMAND_STUB, { mode: 0o755 });
+  const log = join(work, 'host-commands.log');
   writeFileSync(log, '');
   const result = spawnSync(program, programArgs, {
     encoding: 'utf8',
     env: {
-      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-      HOST_ROOT: hostRoot,
-      ENV_TEMPLATE: templateFile,
-      SYSTEMCTL: systemctl,
+      PATH: `${stubs}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOST_COMMAND_LOG: log,
+      ENV_FILE: envFile,
       NODE_NAME: 'worker-1',
       NODE_IP: '192.0.2.10',
-      SYSTEMCTL_LOG: log,
-      IS_ACTIVE_STATUS: criscope === 'active' ? '0' : '3',
+      ...(criscopeEnv === undefined ? {} : { CRISCOPE_ENV: criscopeEnv }),
     },
   });
-  const systemctlLines = readFileSync(log, 'utf8').split('\n').filter((line) => line !== '');
-  return { status: result.status, output: `${result.stdout}${result.stderr}`, systemctl: systemctlLines };
+  const hostCommands = readFileSync(log, 'utf8').split('\n').filter((line) => line !== '');
+  return { status: result.status, output: `${result.stdout}${result.stderr}`, hostCommands };
 }
 
-function configMapTemplate(): string {
-  const container = envContainer();
-  const templatePath = envValue(container, 'ENV_TEMPLATE');
-  const volume = volumeAt(pod, container, posix.dirname(templatePath));
-  assert.ok(volume.configMap !== undefined, `${posix.dirname(templatePath)} is a ConfigMap`);
-  const configMap = findManifest<ConfigMap>(installer, 'ConfigMap', volume.configMap.name);
-  const text = configMap.data[posix.basename(templatePath)];
-  assert.ok(text !== undefined, `the ConfigMap ${configMap.metadata.name ?? ''} has ${posix.basename(templatePath)}`);
-  return text;
+/** The environment file's text as the pod template carries it, placeholders and all. */
+function templateEnv(): string {
+  return envValue(envContainer(), 'CRISCOPE_ENV');
 }
 
-function withHostRoot<T>(use: (hostRoot: string) => T): T {
+function withWorkDirectory<T>(use: (work: string) => T): T {
   const directory = mkdtempSync(join(tmpdir(), 'criscope-installer-'));
   try {
-    return use(join(directory, 'host'));
+    return use(directory);
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
 }
 
-/** The node's /etc/default/criscope as the installer leaves it, and the path it is at (from criscope.service). */
+/** The environment file node-env renders for worker-1, which install puts at criscope.service's EnvironmentFile=. */
 function nodeEnvironmentFile(): { path: string; text: string } {
   const unitPath = unitSetting(readFileSync(SERVICE_UNIT, 'utf8'), 'EnvironmentFile').replace(/^-/, '');
-  return withHostRoot((hostRoot) => {
-    const run = runNodeEnv(hostRoot, configMapTemplate());
+  return withWorkDirectory((work) => {
+    const rendered = join(work, 'criscope.env');
+    const run = runNodeEnv(work, rendered, templateEnv());
     assert.equal(run.status, 0, run.output);
-    return { path: unitPath, text: readFileSync(join(hostRoot, unitPath), 'utf8') };
+    return { path: unitPath, text: readFileSync(rendered, 'utf8') };
   });
 }
 
 describe('the installer DaemonSet (config/kubernetes/criscope-installer.yaml)', () => {
-  it('runs `criscope install --root /host --systemd nsenter`, as criscope itself parses it, through the image entrypoint', () => {
+  it('runs `criscope install --root /host --systemd nsenter --env-file FILE`, as criscope itself parses it, through the image entrypoint', () => {
     const container = installContainer();
     assert.equal(container.command, undefined, "no command: the image's ENTRYPOINT, /usr/local/bin/criscope, runs");
-    assert.deepEqual(parseCommand(container.args ?? []), {
-      kind: 'install',
-      options: { root: '/host', kubeletConfig: undefined, systemd: 'nsenter', binary: undefined, waitSeconds: 30, dryRun: false },
-    });
+    const options = parsedInstallOptions(container.args ?? [], 'install');
+    assert.deepEqual(options.common, { root: '/host', kubeletConfig: undefined, systemd: 'nsenter', binary: undefined, waitSeconds: 30, dryRun: false });
+    const envFile = argValue(container, '--env-file');
+    assert.ok(options.all.includes(envFile), `criscope takes --env-file ${envFile} as an option`);
   });
 
   it("mounts the host's / at /host, writable, for install", () => {
@@ -192,73 +205,94 @@ describe('the installer DaemonSet (config/kubernetes/criscope-installer.yaml)', 
     assert.notEqual(container.volumeMounts?.find((mount) => mount.mountPath === '/host')?.readOnly, true);
   });
 
-  it("gives node-env the host's directory of the environment file, at its place under /host, and nothing more of the host", () => {
+  it("gives install the file node-env writes, in a pod-local volume both mount, outside the host's /", () => {
+    const envFile = argValue(installContainer(), '--env-file');
+    assert.equal(envValue(envContainer(), 'ENV_FILE'), envFile, 'node-env writes where install reads');
+    assert.ok(!envFile.startsWith('/host/') && envFile !== '/host', "in the container's own file system, not the host's");
+    const directory = posix.dirname(envFile);
+    const installVolume = volumeAt(pod, installContainer(), directory);
+    const envVolume = volumeAt(pod, envContainer(), directory);
+    assert.equal(installVolume.name, envVolume.name, 'the same volume');
+    assert.ok(envVolume.emptyDir !== undefined, `${envVolume.name} is an emptyDir: the pod's own, nothing on the host`);
+    assert.notEqual(envContainer().volumeMounts?.find((mount) => mount.mountPath === directory)?.readOnly, true, 'node-env can write it');
+  });
+
+  it('keeps node-env off the host: no host volume, no privileges, not root', () => {
     const container = envContainer();
-    const hostRoot = envValue(container, 'HOST_ROOT');
-    assert.equal(hostRoot, '/host');
-    const unitPath = unitSetting(readFileSync(SERVICE_UNIT, 'utf8'), 'EnvironmentFile').replace(/^-/, '');
-    const hostMounts = (container.volumeMounts ?? []).filter((mount) => pod.volumes?.find((volume) => volume.name === mount.name)?.hostPath !== undefined);
-    assert.equal(hostMounts.length, 1, 'one host directory');
-    const [mount] = hostMounts;
-    assert.ok(mount !== undefined);
-    assert.equal(mount.mountPath, posix.join(hostRoot, posix.dirname(unitPath)));
-    assert.equal(volumeAt(pod, container, mount.mountPath).hostPath?.path, posix.dirname(unitPath));
-    assert.notEqual(mount.readOnly, true);
-  });
-
-  it("shares the host's PID namespace and runs the init containers as privileged root, so that nsenter reaches PID 1's systemd", () => {
-    assert.equal(pod.hostPID, true);
-    for (const container of [envContainer(), installContainer()]) {
-      assert.equal(container.securityContext?.privileged, true, container.name);
-      assert.equal(container.securityContext.runAsUser, 0, `${container.name}: root, as the image runs as a non-root user by default`);
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = pod.volumes?.find((candidate) => candidate.name === mount.name);
+      assert.equal(volume?.hostPath, undefined, `${mount.mountPath} is not a host path`);
     }
+    assert.notEqual(container.securityContext?.privileged, true);
+    assert.equal(container.securityContext?.runAsNonRoot, true);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
   });
 
-  it('writes the node environment file criscope.service reads, with the node name and IP, and restarts a running criscope when it changed', () => {
-    const unitPath = unitSetting(readFileSync(SERVICE_UNIT, 'utf8'), 'EnvironmentFile').replace(/^-/, '');
-    assert.equal(unitPath, '/etc/default/criscope');
+  it("shares the host's PID namespace and runs install as privileged root, so that nsenter reaches PID 1's systemd", () => {
+    assert.equal(pod.hostPID, true);
+    const container = installContainer();
+    assert.equal(container.securityContext?.privileged, true);
+    assert.equal(container.securityContext.runAsUser, 0, 'root, as the image runs as a non-root user by default');
+  });
+
+  it("carries the node's settings in the pod template itself, so that a change to them is a paced rolling update", () => {
+    const container = envContainer();
+    const variable = container.env?.find((candidate) => candidate.name === 'CRISCOPE_ENV');
+    assert.ok(variable?.value !== undefined && variable.valueFrom === undefined, 'CRISCOPE_ENV is a literal value of the template');
+    assert.equal(container.envFrom, undefined);
+    for (const each of [...(pod.initContainers ?? []), ...pod.containers]) {
+      for (const env of each.env ?? []) {
+        assert.equal(env.valueFrom?.configMapKeyRef ?? env.valueFrom?.secretKeyRef, undefined, `${each.name} ${env.name} is read at pod start from outside the template`);
+      }
+    }
+    for (const volume of pod.volumes ?? []) {
+      assert.ok(volume.configMap === undefined && volume.secret === undefined && volume.projected === undefined, `${volume.name} would change the pods' settings without a template change`);
+    }
+    assert.deepEqual(
+      installer.filter((manifest) => manifest.kind === 'ConfigMap').map((manifest) => manifest.metadata.name),
+      [],
+      'no ConfigMap for a pod start to read',
+    );
+  });
+
+  it('renders the environment file criscope.service reads, with the node name and IP, 0600, and never calls systemctl', () => {
     const fieldPaths = Object.fromEntries((envContainer().env ?? []).map((variable) => [variable.name, variable.valueFrom?.fieldRef?.fieldPath]));
     assert.equal(fieldPaths['NODE_NAME'], 'spec.nodeName');
     assert.equal(fieldPaths['NODE_IP'], 'status.hostIP');
-    assert.equal(envValue(envContainer(), 'SYSTEMCTL'), 'nsenter -t 1 -m -u -i -n -p -- systemctl', "the host's systemctl, as install --systemd nsenter runs it");
-    withHostRoot((hostRoot) => {
-      const template = configMapTemplate();
-      const written = join(hostRoot, unitPath);
+    assert.equal(unitSetting(readFileSync(SERVICE_UNIT, 'utf8'), 'EnvironmentFile').replace(/^-/, ''), '/etc/default/criscope', 'the file install writes --env-file to');
+    withWorkDirectory((work) => {
+      const rendered = join(work, 'emptydir', 'criscope.env');
+      mkdirSync(join(work, 'emptydir'));
 
-      // A new node: the file is written; criscope is not installed yet, so nothing restarts.
-      const first = runNodeEnv(hostRoot, template, 'inactive');
+      const first = runNodeEnv(work, rendered, templateEnv());
       assert.equal(first.status, 0, first.output);
-      assert.match(first.output, /wrote \/etc\/default\/criscope/);
-      assert.deepEqual(first.systemctl, ['is-active --quiet criscope.service']);
-      const text = readFileSync(written, 'utf8');
+      assert.deepEqual(first.hostCommands, [], 'install restarts criscope, not node-env');
+      const text = readFileSync(rendered, 'utf8');
       assert.ok(!text.includes('@'), `no placeholder left:\n${text}`);
       assert.equal(parseEnvironmentFile(text).get('NODE_NAME'), 'worker-1');
       assert.match(text, /^#OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/192\.0\.2\.10:4317$/m);
+      assert.ok(text.endsWith('\n') && !text.endsWith('\n\n'), 'one final newline');
       // It may carry OTLP headers with credentials.
-      assert.equal(statSync(written).mode & 0o777, 0o600);
+      assert.equal(statSync(rendered).mode & 0o777, 0o600);
 
-      // The pod starts again with the same ConfigMap: nothing changes, criscope keeps running.
-      const second = runNodeEnv(hostRoot, template, 'active');
-      assert.equal(second.status, 0, second.output);
-      assert.match(second.output, /unchanged: \/etc\/default\/criscope/);
-      assert.deepEqual(second.systemctl, []);
-      assert.equal(readFileSync(written, 'utf8'), text);
+      // The same template renders the same file: install then finds nothing changed.
+      const again = runNodeEnv(work, rendered, templateEnv());
+      assert.equal(again.status, 0, again.output);
+      assert.equal(readFileSync(rendered, 'utf8'), text);
 
-      // The ConfigMap changed (tracing turned on): the file is rewritten and the running criscope restarted to read it.
-      const tracing = template.replace('#OTEL_EXPORTER_OTLP_ENDPOINT=', 'OTEL_EXPORTER_OTLP_ENDPOINT=');
-      assert.notEqual(tracing, template);
-      const third = runNodeEnv(hostRoot, tracing, 'active');
+      // Tracing turned on in the template: a placeholder in a value is filled in too.
+      const tracing = templateEnv().replace('#OTEL_EXPORTER_OTLP_ENDPOINT=', 'OTEL_EXPORTER_OTLP_ENDPOINT=');
+      assert.notEqual(tracing, templateEnv());
+      const third = runNodeEnv(work, rendered, tracing);
       assert.equal(third.status, 0, third.output);
-      assert.deepEqual(third.systemctl, ['is-active --quiet criscope.service', 'restart criscope.service']);
-      assert.equal(parseEnvironmentFile(readFileSync(written, 'utf8')).get('OTEL_EXPORTER_OTLP_ENDPOINT'), 'http://192.0.2.10:4317');
+      assert.equal(parseEnvironmentFile(readFileSync(rendered, 'utf8')).get('OTEL_EXPORTER_OTLP_ENDPOINT'), 'http://192.0.2.10:4317');
 
-      // Without the ConfigMap's file it fails (the pod does not go on to install) and leaves the file as it was.
-      const before = readFileSync(written, 'utf8');
-      rmSync(join(hostRoot, '..', 'criscope.env'));
-      const noTemplate = runNodeEnv(hostRoot, undefined, 'active');
-      assert.notEqual(noTemplate.status, 0, noTemplate.output);
-      assert.deepEqual(noTemplate.systemctl, []);
-      assert.equal(readFileSync(written, 'utf8'), before);
+      // Without CRISCOPE_ENV it fails (the pod does not go on to install) and leaves the file as it was.
+      const before = readFileSync(rendered, 'utf8');
+      const missing = runNodeEnv(work, rendered, undefined);
+      assert.notEqual(missing.status, 0, missing.output);
+      assert.equal(readFileSync(rendered, 'utf8'), before);
+      assert.deepEqual(missing.hostCommands, []);
     });
   });
 
@@ -297,13 +331,14 @@ describe('the installer DaemonSet (config/kubernetes/criscope-installer.yaml)', 
     }
   });
 
-  it('runs on every node whatever its taints, except one labelled criscope/install=false', () => {
+  it(`runs only on Linux nodes labelled ${OPT_IN_LABEL}=true, whatever their taints`, () => {
+    assert.equal(pod.nodeSelector?.[OPT_IN_LABEL], 'true', 'opt-in through the nodeSelector');
     assert.ok(toleratesEveryTaint(pod.tolerations), 'a toleration with operator Exists and no key or effect');
-    const linux = { 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': 'worker-1' };
-    assert.equal(nodeAffinityAdmits(pod, linux), true);
-    assert.equal(nodeAffinityAdmits(pod, { ...linux, 'criscope/install': 'true' }), true);
-    assert.equal(nodeAffinityAdmits(pod, { ...linux, 'criscope/install': 'false' }), false);
-    assert.equal(nodeAffinityAdmits(pod, { 'kubernetes.io/os': 'windows' }), false);
+    assert.equal(podFitsNode(pod, NODE_LABELS), false, 'a node nobody labelled: applying the DaemonSet installs nowhere');
+    assert.equal(podFitsNode(pod, { ...NODE_LABELS, [OPT_IN_LABEL]: 'true' }), true);
+    assert.equal(podFitsNode(pod, { ...NODE_LABELS, [OPT_IN_LABEL]: 'false' }), false);
+    assert.equal(podFitsNode(pod, { 'kubernetes.io/os': 'windows', [OPT_IN_LABEL]: 'true' }), false);
+    assert.match(readFileSync(INSTALLER, 'utf8'), new RegExp(`^#\\s+kubectl label node NODE ${OPT_IN_LABEL.replace('.', '\\.')}=true\\b`, 'm'), 'the file says how to opt a node in');
   });
 
   it('asks for CPU and memory, and caps memory, for every container', () => {
@@ -312,6 +347,12 @@ describe('the installer DaemonSet (config/kubernetes/criscope-installer.yaml)', 
       assert.ok(container.resources.requests['memory'] !== undefined, `${container.name} requests memory`);
       assert.ok(container.resources.limits?.['memory'] !== undefined, `${container.name} limits memory`);
     }
+  });
+
+  it("lets install's memory peak fit with room to spare", () => {
+    const limit = installContainer().resources?.limits?.['memory'];
+    assert.ok(limit !== undefined);
+    assert.ok(quantityBytes(limit) >= INSTALL_PEAK_BYTES * 1.5, `limit ${limit}: install peaked at ${INSTALL_PEAK_BYTES / 1e6} MB resident`);
   });
 
   it("selects its own pods, and runs this checkout's image everywhere", () => {
@@ -350,15 +391,27 @@ describe('the uninstall Job (config/kubernetes/criscope-uninstall-job.yaml)', ()
   it('runs `criscope uninstall --root /host --systemd nsenter` as privileged root with the host mounted', () => {
     const spec = findManifest<Job>(parseManifests(text, UNINSTALL_JOB), 'Job').spec.template.spec;
     const container = findContainer(spec.containers, 'uninstall');
-    assert.deepEqual(parseCommand(container.args ?? []), {
-      kind: 'uninstall',
-      options: { root: '/host', kubeletConfig: undefined, systemd: 'nsenter', binary: undefined, waitSeconds: 30, dryRun: false },
+    assert.deepEqual(parsedInstallOptions(container.args ?? [], 'uninstall').common, {
+      root: '/host',
+      kubeletConfig: undefined,
+      systemd: 'nsenter',
+      binary: undefined,
+      waitSeconds: 30,
+      dryRun: false,
     });
     assert.equal(spec.hostPID, true);
     assert.equal(container.securityContext?.privileged, true);
     assert.equal(container.securityContext.runAsUser, 0);
     assert.equal(volumeAt(spec, container, '/host').hostPath?.path, '/');
     assert.ok(toleratesEveryTaint(spec.tolerations));
+  });
+
+  it("first takes away the node's label the installer selects on, so that the installer does not put criscope back", () => {
+    const labelRemoval = /^#\s+kubectl label node NODE (\S+)-$/m.exec(text);
+    assert.ok(labelRemoval !== null, 'the file documents removing the label');
+    assert.equal(labelRemoval[1], OPT_IN_LABEL);
+    assert.equal(podFitsNode(pod, { ...NODE_LABELS }), false, 'without it the installer leaves the node alone');
+    assert.ok(labelRemoval.index < text.indexOf("sed 's/NODE-NAME/"), 'before the Job is created');
   });
 
   it('is refused unedited, and the documented sed command makes it a Job for one node', () => {
