@@ -3,6 +3,7 @@ import { PREVIOUS_EXECUTABLE, type CriscopeFiles, type RolledBack } from './cris
 import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, NODE_PATHS } from './node-layout.js';
 import type { NodeRoot } from './node-root.js';
 import { waitForCriscope, type CriscopeSockets } from './readiness.js';
+import { forgetRefusedUpgrade, rememberRefusedUpgrade } from './refused-upgrade.js';
 import type { InstallReport } from './report.js';
 import type { SystemdSteps } from './systemd-steps.js';
 
@@ -21,6 +22,8 @@ export interface CriscopeStart {
   readonly kubeletOnCriscope: boolean;
   /** Whether kubelet is to be restarted onto criscope after this (the operator then checks criscope first). */
   readonly kubeletMoves: boolean;
+  /** What this install puts on the node, remembered when it is rolled back (refused-upgrade.ts). */
+  readonly upgradeDigest: string;
 }
 
 /**
@@ -53,10 +56,11 @@ export async function startCriscopeService(start: CriscopeStart): Promise<void> 
   } catch (error) {
     if (!(error instanceof NotAnsweringError)) throw error;
     const socket = error.socket === 'image' ? NODE_PATHS.imageSocket : NODE_PATHS.socket;
-    const outcome = await afterNoAnswer(start, sockets);
+    const outcome = await afterNoAnswer(start, sockets, `${error.call}: ${error.reason}`);
     throw new InstallError(socket, `criscope did not answer ${error.call} within ${start.waitSeconds} s (${error.reason}); kubelet was left on ${start.kubeletRuntime}${outcome}; journalctl -u criscope.service says why`);
   }
   files.commit();
+  forgetRefusedUpgrade(start.node);
 }
 
 function socketsOf(start: CriscopeStart): CriscopeSockets {
@@ -64,7 +68,7 @@ function socketsOf(start: CriscopeStart): CriscopeSockets {
 }
 
 /** What became of criscope after it did not answer, as the end of the error's sentence. */
-async function afterNoAnswer(start: CriscopeStart, sockets: CriscopeSockets): Promise<string> {
+async function afterNoAnswer(start: CriscopeStart, sockets: CriscopeSockets, reason: string): Promise<string> {
   const { steps, files } = start;
   if (files.canRollBack) {
     let rolledBack: RolledBack;
@@ -78,7 +82,8 @@ async function afterNoAnswer(start: CriscopeStart, sockets: CriscopeSockets): Pr
     }
     try {
       await waitForCriscope(sockets, start.waitSeconds);
-      return `; ${rollBackSaid(rolledBack)}, and that criscope answers`;
+      rememberRefusedUpgrade(start.node, start.upgradeDigest, reason);
+      return `; ${rollBackSaid(rolledBack)}, and that criscope answers; installing these same files again is refused (${NODE_PATHS.refusedUpgrade})`;
     } catch (error) {
       return `; ${rollBackSaid(rolledBack)}, but that criscope does not answer either (${(error as Error).message})`;
     }

@@ -11,6 +11,7 @@ import { readKubeletSettings, type EffectiveEndpoint, type KubeletSettings } fro
 import { criscopeConfig, envFileFrom, executableSource, packagedEnvFile, unitFiles } from './node-files.js';
 import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS, sameSocket } from './node-layout.js';
 import { NodeRoot } from './node-root.js';
+import { refuseKnownBadUpgrade, upgradeDigest } from './refused-upgrade.js';
 import { checkRelayAgreement } from './relay-agreement.js';
 import { InstallReport } from './report.js';
 import { createSystemctl } from './systemctl.js';
@@ -48,17 +49,20 @@ async function installSteps(options: InstallOptions, node: NodeRoot, report: Ins
   const config = criscopeConfig(previous, imageSplit);
   const envFile = options.envFile === undefined ? packagedEnvFile() : envFileFrom(options.envFile);
   checkRelayAgreement(node, report, { settings, previous, imageSplit, config, envFile, envFileGiven: options.envFile });
+  const criscopeFiles = [...unitFiles(), envFile, config];
+  const digest = upgradeDigest(executable, criscopeFiles);
+  refuseKnownBadUpgrade(node, digest);
   const restartPendingBefore = state?.kubeletRestartPending === true;
   const restartKubelet = swaps.length > 0 || restartPendingBefore;
 
   // 2. criscope's files; what they replaced is kept until the new criscope answers.
   const files = new CriscopeFiles(node, report, steps.runs, state !== undefined);
   files.placeExecutable(executable);
-  for (const file of [...unitFiles(), envFile, config]) files.place(file);
+  for (const file of criscopeFiles) files.place(file);
 
   // 3. criscope running, and answering on every socket kubelet will use, before kubelet is moved onto it.
   const kubeletOnCriscope = isCriscopeEndpoint(settings.runtime.endpoint) || isCriscopeEndpoint(settings.image.endpoint);
-  await startCriscopeService({ node, report, steps, files, imageSplit, waitSeconds: options.waitSeconds, kubeletRuntime: settings.runtime.endpoint, kubeletOnCriscope, kubeletMoves: restartKubelet });
+  await startCriscopeService({ node, report, steps, files, imageSplit, waitSeconds: options.waitSeconds, kubeletRuntime: settings.runtime.endpoint, kubeletOnCriscope, kubeletMoves: restartKubelet, upgradeDigest: digest });
 
   // 4. kubelet's files onto criscope: recorded first, with the restart still to come (install does that only when it runs systemd).
   const kept = keptEdits(node, report, state);

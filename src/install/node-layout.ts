@@ -15,6 +15,7 @@ export const NODE_PATHS = {
   socketUnit: '/etc/systemd/system/criscope.socket',
   kubeletDropIn: '/etc/systemd/system/kubelet.service.d/90-criscope.conf',
   state: '/var/lib/criscope/install.json',
+  refusedUpgrade: '/var/lib/criscope/refused-upgrade.json',
   socket: '/run/criscope/criscope.sock',
   imageSocket: '/run/criscope/criscope-image.sock',
 } as const;

@@ -12,7 +12,7 @@ import { createSystemctl } from './systemctl.js';
 import { SystemdSteps } from './systemd-steps.js';
 
 /** What uninstall removes: criscope's executable and units. The config, env file and backups are the operator's and stay. */
-const REMOVED = [NODE_PATHS.kubeletDropIn, NODE_PATHS.serviceUnit, NODE_PATHS.socketUnit, NODE_PATHS.executable, PREVIOUS_EXECUTABLE];
+const REMOVED = [NODE_PATHS.kubeletDropIn, NODE_PATHS.serviceUnit, NODE_PATHS.socketUnit, NODE_PATHS.executable, PREVIOUS_EXECUTABLE, NODE_PATHS.refusedUpgrade];
 const KEPT = [NODE_PATHS.config, NODE_PATHS.envFile];
 
 /**

@@ -135,6 +135,13 @@ describe('criscope as a systemd service on a node', { timeout: 240_000 }, () => 
     } finally {
       client.close();
     }
+
+    // An installer retried with back-off must not take the runtime away again on every try.
+    const criscopePid = lab.systemctl('show', '-P', 'MainPID', 'criscope.service');
+    const retry = lab.exec('/usr/local/bin/criscope', 'install', '--binary', '/root/criscope-broken', '--wait-seconds', '5');
+    assert.equal(retry.status, 1);
+    assert.match(retry.stderr, /refused-upgrade\.json: these files were installed at .* and criscope did not answer/);
+    assert.equal(lab.systemctl('show', '-P', 'MainPID', 'criscope.service'), criscopePid, 'criscope was not restarted');
   });
 
   it('uninstalls: kubelet\'s config is back byte for byte, and criscope is gone', () => {
