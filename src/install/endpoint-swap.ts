@@ -3,7 +3,8 @@ import { ENDPOINT_FIELDS, parseKubeletConfig, restoreEndpointField, setEndpointF
 import { addFlag, ENDPOINT_FLAGS, flagsIn, parseFlagsFile, restoreFlag, setFlag } from './kubelet-flags-edit.js';
 import type { KubeletSettings } from './kubelet-settings.js';
 import type { EditRecord } from './install-state.js';
-import { BACKUP_SUFFIX, sameSocket } from './node-layout.js';
+import { sameSocket } from '../config/endpoint.js';
+import { BACKUP_SUFFIX } from './node-layout.js';
 import { pairSpan } from './yaml-splice.js';
 
 /**

@@ -90,8 +90,10 @@ export function lastAssignment(assignments: readonly EnvAssignment[], name: stri
 
 /**
  * A quoted value may go on over several lines, each but the last ending in a backslash
- * (kubespray's kubelet.env does): systemd drops the backslash and the line break, so they
- * separate words like a space.
+ * (kubespray's kubelet.env does). systemd drops the backslash and the line break and joins
+ * the lines; kubespray puts a space before each backslash, which keeps its words apart.
+ * Here a backslash-newline separates words too, so the two readings differ only for a
+ * line that runs into the next with no space.
  */
 const WORD = /(?:[^\s\\]|\\(?!\r?\n)[\s\S]?)+/g;
 

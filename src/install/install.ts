@@ -1,4 +1,4 @@
-import { unixSocketPath } from '../config/endpoint.js';
+import { sameSocket, unixSocketPath } from '../config/endpoint.js';
 import { InstallError } from '../errors.js';
 import { CriscopeFiles } from './criscope-files.js';
 import { startCriscopeService } from './criscope-service.js';
@@ -9,7 +9,7 @@ import { readInstallState, writeInstallState, type InstallState, type PreviousEn
 import { backUpKubeletFiles, keptEdits, writeKubeletFiles, writeRecord } from './kubelet-files.js';
 import { readKubeletSettings, type EffectiveEndpoint, type KubeletSettings } from './kubelet-settings.js';
 import { criscopeConfig, envFileFrom, executableSource, packagedEnvFile, unitFiles } from './node-files.js';
-import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS, sameSocket } from './node-layout.js';
+import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS } from './node-layout.js';
 import { NodeRoot } from './node-root.js';
 import { refuseKnownBadUpgrade, upgradeDigest } from './refused-upgrade.js';
 import { checkRelayAgreement } from './relay-agreement.js';
@@ -72,7 +72,8 @@ async function installSteps(options: InstallOptions, node: NodeRoot, report: Ins
     previousEndpoints: previous,
     ...(kubeletConfig === undefined ? {} : { kubeletConfig }),
     edits: [...kept, ...swaps.flatMap((swap) => swap.edits)],
-    ...(restartPendingBefore || (steps.runs && swaps.length > 0) ? { kubeletRestartPending: true } : {}),
+    // Tracked only when install restarts kubelet itself; with --systemd none the operator is given the command.
+    ...(steps.runs && restartKubelet ? { kubeletRestartPending: true } : {}),
     updatedAt: new Date().toISOString(),
   };
   const stateChanged = writeRecord(node, report, state, nextState);
@@ -93,6 +94,7 @@ async function installSteps(options: InstallOptions, node: NodeRoot, report: Ins
 }
 
 function reportSettings(settings: KubeletSettings, report: InstallReport): void {
+  report.line(`kubelet command line: ${settings.commandLineFrom}`);
   report.line(`kubelet config: ${settings.configFile ?? '(none)'} (${settings.configFileFrom})`);
   for (const dropIn of settings.configDropIns) report.line(`kubelet config drop-in: ${dropIn}`);
   for (const { path, variable } of settings.flagFiles) report.line(`kubelet flags: ${path} (${variable})`);

@@ -23,7 +23,7 @@ export const FLAG_FILES: readonly { readonly path: string; readonly variable: st
 const KUBEADM_EXEC_START = '/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS';
 
 /** systemd's unit directories, highest precedence first. */
-const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
+export const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
 
 /** Where a stretch of kubelet's command line comes from. */
 export type WordOrigin =

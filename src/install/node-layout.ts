@@ -1,6 +1,4 @@
-import { canonicalSocketPath, sameSocket } from '../config/endpoint.js';
-
-export { sameSocket };
+import { sameSocket } from '../config/endpoint.js';
 
 /**
  * Where criscope's files live on a node, as the node sees them. Install and uninstall
@@ -31,15 +29,6 @@ export const KUBELET_DEFAULT_RUNTIME_ENDPOINT = 'unix:///run/containerd/containe
 
 /** The suffix of the copy install makes of each kubelet file before it first edits it. */
 export const BACKUP_SUFFIX = '.criscope-backup';
-
-/**
- * The socket an endpoint names, for comparing endpoints written differently:
- * `unix:///var/run/x.sock`, `unix:/run//x.sock` and `/run/x.sock` are one socket. The
- * config's normaliser, so that install and criscope's own loop guard agree.
- */
-export function socketOfEndpoint(endpoint: string): string {
-  return canonicalSocketPath(endpoint) ?? endpoint;
-}
 
 /** Whether an endpoint is one of criscope's own sockets (the runtime one or the image one). */
 export function isCriscopeEndpoint(endpoint: string): boolean {

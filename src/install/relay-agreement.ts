@@ -5,11 +5,13 @@ import { configSchema } from '../config/schema.js';
 import { InstallError } from '../errors.js';
 import { flagOccurrences, lastAssignment, parseEnvFile, tokensOf, type ArgToken } from './env-file.js';
 import type { PreviousEndpoints } from './install-state.js';
+import { UNIT_DIRS } from './kubelet-command-line.js';
 import type { KubeletSettings } from './kubelet-settings.js';
 import type { NodeFile } from './node-files.js';
 import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS } from './node-layout.js';
 import type { NodeRoot } from './node-root.js';
 import { shown, type InstallReport } from './report.js';
+import { lineOf, serviceSettings } from './systemd-unit.js';
 
 /**
  * The config install keeps once written (/etc/criscope/criscope.yaml), and the flags
@@ -61,7 +63,43 @@ interface EnvSource {
   readonly given: boolean;
 }
 
+/**
+ * A criscope.service drop-in (`systemctl edit criscope`) that sets criscope's command line
+ * or CRISCOPE_OPTS would decide where criscope relays, out of this check's sight: refused,
+ * naming the file and line. Other settings there (NODE_NAME, OTEL_*, limits) are fine.
+ */
+function refuseRelaySettingsInDropIns(node: NodeRoot): void {
+  for (const dir of UNIT_DIRS) {
+    for (const name of node.list(`${dir}/criscope.service.d`)) {
+      const path = `${dir}/criscope.service.d/${name}`;
+      const text = name.endsWith('.conf') ? node.readText(path) : undefined;
+      if (text === undefined) continue;
+      for (const setting of serviceSettings(text, path)) {
+        const setsOpts = setting.key === 'Environment' && /(^|\s|")CRISCOPE_OPTS=/.test(setting.value);
+        const fileSetsOpts = setting.key === 'EnvironmentFile' && envFileSetsOpts(node, setting.value.replace(/^-/, ''));
+        if (setting.key === 'ExecStart' || setsOpts || fileSetsOpts) {
+          throw new InstallError(
+            `${path}: line ${lineOf(setting, 0)}`,
+            `${setting.key}= ${setting.key === 'ExecStart' ? "sets criscope's command line" : 'sets CRISCOPE_OPTS'}, so install cannot check where criscope relays kubelet's calls; put criscope's flags in CRISCOPE_OPTS of ${NODE_PATHS.envFile} (or --env-file) or in ${NODE_PATHS.config} instead, and run install again; nothing was changed`,
+          );
+        }
+      }
+    }
+  }
+}
+
+function envFileSetsOpts(node: NodeRoot, path: string): boolean {
+  const text = node.readText(path);
+  if (text === undefined || path === NODE_PATHS.envFile) return false;
+  try {
+    return lastAssignment(parseEnvFile(text, path), 'CRISCOPE_OPTS') !== undefined;
+  } catch {
+    return true; // Unreadable here: it may well set it.
+  }
+}
+
 export function checkRelayAgreement(node: NodeRoot, report: InstallReport, agreement: RelayAgreement): void {
+  refuseRelaySettingsInDropIns(node);
   const configText = node.readText(NODE_PATHS.config) ?? agreement.config.content;
   const env: EnvSource =
     agreement.envFileGiven === undefined

@@ -492,6 +492,31 @@ describe("criscope install refuses a kept config that disagrees with where kubel
   });
 });
 
+describe('criscope install and the operator\'s criscope.service drop-ins (systemctl edit criscope)', () => {
+  const cases = [
+    { name: 'ExecStart= with its own flags', dropIn: '[Service]\nExecStart=\nExecStart=/usr/local/bin/criscope serve --runtime-endpoint unix:///run/crio/crio.sock\n', refused: /line 2: ExecStart= sets criscope's command line/ },
+    { name: 'Environment= setting CRISCOPE_OPTS', dropIn: '[Service]\nEnvironment="CRISCOPE_OPTS=--runtime-endpoint unix:///run/crio/crio.sock"\n', refused: /line 2: Environment= sets CRISCOPE_OPTS/ },
+    { name: 'another EnvironmentFile= that sets CRISCOPE_OPTS', dropIn: '[Service]\nEnvironmentFile=-/etc/criscope/more.env\n', extra: ['/etc/criscope/more.env', 'CRISCOPE_OPTS="--runtime-endpoint unix:///run/crio/crio.sock"\n'], refused: /line 2: EnvironmentFile= sets CRISCOPE_OPTS/ },
+  ];
+  for (const { name, dropIn, extra, refused } of cases) {
+    it(`${name}: refused, naming the drop-in and line, since install cannot check where that criscope relays; nothing written`, async () => {
+      const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml')).put('/etc/systemd/system/criscope.service.d/override.conf', dropIn);
+      if (extra !== undefined) node.put(extra[0], extra[1]);
+      const before = node.snapshot();
+      const run = await installOn(node);
+      assertExit(run, 1);
+      assert.match(run.stderr, /^criscope: \/etc\/systemd\/system\/criscope\.service\.d\/override\.conf: /);
+      assert.match(run.stderr, refused);
+      assert.deepEqual(node.snapshot(), before);
+    });
+  }
+
+  it('a drop-in with settings that do not decide where criscope relays is fine', async () => {
+    const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml')).put('/etc/systemd/system/criscope.service.d/override.conf', '[Service]\nEnvironment=NODE_NAME=worker-1\nMemoryMax=512M\n');
+    assertExit(await installOn(node), 0);
+  });
+});
+
 describe('criscope install --env-file: /etc/default/criscope is install\'s to keep as given', () => {
   it('replaces the node\'s (mode 0600) as a change of criscope\'s, so criscope restarts; the same file again changes nothing; without the flag the node\'s is kept', async () => {
     const node = new FakeNode().put(KUBELET_CONFIG, kubeletFixture('kubeadm-1.33-config.yaml'));
