@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command.kind === 'install' || command.kind === 'uninstall') {
     const write = (line: string): void => void process.stdout.write(line);
     if (command.kind === 'install') await install(command.options, write);
-    else uninstall(command.options, write);
+    else await uninstall(command.options, write);
     return 0;
   }
   const config = loadConfig(command.configFile, command.overrides);

@@ -4,18 +4,17 @@ import { CriscopeFiles } from './criscope-files.js';
 import { startCriscopeService } from './criscope-service.js';
 import { planSwap } from './endpoint-swap.js';
 import type { InstallOptions } from './install-options.js';
-import { takeInstallLock } from './install-lock.js';
 import { readInstallState, writeInstallState, type InstallState, type PreviousEndpoints } from './install-state.js';
 import { backUpKubeletFiles, keptEdits, writeKubeletFiles, writeRecord } from './kubelet-files.js';
 import { readKubeletSettings, type EffectiveEndpoint, type KubeletSettings } from './kubelet-settings.js';
 import { criscopeConfig, envFileFrom, executableSource, packagedEnvFile, unitFiles } from './node-files.js';
 import { CRISCOPE_ENDPOINT, CRISCOPE_IMAGE_ENDPOINT, isCriscopeEndpoint, NODE_PATHS } from './node-layout.js';
-import { NodeRoot } from './node-root.js';
+import type { NodeRoot } from './node-root.js';
+import { runOnNode } from './node-run.js';
 import { refuseKnownBadUpgrade, upgradeDigest } from './refused-upgrade.js';
 import { checkRelayAgreement } from './relay-agreement.js';
-import { InstallReport } from './report.js';
-import { createSystemctl } from './systemctl.js';
-import { SystemdSteps } from './systemd-steps.js';
+import type { InstallReport } from './report.js';
+import type { SystemdSteps } from './systemd-steps.js';
 
 /**
  * `criscope install`: puts criscope on the node as a systemd service, waits until it
@@ -23,17 +22,8 @@ import { SystemdSteps } from './systemd-steps.js';
  * the first write; kubelet's files are edited only once criscope answers, so a failed
  * install leaves kubelet where it was. One install or uninstall at a time (a lock).
  */
-export async function install(options: InstallOptions, write: (line: string) => void): Promise<void> {
-  const node = new NodeRoot(options.root, options.dryRun);
-  const report = new InstallReport(write, options.dryRun);
-  const steps = new SystemdSteps(createSystemctl(options.systemd, options.dryRun), report, options.dryRun);
-  if (options.dryRun) report.line('nothing is changed: each line says what install would do');
-  const lock = takeInstallLock(node, report, 'install');
-  try {
-    await installSteps(options, node, report, steps);
-  } finally {
-    lock.release();
-  }
+export function install(options: InstallOptions, write: (line: string) => void): Promise<void> {
+  return runOnNode('install', options, write, ({ node, report, steps }) => installSteps(options, node, report, steps));
 }
 
 async function installSteps(options: InstallOptions, node: NodeRoot, report: InstallReport, steps: SystemdSteps): Promise<void> {

@@ -2,14 +2,13 @@ import { InstallError } from '../errors.js';
 import { restoreEdit } from './endpoint-swap.js';
 import type { InstallOptions } from './install-options.js';
 import { PREVIOUS_EXECUTABLE } from './criscope-files.js';
-import { takeInstallLock } from './install-lock.js';
 import { editKey, readInstallState, type InstallState } from './install-state.js';
 import { readKubeletSettings, type KubeletSettings } from './kubelet-settings.js';
 import { BACKUP_SUFFIX, ENABLE_LINKS, isCriscopeEndpoint, NODE_PATHS } from './node-layout.js';
-import { NodeRoot } from './node-root.js';
-import { InstallReport, shown } from './report.js';
-import { createSystemctl } from './systemctl.js';
-import { SystemdSteps } from './systemd-steps.js';
+import type { NodeRoot } from './node-root.js';
+import { runOnNode } from './node-run.js';
+import { shown, type InstallReport } from './report.js';
+import type { SystemdSteps } from './systemd-steps.js';
 
 /** What uninstall removes: criscope's executable and units. The config, env file and backups are the operator's and stay. */
 const REMOVED = [NODE_PATHS.kubeletDropIn, NODE_PATHS.serviceUnit, NODE_PATHS.socketUnit, NODE_PATHS.executable, PREVIOUS_EXECUTABLE, NODE_PATHS.refusedUpgrade];
@@ -21,17 +20,8 @@ const KEPT = [NODE_PATHS.config, NODE_PATHS.envFile];
  * never left pointing at a socket nobody serves. The install record goes last: a run cut
  * short can be run again. One install or uninstall at a time (a lock).
  */
-export function uninstall(options: InstallOptions, write: (line: string) => void): void {
-  const node = new NodeRoot(options.root, options.dryRun);
-  const report = new InstallReport(write, options.dryRun);
-  const steps = new SystemdSteps(createSystemctl(options.systemd, options.dryRun), report, options.dryRun);
-  if (options.dryRun) report.line('nothing is changed: each line says what uninstall would do');
-  const lock = takeInstallLock(node, report, 'uninstall');
-  try {
-    uninstallSteps(options, node, report, steps);
-  } finally {
-    lock.release();
-  }
+export function uninstall(options: InstallOptions, write: (line: string) => void): Promise<void> {
+  return runOnNode('uninstall', options, write, ({ node, report, steps }) => uninstallSteps(options, node, report, steps));
 }
 
 function uninstallSteps(options: InstallOptions, node: NodeRoot, report: InstallReport, steps: SystemdSteps): void {
