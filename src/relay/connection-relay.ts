@@ -8,6 +8,7 @@ import { FramePump, FrameVerdict } from './frame-pump.js';
 import { encodeGrpcMessage } from './grpc-message.js';
 import { HeldRequest } from './held-request.js';
 import { HpackDecoder } from './hpack/decoder.js';
+import { ClientDataFate, RequestFlow } from './request-flow.js';
 import { encodeHeaderBlock, encodeHeaderList } from './hpack/encoder.js';
 import {
   CLIENT_PREFACE,
@@ -79,10 +80,12 @@ const NO_GOAWAY = 0x7fffffff;
  */
 const MAX_UNJUDGED_BYTES = 32 * 1024;
 /**
- * The most a connection holds at all. A whole request is judged at once, so
- * only a client sending past its flow-control window could hold more.
+ * The most a connection holds at all, judged or not, before a held call is
+ * answered RESOURCE_EXHAUSTED: what waits for the runtime's credit after a
+ * rewrite, and what arrives while a whole request is judged.
  */
 const MAX_HELD_BYTES = 1024 * 1024;
+const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const GRPC_PREFIX_LENGTH = 5;
 /** An HPACK dynamic table size update to 0, which starts every re-encoded request block. */
 const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
@@ -107,9 +110,11 @@ const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
  * traceparent.
  *
  * With a policy in force, the DATA of each call it judges is held until the
- * gate's verdict: then it goes on as it came, goes on rewritten (with the
- * flow-control difference made good to the client), or the runtime is told to
- * forget the stream and the client gets PERMISSION_DENIED.
+ * gate's verdict: then it goes on as it came, goes on rewritten, or the
+ * runtime is told to forget the stream and the client gets PERMISSION_DENIED.
+ * For such a stream criscope is the flow-control endpoint on both sides (see
+ * request-flow.ts): it never sends the runtime more than the runtime granted,
+ * and never lets the client send more than it can pass on.
  */
 export class ConnectionRelay {
   private state: State = 'preface';
@@ -151,15 +156,14 @@ export class ConnectionRelay {
   private readonly answeredStreams = new Set<number>();
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
   private unavailableReason = '';
-  /**
-   * Credit the runtime will give for bytes the client never sent (a clamp
-   * made a request longer): taken out of the runtime's next connection-level
-   * WINDOW_UPDATEs, so the client's view of the window stays the runtime's.
-   */
-  private windowDebt = 0;
-  /** DATA bytes held for judgement on this connection, and how many of them belong to requests not yet whole. */
-  private heldBytes = 0;
+  /** The request direction's flow-control windows; criscope is the endpoint for the streams it holds. */
+  private readonly requestFlow = new RequestFlow();
+  /** The streams criscope holds or rewrites, with the request bytes it has yet to send. */
+  private readonly heldStreams = new Map<number, HeldRequest>();
+  /** Held bytes of requests not yet whole (neither judged nor going on). */
   private unjudgedBytes = 0;
+  /** Pass-through DATA frames waiting, in order, for runtime credit a lengthened request spent. */
+  private waitingData: Buffer[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -353,10 +357,14 @@ export class ConnectionRelay {
 
   private readonly onCallEnded = (call: TrackedCall): void => {
     const held = call.held;
-    // Ended before it was judged (reset, refused, answered early): what was held never goes on.
-    if (held !== undefined && !held.released && !held.judging) {
-      held.released = true;
-      this.creditClient(this.takeHeld(held).bytes);
+    // Ended before its request was whole (answered early): what was held never goes on.
+    if (held !== undefined && held.waitsUnjudged) {
+      for (const [streamId, candidate] of this.heldStreams) {
+        if (candidate === held) {
+          this.abandonHeld(streamId);
+          break;
+        }
+      }
     }
     this.context.onCallEnded();
     this.closeIfIdle();
@@ -399,17 +407,33 @@ export class ConnectionRelay {
         return this.requestBlockVerdict(flags, frame);
       case FrameType.DATA: {
         if (this.state === 'unavailable') return this.refuseClientFrame(type, frame);
+        if (this.blind) return FrameVerdict.Forward;
+        const content = framePayload(frame, type, flags);
+        const fate = this.requestFlow.clientData(streamId, frame.length - FRAME_HEADER_LENGTH, content.length);
+        if (fate === ClientDataFate.ConnectionOverrun || fate === ClientDataFate.StreamOverrun) return this.clientOverran(streamId, fate);
         const call = this.calls.get(streamId);
-        if (call === undefined) return FrameVerdict.Forward;
-        call.requestScanner.push(framePayload(frame, type, flags));
-        return call.held === undefined || call.held.released ? FrameVerdict.Forward : this.holdRequestData(streamId, call, call.held, flags, frame);
+        call?.requestScanner.push(content);
+        if (fate === ClientDataFate.Forward) return FrameVerdict.Forward;
+        if (fate === ClientDataFate.Queue) {
+          this.waitingData.push(Buffer.from(frame));
+          return FrameVerdict.Drop;
+        }
+        const held = this.heldStreams.get(streamId);
+        if (held !== undefined) this.holdRequestData(streamId, call, held, frame.length - FRAME_HEADER_LENGTH, content, (flags & Flag.END_STREAM) !== 0);
+        return FrameVerdict.Drop;
       }
       case FrameType.RST_STREAM:
+        // Forgotten before the call ends, so the call's end does not reset the stream at the runtime a second time.
+        this.disownStream(streamId);
+        this.dropWaitingData(streamId);
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         this.answeredStreams.delete(streamId);
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
-        if ((flags & Flag.ACK) === 0) {
+        if ((flags & Flag.ACK) !== 0) {
+          // The client now sends by the runtime's oldest SETTINGS it had not acknowledged.
+          this.requestFlow.clientAckedSettings();
+        } else {
           this.clientSentSettings = true;
           forEachSetting(frame, (id, value) => {
             // The client's limits bind what the runtime sends it.
@@ -448,101 +472,158 @@ export class ConnectionRelay {
       case FrameType.DATA:
         if (this.answeredStreams.has(streamId)) {
           if ((flags & Flag.END_STREAM) !== 0) this.answeredStreams.delete(streamId);
-          this.creditDropped(this.toUpstream, frame);
+          this.creditRuntimeForDropped(frame);
           return FrameVerdict.Drop;
         }
         this.onResponseData(streamId, flags, frame);
         return FrameVerdict.Forward;
       case FrameType.RST_STREAM:
+        this.disownStream(streamId);
+        this.dropWaitingData(streamId);
         if (this.answeredStreams.delete(streamId)) return FrameVerdict.Drop;
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
         if ((flags & Flag.ACK) === 0) {
+          let initialWindow: number | undefined;
           forEachSetting(frame, (id, value) => {
             // The runtime's limits bind what the client sends it.
             if (id === Setting.MAX_FRAME_SIZE) this.toUpstream.maxFrameSize = value;
             else if (id === Setting.HEADER_TABLE_SIZE) this.requestDecoder.maxAllowedTableSize = value;
+            else if (id === SETTINGS_INITIAL_WINDOW_SIZE) initialWindow = value;
           });
+          this.requestFlow.runtimeSettings(initialWindow);
+          if (initialWindow !== undefined) this.sendWaiting();
         }
         return FrameVerdict.Forward;
       case FrameType.GOAWAY:
         this.onRuntimeGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
         return FrameVerdict.Forward;
       case FrameType.WINDOW_UPDATE:
-        return streamId === 0 && this.windowDebt > 0 ? this.repayWindowDebt(frame) : FrameVerdict.Forward;
+        return this.blind ? FrameVerdict.Forward : this.onRuntimeWindowUpdate(streamId, frame);
       default:
         return FrameVerdict.Forward;
     }
   };
 
-  private repayWindowDebt(frame: Buffer): FrameVerdict {
+  /**
+   * Runtime credit pays first for what criscope has to send on held streams;
+   * the client gets the rest, so it never sends more than can go on.
+   */
+  private onRuntimeWindowUpdate(streamId: number, frame: Buffer): FrameVerdict {
     const increment = frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff;
-    const repaid = Math.min(this.windowDebt, increment);
-    this.windowDebt -= repaid;
-    if (increment > repaid) this.toClient.inject(windowUpdateFrame(0, increment - repaid));
+    const passOn = this.requestFlow.runtimeWindowUpdate(streamId, increment);
+    if (streamId === 0) this.sendWaiting();
+    else this.sendHeld(streamId);
+    if (passOn === increment) return FrameVerdict.Forward;
+    if (passOn > 0) this.toClient.inject(windowUpdateFrame(streamId, passOn));
     return FrameVerdict.Drop;
   }
 
   /**
-   * A DATA frame of a call the gate judges: held until the first message is
-   * whole, then judged; frames that follow while it is judged wait too.
+   * DATA of a stream criscope holds: kept until the first message is whole,
+   * then judged; what follows while it is judged waits too. Past the unjudged
+   * allowance the head goes on, and the verdict still comes once it is whole.
    */
-  private holdRequestData(streamId: number, call: TrackedCall, held: HeldRequest, flags: number, frame: Buffer): FrameVerdict {
-    const endStream = (flags & Flag.END_STREAM) !== 0;
-    const length = frame.length - FRAME_HEADER_LENGTH;
-    if (!held.judging && !endStream && !call.requestScanner.firstMessageEnded) {
-      if (held.headWentOn) return FrameVerdict.Forward;
-      if (this.unjudgedBytes + length <= MAX_UNJUDGED_BYTES) {
-        held.hold(frame, false);
-        this.heldBytes += length;
-        this.unjudgedBytes += length;
-        return FrameVerdict.Drop;
-      }
+  private holdRequestData(streamId: number, call: TrackedCall | undefined, held: HeldRequest, length: number, content: Buffer, endStream: boolean): void {
+    const whole = endStream || call?.requestScanner.firstMessageEnded === true;
+    if (held.waitsUnjudged && !whole && this.unjudgedBytes + content.length > MAX_UNJUDGED_BYTES) {
+      this.unjudgedBytes -= held.bytes;
       held.headWentOn = true;
-      // Injected frames are written after the frame being relayed, so this one joins them rather than overtake them.
-      for (const heldFrame of this.takeHeld(held).frames) this.toUpstream.inject(heldFrame);
-      this.toUpstream.inject(Buffer.from(frame));
-      return FrameVerdict.Drop;
     }
-    if (this.heldBytes + length > MAX_HELD_BYTES) {
-      this.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: more request data than any flow-control window allows');
-      return FrameVerdict.Drop;
+    held.append(content, endStream);
+    if (held.waitsUnjudged) this.unjudgedBytes += content.length;
+    if (this.requestFlow.pending > MAX_HELD_BYTES) {
+      this.refuseHeld(streamId, call, held, GrpcStatus.RESOURCE_EXHAUSTED, `criscope: more than ${MAX_HELD_BYTES} bytes of requests are held on this connection`);
+      return;
     }
-    held.hold(frame, endStream);
-    this.heldBytes += length;
-    if (!held.judging) {
+    // Held to be judged, the bytes are credited at once: the whole message must arrive, whatever the runtime's stream window.
+    // Going on, only padding is: the runtime's credit for the rest reaches the client as it comes.
+    if (!endStream) this.creditClientStream(streamId, held.mayGoOn ? length - content.length : length, !held.mayGoOn);
+    // Padding is not sent on: its connection credit is the client's again.
+    this.giveClientCredit();
+    if (whole && !held.judging && !held.released && call !== undefined) {
+      if (held.waitsUnjudged) this.unjudgedBytes -= held.bytes;
       held.judging = true;
-      // Whole now: its bytes no longer count against what may wait for the rest of a request.
-      this.unjudgedBytes -= held.heldBytes - length;
       this.judge(streamId, call, held);
     }
-    return FrameVerdict.Drop;
+    this.sendHeld(streamId);
   }
 
   /**
-   * A call policy refuses by its path. Its DATA is held (never forwarded) and
-   * the verdict applied once the header block has gone on: the runtime's
-   * reset must follow the headers it resets.
+   * A call policy refuses by its path. Its stream is held (its DATA never
+   * goes on) and the verdict applied once the header block has gone on: the
+   * runtime's reset must follow the headers it resets.
    */
   private refuse(streamId: number, call: TrackedCall, verdict: GateVerdict, endStream: boolean): void {
     if (verdict.decision.denial === undefined) {
       call.policy = verdict.decision;
       return;
     }
-    const held = new HeldRequest();
+    const held = this.holdStream(streamId);
     held.judging = true;
     held.endStream = endStream;
     call.held = held;
     queueMicrotask(() => this.applyVerdict(streamId, call, held, verdict, 0));
   }
 
-  /** Hands over a held request's frames, and takes them off the connection's count. */
-  private takeHeld(held: HeldRequest): { frames: Buffer[]; bytes: number } {
-    const bytes = held.heldBytes;
-    this.heldBytes -= bytes;
-    if (!held.judging) this.unjudgedBytes -= bytes;
-    return { frames: held.take(), bytes };
+  /** criscope becomes the flow-control endpoint of a new stream, whose request it holds. */
+  private holdStream(streamId: number): HeldRequest {
+    const held = new HeldRequest();
+    this.heldStreams.set(streamId, held);
+    this.requestFlow.own(streamId);
+    return held;
+  }
+
+  /** The held stream is over: what it still held never goes on, and its connection credit is the client's again. */
+  private disownStream(streamId: number): void {
+    const held = this.heldStreams.get(streamId);
+    if (held === undefined) return;
+    if (held.waitsUnjudged) this.unjudgedBytes -= held.bytes;
+    this.heldStreams.delete(streamId);
+    this.requestFlow.disown(streamId, held.clear());
+    this.giveClientCredit();
+  }
+
+  /** Sends what a held stream may send now: as much as the runtime's stream and connection credit allow. */
+  private sendHeld(streamId: number): void {
+    const held = this.heldStreams.get(streamId);
+    if (held === undefined || !held.mayGoOn || this.state !== 'relaying') return;
+    const bytes = Math.min(held.bytes, this.requestFlow.sendable(streamId));
+    const ends = held.endStream && bytes === held.bytes;
+    if (bytes === 0 && !ends) return;
+    this.toUpstream.inject(dataFrames(streamId, held.take(bytes), ends, this.toUpstream.maxFrameSize));
+    this.requestFlow.sent(streamId, bytes);
+    if (ends) {
+      // The request is all sent: from here the stream's frames pass through.
+      this.heldStreams.delete(streamId);
+      this.requestFlow.disown(streamId, 0);
+    }
+  }
+
+  /** After new runtime credit: waiting pass-through DATA first, in order, then held streams. */
+  private sendWaiting(): void {
+    let sent = 0;
+    for (const frame of this.waitingData) {
+      const length = frame.length - FRAME_HEADER_LENGTH;
+      if (this.state !== 'relaying' || !this.requestFlow.fitsRuntime(length)) break;
+      this.toUpstream.inject(frame);
+      this.requestFlow.queuedSent(length);
+      sent++;
+    }
+    if (sent > 0) this.waitingData.splice(0, sent);
+    for (const streamId of this.heldStreams.keys()) this.sendHeld(streamId);
+  }
+
+  /** A reset stream's waiting DATA never goes on: nothing may follow its RST_STREAM. */
+  private dropWaitingData(streamId: number): void {
+    if (this.waitingData.length === 0) return;
+    this.waitingData = this.waitingData.filter((frame) => {
+      if ((frame.readUInt32BE(5) & 0x7fffffff) !== streamId) return true;
+      this.requestFlow.queuedDropped(frame.length - FRAME_HEADER_LENGTH);
+      return false;
+    });
+    this.giveClientCredit();
   }
 
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
@@ -551,7 +632,7 @@ export class ConnectionRelay {
     if (gate === undefined || method === undefined) {
       // Not reached: a call is held only when both are there. Should it be, the request goes on as it came.
       held.released = true;
-      for (const heldFrame of this.takeHeld(held).frames) this.toUpstream.inject(heldFrame);
+      this.sendHeld(streamId);
       return;
     }
     const first = call.requestScanner.first;
@@ -569,67 +650,114 @@ export class ConnectionRelay {
     gate.judge(method, message, unreadable, !held.headWentOn).then(
       (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0),
       (error: unknown) => {
-        this.context.log.error({ err: (error as Error).message, path: call.path }, 'policy could not judge a call');
+        this.context.log.error({ err: error, path: call.path }, 'policy could not judge a call');
         this.applyVerdict(streamId, call, held, undefined, 0);
       },
     );
   }
 
-  /** Connection-level credit for bytes the runtime will never see (held, then dropped or rewritten shorter). */
-  private creditClient(bytes: number): void {
-    if (bytes <= 0) return;
-    this.onceRuntimeSpoke(() => {
-      if (this.state === 'relaying') this.toClient.inject(windowUpdateFrame(0, bytes));
+  /** Connection credit the client is owed (held bytes dropped or sent smaller, DATA dropped). */
+  private giveClientCredit(): void {
+    const due = this.requestFlow.takeClientCredit();
+    if (due > 0) this.toClientAfterSettings(windowUpdateFrame(0, due), () => true);
+  }
+
+  /** Stream credit of criscope's own for a held stream whose request is still coming. */
+  private creditClientStream(streamId: number, credit: number, ahead: boolean): void {
+    const held = this.heldStreams.get(streamId);
+    if (held === undefined || held.endStream) return;
+    const given = this.requestFlow.creditClientStream(streamId, credit, ahead);
+    if (given > 0) this.toClientAfterSettings(windowUpdateFrame(streamId, given), () => this.heldStreams.get(streamId) === held);
+  }
+
+  /**
+   * Writes a frame of criscope's own to the client now, or once the runtime's
+   * SETTINGS has gone to it (a server's first frame must be its SETTINGS), if
+   * `stillDue()` then.
+   */
+  private toClientAfterSettings(frame: Buffer, stillDue: () => boolean): void {
+    if (this.runtimeSpoke || this.state === 'unavailable') this.toClient.inject(frame);
+    else this.onceRuntimeSpoke(() => {
+      if (this.state === 'relaying' && stillDue()) this.toClient.inject(frame);
     });
   }
 
-  /** Runs `write` now, or once the runtime's SETTINGS has gone to the client: a server's first frame must be its SETTINGS. */
+  /** Runs `write` now, or once the runtime's SETTINGS has gone to the client. */
   private onceRuntimeSpoke(write: () => void): void {
     if (this.runtimeSpoke) write();
     else this.afterRuntimeSettings.push(write);
   }
 
   /**
-   * Carries out the gate's verdict on a held request: its frames go on as they
-   * came, go on rewritten, or never reach the runtime (which is told to forget
+   * Carries out the gate's verdict on a held request: it goes on as it came,
+   * goes on rewritten, or never reaches the runtime (which is told to forget
    * the stream) while the client gets criscope's answer.
    */
   private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number): void {
     held.released = true;
-    const { frames, bytes: heldBytes } = this.takeHeld(held);
     if (verdict !== undefined) call.policy = verdict.decision;
+    if (this.heldStreams.get(streamId) !== held) return;
     if (this.state !== 'relaying' || this.calls.get(streamId) !== call) {
-      // The call ended meanwhile (reset, or answered for a runtime that went away): what was held is dropped.
-      this.creditClient(heldBytes);
+      // The call ended meanwhile (answered early, or for a runtime that went away): what was held never goes on.
+      this.abandonHeld(streamId);
       return;
     }
     const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
     if (denial !== undefined) {
-      this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
-      this.creditClient(heldBytes);
-      this.onceRuntimeSpoke(() => {
-        if (this.state !== 'relaying' || this.calls.get(streamId) !== call) return;
-        this.answer(streamId, call, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
-        // The runtime never saw the message, so it sends nothing more on this stream but credit.
-        this.answeredStreams.delete(streamId);
-        if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
-      });
+      this.refuseHeld(streamId, call, held, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
       return;
     }
     const rewritten = verdict?.rewritten;
-    if (rewritten === undefined) {
-      for (const heldFrame of frames) this.toUpstream.inject(heldFrame);
-      return;
+    if (rewritten !== undefined) {
+      const message = Buffer.allocUnsafe(GRPC_PREFIX_LENGTH + rewritten.length);
+      message[0] = 0;
+      message.writeUInt32BE(rewritten.length, 1);
+      rewritten.copy(message, GRPC_PREFIX_LENGTH);
+      // Anything after the first message goes on as it came (gRPC unary requests have none).
+      this.requestFlow.resized(streamId, held.replaceFront(GRPC_PREFIX_LENGTH + originalLength, message));
+      this.giveClientCredit();
     }
-    const payload = Buffer.concat(frames.map((heldFrame) => framePayload(heldFrame, FrameType.DATA, heldFrame[4])));
-    const prefix = Buffer.alloc(GRPC_PREFIX_LENGTH);
-    prefix.writeUInt32BE(rewritten.length, 1);
-    // Anything after the first message goes on as it came (gRPC unary requests have none).
-    const rest = payload.subarray(GRPC_PREFIX_LENGTH + originalLength);
-    const sent = Buffer.concat([prefix, rewritten, rest]);
-    this.toUpstream.inject(dataFrames(streamId, sent, held.endStream, this.toUpstream.maxFrameSize));
-    if (heldBytes > sent.length) this.creditClient(heldBytes - sent.length);
-    else this.windowDebt += sent.length - heldBytes;
+    this.sendHeld(streamId);
+  }
+
+  /**
+   * A held call that must not reach the runtime: the runtime is told to
+   * forget the stream before it has seen the message, and the client gets
+   * `status` from criscope.
+   */
+  private refuseHeld(streamId: number, call: TrackedCall | undefined, held: HeldRequest, status: number, message: string): void {
+    this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
+    this.disownStream(streamId);
+    if (call === undefined) return;
+    this.onceRuntimeSpoke(() => {
+      if (this.state !== 'relaying' || this.calls.get(streamId) !== call) return;
+      this.answer(streamId, call, status, message);
+      // The runtime never saw the message, so it sends nothing more on this stream but credit.
+      this.answeredStreams.delete(streamId);
+      if (!held.endStream) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+    });
+  }
+
+  /** A held request whose call ended before it went on: the runtime is told to forget the stream. */
+  private abandonHeld(streamId: number): void {
+    if (this.state === 'relaying') this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
+    this.disownStream(streamId);
+  }
+
+  /**
+   * The client sent DATA past its window (RFC 9113 §6.9.1): past the
+   * connection's, the connection ends; past a held stream's, that stream.
+   */
+  private clientOverran(streamId: number, overrun: ClientDataFate): FrameVerdict {
+    if (overrun === ClientDataFate.ConnectionOverrun) {
+      this.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
+      return FrameVerdict.Drop;
+    }
+    this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
+    this.disownStream(streamId);
+    this.toClient.inject(rstStreamFrame(streamId, ErrorCode.FLOW_CONTROL_ERROR));
+    this.calls.reset(streamId, ErrorCode.FLOW_CONTROL_ERROR);
+    return FrameVerdict.Drop;
   }
 
   /**
@@ -734,15 +862,28 @@ export class ConnectionRelay {
     } else if (type === FrameType.CONTINUATION) {
       this.continueBlock(this.requestBlock, flags, frame, type, this.endRequestBlock);
     } else if (type === FrameType.DATA) {
-      this.creditDropped(this.toClient, frame);
+      this.dropClientData(frame.length - FRAME_HEADER_LENGTH);
     }
     return FrameVerdict.Drop;
   }
 
-  /** Gives a peer back the connection-level flow-control credit of a DATA frame criscope dropped. */
-  private creditDropped(toSender: FramePump, frame: Buffer): void {
+  /** Client DATA criscope drops: its connection credit is the client's again. */
+  private dropClientData(length: number): void {
+    if (this.blind) {
+      if (length > 0) this.toClient.inject(windowUpdateFrame(0, length));
+      return;
+    }
+    if (!this.requestFlow.clientDataDropped(length)) {
+      this.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
+      return;
+    }
+    this.giveClientCredit();
+  }
+
+  /** Runtime DATA criscope drops (a stream it answered itself): its connection credit is the runtime's again. */
+  private creditRuntimeForDropped(frame: Buffer): void {
     const length = frame.length - FRAME_HEADER_LENGTH;
-    if (length > 0) toSender.inject(windowUpdateFrame(0, length));
+    if (length > 0) this.toUpstream.inject(windowUpdateFrame(0, length));
   }
 
   private openRequestBlock(streamId: number, flags: number, frame: Buffer, type: number): void {
@@ -777,7 +918,7 @@ export class ConnectionRelay {
     const fields = this.decodeBlock(this.requestDecoder, block);
     if (fields === undefined || !this.relaysStream(block.streamId)) return;
     const call = this.calls.requestHeaders(block.streamId, fields);
-    if (call === undefined && this.calls.get(block.streamId)?.held?.released === false) {
+    if (call === undefined && (this.heldStreams.has(block.streamId) || this.waitingData.some((frame) => (frame.readUInt32BE(5) & 0x7fffffff) === block.streamId))) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
       this.close('criscope: request trailers on a call being judged');
       return;
@@ -786,7 +927,7 @@ export class ConnectionRelay {
     if (call !== undefined && gate !== undefined && this.state === 'relaying') {
       const refusal = gate.refuses(call.path);
       if (refusal !== undefined) this.refuse(block.streamId, call, refusal, block.endStream);
-      else if (call.judgedAs !== undefined && !block.endStream && gate.holds(call.judgedAs)) call.held = new HeldRequest();
+      else if (call.judgedAs !== undefined && !block.endStream && gate.holds(call.judgedAs)) call.held = this.holdStream(block.streamId);
     }
     if (this.state === 'relaying') {
       try {
