@@ -431,15 +431,19 @@ export class ConnectionRelay {
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
         if ((flags & Flag.ACK) !== 0) {
-          // The client now sends by the runtime's oldest SETTINGS it had not acknowledged.
+          // The client applied the runtime's oldest SETTINGS it had not acknowledged: it sends by them from here,
+          // and a lowered table size binds its encoder.
           this.requestFlow.clientAckedSettings();
+          this.requestDecoder.tableSizeLimit.acknowledged();
         } else {
           this.clientSentSettings = true;
+          let headerTableSize: number | undefined;
           forEachSetting(frame, (id, value) => {
             // The client's limits bind what the runtime sends it.
             if (id === Setting.MAX_FRAME_SIZE) this.toClient.maxFrameSize = value;
-            else if (id === Setting.HEADER_TABLE_SIZE) this.responseDecoder.maxAllowedTableSize = value;
+            else if (id === Setting.HEADER_TABLE_SIZE) headerTableSize = value;
           });
+          this.responseDecoder.tableSizeLimit.sent(headerTableSize);
           if (this.state === 'unavailable') this.toClient.inject(settingsFrame(true));
         }
         return FrameVerdict.Forward;
@@ -485,15 +489,19 @@ export class ConnectionRelay {
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
         if ((flags & Flag.ACK) === 0) {
+          let headerTableSize: number | undefined;
           let initialWindow: number | undefined;
           forEachSetting(frame, (id, value) => {
             // The runtime's limits bind what the client sends it.
             if (id === Setting.MAX_FRAME_SIZE) this.toUpstream.maxFrameSize = value;
-            else if (id === Setting.HEADER_TABLE_SIZE) this.requestDecoder.maxAllowedTableSize = value;
+            else if (id === Setting.HEADER_TABLE_SIZE) headerTableSize = value;
             else if (id === SETTINGS_INITIAL_WINDOW_SIZE) initialWindow = value;
           });
+          this.requestDecoder.tableSizeLimit.sent(headerTableSize);
           this.requestFlow.runtimeSettings(initialWindow);
           if (initialWindow !== undefined) this.sendWaiting();
+        } else {
+          this.responseDecoder.tableSizeLimit.acknowledged();
         }
         return FrameVerdict.Forward;
       case FrameType.GOAWAY:
@@ -821,7 +829,8 @@ export class ConnectionRelay {
     }
     if (this.reencodeRequests) {
       // The size update first: whatever table size the client last set, criscope's blocks need none (RFC 7541 §4.2, §6.3).
-      const encoded = Buffer.concat([CLEAR_DYNAMIC_TABLE, encodeHeaderList(fields)]);
+      // Fields sent never indexed stay so (§6.2.3); the decoder's record is of `fields`, decoded just before this.
+      const encoded = Buffer.concat([CLEAR_DYNAMIC_TABLE, encodeHeaderList(fields, this.requestDecoder.neverIndexedFields)]);
       this.requestBlockReplacement = headerBlockFrames(block.streamId, encoded, block.endStream, this.toUpstream.maxFrameSize);
     }
   }

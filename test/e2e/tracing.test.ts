@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { OutgoingHttpHeaders } from 'node:http2';
+import { sensitiveHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { Metadata } from '@grpc/grpc-js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, criMethod, statusOf } from '../support/cri-client.js';
@@ -13,6 +13,8 @@ import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from '../supp
 import { grpcFrame, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { echoBehindCriscope } from '../support/echo-fixture.js';
+import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
+import { RawH2Client } from '../support/raw-h2-client.js';
 import { waitFor } from '../support/wait.js';
 import { hostNetworkPodConfig } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
@@ -148,6 +150,26 @@ describe('spans continue the client trace context, and the runtime gets criscope
     assert.notEqual(headerOf(second, 'traceparent'), undefined);
   });
 
+  it('keeps never-indexed fields never indexed in the block it re-encodes (RFC 7541 §6.2.3)', async () => {
+    const parent = traceparent(true);
+    // authorization has a static-table name, x-secret-token a literal one; x-plain stays an ordinary field.
+    const headers: OutgoingHttpHeaders & { [sensitiveHeaders]: string[] } = {
+      traceparent: parent.header,
+      authorization: 'Bearer token-1',
+      'x-secret-token': 'secret-1',
+      'x-plain': 'plain-1',
+      [sensitiveHeaders]: ['authorization', 'x-secret-token'],
+    };
+    await rawCall(fixture.viaCriscope, VERSION_PATH, versionBody(), headers);
+    const relayed = fixture.echo.requests[fixture.echo.requests.length - 1];
+    await rawCall(fixture.direct, VERSION_PATH, versionBody(), headers);
+    const straight = fixture.echo.requests[fixture.echo.requests.length - 1];
+    assert.deepEqual([...straight.neverIndexed].sort(), ['authorization', 'x-secret-token'], 'the client marks both fields never indexed');
+    assert.deepEqual([...relayed.neverIndexed].sort(), ['authorization', 'x-secret-token'], 'the runtime gets them never indexed through criscope too');
+    assert.notEqual(headerOf(relayed.rawHeaders, 'traceparent'), parent.header, 'the block was re-encoded (re-parented)');
+    assert.deepEqual(withoutTraceparent(relayed.rawHeaders), withoutTraceparent(straight.rawHeaders));
+  });
+
   it('follows an unsampled parent: the runtime sees flags 00 and no span is exported, unless the call fails', async () => {
     const quiet = traceparent(false);
     const { relayed } = await bothWays({ traceparent: quiet.header });
@@ -170,6 +192,52 @@ describe('spans continue the client trace context, and the runtime gets criscope
       false,
       'the unsampled successful call is not exported',
     );
+  });
+});
+
+describe('a runtime that lowers SETTINGS_HEADER_TABLE_SIZE, while criscope re-encodes requests', () => {
+  let receiver: OtlpReceiver;
+  let echo: EchoServer;
+  let criscope: CriscopeProcess;
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    const echoSocket = join(mkdtempSync(join(tmpdir(), 'criscope-echo-')), 'echo.sock');
+    echo = await startEchoServer(echoSocket, { headerTableSize: 1024 });
+    criscope = await startCriscope({ runtimeSocket: echoSocket, config: tracingConfig(receiver) });
+  });
+  after(async () => {
+    assert.equal(await criscope.stop(), 0);
+    await echo.close();
+    await receiver.close();
+  });
+
+  /** A request block that first sets the client's table to 4096 octets, as an encoder may until it applies the runtime's 1024. */
+  function resizingBlock(parent: string): Buffer {
+    const fields: [string, string][] = [[':method', 'POST'], [':scheme', 'http'], [':path', VERSION_PATH], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['traceparent', parent]];
+    return Buffer.concat([Buffer.from([0x3f, 0xe1, 0x1f]), encodeHeaderBlock(fields)]);
+  }
+
+  it('follows blocks written under the old limit until the client acknowledges the new one, and only then holds to it', async () => {
+    const client = new RawH2Client(criscope.socketPath);
+    try {
+      client.write(Buffer.concat([CLIENT_PREFACE, settingsFrame(false)]));
+      // The runtime's SETTINGS has passed criscope; the client has not acknowledged it yet.
+      await client.waitForFrame((type, flags) => type === FrameType.SETTINGS && (flags & Flag.ACK) === 0);
+      const before = echo.requests.length;
+      const parent = traceparent(true);
+      client.write(Buffer.concat([buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, resizingBlock(parent.header)), buildFrame(FrameType.DATA, Flag.END_STREAM, 1, versionBody())]));
+      await client.waitForFrame((type, flags, streamId) => type === FrameType.HEADERS && streamId === 1 && (flags & Flag.END_STREAM) !== 0);
+      const forwarded = headerOf(echo.requests[before]?.rawHeaders ?? [], 'traceparent') ?? '';
+      assert.match(forwarded, new RegExp(`^00-${parent.traceId}-(?!${parent.spanId})[0-9a-f]{16}-01$`), 'criscope read the block and re-parented it');
+
+      // Acknowledged: the client's encoder now works under 1024, and a block asking for more cannot be followed.
+      client.write(Buffer.concat([settingsFrame(true), buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 3, resizingBlock(traceparent(true).header)), buildFrame(FrameType.DATA, Flag.END_STREAM, 3, versionBody())]));
+      await client.closed;
+      assert.ok(criscope.logLines().some((line) => line['msg'] === 'cannot follow a connection whose requests are re-encoded or judged; closing it' && /4096 exceeds the allowed 1024/.test(String(line['reason']))));
+      assert.equal(echo.requests.length, before + 1, 'the second request never reached the runtime');
+    } finally {
+      client.destroy();
+    }
   });
 });
 

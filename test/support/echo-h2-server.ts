@@ -1,11 +1,13 @@
 import { rm } from 'node:fs/promises';
 import {
   createServer,
+  sensitiveHeaders,
   type Http2Server,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
   type ServerStreamResponseOptions,
+  type Settings,
 } from 'node:http2';
 
 /**
@@ -16,6 +18,8 @@ import {
  */
 export interface EchoRequest {
   readonly rawHeaders: string[];
+  /** Names of the fields that arrived as "literal never indexed" (RFC 7541 §6.2.3), as node:http2 reports them. */
+  readonly neverIndexed: readonly string[];
   readonly body: Buffer;
 }
 
@@ -35,9 +39,10 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-export async function startEchoServer(socketPath: string): Promise<EchoServer> {
+/** `settings`: SETTINGS the peer sends besides its large initial window. */
+export async function startEchoServer(socketPath: string, settings: Settings = {}): Promise<EchoServer> {
   const requests: EchoRequest[] = [];
-  const server: Http2Server = createServer({ maxSessionMemory: 256, settings: { initialWindowSize: 16 * 1024 * 1024 } });
+  const server: Http2Server = createServer({ maxSessionMemory: 256, settings: { initialWindowSize: 16 * 1024 * 1024, ...settings } });
   const echo: EchoServer = {
     requests,
     answer: () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } }),
@@ -46,12 +51,13 @@ export async function startEchoServer(socketPath: string): Promise<EchoServer> {
       await rm(socketPath, { force: true });
     },
   };
-  server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    const neverIndexed = (headers as IncomingHttpHeaders & { [sensitiveHeaders]?: string[] })[sensitiveHeaders] ?? [];
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('error', () => undefined);
     stream.on('end', () => {
-      const request = { rawHeaders, body: Buffer.concat(chunks) };
+      const request = { rawHeaders, neverIndexed, body: Buffer.concat(chunks) };
       requests.push(request);
       const answer = echo.answer(request);
       if (answer.reset !== undefined) {

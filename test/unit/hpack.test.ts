@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
-import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
+import { encodeHeaderBlock, encodeHeaderList } from '../../src/relay/hpack/encoder.js';
 import { HpackError } from '../../src/relay/hpack/errors.js';
-import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from '../../src/relay/hpack/huffman.js';
+import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanScratchCapacity } from '../../src/relay/hpack/huffman.js';
 
 type Field = readonly [string, string];
 
@@ -353,6 +353,7 @@ describe('HpackDecoder', () => {
   it('follows a naive model of the table through random insertions and size updates', () => {
     const random = prng(2);
     const decoder = new HpackDecoder(512);
+    decoder.tableSizeLimit.sent(4000);
     let model: Field[] = [];
     let maxSize = 512;
     let longest = 0;
@@ -398,7 +399,7 @@ describe('HpackDecoder', () => {
       ['string past the end', '04 05 6162', /runs past the end/],
       ['missing value', '04', /string was expected/],
       ['missing new name', '40', /string was expected/],
-      ['size update over the allowed size', '3f e2 ff 03', /65537 exceeds the allowed 65536/],
+      ['size update over the allowed size', '3f e2 1f', /4097 exceeds the allowed 4096/],
       ['size update after a field', '82 20', /size update after a header field/],
     ];
     for (const [what, wire, problem] of cases) {
@@ -408,11 +409,73 @@ describe('HpackDecoder', () => {
     assert.throws(() => new HpackDecoder().decode(hex('82 86 be')), (error: unknown) => error instanceof HpackError && error.offset === 2);
   });
 
-  it('honours a lowered maxAllowedTableSize', () => {
+  it('accepts size updates up to the table size limit, which a lowered SETTINGS changes only once acknowledged', () => {
     const decoder = new HpackDecoder();
-    decoder.maxAllowedTableSize = 4096;
-    decoder.decode(hex('3fe11f')); // 4096
-    throwsHpack(() => decoder.decode(hex('3fe21f')), /4097 exceeds the allowed 4096/);
+    decoder.decode(integer(4096, 5, 0x20));
+    throwsHpack(() => new HpackDecoder().decode(integer(4097, 5, 0x20)), /4097 exceeds the allowed 4096/, 'the default limit');
+    decoder.tableSizeLimit.sent(8192);
+    decoder.decode(integer(8192, 5, 0x20)); // a raise may be used at once
+    decoder.tableSizeLimit.acknowledged();
+    decoder.tableSizeLimit.sent(1024);
+    decoder.decode(integer(8192, 5, 0x20)); // written before the encoder saw the lower limit
+    assert.equal(decoder.maxTableSize, 8192);
+    decoder.tableSizeLimit.acknowledged();
+    decoder.decode(integer(1024, 5, 0x20));
+    throwsHpack(() => decoder.decode(integer(1025, 5, 0x20)), /1025 exceeds the allowed 1024/);
+  });
+
+  it('accepts a size update only before the first field of a block', () => {
+    const decoder = new HpackDecoder();
+    decoder.decode(hex('20 3fe11f 82')); // two updates (§4.2: smallest, then final), then a field
+    assert.equal(decoder.maxTableSize, 4096);
+    throwsHpack(() => decoder.decode(hex('82 3fe11f')), /size update after a header field/);
+  });
+
+  it('reports which fields came never indexed, allocating nothing for a block without any', () => {
+    const decoder = new HpackDecoder();
+    decoder.decode(insertion('x-a', '1'));
+    assert.equal(decoder.neverIndexedFields.length, 0);
+    const none = decoder.neverIndexedFields;
+    const fields = decoder.decode(Buffer.concat([
+      hex('1f08 06'), latin1('secret') /* never indexed, static name (authorization) */,
+      hex('82') /* indexed */,
+      hex('1003'), latin1('k-1'), hex('01'), latin1('v') /* never indexed, new name */,
+      hex('0f10 01'), latin1('x') /* without indexing */,
+      hex('40 03'), latin1('x-b'), hex('01'), latin1('2') /* incremental indexing */,
+      hex('1f30 01'), latin1('3') /* never indexed, dynamic name 63 (x-a) */,
+    ]));
+    assert.deepEqual(fields, ['authorization', 'secret', ':method', 'GET', 'k-1', 'v', 'content-type', 'x', 'x-b', '2', 'x-a', '3']);
+    assert.deepEqual(decoder.neverIndexedFields, [0, 4, 10]);
+    decoder.decode(hex('82'));
+    assert.equal(decoder.neverIndexedFields, none, 'the next plain block shares the empty record');
+  });
+
+  it('shrinks the ring of dynamic table entries when the table shrinks', () => {
+    const decoder = new HpackDecoder();
+    decoder.tableSizeLimit.sent(65536);
+    decoder.decode(integer(65536, 5, 0x20));
+    for (let round = 0; round < 2000; round++) decoder.decode(insertion(`n${round}`, ''));
+    assert.ok(decoder.tableLength > 1024, `only ${decoder.tableLength} entries`);
+    assert.equal(decoder.tableCapacity, 2048);
+    decoder.decode(integer(4096, 5, 0x20));
+    assert.equal(decoder.tableCapacity, 128, 'room for the 4096 / 32 entries that can fit, no more');
+    assert.deepEqual(decoder.tableEntries().slice(0, 2), [['n1999', ''], ['n1998', '']]);
+    decoder.decode(hex('20'));
+    assert.equal(decoder.tableCapacity, 16);
+    decoder.decode(integer(4096, 5, 0x20));
+    decoder.decode(insertion('x', 'y'));
+    assert.deepEqual(decoder.tableEntries(), [['x', 'y']]);
+  });
+
+  it('does not keep a large Huffman string\'s size in its scratch area', () => {
+    const before = huffmanScratchCapacity();
+    const value = 'a'.repeat(1024 * 1024); // 5 bits an octet: 640 KiB coded
+    const coded = huffmanEncode(latin1(value));
+    const block = Buffer.concat([hex('00 05'), latin1('x-big'), integer(coded.length, 7, 0x80), coded]);
+    assert.deepEqual(new HpackDecoder().decode(block), ['x-big', value]);
+    assert.equal(huffmanScratchCapacity(), before);
+    assert.ok(before <= 4096, `a small default, not ${before} octets`);
+    assert.equal(huffmanDecode(huffmanEncode(latin1('short'))), 'short', 'and small strings still decode through it');
   });
 
   it('refuses every block after an error, since its table may be half-updated', () => {
@@ -444,6 +507,36 @@ describe('encodeHeaderBlock', () => {
     decoder.decode(hex('40 01 61 01 62')); // a peer's entry that must stay put
     assert.deepEqual(decoder.decode(encodeHeaderBlock(fields)), flat(fields));
     assert.deepEqual(decoder.tableEntries(), [['a', 'b']]);
+  });
+
+  it('re-encodes a decoded block keeping never-indexed fields never indexed, and the rest without indexing', () => {
+    const decoder = new HpackDecoder();
+    decoder.decode(hex('40 03 782d61 01 31')); // x-a: 1 enters the client's table
+    const fields = decoder.decode(Buffer.concat([
+      hex('82') /* :method GET, indexed */,
+      hex('1f08 06'), latin1('secret') /* authorization, never indexed, static name */,
+      hex('0f10 01'), latin1('x') /* content-type, without indexing */,
+      hex('1003'), latin1('k-1'), hex('01'), latin1('v') /* never indexed, new name */,
+      hex('40 03'), latin1('x-b'), hex('01'), latin1('2') /* incremental indexing */,
+      hex('be') /* x-b: 2, indexed from the dynamic table */,
+    ]));
+    const encoded = encodeHeaderList(fields, decoder.neverIndexedFields);
+    assert.deepEqual(
+      encoded,
+      Buffer.concat([
+        hex('00 07'), latin1(':method'), hex('03'), latin1('GET'),
+        hex('10 0d'), latin1('authorization'), hex('06'), latin1('secret'),
+        hex('00 0c'), latin1('content-type'), hex('01'), latin1('x'),
+        hex('10 03'), latin1('k-1'), hex('01'), latin1('v'),
+        hex('00 03'), latin1('x-b'), hex('01'), latin1('2'),
+        hex('00 03'), latin1('x-b'), hex('01'), latin1('2'),
+      ]),
+    );
+    const peer = new HpackDecoder();
+    assert.deepEqual(peer.decode(encoded), fields);
+    assert.deepEqual(peer.neverIndexedFields, [2, 6]);
+    assert.equal(peer.tableLength, 0);
+    assert.deepEqual(encodeHeaderList(fields), encodeHeaderBlock([[':method', 'GET'], ['authorization', 'secret'], ['content-type', 'x'], ['k-1', 'v'], ['x-b', '2'], ['x-b', '2']]), 'without the record, all without indexing');
   });
 
   it('refuses chars outside latin1 instead of truncating them', () => {
@@ -641,7 +734,6 @@ async function clientExchange(advertisedTableSize: number | undefined): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'criscope-hpack-'));
   const socketPath = join(dir, 'h2.sock');
   const decoder = new HpackDecoder();
-  if (advertisedTableSize !== undefined) decoder.maxAllowedTableSize = advertisedTableSize;
   const collector = new BlockCollector();
   const received: string[][] = [];
   let sensitiveIndexed = false;
@@ -655,11 +747,13 @@ async function clientExchange(advertisedTableSize: number | undefined): Promise<
       settings.writeUInt32BE(advertisedTableSize, 2);
     }
     socket.write(frame(SETTINGS, 0, 0, settings));
+    decoder.tableSizeLimit.sent(advertisedTableSize);
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of reader.push(chunk)) {
           if (f.type === SETTINGS && (f.flags & ACK) === 0) socket.write(frame(SETTINGS, ACK, 0));
+          if (f.type === SETTINGS && (f.flags & ACK) !== 0) decoder.tableSizeLimit.acknowledged();
           const header = collector.push(f);
           if (header === undefined) continue;
           const fields = decoder.decode(header.block);
@@ -715,7 +809,10 @@ async function clientExchange(advertisedTableSize: number | undefined): Promise<
   assert.ok(collector.continuations > 0, 'no CONTINUATION frame seen');
   assert.equal(sensitiveIndexed, false, 'a sensitive header entered the dynamic table');
   if (advertisedTableSize === undefined) assert.ok(plainIndexed, 'nghttp2 never indexed the plain header (the check above proves nothing)');
-  else assert.equal(decoder.maxTableSize, advertisedTableSize);
+  else {
+    assert.equal(decoder.maxTableSize, advertisedTableSize);
+    assert.equal(decoder.tableSizeLimit.allowed, advertisedTableSize, 'the client acknowledged the smaller size');
+  }
   assert.ok(decoder.tableLength > 0);
 }
 

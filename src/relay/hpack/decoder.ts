@@ -12,6 +12,7 @@
 import { HpackError } from './errors.js';
 import { huffmanDecode } from './huffman.js';
 import { STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './static-table.js';
+import { HeaderTableSizeLimit } from './table-size-limit.js';
 
 export { HpackError } from './errors.js';
 
@@ -22,14 +23,17 @@ const MAX_INTEGER = 0x7fffffff;
 /** Continuation octets allowed after a full prefix: 5 × 7 bits covers MAX_INTEGER, more is padding abuse. */
 const MAX_CONTINUATION_SCALE = 2 ** 28;
 const INITIAL_CAPACITY = 16;
+/** What `neverIndexedFields` is for a block without such fields: shared, so the common case allocates nothing. */
+const NONE: readonly number[] = Object.freeze([]);
 
 export class HpackDecoder {
   /**
-   * Largest table size a size update may ask for: the SETTINGS_HEADER_TABLE_SIZE
-   * the decoding peer advertised. Lowering it does not shrink the table; the
-   * encoder must do that with a size update (RFC 7541 §4.2).
+   * Largest table size a size update may ask for: it follows the
+   * SETTINGS_HEADER_TABLE_SIZE the decoding peer advertised, and its ACKs.
+   * Lowering it does not shrink the table; the encoder must do that with a
+   * size update (RFC 7541 §4.2).
    */
-  maxAllowedTableSize = 65536;
+  readonly tableSizeLimit: HeaderTableSizeLimit;
 
   private maxSize: number;
   private size = 0;
@@ -43,11 +47,31 @@ export class HpackDecoder {
   /** Read position in the block being decoded (a field, so helpers need not return pairs). */
   private pos = 0;
   private failure: HpackError | undefined;
+  private neverIndexed: readonly number[] = NONE;
 
-  /** `maxTableSize`: the dynamic table's initial maximum size (HTTP/2's default is 4096). */
+  /**
+   * `maxTableSize`: the dynamic table's initial maximum size, which is also
+   * the initial limit on size updates (HTTP/2's default is 4096).
+   */
   constructor(maxTableSize = 4096) {
     if (!Number.isSafeInteger(maxTableSize) || maxTableSize < 0) throw new RangeError(`invalid HPACK table size ${maxTableSize}`);
     this.maxSize = maxTableSize;
+    this.tableSizeLimit = new HeaderTableSizeLimit(maxTableSize);
+  }
+
+  /**
+   * Where the fields the encoder sent as "literal never indexed" (RFC 7541
+   * §6.2.3) are in the list the last decode() returned: the index of each
+   * one's name, ascending. Whoever re-encodes that list must keep them never
+   * indexed (§7.1.3).
+   */
+  get neverIndexedFields(): readonly number[] {
+    return this.neverIndexed;
+  }
+
+  /** Slots of the dynamic table's ring (grows with the entries, shrinks with the table's maximum size). */
+  get tableCapacity(): number {
+    return this.names.length;
   }
 
   /** Current maximum size of the dynamic table (the last size update, or the initial one). */
@@ -96,6 +120,8 @@ export class HpackDecoder {
     const fields: string[] = [];
     const end = block.length;
     this.pos = 0;
+    this.neverIndexed = NONE;
+    let neverIndexed: number[] | undefined;
     while (this.pos < end) {
       const at = this.pos;
       const first = block[at];
@@ -119,16 +145,20 @@ export class HpackDecoder {
         // 001xxxxx: dynamic table size update (§6.3), only before the block's first field (§4.2).
         if (fields.length !== 0) throw new HpackError('dynamic table size update after a header field', at);
         const size = this.readInteger(block, 0x1f);
-        if (size > this.maxAllowedTableSize) throw new HpackError(`dynamic table size update to ${size} exceeds the allowed ${this.maxAllowedTableSize}`, at);
+        const allowed = this.tableSizeLimit.allowed;
+        if (size > allowed) throw new HpackError(`dynamic table size update to ${size} exceeds the allowed ${allowed}`, at);
         this.maxSize = size;
         this.evictDownTo(size);
+        this.fitRing();
       } else {
         // 0001xxxx never indexed (§6.2.3) and 0000xxxx without indexing (§6.2.2):
-        // same layout, and a reader has nothing to do differently.
+        // same layout; only a re-encoder needs to know which it was.
+        if (first >= 0x10) (neverIndexed ??= []).push(fields.length);
         const name = this.readName(block, 0x0f, at);
         fields.push(name, this.readString(block));
       }
     }
+    if (neverIndexed !== undefined) this.neverIndexed = neverIndexed;
     return fields;
   }
 
@@ -189,7 +219,7 @@ export class HpackDecoder {
       return;
     }
     this.evictDownTo(this.maxSize - size);
-    if (this.count === this.names.length) this.grow();
+    if (this.count === this.names.length) this.resizeRing(this.names.length * 2);
     this.head = (this.head - 1) & this.mask;
     this.names[this.head] = name;
     this.values[this.head] = value;
@@ -208,8 +238,18 @@ export class HpackDecoder {
     }
   }
 
-  private grow(): void {
-    const capacity = this.names.length * 2;
+  /**
+   * Shrinks the ring after the table's maximum size went down: no more than
+   * maxSize / 32 entries can fit, so slots past that would only hold memory
+   * for a size the encoder gave up.
+   */
+  private fitRing(): void {
+    let capacity = INITIAL_CAPACITY;
+    while (capacity * ENTRY_OVERHEAD < this.maxSize) capacity *= 2;
+    if (capacity < this.names.length) this.resizeRing(capacity);
+  }
+
+  private resizeRing(capacity: number): void {
     const names = new Array<string>(capacity).fill('');
     const values = new Array<string>(capacity).fill('');
     for (let i = 0; i < this.count; i++) {

@@ -1,10 +1,11 @@
 /**
  * Encodes header blocks the relay writes into a connection whose HPACK state
  * belongs to the two peers: a trailers-only gRPC error it injects, or a
- * request block it re-parents. Every field is a
- * "literal header field without indexing, new name" (RFC 7541 §6.2.2) with raw
- * strings: it neither reads nor changes the peer's dynamic table, so the
- * connection's encoder and decoder stay in step whatever the relay adds.
+ * request block it re-parents. Every field is a literal with a new name and
+ * raw strings, "without indexing" (RFC 7541 §6.2.2) or, for a field the client
+ * sent so, "never indexed" (§6.2.3): it neither reads nor changes the peer's
+ * dynamic table, so the connection's encoder and decoder stay in step
+ * whatever the relay adds.
  * No Huffman either: on a unix socket the few bytes it would save cost more
  * CPU than they are worth.
  */
@@ -45,8 +46,18 @@ export function encodeHeaderBlock(fields: readonly (readonly [string, string])[]
   return encodeHeaderList(fields.flat());
 }
 
-/** The same, for a flat list [name, value, name, value, …] as HpackDecoder returns it. */
-export function encodeHeaderList(fields: readonly string[]): Buffer {
+/** First octet of a literal with a new name: without indexing, or never indexed. */
+const WITHOUT_INDEXING = 0x00;
+const NEVER_INDEXED = 0x10;
+const NONE: readonly number[] = Object.freeze([]);
+
+/**
+ * The same, for a flat list [name, value, name, value, …] as HpackDecoder
+ * returns it. `neverIndexed` holds the indexes of the names of the fields to
+ * write as never indexed (HpackDecoder.neverIndexedFields): an intermediary
+ * must keep that representation (§6.2.3).
+ */
+export function encodeHeaderList(fields: readonly string[], neverIndexed: readonly number[] = NONE): Buffer {
   let length = 0;
   for (const field of fields) {
     if (NOT_LATIN1.test(field)) throw new RangeError(`header field ${JSON.stringify(field.slice(0, 40))} has a char outside latin1`);
@@ -57,8 +68,8 @@ export function encodeHeaderList(fields: readonly string[]): Buffer {
   for (let index = 0; index < fields.length; index += 2) {
     const name = fields[index];
     const value = fields[index + 1];
-    // 0000 0000: without indexing, name index 0 (a new name follows).
-    out[at++] = 0x00;
+    // Name index 0: a new name follows.
+    out[at++] = neverIndexed.length !== 0 && neverIndexed.includes(index) ? NEVER_INDEXED : WITHOUT_INDEXING;
     at = writeInteger(out, at, name.length, 0x7f, 0x00);
     at += out.write(name, at, 'latin1');
     at = writeInteger(out, at, value.length, 0x7f, 0x00);

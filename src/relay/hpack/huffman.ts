@@ -174,8 +174,18 @@ function buildDecodeTable(): Uint32Array {
   return table;
 }
 
-/** Reused output area: decoded strings are copied out of it, so one per module suffices. */
-let scratch = Buffer.allocUnsafe(4096);
+/**
+ * Reused output area: decoded strings are copied out of it, so one per module
+ * suffices. It never grows: a longer string gets an area of its own that goes
+ * with it, so one huge header does not pin its size for the process's life.
+ */
+const SCRATCH_BYTES = 4096;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+
+/** Octets of the reused output area, for tests: it stays at its default whatever was decoded. */
+export function huffmanScratchCapacity(): number {
+  return scratch.length;
+}
 
 /**
  * Decodes src[start, end) as a Huffman-coded string and returns its octets as a
@@ -186,8 +196,7 @@ let scratch = Buffer.allocUnsafe(4096);
 export function huffmanDecode(src: Uint8Array, start = 0, end: number = src.length): string {
   // No code is shorter than 5 bits, which bounds the output length.
   const most = Math.floor(((end - start) * 8) / 5);
-  if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
-  const out = scratch;
+  const out = most <= SCRATCH_BYTES ? scratch : Buffer.allocUnsafe(most);
   let length = 0;
   let state = 0;
   for (let i = start; i < end; i++) {
