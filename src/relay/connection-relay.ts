@@ -5,6 +5,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { CallTracker, headerIndex, headerValue, type TrackedCall, type TrackingContext } from './call-tracker.js';
 import type { GateVerdict } from './request-gate.js';
 import { FramePump, FrameVerdict } from './frame-pump.js';
+import { ConnectionFrameRules } from './frame-rule-state.js';
+import type { Violation } from './frame-rules.js';
 import { encodeGrpcMessage } from './grpc-message.js';
 import { HeldRequest } from './held-request.js';
 import { HpackDecoder } from './hpack/decoder.js';
@@ -170,19 +172,19 @@ export class ConnectionRelay {
     private readonly context: ConnectionContext,
   ) {
     this.calls = new CallTracker(context.tracking, this.onCallEnded);
+    const rules = new ConnectionFrameRules();
     this.toUpstream = new FramePump(undefined, {
       onFrame: this.onClientFrame,
       onUnreadable: this.goBlind,
-      onOversized: (length, limit) => this.rejectClient(ErrorCode.FRAME_SIZE_ERROR, `criscope: a ${length}-byte frame exceeds the runtime's limit of ${limit}`),
-    });
+      onViolation: this.onClientViolation,
+      onOversized: (length, limit) => this.onClientViolation({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
+    }, rules.fromClient);
     this.toClient = new FramePump(client, {
       onFrame: this.onRuntimeFrame,
       onUnreadable: this.goBlind,
-      onOversized: (length, limit) => {
-        this.upstreamError = `it sent a ${length}-byte frame, over the client's limit of ${limit}`;
-        this.upstream?.destroy();
-      },
-    });
+      onViolation: this.rejectRuntime,
+      onOversized: (length, limit) => this.rejectRuntime({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
+    }, rules.fromServer);
     this.prefaceTimer = setTimeout(() => {
       if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
@@ -270,6 +272,41 @@ export class ConnectionRelay {
     this.upstream?.destroy();
     this.client.end(goawayFrame(this.goawayStreamId(), code, reason));
   }
+
+  /**
+   * The client broke RFC 9113 (see frame-rules), and the frame went no further:
+   * a connection error ends both connections, GOAWAY to the client; a stream
+   * error resets the stream on both sides.
+   */
+  private readonly onClientViolation = (violation: Violation, streamId: number): void => {
+    if (violation.scope === 'connection') {
+      // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
+      if (this.state === 'relaying' && !this.runtimeSpoke) this.client.write(settingsFrame(false));
+      return this.rejectClient(violation.code, `criscope: ${violation.reason}`);
+    }
+    if (this.state === 'closed') return;
+    this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
+    if (this.state === 'relaying' && this.relaysStream(streamId)) this.toUpstream.inject(rstStreamFrame(streamId, violation.code));
+    const reset = (): void => this.toClient.inject(rstStreamFrame(streamId, violation.code));
+    if (this.state === 'relaying') this.onceRuntimeSpoke(reset);
+    else reset();
+    this.calls.reset(streamId, violation.code);
+  };
+
+  /**
+   * The runtime broke RFC 9113 (see frame-rules): the frame never reaches the
+   * client, the runtime is sent GOAWAY with the error and left, and the client
+   * is served as when the runtime goes away.
+   */
+  private readonly rejectRuntime = (violation: Violation): void => {
+    const upstream = this.upstream;
+    if (this.state !== 'relaying' || upstream === undefined) return;
+    this.context.log.warn({ reason: violation.reason }, 'the runtime broke HTTP/2; leaving its connection');
+    // Inside a header block of the client's, a GOAWAY would be one more protocol error.
+    if (this.toUpstream.insideHeaderBlock) upstream.destroy();
+    else upstream.end(goawayFrame(0, violation.code, `criscope: ${violation.reason}`), () => upstream.destroy());
+    this.failUpstream(`criscope: the runtime broke HTTP/2: ${violation.reason}`);
+  };
 
   /** The last-stream-id for a GOAWAY to the client: never above one it has already been sent. */
   private goawayStreamId(): number {

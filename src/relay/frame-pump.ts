@@ -1,4 +1,5 @@
-import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, frameProblem } from './http2-frames.js';
+import type { FrameJudge, Violation } from './frame-rules.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType } from './http2-frames.js';
 
 /** Pieces of a chunk up to this size are joined into one buffer for their write; a copy this small costs less than a writev. */
 const JOIN_UP_TO_BYTES = 16 * 1024;
@@ -18,17 +19,18 @@ export interface FrameSink {
   uncork(): void;
 }
 
-/** Sees each complete, well-formed frame of one direction; `frame` is the whole frame, header included. */
+/** Sees each complete frame of one direction that breaks no rule of its judge; `frame` is the whole frame, header included. */
 export type FrameHandler = (type: number, flags: number, streamId: number, frame: Buffer) => FrameVerdict;
 
 export interface FramePumpEvents {
   readonly onFrame: FrameHandler;
-  /**
-   * A frame the pump relayed without showing it to the handler (malformed, so
-   * the receiving peer will reject it), or one whose handler threw: from here
-   * on the pump's owner cannot trust its view of the connection.
-   */
+  /** A frame whose handler threw, relayed all the same: from here on the pump's owner cannot trust its view of the connection. */
   readonly onUnreadable: (reason: string) => void;
+  /**
+   * A frame that breaks RFC 9113: neither relayed nor shown to the handler.
+   * After a connection error the pump stops; after a stream error it goes on.
+   */
+  readonly onViolation: (violation: Violation, streamId: number) => void;
   /** A frame longer than the receiver accepts: the connection must end; the pump stops. */
   readonly onOversized: (length: number, limit: number) => void;
 }
@@ -37,10 +39,11 @@ export interface FramePumpEvents {
  * Moves the frames of one direction of a connection from a source socket to a
  * sink socket, unchanged and whole: a chunk is written as it came, up to its
  * last complete frame, so the sink always sits on a frame boundary and
- * criscope can slip its own frames in between. Frames a handler drops are cut
- * out. A frame split across chunks is collected into one buffer of its own
- * length, so each of its bytes is copied once, and never more than the
- * receiver's SETTINGS_MAX_FRAME_SIZE is held.
+ * criscope can slip its own frames in between. Frames a handler drops, and
+ * frames that break RFC 9113 (as the pump's judge finds), are cut out. A
+ * frame split across chunks is collected into one buffer of its own length,
+ * so each of its bytes is copied once, and never more than the receiver's
+ * SETTINGS_MAX_FRAME_SIZE is held.
  */
 export class FramePump {
   /** The largest frame the receiving peer accepts (its SETTINGS_MAX_FRAME_SIZE). */
@@ -58,6 +61,7 @@ export class FramePump {
   constructor(
     private sink: FrameSink | undefined,
     private readonly events: FramePumpEvents,
+    private readonly judge: FrameJudge,
   ) {}
 
   /** True between a HEADERS frame without END_HEADERS and the CONTINUATION that ends its block. */
@@ -81,6 +85,8 @@ export class FramePump {
     } finally {
       this.pushing = false;
     }
+    // A pump that stopped still writes what its owner injected on the way (criscope's own answers).
+    if (this.stopped && !this.inHeaderBlock) this.flushDeferred();
     return this.flushOutput() && !this.stopped;
   }
 
@@ -135,7 +141,7 @@ export class FramePump {
   private relay(bytes: Buffer): void {
     let offset = 0;
     let forwardFrom = 0;
-    while (bytes.length - offset >= FRAME_HEADER_LENGTH) {
+    while (!this.stopped && bytes.length - offset >= FRAME_HEADER_LENGTH) {
       const length = (bytes[offset]) * 65536 + (bytes[offset + 1]) * 256 + (bytes[offset + 2]);
       if (!this.acceptsLength(length)) {
         this.write(bytes.subarray(forwardFrom, offset));
@@ -145,11 +151,13 @@ export class FramePump {
       if (end > bytes.length) break;
       const type = bytes[offset + 3];
       const flags = bytes[offset + 4];
-      if (this.see(type, flags, bytes.subarray(offset, end)) === FrameVerdict.Drop) {
+      const verdict = this.see(type, flags, bytes.subarray(offset, end));
+      if (verdict !== FrameVerdict.Forward) {
         this.write(bytes.subarray(forwardFrom, offset));
         forwardFrom = end;
       }
-      if (type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE || type === FrameType.CONTINUATION) {
+      // A refused frame opened or closed no header block: it never went out.
+      if (verdict !== undefined && (type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE || type === FrameType.CONTINUATION)) {
         this.inHeaderBlock = (flags & Flag.END_HEADERS) === 0;
       }
       offset = end;
@@ -160,18 +168,23 @@ export class FramePump {
       }
     }
     this.write(bytes.subarray(forwardFrom, offset));
-    if (offset < bytes.length) this.keepPartial(bytes.subarray(offset));
+    if (!this.stopped && offset < bytes.length) this.keepPartial(bytes.subarray(offset));
   }
 
-  /** The handler's verdict on a frame; malformed frames and handler failures are relayed unread. */
-  private see(type: number, flags: number, frame: Buffer): FrameVerdict {
-    const problem = frameProblem(type, flags, frame);
-    if (problem !== undefined) {
-      this.events.onUnreadable(problem);
-      return FrameVerdict.Forward;
+  /**
+   * The handler's verdict on a frame, or undefined for one the judge refused.
+   * Frames whose handler fails are relayed unread.
+   */
+  private see(type: number, flags: number, frame: Buffer): FrameVerdict | undefined {
+    const streamId = frame.readUInt32BE(5) & 0x7fffffff;
+    const violation = this.judge.judge(type, flags, streamId, frame);
+    if (violation !== undefined) {
+      if (violation.scope === 'connection') this.stopped = true;
+      this.events.onViolation(violation, streamId);
+      return undefined;
     }
     try {
-      return this.events.onFrame(type, flags, frame.readUInt32BE(5) & 0x7fffffff, frame);
+      return this.events.onFrame(type, flags, streamId, frame);
     } catch (error) {
       this.events.onUnreadable(`reading a frame failed: ${(error as Error).message}`);
       return FrameVerdict.Forward;

@@ -42,53 +42,29 @@ export const ErrorCode = {
 
 export const Setting = {
   HEADER_TABLE_SIZE: 0x1,
+  ENABLE_PUSH: 0x2,
+  INITIAL_WINDOW_SIZE: 0x4,
   MAX_FRAME_SIZE: 0x5,
 } as const;
 
-/** Fixed payload lengths, for the frame types that have one. */
-const FIXED_LENGTH: Readonly<Record<number, number>> = {
-  [FrameType.PRIORITY]: 5,
-  [FrameType.RST_STREAM]: 4,
-  [FrameType.PING]: 8,
-  [FrameType.WINDOW_UPDATE]: 4,
-};
-
-/**
- * What makes a frame unreadable, or undefined for one criscope can parse
- * safely: the lengths its reads depend on. (Everything else about validity is
- * the receiving peer's to judge; criscope relays the frame either way.)
- */
-export function frameProblem(type: number, flags: number, frame: Buffer): string | undefined {
-  const length = frame.length - FRAME_HEADER_LENGTH;
-  const fixed = FIXED_LENGTH[type];
-  if (fixed !== undefined) return length === fixed ? undefined : `frame type ${type} with a ${length}-byte payload (must be ${fixed})`;
-  switch (type) {
-    case FrameType.DATA:
-    case FrameType.HEADERS:
-    case FrameType.PUSH_PROMISE: {
-      const padded = (flags & Flag.PADDED) !== 0;
-      let prefix = padded ? 1 : 0;
-      if (type === FrameType.HEADERS && (flags & Flag.PRIORITY) !== 0) prefix += 5;
-      if (type === FrameType.PUSH_PROMISE) prefix += 4;
-      const padding = padded && length > 0 ? (frame[FRAME_HEADER_LENGTH]) : 0;
-      return prefix + padding <= length ? undefined : `frame type ${type} whose padding and prefix (${prefix + padding} bytes) exceed its ${length}-byte payload`;
-    }
-    case FrameType.SETTINGS:
-      return length % 6 === 0 && ((flags & Flag.ACK) === 0 || length === 0) ? undefined : `SETTINGS with a ${length}-byte payload`;
-    case FrameType.GOAWAY:
-      return length >= 8 ? undefined : `GOAWAY with a ${length}-byte payload`;
-    default:
-      return undefined;
-  }
-}
+/** The largest SETTINGS_MAX_FRAME_SIZE a peer may announce (RFC 9113 §4.2). */
+export const MAX_ALLOWED_FRAME_SIZE = 16_777_215;
+/** The largest flow-control window (RFC 9113 §6.9.1). */
+export const MAX_WINDOW_SIZE = 0x7fffffff;
 
 /** Calls `each` with every (identifier, value) of a well-formed SETTINGS frame. */
 export function forEachSetting(frame: Buffer, each: (id: number, value: number) => void): void {
   for (let offset = FRAME_HEADER_LENGTH; offset + 6 <= frame.length; offset += 6) each(frame.readUInt16BE(offset), frame.readUInt32BE(offset + 2));
 }
 
+/** The stream a well-formed PUSH_PROMISE reserves (see frame-rules). */
+export function promisedStreamId(frame: Buffer, flags: number): number {
+  const at = FRAME_HEADER_LENGTH + ((flags & Flag.PADDED) !== 0 ? 1 : 0);
+  return frame.readUInt32BE(at) & 0x7fffffff;
+}
+
 /**
- * The content of a well-formed frame's payload (see frameProblem): without
+ * The content of a well-formed frame's payload (see frame-rules): without
  * padding, HEADERS' priority fields or PUSH_PROMISE's promised stream id.
  */
 export function framePayload(frame: Buffer, type: number, flags: number): Buffer {

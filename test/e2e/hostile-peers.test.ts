@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
+import { buildFrame, CLIENT_PREFACE, ErrorCode, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, statusOf } from '../support/cri-client.js';
 import { criscopeInFrontOf } from '../support/criscope-fixture.js';
@@ -20,21 +20,32 @@ function frameTypes(bytes: Buffer): number[] {
   return types;
 }
 
-const MALFORMED: { name: string; frame: Buffer }[] = [
-  { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)) },
-  { name: 'HEADERS with a pad length past its payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])) },
-  { name: 'HEADERS with PRIORITY and a 2-byte payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])) },
-  { name: 'DATA with a pad length past its payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])) },
+/** Malformed frames; `code` is criscope's own answer (RFC 9113), where the frame layer tells it is malformed. */
+const MALFORMED: { name: string; frame: Buffer; code?: number }[] = [
+  { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: ErrorCode.FRAME_SIZE_ERROR },
+  { name: 'HEADERS with a pad length past its payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])), code: ErrorCode.PROTOCOL_ERROR },
+  { name: 'HEADERS with PRIORITY and a 2-byte payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])), code: ErrorCode.FRAME_SIZE_ERROR },
+  { name: 'DATA with a pad length past its payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: ErrorCode.PROTOCOL_ERROR },
   { name: 'a header block that is not HPACK', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])) },
 ];
+
+/** The error code of the first GOAWAY in a byte stream of whole frames. */
+function goawayCode(bytes: Buffer): number | undefined {
+  for (let offset = 0; offset + 9 <= bytes.length; offset += 9 + bytes.readUIntBE(offset, 3)) {
+    if (bytes[offset + 3] === FrameType.GOAWAY) return bytes.readUInt32BE(offset + 13);
+  }
+  return undefined;
+}
 
 describe('hostile clients, against the real containerd', () => {
   const runtime = testRuntime();
   const fixture = criscopeInFrontOf(runtime.containerdSocket);
 
-  for (const { name, frame } of MALFORMED) {
-    it(`relays ${name} for the runtime to judge, and keeps serving everyone else`, async () => {
-      await exchangeRaw(fixture.criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), frame]));
+  for (const { name, frame, code } of MALFORMED) {
+    const answer = code === undefined ? 'relays it for the runtime to judge' : `answers it with GOAWAY(${code}) itself`;
+    it(`${answer} (${name}), and keeps serving everyone else`, async () => {
+      const received = await exchangeRaw(fixture.criscope.socketPath, Buffer.concat([CLIENT_PREFACE, settingsFrame(false), frame]));
+      if (code !== undefined) assert.equal(goawayCode(received), code);
       assert.equal((await fixture.client.call('Version'))['runtime_name'], 'containerd');
       assert.equal(fixture.criscope.child.exitCode, null);
     });

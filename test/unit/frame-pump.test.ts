@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FramePump, FrameVerdict, type FrameHandler, type FrameSink } from '../../src/relay/frame-pump.js';
-import { buildFrame, Flag, FrameType, rstStreamFrame } from '../../src/relay/http2-frames.js';
+import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
+import { buildFrame, ErrorCode, Flag, FrameType, goawayFrame, rstStreamFrame } from '../../src/relay/http2-frames.js';
 
 /** Records what is written, and how many times it would reach the socket (corked writes leave together). */
 class MemorySink implements FrameSink {
@@ -41,13 +42,18 @@ const frames = [
 ];
 const stream = Buffer.concat(frames);
 
-/** A pump whose frames go to `handler`; unreadable or oversized frames fail the test unless it expects them. */
-function pumpTo(sink: FrameSink, handler: FrameHandler, problems: string[] = []): FramePump {
+/** A pump of a client's frames to `handler`; unreadable, refused or oversized frames fail the test unless it expects them. */
+function pumpTo(sink: FrameSink, handler: FrameHandler, problems: string[] = [], onProblem: () => void = () => undefined): FramePump {
+  const note = (problem: string): void => {
+    problems.push(problem);
+    onProblem();
+  };
   return new FramePump(sink, {
     onFrame: handler,
-    onUnreadable: (reason) => problems.push(reason),
-    onOversized: (length, limit) => problems.push(`oversized ${length} > ${limit}`),
-  });
+    onUnreadable: note,
+    onViolation: (violation, streamId) => note(`${violation.scope} error ${violation.code} on stream ${streamId}`),
+    onOversized: (length, limit) => note(`oversized ${length} > ${limit}`),
+  }, new ConnectionFrameRules().fromClient);
 }
 
 /** Pushes `bytes` cut into pieces of the given sizes (cycled). */
@@ -117,31 +123,71 @@ describe('FramePump', () => {
   });
 });
 
-describe('FramePump and frames it cannot read', () => {
-  const malformed: { name: string; frame: Buffer }[] = [
-    { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)) },
-    { name: 'HEADERS whose pad length exceeds the payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])) },
-    { name: 'HEADERS with PRIORITY and too short a payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])) },
-    { name: 'DATA whose pad length exceeds the payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])) },
-    { name: 'a 7-byte WINDOW_UPDATE', frame: buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(7)) },
-    { name: 'a short GOAWAY', frame: buildFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(3)) },
-    { name: 'SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)) },
+describe('FramePump and frames that break RFC 9113', () => {
+  const settings = frames[0];
+  const headers = buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.alloc(10, 2));
+  const after = buildFrame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  // The frames the old pump relayed unread for the runtime to judge: the RFC makes each a connection error.
+  const malformed: { name: string; frame: Buffer; code: number }[] = [
+    { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'HEADERS whose pad length exceeds the payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 3, Buffer.from([200, 1])), code: ErrorCode.PROTOCOL_ERROR },
+    { name: 'HEADERS with PRIORITY and too short a payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 3, Buffer.from([1, 2])), code: ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'DATA whose pad length exceeds the payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: ErrorCode.PROTOCOL_ERROR },
+    { name: 'a 7-byte WINDOW_UPDATE', frame: buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(7)), code: ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'a short GOAWAY', frame: buildFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(3)), code: ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), code: ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'HEADERS on stream 0', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 0, Buffer.alloc(4)), code: ErrorCode.PROTOCOL_ERROR },
   ];
-  for (const { name, frame } of malformed) {
-    it(`relays ${name} unread, and says so`, () => {
-      const sink = new MemorySink();
-      const problems: string[] = [];
-      let handled = 0;
-      const pump = pumpTo(sink, () => {
-        handled++;
-        return FrameVerdict.Forward;
-      }, problems);
-      pump.push(frame);
-      assert.ok(sink.bytes.equals(frame), 'the receiving peer judges it');
-      assert.equal(handled, 0);
-      assert.equal(problems.length, 1);
-    });
+  for (const { name, frame, code } of malformed) {
+    for (const sizes of [[1_000_000], [1], [10, 4]]) {
+      it(`refuses ${name}: relays what came before, and nothing from it on (pieces of ${sizes.join('/')} bytes)`, () => {
+        const sink = new MemorySink();
+        const problems: string[] = [];
+        const handled: number[] = [];
+        const pump = pumpTo(sink, (type) => {
+          handled.push(type);
+          return FrameVerdict.Forward;
+        }, problems);
+        pushInPieces(pump, Buffer.concat([settings, headers, frame, after]), sizes);
+        assert.ok(sink.bytes.equals(Buffer.concat([settings, headers])));
+        assert.deepEqual(handled, [FrameType.SETTINGS, FrameType.HEADERS], 'the handler never sees it');
+        assert.equal(problems.length, 1);
+        assert.match(problems[0] ?? '', new RegExp(`^connection error ${code} `));
+      });
+    }
   }
+
+  it('drops a PRIORITY of the wrong length on an open stream (a stream error), and relays what follows', () => {
+    const sink = new MemorySink();
+    const problems: string[] = [];
+    const pump = pumpTo(sink, () => FrameVerdict.Forward, problems);
+    pump.push(Buffer.concat([settings, headers, buildFrame(FrameType.PRIORITY, 0, 1, Buffer.alloc(4)), after]));
+    assert.ok(sink.bytes.equals(Buffer.concat([settings, headers, after])));
+    assert.deepEqual(problems, [`stream error ${ErrorCode.FRAME_SIZE_ERROR} on stream 1`]);
+  });
+
+  it('writes what the owner injects on a refused frame after the frames before it', () => {
+    const sink = new MemorySink();
+    const answer = goawayFrame(1, ErrorCode.PROTOCOL_ERROR);
+    const pump: FramePump = pumpTo(sink, () => FrameVerdict.Forward, [], () => pump.inject(answer));
+    pump.push(Buffer.concat([settings, headers, buildFrame(FrameType.DATA, 0, 0, Buffer.alloc(3)), after]));
+    assert.ok(sink.bytes.equals(Buffer.concat([settings, headers, answer])));
+  });
+
+  it('writes what the owner injects when it stops at an oversized frame', () => {
+    const sink = new MemorySink();
+    const answer = goawayFrame(0, ErrorCode.FRAME_SIZE_ERROR);
+    const pump: FramePump = pumpTo(sink, () => FrameVerdict.Forward, [], () => pump.inject(answer));
+    pump.push(Buffer.concat([settings, Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1])]));
+    assert.ok(sink.bytes.equals(Buffer.concat([settings, answer])));
+  });
+
+  it('does not count a refused HEADERS as an open header block', () => {
+    const sink = new MemorySink();
+    const pump = pumpTo(sink, () => FrameVerdict.Forward);
+    pump.push(Buffer.concat([settings, buildFrame(FrameType.HEADERS, 0, 2, Buffer.alloc(4))]));
+    assert.equal(pump.insideHeaderBlock, false, 'what criscope injects can still go out');
+  });
 
   it('relays a frame whose handler throws, and says so', () => {
     const sink = new MemorySink();
@@ -158,7 +204,6 @@ describe('FramePump and frames it cannot read', () => {
     const sink = new MemorySink();
     const problems: string[] = [];
     const pump = pumpTo(sink, () => FrameVerdict.Forward, problems);
-    const settings = frames[0];
     const huge = Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1]);
     pump.push(Buffer.concat([settings, huge, Buffer.alloc(100)]));
     assert.deepEqual(problems, [`oversized ${0xffffff} > 16384`]);

@@ -1,0 +1,288 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
+import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
+import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
+import { buildFrame, CLIENT_PREFACE, ErrorCode, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
+import { criscopeInFrontOf } from '../support/criscope-fixture.js';
+import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
+import { parseFrames, RawConnection, type RawFrame } from '../support/raw-socket.js';
+import { testRuntime } from '../support/runtime-env.js';
+import {
+  continuation,
+  data,
+  goaway,
+  headers,
+  ping,
+  priority,
+  pushPromise,
+  rstStream,
+  settings,
+  SETTINGS,
+  SETTINGS_ACK,
+  uint32,
+  unknownFrame,
+  windowUpdate,
+} from '../support/test-frames.js';
+import { waitFor } from '../support/wait.js';
+
+const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = ErrorCode;
+/** How long a peer gets to answer a frame before it counts as letting the frame pass. */
+const ANSWER_WAIT_MS = 1500;
+
+const VERSION_REQUEST = encodeHeaderBlock([
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':path', '/runtime.v1.RuntimeService/Version'],
+  [':authority', 'localhost'],
+  ['content-type', 'application/grpc'],
+  ['te', 'trailers'],
+]);
+/** Stream 1 opened with a Version call whose request has not come yet: the runtime waits for it. */
+const OPEN_1 = headers(1, Flag.END_HEADERS, VERSION_REQUEST);
+/** A whole Version call on `streamId`: headers, and an empty request message. */
+const versionCall = (streamId: number): Buffer => Buffer.concat([headers(streamId, Flag.END_HEADERS, VERSION_REQUEST), data(streamId, Flag.END_STREAM, Buffer.alloc(5))]);
+
+interface Expected {
+  readonly code: number;
+  readonly scope: 'connection' | 'stream';
+}
+
+/** What a test client sends: the preface, its SETTINGS, a scene, and the frame under test. */
+interface Sending {
+  /** The rule, with its section of RFC 9113. */
+  readonly name: string;
+  /** What the client sends before the frame, after the preface and its SETTINGS. */
+  readonly scene?: readonly Buffer[];
+  readonly frame: Buffer;
+  /** No SETTINGS after the preface: the frame comes first. */
+  readonly noSettings?: boolean;
+}
+
+interface Case extends Sending {
+  /** The RFC's answer; a stream error resets stream 1. */
+  readonly expect: Expected;
+}
+
+const connection = (code: number): Expected => ({ code, scope: 'connection' });
+const stream = (code: number): Expected => ({ code, scope: 'stream' });
+
+const CLIENT_VIOLATIONS: readonly Case[] = [
+  { name: '§6.2 HEADERS on stream 0', frame: headers(0, Flag.END_HEADERS | Flag.END_STREAM, VERSION_REQUEST), expect: connection(PROTOCOL_ERROR) },
+  { name: '§3.4 a preface not followed by SETTINGS', noSettings: true, frame: ping(), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.1 DATA on stream 0', frame: data(0), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.3 PRIORITY on stream 0', frame: priority(0), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.4 RST_STREAM on stream 0', frame: rstStream(0), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.10 CONTINUATION on stream 0', frame: continuation(0), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.5 SETTINGS on stream 1', frame: buildFrame(FrameType.SETTINGS, 0, 1, Buffer.alloc(0)), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.7 PING on stream 1', frame: ping(1), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.8 GOAWAY on stream 1', frame: goaway(1), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.7 PING of 7 bytes', frame: ping(0, Buffer.alloc(7)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.5 SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.5 a SETTINGS acknowledgment with a payload', frame: buildFrame(FrameType.SETTINGS, Flag.ACK, 0, Buffer.alloc(6)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.9 WINDOW_UPDATE of 3 bytes', frame: windowUpdate(0, Buffer.alloc(3)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.4 RST_STREAM of 3 bytes', scene: [OPEN_1], frame: rstStream(1, Buffer.alloc(3)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.3 PRIORITY of 4 bytes on an open stream', scene: [OPEN_1], frame: priority(1, Buffer.alloc(4)), expect: stream(FRAME_SIZE_ERROR) },
+  { name: '§6.3, §6.4 PRIORITY of 4 bytes on an idle stream', frame: priority(3, Buffer.alloc(4)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§4.2, §6.8 GOAWAY of 7 bytes', frame: goaway(0, Buffer.alloc(7)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§4.2 a frame over SETTINGS_MAX_FRAME_SIZE', scene: [OPEN_1], frame: data(1, 0, Buffer.alloc(16_385)), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§6.1 DATA padding past the payload', scene: [OPEN_1], frame: data(1, Flag.PADDED, Buffer.from([50, 1, 2])), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.2 HEADERS padding past the payload', frame: headers(1, Flag.END_HEADERS | Flag.PADDED, Buffer.concat([Buffer.from([200]), VERSION_REQUEST.subarray(0, 9)])), expect: connection(PROTOCOL_ERROR) },
+  { name: '§4.2 HEADERS too short for its priority fields', frame: headers(1, Flag.END_HEADERS | Flag.PRIORITY, Buffer.from([0, 0])), expect: connection(FRAME_SIZE_ERROR) },
+  { name: '§4.3, §6.2 DATA inside a header block', scene: [headers(1, 0, VERSION_REQUEST)], frame: data(1), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.2 CONTINUATION of another stream inside a header block', scene: [headers(1, 0, VERSION_REQUEST)], frame: continuation(3, Flag.END_HEADERS, Buffer.alloc(0)), expect: connection(PROTOCOL_ERROR) },
+  { name: '§5.5 a frame of unknown type inside a header block', scene: [headers(1, 0, VERSION_REQUEST)], frame: unknownFrame(), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.10 CONTINUATION without a header block', scene: [OPEN_1], frame: continuation(1, Flag.END_HEADERS, Buffer.alloc(0)), expect: connection(PROTOCOL_ERROR) },
+  { name: '§5.1.1 HEADERS opening an even stream', frame: headers(2, Flag.END_HEADERS, VERSION_REQUEST), expect: connection(PROTOCOL_ERROR) },
+  { name: '§5.1 DATA on an idle stream', frame: data(1, Flag.END_STREAM, Buffer.alloc(0)), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.4 RST_STREAM on an idle stream', frame: rstStream(1), expect: connection(PROTOCOL_ERROR) },
+  { name: '§5.1 WINDOW_UPDATE on an idle stream', frame: windowUpdate(1), expect: connection(PROTOCOL_ERROR) },
+  { name: '§8.4 PUSH_PROMISE from a client', scene: [OPEN_1], frame: pushPromise(1, 2), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.5.2 SETTINGS_ENABLE_PUSH of 2', frame: settings([Setting.ENABLE_PUSH, 2]), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.5.2 SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1', frame: settings([Setting.INITIAL_WINDOW_SIZE, 0x80000000]), expect: connection(FLOW_CONTROL_ERROR) },
+  { name: '§6.5.2 SETTINGS_MAX_FRAME_SIZE under 16384', frame: settings([Setting.MAX_FRAME_SIZE, 16_383]), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.5.2 SETTINGS_MAX_FRAME_SIZE over 16777215', frame: settings([Setting.MAX_FRAME_SIZE, 16_777_216]), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.9 WINDOW_UPDATE of 0 on the connection', frame: windowUpdate(0, uint32(0)), expect: connection(PROTOCOL_ERROR) },
+  { name: '§6.9 WINDOW_UPDATE of 0 on an open stream', scene: [OPEN_1], frame: windowUpdate(1, uint32(0)), expect: stream(PROTOCOL_ERROR) },
+];
+
+/** Frames the RFC says to ignore or accept: neither peer may answer them with an error. */
+const CLIENT_FRAMES_THAT_PASS: readonly Sending[] = [
+  { name: '§4.1, §5.5 a frame of unknown type', frame: unknownFrame() },
+  { name: '§6.5.2 an unknown setting', frame: settings([0x99, 7]) },
+  { name: '§6.3 PRIORITY on an idle stream', frame: priority(5) },
+];
+
+/** How a peer answered: an error GOAWAY, a reset, a close without either, or nothing. */
+interface Answer {
+  readonly kind: 'goaway' | 'reset' | 'closed' | 'none';
+  readonly code?: number;
+  readonly streamId?: number;
+}
+
+function answerOf(frames: readonly RawFrame[], closed: boolean): Answer {
+  for (const frame of frames) {
+    if (frame.type === FrameType.GOAWAY && frame.payload.readUInt32BE(4) !== ErrorCode.NO_ERROR) return { kind: 'goaway', code: frame.payload.readUInt32BE(4) };
+    if (frame.type === FrameType.RST_STREAM) return { kind: 'reset', code: frame.payload.readUInt32BE(0), streamId: frame.streamId };
+  }
+  return { kind: closed ? 'closed' : 'none' };
+}
+
+function describeAnswer(answer: Answer): string {
+  if (answer.kind === 'goaway') return `GOAWAY(${answer.code})`;
+  if (answer.kind === 'reset') return `RST_STREAM(stream ${answer.streamId}, ${answer.code})`;
+  return answer.kind === 'closed' ? 'closes without GOAWAY' : 'no answer';
+}
+
+/** What `peer` answers to the preface, SETTINGS, the case's scene and its bad frame; waits for an error answer, then for the close. */
+async function exchange(socketPath: string, testCase: Sending): Promise<{ answer: Answer; frames: RawFrame[]; closed: boolean }> {
+  const peer = await RawConnection.open(socketPath);
+  try {
+    peer.send(Buffer.concat([CLIENT_PREFACE, ...(testCase.noSettings === true ? [] : [SETTINGS]), ...(testCase.scene ?? []), testCase.frame]));
+    const answered = await peer.waitFor((frames) => answerOf(frames, false).kind !== 'none', ANSWER_WAIT_MS);
+    if (answered && answerOf(peer.frames, false).kind === 'goaway') await peer.waitFor(() => false, ANSWER_WAIT_MS);
+    return { answer: answerOf(peer.frames, peer.closed), frames: peer.frames, closed: peer.closed };
+  } finally {
+    peer.close();
+  }
+}
+
+/** Each frame criscope sent the client, after the client sent `sent`, breaks no rule a client checks: the client can read all of it. */
+function assertReadable(sent: Buffer, answered: readonly RawFrame[]): void {
+  const rules = new ConnectionFrameRules();
+  for (const frame of parseFrames(sent)) rules.fromClient.judge(frame.type, frame.flags, frame.streamId, frame.bytes);
+  for (const frame of answered) {
+    const violation = rules.fromServer.judge(frame.type, frame.flags, frame.streamId, frame.bytes);
+    assert.equal(violation?.reason, undefined, `criscope sent the client a frame it cannot read (type ${frame.type} on stream ${frame.streamId})`);
+  }
+}
+
+describe('RFC 9113 frame rules: criscope in front of the real containerd', () => {
+  const runtime = testRuntime();
+  const fixture = criscopeInFrontOf(runtime.containerdSocket);
+
+  for (const testCase of CLIENT_VIOLATIONS) {
+    const { code, scope } = testCase.expect;
+    const rfcAnswer: Answer = scope === 'connection' ? { kind: 'goaway', code } : { kind: 'reset', code, streamId: 1 };
+    it(`${testCase.name}: criscope answers ${describeAnswer(rfcAnswer)}, and is no laxer than containerd`, async (t) => {
+      const [viaCriscope, direct] = await Promise.all([exchange(fixture.criscope.socketPath, testCase), exchange(runtime.containerdSocket, testCase)]);
+      t.diagnostic(`containerd: ${describeAnswer(direct.answer)}; criscope: ${describeAnswer(viaCriscope.answer)}`);
+      assert.deepEqual(viaCriscope.answer, rfcAnswer);
+      assert.equal(viaCriscope.closed, scope === 'connection', scope === 'connection' ? 'criscope closes the connection' : 'the connection stays open');
+      assertReadable(Buffer.concat([...(testCase.noSettings === true ? [] : [SETTINGS]), ...(testCase.scene ?? [])]), viaCriscope.frames);
+      if (direct.answer.kind !== 'none') assert.notEqual(viaCriscope.answer.kind, 'none', 'containerd answers it, so criscope must');
+      if (direct.answer.code !== undefined && direct.answer.kind === rfcAnswer.kind) assert.equal(viaCriscope.answer.code, direct.answer.code, "containerd's code");
+    });
+  }
+
+  for (const testCase of CLIENT_FRAMES_THAT_PASS) {
+    it(`${testCase.name}: passes, through criscope as at containerd`, async () => {
+      const [viaCriscope, direct] = await Promise.all([exchange(fixture.criscope.socketPath, testCase), exchange(runtime.containerdSocket, testCase)]);
+      assert.deepEqual(direct.answer, { kind: 'none' });
+      assert.deepEqual(viaCriscope.answer, { kind: 'none' });
+    });
+  }
+
+  for (const { name, frame } of [
+    { name: '§6.9 WINDOW_UPDATE of 0 on stream 1', frame: windowUpdate(1, uint32(0)) },
+    { name: '§6.3 PRIORITY of 4 bytes on stream 1', frame: priority(1, Buffer.alloc(4)) },
+  ]) {
+    it(`after a stream error (${name}), the connection carries the next call`, async () => {
+      const peer = await RawConnection.open(fixture.criscope.socketPath);
+      try {
+        peer.send(Buffer.concat([CLIENT_PREFACE, SETTINGS]));
+        assert.ok(await peer.waitFor((frames) => frames.some((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0), ANSWER_WAIT_MS), "the runtime's SETTINGS");
+        peer.send(Buffer.concat([SETTINGS_ACK, OPEN_1, frame]));
+        assert.ok(await peer.waitFor((frames) => frames.some((f) => f.type === FrameType.RST_STREAM), ANSWER_WAIT_MS), 'stream 1 is reset');
+        peer.send(versionCall(3));
+        const trailers = (frames: RawFrame[]): boolean => frames.some((f) => f.type === FrameType.HEADERS && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0);
+        assert.ok(await peer.waitFor(trailers, 10_000), 'the call on stream 3 ends');
+        const decoder = new HpackDecoder();
+        const fields = peer.frames.filter((f) => f.type === FrameType.HEADERS).flatMap((f) => decoder.decode(f.payload));
+        assert.equal(fields[fields.indexOf('grpc-status') + 1], '0');
+        const message = Buffer.concat(peer.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 3).map((f) => f.payload));
+        assert.match(message.toString('latin1'), /containerd/);
+        assert.ok(!peer.frames.some((f) => f.type === FrameType.GOAWAY), 'no GOAWAY');
+      } finally {
+        peer.close();
+      }
+    });
+  }
+});
+
+/** Frames a fake runtime sends once the call's HEADERS has come; `code` is what criscope must tell it. */
+const RUNTIME_VIOLATIONS: readonly { name: string; frames: (streamId: number) => Buffer; code: number }[] = [
+  { name: '§6.2 HEADERS on stream 0', frames: () => headers(0), code: PROTOCOL_ERROR },
+  { name: '§6.1 DATA on stream 0', frames: () => data(0), code: PROTOCOL_ERROR },
+  { name: '§5.1.1 HEADERS on a stream the client never opened', frames: (streamId) => headers(streamId + 2), code: PROTOCOL_ERROR },
+  { name: '§6.7 PING of 7 bytes', frames: () => ping(0, Buffer.alloc(7)), code: FRAME_SIZE_ERROR },
+  { name: '§6.5.2 SETTINGS_ENABLE_PUSH of 1 from a server', frames: () => settings([Setting.ENABLE_PUSH, 1]), code: PROTOCOL_ERROR },
+  { name: '§6.10 CONTINUATION without a header block', frames: (streamId) => continuation(streamId), code: PROTOCOL_ERROR },
+  { name: '§6.9 WINDOW_UPDATE of 0 on the connection', frames: () => windowUpdate(0, uint32(0)), code: PROTOCOL_ERROR },
+  { name: '§4.2 a frame over the client’s SETTINGS_MAX_FRAME_SIZE', frames: (streamId) => data(streamId, 0, Buffer.alloc(16_385)), code: FRAME_SIZE_ERROR },
+];
+
+describe('RFC 9113 frame rules: a runtime that breaks them', () => {
+  let fakeRuntime: Server;
+  let criscope: CriscopeProcess;
+  let misbehave: (streamId: number) => Buffer = () => Buffer.alloc(0);
+  /** What criscope sent the fake runtime, by connection, since the test began. */
+  let connections: { frames: RawFrame[] }[] = [];
+  const received = (): RawFrame[] => connections.flatMap((connection) => connection.frames);
+
+  before(async () => {
+    const runtimeSocket = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'runtime.sock');
+    fakeRuntime = createServer((socket: Socket) => {
+      let bytes = Buffer.alloc(0);
+      let misbehaved = false;
+      const seen = { frames: [] as RawFrame[] };
+      connections.push(seen);
+      socket.on('error', () => undefined);
+      socket.write(SETTINGS);
+      socket.on('data', (chunk: Buffer) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        seen.frames = parseFrames(bytes.subarray(CLIENT_PREFACE.length));
+        const call = seen.frames.find((frame) => frame.type === FrameType.HEADERS);
+        if (call !== undefined && !misbehaved) {
+          misbehaved = true;
+          socket.write(misbehave(call.streamId));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => fakeRuntime.listen(runtimeSocket, resolve));
+    criscope = await startCriscope({ runtimeSocket });
+  });
+
+  after(async () => {
+    assert.equal(await criscope.stop(), 0);
+    fakeRuntime.close();
+  });
+
+  for (const { name, frames, code } of RUNTIME_VIOLATIONS) {
+    it(`${name}: the runtime gets GOAWAY(${code}); the client never sees the frame, and its call ends UNAVAILABLE`, async () => {
+      misbehave = frames;
+      connections = [];
+      const client = await RawConnection.open(criscope.socketPath);
+      const sent = Buffer.concat([SETTINGS, versionCall(1)]);
+      try {
+        client.send(Buffer.concat([CLIENT_PREFACE, sent]));
+        const answered = (got: RawFrame[]): boolean => got.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0);
+        assert.ok(await client.waitFor(answered, 5000), 'the call is answered');
+        assertReadable(sent, client.frames);
+        const decoder = new HpackDecoder();
+        const fields = client.frames.filter((frame) => frame.type === FrameType.HEADERS).flatMap((frame) => decoder.decode(frame.payload));
+        assert.equal(fields[fields.indexOf('grpc-status') + 1], '14');
+        assert.match(fields[fields.indexOf('grpc-message') + 1] ?? '', /criscope: the runtime broke HTTP\/2/);
+      } finally {
+        client.close();
+      }
+      await waitFor(() => received().some((frame) => frame.type === FrameType.GOAWAY), 'a GOAWAY to the runtime', 5000);
+      const goawayFrame = received().find((frame) => frame.type === FrameType.GOAWAY);
+      assert.equal(goawayFrame?.payload.readUInt32BE(4), code);
+    });
+  }
+});
