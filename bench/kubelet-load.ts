@@ -68,13 +68,14 @@ export interface KubeletLoadRun {
 
 /** Bursts sent straight to the runtime before the load, so the bench client's code and the runtime are warm. */
 const DIRECT_WARMUP_BURSTS = 3;
+/** Direct's start burst is timed this many times and each call's median kept: one sample would be all noise. */
+const DIRECT_START_BURST_RUNS = 5;
 
 /**
- * The start burst goes to each path first (the relays have carried nothing yet); then the paths
- * take turns, spread evenly over each gap, so every path sits idle for a gap before each burst and
- * no two paths' bursts overlap. Beforehand, direct alone is warmed up: otherwise the first start
- * burst would carry the bench client's and the runtime's cold start, and whichever path went
- * first would look slow for reasons not its own.
+ * Each relay gets the start burst first, right after it started; then direct's baseline for it.
+ * Then the paths take turns, spread evenly over each gap, so every path sits idle for a gap before
+ * each burst and no two paths' bursts overlap. Beforehand, direct alone is warmed up: otherwise
+ * the first calls would carry the bench client's and the runtime's cold start, not the relays'.
  */
 export async function runKubeletLoad(targets: readonly BenchTarget[], shape: KubeletLoadShape, plan: KubeletLoadPlan): Promise<KubeletLoadRun> {
   const direct = targets.find((target) => target.name === "direct");
@@ -85,15 +86,21 @@ export async function runKubeletLoad(targets: readonly BenchTarget[], shape: Kub
   const spacingMilliseconds = (plan.gapSeconds * 1000) / targets.length;
   const latencies = new Map<TargetName, number[][]>(targets.map((target) => [target.name, []]));
   const cpuAtStart = new Map(targets.map((target) => [target.name, target.relayPid === undefined ? 0 : cpuMicroseconds(target.relayPid)]));
-  const bursts = [shape.startBurst, ...Array.from({ length: plan.bursts }, (_, index) => shape.steadyBurst(index))];
 
-  for (const [index, burst] of bursts.entries()) {
-    for (const target of index === 0 ? targets : rotated(targets, index)) {
-      if (index > 0) await sleep(spacingMilliseconds);
+  for (const relay of targets.filter((target) => target !== direct)) latencies.get(relay.name)?.push(await timeBurst(relay.client, shape.startBurst));
+  const directStartRuns: number[][] = [];
+  for (let run = 0; run < DIRECT_START_BURST_RUNS; run++) directStartRuns.push(await timeBurst(direct.client, shape.startBurst));
+  latencies.get(direct.name)?.push(shape.startBurst.map((_, slot) => median(directStartRuns.map((timings) => timings[slot] ?? Number.NaN))));
+
+  const steadyBursts = Array.from({ length: plan.bursts }, (_, index) => shape.steadyBurst(index));
+  for (const [index, burst] of steadyBursts.entries()) {
+    for (const target of rotated(targets, index)) {
+      await sleep(spacingMilliseconds);
       latencies.get(target.name)?.push(await timeBurst(target.client, burst));
     }
   }
 
+  const bursts = [shape.startBurst, ...steadyBursts];
   const callsPerPath = bursts.reduce((sum, burst) => sum + burst.length, 0);
   const cpuMicrosecondsPerCall = new Map<RelayName, number>();
   for (const target of targets) {
@@ -113,4 +120,9 @@ async function timeBurst(client: CriClient, burst: readonly CallSpec[]): Promise
       return Number(process.hrtime.bigint() - started) / 1000;
     }),
   );
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }

@@ -5,6 +5,7 @@ import { formatAddedMicroseconds, formatMebibytes, formatMicroseconds, formatPer
 import type { KubeletLoadResult } from "./kubelet-run.js";
 import { summarizeRss } from "./measure-rss.js";
 import type { TelemetrySpans } from "./otlp-sink.js";
+import { CPU_TICK_MICROSECONDS } from "./proc-stats.js";
 import type { IdleGapRow, SuiteResult } from "./suite.js";
 import type { RelayName, TargetName } from "./targets.js";
 import { tracingCost, type TracingCost } from "./telemetry-cost.js";
@@ -118,7 +119,8 @@ export function kubeletReport(kubelet: KubeletLoadResult, shapeOnly: boolean): s
     const perCall = summary.cpuMicrosecondsPerCall.get(relay);
     return `${relay} ${perCall === undefined ? "n/a" : formatMicroseconds(perCall)}`;
   });
-  lines.push(`  relay CPU per call over the whole load, idle-time work included: ${cpu.join(", ")}`);
+  const resolution = formatMicroseconds(CPU_TICK_MICROSECONDS / summary.callsPerPath);
+  lines.push(`  relay CPU per call over the whole load, idle-time work included: ${cpu.join(", ")} (to within ${resolution}: /proc counts clock ticks)`);
   if (kubelet.telemetrySpans !== undefined) lines.push(`  criscope+telemetry spans: ${describeSpans(kubelet.telemetrySpans)}`);
   return lines;
 }
