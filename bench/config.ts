@@ -1,4 +1,6 @@
 // Bench settings: every count comes from an env var so a quick or a thorough run needs no code change.
+// CRISCOPE_BENCH_QUICK=1 lowers every count's default (explicit CRISCOPE_BENCH_* values still win),
+// for checking the bench itself in a minute or two; its figures are too few to judge criscope by.
 
 import { fileURLToPath } from "node:url";
 
@@ -14,6 +16,7 @@ export interface BenchConfig {
   readonly testRuntimeEnvFile: string;
   /** Which backends to measure (CRISCOPE_BENCH_BACKENDS, default "stub,containerd"). */
   readonly backends: ReadonlySet<BackendName>;
+  readonly quick: boolean;
   readonly warmupCalls: number;
   readonly latencyRounds: number;
   readonly latencyBatch: number;
@@ -24,29 +27,86 @@ export interface BenchConfig {
   readonly throughputSeconds: number;
   readonly highConcurrency: number;
   readonly rssCalls: number;
+  /** Calls per path and method, each after the path sat idle for idleGapSeconds. */
+  readonly idleGapSamples: number;
+  readonly idleGapSeconds: number;
+  /** Bursts per path in the kubelet-shaped load, each after about kubeletGapSeconds of idleness. */
+  readonly kubeletBursts: number;
+  readonly kubeletGapSeconds: number;
 }
 
 /** Repo root, from this file's place in dist/bench/. */
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+type Counts = Pick<
+  BenchConfig,
+  | "warmupCalls"
+  | "latencyRounds"
+  | "latencyBatch"
+  | "bigRounds"
+  | "bigBatch"
+  | "throughputRounds"
+  | "throughputSeconds"
+  | "rssCalls"
+  | "idleGapSamples"
+  | "kubeletBursts"
+>;
+
+const FULL_COUNTS: Counts = {
+  warmupCalls: 2000,
+  latencyRounds: 10,
+  latencyBatch: 200,
+  bigRounds: 10,
+  bigBatch: 5,
+  throughputRounds: 4,
+  throughputSeconds: 1,
+  rssCalls: 100_000,
+  idleGapSamples: 40,
+  kubeletBursts: 60,
+};
+
+const QUICK_COUNTS: Counts = {
+  warmupCalls: 400,
+  latencyRounds: 3,
+  latencyBatch: 50,
+  bigRounds: 3,
+  bigBatch: 3,
+  throughputRounds: 2,
+  throughputSeconds: 0.5,
+  rssCalls: 8_000,
+  idleGapSamples: 6,
+  kubeletBursts: 8,
+};
+
 export function readBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
+  const quick = isSet(env["CRISCOPE_BENCH_QUICK"]);
+  const counts = quick ? QUICK_COUNTS : FULL_COUNTS;
   return {
     protoPath: env["CRISCOPE_BENCH_PROTO"] ?? `${REPO_ROOT}proto/runtime/v1/api.proto`,
     criscopeMain: env["CRISCOPE_BENCH_MAIN"] ?? `${REPO_ROOT}dist/src/cli/main.js`,
     criscopeExtraArgs: (env["CRISCOPE_BENCH_ARGS"] ?? "").split(/\s+/).filter((arg) => arg !== ""),
     testRuntimeEnvFile: env["CRISCOPE_TEST_ENV_FILE"] ?? "/run/criscope-test/env",
     backends: backendNames(env["CRISCOPE_BENCH_BACKENDS"] ?? "stub,containerd"),
-    warmupCalls: positiveInteger(env, "CRISCOPE_BENCH_WARMUP_CALLS", 2000),
-    latencyRounds: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_ROUNDS", 10),
-    latencyBatch: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_BATCH", 200),
-    bigRounds: positiveInteger(env, "CRISCOPE_BENCH_BIG_ROUNDS", 10),
-    bigBatch: positiveInteger(env, "CRISCOPE_BENCH_BIG_BATCH", 5),
+    quick,
+    warmupCalls: positiveInteger(env, "CRISCOPE_BENCH_WARMUP_CALLS", counts.warmupCalls),
+    latencyRounds: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_ROUNDS", counts.latencyRounds),
+    latencyBatch: positiveInteger(env, "CRISCOPE_BENCH_LATENCY_BATCH", counts.latencyBatch),
+    bigRounds: positiveInteger(env, "CRISCOPE_BENCH_BIG_ROUNDS", counts.bigRounds),
+    bigBatch: positiveInteger(env, "CRISCOPE_BENCH_BIG_BATCH", counts.bigBatch),
     listContainersBytes: positiveInteger(env, "CRISCOPE_BENCH_LIST_BYTES", 4 * 1024 * 1024),
-    throughputRounds: positiveInteger(env, "CRISCOPE_BENCH_THROUGHPUT_ROUNDS", 4),
-    throughputSeconds: positiveNumber(env, "CRISCOPE_BENCH_THROUGHPUT_SECONDS", 1),
+    throughputRounds: positiveInteger(env, "CRISCOPE_BENCH_THROUGHPUT_ROUNDS", counts.throughputRounds),
+    throughputSeconds: positiveNumber(env, "CRISCOPE_BENCH_THROUGHPUT_SECONDS", counts.throughputSeconds),
     highConcurrency: positiveInteger(env, "CRISCOPE_BENCH_CONCURRENCY", 16),
-    rssCalls: positiveInteger(env, "CRISCOPE_BENCH_RSS_CALLS", 100_000),
+    rssCalls: positiveInteger(env, "CRISCOPE_BENCH_RSS_CALLS", counts.rssCalls),
+    idleGapSamples: positiveInteger(env, "CRISCOPE_BENCH_IDLE_SAMPLES", counts.idleGapSamples),
+    idleGapSeconds: positiveNumber(env, "CRISCOPE_BENCH_IDLE_GAP_SECONDS", 0.4),
+    kubeletBursts: positiveInteger(env, "CRISCOPE_BENCH_KUBELET_BURSTS", counts.kubeletBursts),
+    kubeletGapSeconds: positiveNumber(env, "CRISCOPE_BENCH_KUBELET_GAP_SECONDS", 1),
   };
+}
+
+function isSet(value: string | undefined): boolean {
+  return value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false";
 }
 
 function backendNames(list: string): Set<BackendName> {
@@ -75,10 +135,13 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
 /** One line a reader can use to rerun with the same settings. */
 export function describeSettings(config: BenchConfig): string {
   return [
+    ...(config.quick ? ["QUICK MODE (CRISCOPE_BENCH_QUICK): counts too small to judge criscope by"] : []),
     `warm-up ${config.warmupCalls} calls/path`,
     `latency ${config.latencyRounds}×${config.latencyBatch} calls/path/method`,
     `ListContainers ${config.bigRounds}×${config.bigBatch}`,
     `throughput ${config.throughputRounds}×${config.throughputSeconds} s/path/concurrency`,
-    `criscope RSS (stub) ${config.rssCalls} calls at c=${config.highConcurrency}`,
+    `RSS (stub) ${config.rssCalls} calls at c=${config.highConcurrency}`,
+    `after idle gaps ${config.idleGapSamples} calls/path/method, ${config.idleGapSeconds} s apart`,
+    `kubelet-shaped load ${config.kubeletBursts} bursts/path, ${config.kubeletGapSeconds} s apart`,
   ].join(", ");
 }

@@ -33,6 +33,7 @@ function unquote(value: string): string {
 }
 
 export interface BenchContainer {
+  readonly podSandboxId: string;
   readonly containerId: string;
   /** Stops and removes the container and its pod; returns what could not be cleaned up. */
   remove(): Promise<string[]>;
@@ -98,6 +99,7 @@ export async function createBenchContainer(client: CriClient, env: TestRuntimeEn
   }
 
   return {
+    podSandboxId,
     containerId,
     async remove(): Promise<string[]> {
       const problems: string[] = [];

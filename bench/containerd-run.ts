@@ -2,11 +2,12 @@
 
 import { join } from "node:path";
 import type { CriServiceDefinitions } from "../test/support/stub-cri-server.js";
-import { benchBackend, type BackendRun } from "./bench-backend.js";
-import { smallCallSpecs } from "./call-specs.js";
+import { benchBackend, withKubeletLoad, type BackendRun } from "./bench-backend.js";
+import { listContainersSpec, smallCallSpecs } from "./call-specs.js";
 import type { BenchConfig } from "./config.js";
 import { createBenchContainer, readTestRuntimeEnv } from "./containerd-backend.js";
 import { CriClient } from "./cri-client.js";
+import { benchKubeletLoad } from "./kubelet-run.js";
 import { errorText } from "./paths-under-test.js";
 import { progress } from "./progress.js";
 
@@ -28,12 +29,18 @@ export async function benchAgainstContainerd(config: BenchConfig, services: CriS
     await setupClient.waitForReady(10_000);
     const container = await createBenchContainer(setupClient, runtime, workDir);
     try {
+      const smallSpecs = smallCallSpecs(container.containerId);
       const run = await benchBackend(CONTAINERD_SCOPE, config, services, runtime.socketPath, join(workDir, "containerd-paths"), {
         backendLabel: "containerd",
-        smallSpecs: smallCallSpecs(container.containerId),
-        measureCriscopeRss: false,
+        smallSpecs,
+        idleGapSpecs: [listContainersSpec("(containerd's)"), ...smallSpecs.filter((spec) => spec.label === "Version")],
+        measureRss: false,
       });
-      return { ...run, notes: [`containerd at ${runtime.socketPath}; ContainerStatus asks about a running busybox container`, ...run.notes] };
+      const ids = { podIds: [container.podSandboxId], containerIds: [container.containerId] };
+      const kubelet = await benchKubeletLoad(CONTAINERD_SCOPE, config, services, runtime.socketPath, join(workDir, "containerd-kubelet-paths"), ids);
+      const about = `containerd at ${runtime.socketPath}; ContainerStatus asks about a running busybox container`;
+      const shapeOnly = "kubelet-shaped load: kubelet's shape only; the answers are whatever this containerd holds (the bench's one pod and container), not a busy node's sizes";
+      return withKubeletLoad({ ...run, notes: [about, shapeOnly, ...run.notes] }, kubelet, true);
     } finally {
       progress("removing the bench container and pod");
       const problems = await container.remove();

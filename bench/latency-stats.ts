@@ -11,6 +11,11 @@ export function summarizeLatencies(samplesMicroseconds: readonly number[]): Late
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), samples: sorted.length };
 }
 
+/** Nearest-rank percentile of values in any order. */
+export function percentileOf(values: readonly number[], fraction: number): number {
+  return percentile(Float64Array.from(values).sort(), fraction);
+}
+
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return Number.NaN;

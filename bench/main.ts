@@ -1,22 +1,23 @@
 // criscope's benchmark: the same gRPC client straight to a CRI runtime, through criscope with
 // tracing off and on, and through nghttpx (a C HTTP/2 relay, the yardstick), all in one run,
 // against the stub runtime and, when scripts/test-runtime/up.sh has started one, the real containerd;
-// then policy's evaluation cost per judged call (bench/policy-cost.ts).
-// Prints a report and verdict lines; exits non-zero only if something crashed.
+// a kubelet-shaped load through fresh relays; then policy's evaluation cost per judged call.
+// Prints markdown on stdout (progress goes to stderr), fit to commit as bench/results/<date>.md.
+// Exits non-zero when a verdict fails or something crashed.
 
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCriServices } from "../test/support/stub-cri-server.js";
 import type { BackendRun } from "./bench-backend.js";
-import { describeSettings, readBenchConfig } from "./config.js";
+import { readBenchConfig } from "./config.js";
 import { benchAgainstContainerd } from "./containerd-run.js";
-import { nghttpxVersion } from "./nghttpx-relay.js";
 import { policyCostReport } from "./policy-cost.js";
-import { headlines, suiteReport, tracingHeadline } from "./report.js";
+import { headlines, kubeletReport, suiteReport, tracingHeadline } from "./report.js";
+import { loadAverage, runHeader } from "./run-header.js";
 import { benchAgainstStub } from "./stub-run.js";
-import { verdictLines } from "./verdicts.js";
+import { verdicts, type Verdict } from "./verdicts.js";
 
 const config = readBenchConfig(process.env);
 if (!existsSync(config.protoPath)) {
@@ -26,25 +27,29 @@ if (!existsSync(config.protoPath)) {
 const services = loadCriServices(config.protoPath);
 const workDir = await mkdtemp(join(tmpdir(), "criscope-bench-"));
 
-const print = (...lines: string[]): void => {
+const print = (...lines: readonly string[]): void => {
   for (const line of lines) process.stdout.write(`${line}\n`);
 };
-/** Other work on the machine skews every path; the load average says how busy it was. */
-const loadAverage = (): string => loadavg().map((value) => value.toFixed(2)).join(" ");
+/** Tables are aligned plain text: fenced, they survive markdown rendering. */
+const printFenced = (lines: readonly string[]): void => {
+  if (lines.length > 0) print("```text", ...lines, "```");
+};
 
-print(
-  `criscope bench: node ${process.version}, ${availableParallelism()} CPUs, ${nghttpxVersion() ?? "no nghttpx"}, load average ${loadAverage()}`,
-  `criscope extra args (both criscope paths): ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
-  "every call carries a fresh traceparent, on every path; criscope+telemetry also has a config turning tracing on",
-  `settings: ${describeSettings(config)}`,
-);
+print(...(await runHeader(config, services)));
 
 const runs: BackendRun[] = [];
 const report = (run: BackendRun): void => {
   runs.push(run);
-  print("", `== backend: ${run.scope}`, ...run.notes.map((note) => `note: ${note}`));
-  if (run.result !== undefined) print(...suiteReport(run.result));
-  print(...run.failures.map((failure) => `FAILED: ${failure}`));
+  print("", `## backend: ${run.scope}`, "", ...run.notes.map((note) => `- ${note}`), "");
+  if (run.result !== undefined) printFenced(suiteReport(run.result));
+  if (run.kubelet !== undefined) {
+    print("");
+    printFenced(kubeletReport(run.kubelet, run.kubeletShapeOnly === true));
+  }
+  if (run.failures.length > 0) {
+    print("");
+    printFenced(run.failures.map((failure) => `FAILED: ${failure}`));
+  }
 };
 
 try {
@@ -52,20 +57,28 @@ try {
   if (config.backends.has("containerd")) {
     const containerd = await benchAgainstContainerd(config, services, workDir);
     if (containerd !== undefined) report(containerd);
-    else print("", "== backend: containerd", `note: not measured, no ${config.testRuntimeEnvFile} (bash scripts/test-runtime/up.sh writes it)`);
+    else print("", "## backend: containerd", "", `- not measured, no ${config.testRuntimeEnvFile} (bash scripts/test-runtime/up.sh writes it)`);
   }
 } finally {
   await rm(workDir, { recursive: true, force: true });
 }
 
-print("", "== policy", ...(await policyCostReport()));
+const policy = await policyCostReport();
+print("", "## policy", "");
+printFenced(policy.lines);
 
-print("", `== summary (every ratio is against direct, measured in the same run; load average now ${loadAverage()})`);
-for (const run of runs) {
-  if (run.result !== undefined) print(...headlines(run.result, run.scope), ...tracingHeadline(run.result, run.scope), ...verdictLines(run.result, run.scope));
-}
+print("", `## summary`, "", `load average at the end: ${loadAverage()}`, "", "Relays against direct, measured in the same run:", "");
+printFenced(runs.flatMap((run) => (run.result === undefined ? [] : [...headlines(run.result, run.scope), ...tracingHeadline(run.result, run.scope)])));
+
+const allVerdicts: Verdict[] = [...runs.flatMap(verdicts), policy.verdict];
+const failedVerdicts = allVerdicts.filter((verdict) => !verdict.passed).length;
+print("", "## verdicts", "", "Each of criscope's targets against its yardstick measured in the same run.", "");
+printFenced(allVerdicts.map((verdict) => verdict.line));
+
 const failures = runs.flatMap((run) => run.failures);
-if (failures.length > 0) {
-  print(`${failures.length} failure(s) above: the bench exits non-zero`);
-  process.exitCode = 1;
-}
+const outcome = [
+  `${allVerdicts.length - failedVerdicts} of ${allVerdicts.length} verdicts pass`,
+  ...(failures.length > 0 ? [`${failures.length} failure(s) while measuring (above)`] : []),
+];
+print("", `${outcome.join("; ")}${failedVerdicts > 0 || failures.length > 0 ? ": the bench exits non-zero" : ""}.`);
+if (failedVerdicts > 0 || failures.length > 0) process.exitCode = 1;

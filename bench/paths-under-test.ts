@@ -11,7 +11,9 @@ import { nghttpxVersion, startNghttpx } from "./nghttpx-relay.js";
 import { startOtlpSink, type OtlpSink, type TelemetrySpans } from "./otlp-sink.js";
 import { progress } from "./progress.js";
 import type { RunningRelay } from "./relay.js";
-import type { BenchTarget } from "./targets.js";
+import type { BenchTarget, CriscopeName } from "./targets.js";
+
+const ALL_CRISCOPE_NAMES: ReadonlySet<CriscopeName> = new Set(["criscope", "criscope+telemetry"]);
 
 export interface PathsUnderTest {
   readonly targets: readonly BenchTarget[];
@@ -31,21 +33,24 @@ export async function openPathsUnderTest(
   services: CriServiceDefinitions,
   runtimeSocket: string,
   workDir: string,
+  criscopeNames: ReadonlySet<CriscopeName> = ALL_CRISCOPE_NAMES,
 ): Promise<PathsUnderTest> {
   const notes: string[] = [];
   const failures: string[] = [];
   const relays: RunningRelay[] = [];
   let otlpSink: OtlpSink | undefined;
 
-  if (!existsSync(config.criscopeMain)) {
-    notes.push(`criscope: not measured, ${config.criscopeMain} is not built yet`);
-  } else {
+  const criscopeBuilt = existsSync(config.criscopeMain);
+  if (!criscopeBuilt) notes.push(`criscope: not measured, ${config.criscopeMain} is not built yet`);
+  if (criscopeBuilt && criscopeNames.has("criscope")) {
     progress(`starting criscope ${config.criscopeExtraArgs.join(" ")}`.trimEnd());
     try {
       relays.push(await startCriscope("criscope", config.criscopeMain, config.criscopeExtraArgs, join(workDir, "criscope.sock"), runtimeSocket));
     } catch (error) {
       failures.push(`criscope failed to start: ${errorText(error)}`);
     }
+  }
+  if (criscopeBuilt && criscopeNames.has("criscope+telemetry")) {
     progress("starting an OTLP sink and criscope+telemetry");
     try {
       otlpSink = await startOtlpSink(CLIENT_TRACE_ID_PREFIX);

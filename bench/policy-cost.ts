@@ -9,13 +9,14 @@ import { buildMethodTable, type CriMethod } from "../src/cri/method-table.js";
 import { PolicyEngine } from "../src/policy/policy-engine.js";
 import type { PolicyLookups } from "../src/policy/policy-subject.js";
 import type { PodIdentity } from "../src/policy/types.js";
+import { BARS } from "./bars.js";
 import { formatTable } from "./format.js";
+import type { Verdict } from "./verdicts.js";
 
 export const EXAMPLE_POLICY = fileURLToPath(new URL("../../config/criscope-policy.yaml", import.meta.url));
 
 const WARMUP = 2_000;
 const SAMPLES = 20_000;
-const TARGET_P50_MICROSECONDS = 20;
 
 const POD: PodIdentity = { namespace: "shop", name: "checkout-7d9f", uid: "5f0c1f4e-9f1e-4c67-a7b8-2f0a6b1d9e11", labels: { app: "checkout", team: "payments" } };
 
@@ -103,8 +104,13 @@ async function measure(engine: PolicyEngine, method: CriMethod, request: Record<
   return { method: method.name, bytes: bytes.length, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), findings };
 }
 
-/** The report's lines, with a verdict against the issue's target (under 20 µs median per CreateContainer). */
-export async function policyCostReport(policyPath: string = EXAMPLE_POLICY): Promise<string[]> {
+export interface PolicyCostReport {
+  readonly lines: readonly string[];
+  /** Against its issue's target: the median CreateContainer judged in under BARS.policyCreateContainerP50Microseconds. */
+  readonly verdict: Verdict;
+}
+
+export async function policyCostReport(policyPath: string = EXAMPLE_POLICY): Promise<PolicyCostReport> {
   const policy = loadPolicy(policyPath);
   const table = buildMethodTable(loadCriProto());
   const engine = new PolicyEngine(policy, CACHED_LOOKUPS);
@@ -120,13 +126,19 @@ export async function policyCostReport(policyPath: string = EXAMPLE_POLICY): Pro
     await measure(engine, method("UpdateContainerResources"), { container_id: "d".repeat(64), linux: { cpu_period: 100000, cpu_quota: 50000, memory_limit_in_bytes: 512 * 1024 * 1024 } }),
   ];
   const createContainer = rows[0];
-  const verdict = createContainer.p50 < TARGET_P50_MICROSECONDS ? "PASS" : "FAIL";
-  return [
-    `policy evaluation per judged call, in-process, ${policy.rules.length} rules of ${policyPath} (look-ups answered from memory, as when cached)`,
-    ...formatTable([
-      ["call", "request bytes", "p50", "p99", "findings"],
-      ...rows.map((row) => [row.method, String(row.bytes), `${row.p50.toFixed(1)} µs`, `${row.p99.toFixed(1)} µs`, String(row.findings)]),
-    ]),
-    `verdict ${verdict}: policy evaluation adds ${createContainer.p50.toFixed(1)} µs at the median per CreateContainer (target: under ${TARGET_P50_MICROSECONDS} µs)`,
-  ];
+  const target = BARS.policyCreateContainerP50Microseconds;
+  const passed = createContainer.p50 < target;
+  return {
+    lines: [
+      `policy evaluation per judged call, in-process, ${policy.rules.length} rules of ${policyPath} (look-ups answered from memory, as when cached)`,
+      ...formatTable([
+        ["call", "request bytes", "p50", "p99", "findings"],
+        ...rows.map((row) => [row.method, String(row.bytes), `${row.p50.toFixed(1)} µs`, `${row.p99.toFixed(1)} µs`, String(row.findings)]),
+      ]),
+    ],
+    verdict: {
+      passed,
+      line: `${passed ? "PASS" : "FAIL"}  [policy] evaluation p50 per CreateContainer, in-process: ${createContainer.p50.toFixed(1)} µs (target < ${target} µs)`,
+    },
+  };
 }

@@ -6,6 +6,9 @@ import { readFileSync } from "node:fs";
 /** Clock ticks per second for /proc/<pid>/stat times; 100 on every Linux we run on, but ask. */
 const CLOCK_TICKS_PER_SECOND = readClockTicks();
 
+/** The resolution of cpuMicroseconds: a reading is off by up to one tick. */
+export const CPU_TICK_MICROSECONDS = 1_000_000 / CLOCK_TICKS_PER_SECOND;
+
 function readClockTicks(): number {
   try {
     const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());

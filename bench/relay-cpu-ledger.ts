@@ -1,7 +1,7 @@
 // Adds up each relay's CPU time over the phases where it was measured, per kind of call.
 
 import { cpuMicroseconds } from "./proc-stats.js";
-import type { BenchTarget, RelayName } from "./targets.js";
+import type { BenchTarget, RelayName, TargetName } from "./targets.js";
 
 /** Sequential small calls, concurrent small calls, and the big ListContainers, kept apart. */
 export type CpuBucket = "small c=1" | "small concurrent" | "ListContainers";
@@ -24,13 +24,17 @@ export class RelayCpuLedger {
     const before = cpuMicroseconds(pid);
     const calls = await phase();
     await target.settle?.();
-    const spent = cpuMicroseconds(pid) - before;
-    const key = `${target.name}/${bucket}`;
+    this.record(target.name, bucket, calls, cpuMicroseconds(pid) - before);
+    return calls;
+  }
+
+  /** Charges CPU time spent on `calls` calls to the relay's bucket. */
+  record(relay: TargetName, bucket: CpuBucket, calls: number, spentMicroseconds: number): void {
+    const key = `${relay}/${bucket}`;
     const total = this.totals.get(key) ?? { calls: 0, cpuMicroseconds: 0 };
     total.calls += calls;
-    total.cpuMicroseconds += spent;
+    total.cpuMicroseconds += spentMicroseconds;
     this.totals.set(key, total);
-    return calls;
   }
 
   microsecondsPerCall(relay: RelayName, bucket: CpuBucket): number | undefined {

@@ -2,8 +2,11 @@
 
 import type { RelayCpuLedger } from "./relay-cpu-ledger.js";
 import { formatAddedMicroseconds, formatMebibytes, formatMicroseconds, formatPercent, formatTable } from "./format.js";
+import type { KubeletLoadResult } from "./kubelet-run.js";
+import { summarizeRss } from "./measure-rss.js";
 import type { TelemetrySpans } from "./otlp-sink.js";
-import type { SuiteResult } from "./suite.js";
+import { CPU_TICK_MICROSECONDS } from "./proc-stats.js";
+import type { IdleGapRow, SuiteResult } from "./suite.js";
 import type { RelayName, TargetName } from "./targets.js";
 import { tracingCost, type TracingCost } from "./telemetry-cost.js";
 
@@ -16,18 +19,7 @@ export function suiteReport(result: SuiteResult): string[] {
   const lines: string[] = [];
 
   lines.push("latency per call (added = the relay's percentile minus direct's, measured in the same run)");
-  const header = ["call", "samples", "direct p50", "direct p99", ...relays.flatMap((relay) => [`${relay} +p50`, `${relay} +p99`])];
-  const rows = result.latencyRows.map((row) => {
-    const direct = row.byTarget.get("direct");
-    const cells = [row.label, String(direct?.samples ?? 0), formatMicroseconds(direct?.p50 ?? NaN), formatMicroseconds(direct?.p99 ?? NaN)];
-    for (const relay of relays) {
-      const relayed = row.byTarget.get(relay);
-      cells.push(formatAddedMicroseconds((relayed?.p50 ?? NaN) - (direct?.p50 ?? NaN)));
-      cells.push(formatAddedMicroseconds((relayed?.p99 ?? NaN) - (direct?.p99 ?? NaN)));
-    }
-    return cells;
-  });
-  lines.push(...formatTable([header, ...rows]));
+  lines.push(...latencyTable(result.latencyRows, relays));
 
   if (result.bigCallByteExact.size > 0) {
     const verdicts = [...result.bigCallByteExact].map(([name, exact]) => `${name} ${exact ? "yes" : "NO"}`);
@@ -65,15 +57,71 @@ export function suiteReport(result: SuiteResult): string[] {
   if (cost !== undefined) lines.push("", ...tracingCostReport(cost));
   if (result.telemetrySpans !== undefined) lines.push(`  criscope+telemetry spans: ${describeSpans(result.telemetrySpans)}`);
 
-  const rss = result.criscopeRss;
-  if (rss !== undefined) {
-    lines.push(
-      "",
-      `criscope memory (VmRSS): ${formatMebibytes(rss.atStartBytes)} before this phase, ` +
-        `${formatMebibytes(rss.halfwayBytes)} after ${rss.halfwayCalls} small calls, ` +
-        `${formatMebibytes(rss.finalBytes)} after ${rss.finalCalls}: ${formatGrowth(rss.finalBytes / rss.halfwayBytes - 1)} between`,
-    );
+  if (result.idleGapRows.length > 0) {
+    lines.push("", "calls after idle gaps: one call at a time, each after its path sat idle for the gap; added as above");
+    lines.push(...latencyTable(result.idleGapRows, relays));
   }
+
+  if (result.rss.size > 0) {
+    lines.push("", "relay memory (VmRSS) under steady small calls, sampled at even steps; slope from the second quarter's median to the last's");
+    const rssRows = [...result.rss].map(([relay, run]) => {
+      const summary = summarizeRss(run);
+      return [
+        relay,
+        String(summary.calls),
+        formatMebibytes(summary.atStartBytes),
+        formatMebibytes(summary.secondQuarterMedianBytes),
+        formatMebibytes(summary.lastQuarterMedianBytes),
+        formatMebibytes(summary.finalBytes),
+        `${formatGrowth(summary.lastQuarterMedianBytes / summary.secondQuarterMedianBytes - 1)} (${formatMebibytes(summary.slopeBytesPerCall * 100_000)} per 100k calls)`,
+      ];
+    });
+    lines.push(...formatTable([["relay", "calls", "before", "2nd quarter", "last quarter", "final", "2nd → last quarter"], ...rssRows]));
+  }
+  return lines;
+}
+
+function latencyTable(rows: readonly IdleGapRow[], relays: readonly RelayName[]): string[] {
+  const header = ["call", "samples", "direct p50", "direct p99", ...relays.flatMap((relay) => [`${relay} +p50`, `${relay} +p99`])];
+  const cells = rows.map((row) => {
+    const direct = row.byTarget.get("direct");
+    const rowCells = [row.label, String(direct?.samples ?? 0), formatMicroseconds(direct?.p50 ?? NaN), formatMicroseconds(direct?.p99 ?? NaN)];
+    for (const relay of relays) {
+      const relayed = row.byTarget.get(relay);
+      rowCells.push(formatAddedMicroseconds((relayed?.p50 ?? NaN) - (direct?.p50 ?? NaN)));
+      rowCells.push(formatAddedMicroseconds((relayed?.p99 ?? NaN) - (direct?.p99 ?? NaN)));
+    }
+    return rowCells;
+  });
+  return formatTable([header, ...cells]);
+}
+
+/** The kubelet-shaped load: per call, the relay's latency minus direct's for the same call of the same burst. */
+export function kubeletReport(kubelet: KubeletLoadResult, shapeOnly: boolean): string[] {
+  const { summary, relays } = kubelet;
+  const lines = [
+    `kubelet-shaped load: ${summary.callsPerPath} calls per path (a start burst, then bursts about a second apart), ` +
+      "added per call = the relay's latency minus direct's for the same call of the same burst",
+  ];
+  if (shapeOnly) lines.push("  (kubelet's shape only: the answers are whatever this runtime holds, not a busy node's sizes)");
+  const header = ["call", "samples", "direct p50", "direct p99", ...relays.flatMap((relay) => [`${relay} +p50`, `+p90`, `+p99`, `+max`])];
+  const rows = [...summary.byMethod, summary.startBurst, summary.allCalls].map((row) => {
+    const first = row.added.get(relays[0] ?? "nghttpx");
+    const cells = [row.label, String(first?.samples ?? 0), formatMicroseconds(row.directP50), formatMicroseconds(row.directP99)];
+    for (const relay of relays) {
+      const added = row.added.get(relay);
+      cells.push(...[added?.p50, added?.p90, added?.p99, added?.max].map((value) => formatAddedMicroseconds(value ?? NaN)));
+    }
+    return cells;
+  });
+  lines.push(...formatTable([header, ...rows]));
+  const cpu = relays.map((relay) => {
+    const perCall = summary.cpuMicrosecondsPerCall.get(relay);
+    return `${relay} ${perCall === undefined ? "n/a" : formatMicroseconds(perCall)}`;
+  });
+  const resolution = formatMicroseconds(CPU_TICK_MICROSECONDS / summary.callsPerPath);
+  lines.push(`  relay CPU per call over the whole load, idle-time work included: ${cpu.join(", ")} (to within ${resolution}: /proc counts clock ticks)`);
+  if (kubelet.telemetrySpans !== undefined) lines.push(`  criscope+telemetry spans: ${describeSpans(kubelet.telemetrySpans)}`);
   return lines;
 }
 

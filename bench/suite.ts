@@ -1,5 +1,5 @@
 // One backend's full set of measurements, every path in the same run: warm-up, latency,
-// throughput, relay CPU, and (when asked) criscope's memory over many calls.
+// throughput, relay CPU, calls after idle gaps, and (when asked) the relays' memory over many calls.
 
 import { createHash } from "node:crypto";
 import { runCalls } from "./call-runner.js";
@@ -7,12 +7,13 @@ import type { CallSpec } from "./call-specs.js";
 import type { BenchConfig } from "./config.js";
 import type { LatencySummary } from "./latency-stats.js";
 import { measureLatency } from "./measure-latency.js";
-import { measureRssGrowth, type RssGrowth } from "./measure-rss.js";
+import { measureAfterIdleGaps } from "./measure-idle-gap.js";
+import { measureRss, type RssRun } from "./measure-rss.js";
 import { measureThroughput } from "./measure-throughput.js";
 import type { TelemetrySpans } from "./otlp-sink.js";
 import { progress } from "./progress.js";
 import { RelayCpuLedger } from "./relay-cpu-ledger.js";
-import type { BenchTarget, TargetName } from "./targets.js";
+import type { BenchTarget, RelayName, TargetName } from "./targets.js";
 
 export interface BigCall {
   readonly spec: CallSpec;
@@ -25,7 +26,10 @@ export interface SuitePlan {
   readonly targets: readonly BenchTarget[];
   readonly smallSpecs: readonly CallSpec[];
   readonly bigCall?: BigCall;
-  readonly measureCriscopeRss: boolean;
+  /** Timed one at a time, each after its path sat idle (config.idleGapSeconds). */
+  readonly idleGapSpecs: readonly CallSpec[];
+  /** Whether to run the RSS phase (criscope and nghttpx). */
+  readonly measureRss: boolean;
   readonly config: BenchConfig;
 }
 
@@ -34,6 +38,9 @@ export interface LatencyRow {
   readonly isSmallCall: boolean;
   readonly byTarget: ReadonlyMap<TargetName, LatencySummary>;
 }
+
+/** Calls after idle gaps: every call is one of its kind, so no small/big split. */
+export type IdleGapRow = Omit<LatencyRow, "isSmallCall">;
 
 export interface ThroughputRow {
   readonly concurrency: number;
@@ -47,7 +54,9 @@ export interface SuiteResult {
   readonly throughputRows: readonly ThroughputRow[];
   readonly relayCpu: RelayCpuLedger;
   readonly bigCallByteExact: ReadonlyMap<TargetName, boolean>;
-  readonly criscopeRss?: RssGrowth;
+  /** Latency of calls that each came after their path sat idle. */
+  readonly idleGapRows: readonly IdleGapRow[];
+  readonly rss: ReadonlyMap<RelayName, RssRun>;
   /** Whether criscope+telemetry traced every call; absent when it did not run. */
   readonly telemetrySpans?: TelemetrySpans;
 }
@@ -87,11 +96,15 @@ export async function runSuite(plan: SuitePlan): Promise<SuiteResult> {
     throughputRows.push({ concurrency, callsPerSecond: await measureThroughput(targets, smallSpecs, throughputPlan, ledger) });
   }
 
-  let criscopeRss: RssGrowth | undefined;
-  const criscope = targets.find((target) => target.name === "criscope");
-  if (plan.measureCriscopeRss && criscope?.relayPid !== undefined) {
-    progress(`${plan.backendLabel}: criscope memory over ${config.rssCalls} calls at concurrency ${config.highConcurrency}`);
-    criscopeRss = await measureRssGrowth({ ...criscope, relayPid: criscope.relayPid }, smallSpecs, config.rssCalls, config.highConcurrency);
+  progress(`${plan.backendLabel}: calls after ${config.idleGapSeconds} s idle gaps`);
+  const idleGap = await measureAfterIdleGaps(targets, plan.idleGapSpecs, { samples: config.idleGapSamples, gapSeconds: config.idleGapSeconds });
+  const idleGapRows = plan.idleGapSpecs.map((spec) => ({ label: spec.label, byTarget: idleGap.get(spec.label) ?? new Map<TargetName, LatencySummary>() }));
+
+  const rss = new Map<RelayName, RssRun>();
+  for (const target of plan.measureRss ? targets : []) {
+    if ((target.name !== "criscope" && target.name !== "nghttpx") || target.relayPid === undefined) continue;
+    progress(`${plan.backendLabel}: ${target.name} memory over ${config.rssCalls} calls at concurrency ${config.highConcurrency}`);
+    rss.set(target.name, await measureRss({ ...target, relayPid: target.relayPid }, smallSpecs, config.rssCalls, config.highConcurrency));
   }
 
   return {
@@ -101,7 +114,8 @@ export async function runSuite(plan: SuitePlan): Promise<SuiteResult> {
     throughputRows,
     relayCpu: ledger,
     bigCallByteExact,
-    ...(criscopeRss === undefined ? {} : { criscopeRss }),
+    idleGapRows,
+    rss,
   };
 }
 

@@ -44,9 +44,3 @@ export function tracingCost(result: SuiteResult): TracingCost | undefined {
   });
   return { latency, cpu };
 }
-
-/** The figure the target is about: the worst small call's added median. */
-export function worstTracingAddedP50(cost: TracingCost): number | undefined {
-  const small = cost.latency.filter((row) => row.isSmallCall).map((row) => row.addedP50);
-  return small.length === 0 ? undefined : Math.max(...small);
-}

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # npm run bench: builds criscope, makes sure the yardstick relay (nghttpx) and the private
 # test containerd are there, then runs the benchmark (bench/main.ts). Settings are env vars:
-# see bench/config.ts (CRISCOPE_BENCH_*; CRISCOPE_BENCH_ARGS passes extra args to criscope).
+# see bench/config.ts (CRISCOPE_BENCH_*; CRISCOPE_BENCH_ARGS passes extra args to criscope;
+# CRISCOPE_BENCH_QUICK=1 checks the bench itself in a minute or two).
+# stdout is the report alone, in markdown; everything else goes to stderr. To keep a full run:
+#   npm run --silent bench > bench/results/$(date -u +%F).md
+# Exits non-zero when a verdict fails or a path crashed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-npm run build
+# The build's output would land in the report.
+npm run --silent build >&2
 
 if ! command -v nghttpx >/dev/null 2>&1; then
   echo "bench: installing nghttpx (Debian package nghttp2-proxy)" >&2
