@@ -5,27 +5,25 @@ import { CallTracker, type TrackedCall, type TrackingContext } from './call-trac
 import { FramePump, FrameVerdict } from './frame-pump.js';
 import { ConnectionFrameRules } from './frame-rule-state.js';
 import type { Violation } from './frame-rules.js';
-import { encodeGrpcMessage } from './grpc-message.js';
 import { HeaderBlockReader, type HeaderBlock } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
-import { encodeHeaderBlock } from './hpack/encoder.js';
 import {
   CLIENT_PREFACE,
   ErrorCode,
   FRAME_HEADER_LENGTH,
   Flag,
   FrameType,
-  Setting,
-  forEachSetting,
   framePayload,
   goawayFrame,
-  headersFrame,
   pingAckFrame,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
 } from './http2-frames.js';
+import { ClientAnswers } from './client-answers.js';
 import { RequestReparenting } from './request-reparenting.js';
+import { clientSettings, runtimeSettings, type SettingsParties } from './settings-exchange.js';
+import { StreamLimits } from './stream-limits.js';
 
 /** Tells whether the runtime answers, once per change rather than once per connection. */
 export interface RuntimeReachability {
@@ -53,8 +51,6 @@ const UNAVAILABLE_FIRST_CALL_WAIT_MS = 2000;
 const UNAVAILABLE_LINGER_MS = 100;
 /** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
 const PREFACE_TIMEOUT_MS = 10_000;
-const NO_GOAWAY = 0x7fffffff;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 
 /**
  * Relays one client connection to its own connection to the runtime, at the
@@ -88,10 +84,6 @@ export class ConnectionRelay {
   private preface: Buffer = Buffer.alloc(0);
   private upstream: Socket | undefined;
   private upstreamConnected = false;
-  /** True once the runtime's first frame (its SETTINGS) has reached the client. */
-  private runtimeSpoke = false;
-  /** Answers criscope owes the client before the runtime's SETTINGS went out: the server's first frame must be its SETTINGS. */
-  private afterRuntimeSettings: (() => void)[] = [];
   private upstreamError: string | undefined;
   private readonly calls: CallTracker;
   private readonly toUpstream: FramePump;
@@ -102,20 +94,16 @@ export class ConnectionRelay {
   /** Present when tracing is on: request blocks with a traceparent go on re-parented. */
   private readonly reparenting: RequestReparenting | undefined;
   private readonly held: HeldRequests;
+  private readonly answers: ClientAnswers;
+  private readonly settingsParties: SettingsParties;
+  private readonly limits = new StreamLimits();
   /** True once the connection can no longer be read: frames still pass, calls are no longer recorded. */
   private blind = false;
   private clientSentSettings = false;
-  private lastClientStreamId = 0;
-  /** The lowest last-stream-id any GOAWAY to the client has carried (criscope's or the runtime's). */
-  private clientGoawayLimit = NO_GOAWAY;
-  /** Set once criscope has sent GOAWAY: streams above it are not relayed. */
-  private goawayLastStreamId: number | undefined;
   /** Whether the request header block being received was withheld from the runtime. */
   private requestBlockRefused = false;
   /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
   private withheldRequestBlock = false;
-  /** Streams criscope has answered itself; what the runtime still sends on them is dropped where it can be. */
-  private readonly answeredStreams = new Set<number>();
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
   private unavailableReason = '';
 
@@ -142,6 +130,8 @@ export class ConnectionRelay {
     const continuation = context.tracking.traceContinuation;
     this.reparenting = continuation === undefined ? undefined : new RequestReparenting(continuation, this.toUpstream);
     this.held = new HeldRequests(this.heldRequestsHost(), context.tracking);
+    this.answers = new ClientAnswers(this.toClient, this.calls);
+    this.settingsParties = { toClient: this.toClient, toRuntime: this.toUpstream, requestBlocks: this.requestBlocks, responseBlocks: this.responseBlocks, held: this.held };
     this.prefaceTimer = setTimeout(() => {
       if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
@@ -168,14 +158,12 @@ export class ConnectionRelay {
    * last one, or when `close()` cuts it.
    */
   drain(reason: string): void {
-    if (this.state === 'closed' || this.goawayLastStreamId !== undefined) return;
+    if (this.state === 'closed' || this.limits.draining) return;
     if (this.state === 'preface') {
       this.close();
       return;
     }
-    this.goawayLastStreamId = this.goawayStreamId();
-    this.clientGoawayLimit = this.goawayLastStreamId;
-    this.toClient.inject(goawayFrame(this.goawayLastStreamId, ErrorCode.NO_ERROR, reason));
+    this.toClient.inject(goawayFrame(this.limits.drain(), ErrorCode.NO_ERROR, reason));
     for (const [streamId, call] of this.calls.entries()) {
       if (call.serverStreaming) {
         this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
@@ -211,11 +199,11 @@ export class ConnectionRelay {
       toRuntime: (frame) => this.toUpstream.inject(frame),
       toClient: (frame, stillDue) => this.toClientAfterSettings(frame, stillDue),
       answer: (streamId, call, status, message, resetClientSide) =>
-        this.onceRuntimeSpoke(() => {
+        this.answers.onceRuntimeSpoke(() => {
           if (this.state !== 'relaying' || this.calls.get(streamId) !== call) return;
           this.answer(streamId, call, status, message);
           // The runtime never saw the message, so it sends nothing more on this stream but credit.
-          this.answeredStreams.delete(streamId);
+          this.answers.streamEnded(streamId);
           if (resetClientSide) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
         }),
       rejectClient: (code, reason) => this.rejectClient(code, reason),
@@ -249,7 +237,7 @@ export class ConnectionRelay {
     clearTimeout(this.prefaceTimer);
     this.state = 'closed';
     this.upstream?.destroy();
-    this.client.end(goawayFrame(this.goawayStreamId(), code, reason));
+    this.client.end(goawayFrame(this.limits.lastStreamIdForClient(), code, reason));
   }
 
   /**
@@ -260,15 +248,15 @@ export class ConnectionRelay {
   private readonly onClientViolation = (violation: Violation, streamId: number): void => {
     if (violation.scope === 'connection') {
       // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
-      if (this.state === 'relaying' && !this.runtimeSpoke) this.client.write(settingsFrame(false));
+      if (this.state === 'relaying' && !this.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
       return this.rejectClient(violation.code, `criscope: ${violation.reason}`);
     }
     if (this.state === 'closed') return;
     this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (this.state === 'relaying' && this.relaysStream(streamId)) this.toUpstream.inject(rstStreamFrame(streamId, violation.code));
+    if (this.state === 'relaying' && this.limits.relays(streamId)) this.toUpstream.inject(rstStreamFrame(streamId, violation.code));
     this.held.streamReset(streamId);
     const reset = (): void => this.toClient.inject(rstStreamFrame(streamId, violation.code));
-    if (this.state === 'relaying') this.onceRuntimeSpoke(reset);
+    if (this.state === 'relaying') this.answers.onceRuntimeSpoke(reset);
     else reset();
     this.calls.reset(streamId, violation.code);
   };
@@ -287,11 +275,6 @@ export class ConnectionRelay {
     else upstream.end(goawayFrame(0, violation.code, `criscope: ${violation.reason}`), () => upstream.destroy());
     this.failUpstream(`criscope: the runtime broke HTTP/2: ${violation.reason}`);
   };
-
-  /** The last-stream-id for a GOAWAY to the client: never above one it has already been sent. */
-  private goawayStreamId(): number {
-    return Math.min(this.lastClientStreamId, this.clientGoawayLimit);
-  }
 
   private connectUpstream(): void {
     const upstream = connect(this.context.upstreamPath);
@@ -336,14 +319,14 @@ export class ConnectionRelay {
     this.unavailableReason = reason;
     this.toUpstream.setSink(undefined);
     this.client.resume();
-    if (!this.runtimeSpoke) {
+    if (!this.answers.runtimeHasSpoken) {
       // The client never heard from a server: criscope speaks for this connection's short life.
       this.toClient.inject(settingsFrame(false));
       if (this.clientSentSettings) this.toClient.inject(settingsFrame(true));
     }
     for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     // A client that already spoke with the runtime just needs GOAWAY to reconnect; a new one gets time to send its calls.
-    this.scheduleUnavailableClose(this.runtimeSpoke ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
+    this.scheduleUnavailableClose(this.answers.runtimeHasSpoken ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
   }
 
   /**
@@ -356,7 +339,7 @@ export class ConnectionRelay {
     this.unavailableCloseTimer = setTimeout(() => {
       if (this.state !== 'unavailable') return;
       this.state = 'closed';
-      this.client.end(goawayFrame(this.goawayStreamId(), ErrorCode.NO_ERROR, this.unavailableReason));
+      this.client.end(goawayFrame(this.limits.lastStreamIdForClient(), ErrorCode.NO_ERROR, this.unavailableReason));
     }, delayMs);
   }
 
@@ -395,12 +378,12 @@ export class ConnectionRelay {
   /** Frames from the client (kubelet) toward the runtime. */
   private readonly onClientFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
     // A CONTINUATION goes wherever the HEADERS it continues went.
-    const refused = type === FrameType.CONTINUATION ? this.requestBlockRefused : streamId !== 0 && !this.relaysStream(streamId);
+    const refused = type === FrameType.CONTINUATION ? this.requestBlockRefused : streamId !== 0 && !this.limits.relays(streamId);
     if (type === FrameType.HEADERS) this.requestBlockRefused = refused;
     if (refused) return this.refuseClientFrame(type, streamId, flags, frame);
     switch (type) {
       case FrameType.HEADERS:
-        this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
+        this.limits.clientOpened(streamId);
         if (this.withheldRequestBlock && this.reparenting?.reencodes !== true) {
           // The runtime's HPACK table is missing a block: this one would decode wrongly there.
           this.destroy();
@@ -418,23 +401,13 @@ export class ConnectionRelay {
         // Forgotten before the call ends, so the call's end does not reset the stream at the runtime a second time.
         this.held.streamReset(streamId);
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
-        this.answeredStreams.delete(streamId);
+        this.answers.streamEnded(streamId);
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
-        if ((flags & Flag.ACK) !== 0) {
-          // The client applied the runtime's oldest SETTINGS it had not acknowledged: it sends by them from here,
-          // and a lowered table size binds its encoder.
-          this.held.clientAckedSettings();
-          this.requestBlocks.decoder.tableSizeLimit.acknowledged();
-        } else {
+        clientSettings(this.settingsParties, flags, frame);
+        if ((flags & Flag.ACK) === 0) {
           this.clientSentSettings = true;
-          let headerTableSize: number | undefined;
-          forEachSetting(frame, (id, value) => {
-            // The client's limits bind what the runtime sends it.
-            if (id === Setting.MAX_FRAME_SIZE) this.toClient.maxFrameSize = value;
-            else if (id === Setting.HEADER_TABLE_SIZE) headerTableSize = value;
-          });
-          this.responseBlocks.decoder.tableSizeLimit.sent(headerTableSize);
+          // Nobody else will acknowledge it: the runtime is gone.
           if (this.state === 'unavailable') this.toClient.inject(settingsFrame(true));
         }
         return FrameVerdict.Forward;
@@ -448,12 +421,8 @@ export class ConnectionRelay {
 
   /** Frames from the runtime toward the client. */
   private readonly onRuntimeFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
-    if (!this.runtimeSpoke) {
-      this.runtimeSpoke = true;
-      // Written after this frame (injected frames wait for the one being relayed).
-      for (const owed of this.afterRuntimeSettings) owed();
-      this.afterRuntimeSettings = [];
-    }
+    // What criscope owes the client is written after this frame (injected frames wait for the one being relayed).
+    this.answers.runtimeSpeaks();
     switch (type) {
       case FrameType.HEADERS:
       case FrameType.PUSH_PROMISE:
@@ -464,8 +433,8 @@ export class ConnectionRelay {
         this.onResponseBlock(this.responseBlocks.continue(flags, frame));
         return FrameVerdict.Forward;
       case FrameType.DATA:
-        if (this.answeredStreams.has(streamId)) {
-          if ((flags & Flag.END_STREAM) !== 0) this.answeredStreams.delete(streamId);
+        if (this.answers.answeredStream(streamId)) {
+          if ((flags & Flag.END_STREAM) !== 0) this.answers.streamEnded(streamId);
           // Its connection credit is the runtime's again.
           const length = frame.length - FRAME_HEADER_LENGTH;
           if (length > 0) this.toUpstream.inject(windowUpdateFrame(0, length));
@@ -475,24 +444,11 @@ export class ConnectionRelay {
         return FrameVerdict.Forward;
       case FrameType.RST_STREAM:
         this.held.streamReset(streamId);
-        if (this.answeredStreams.delete(streamId)) return FrameVerdict.Drop;
+        if (this.answers.streamEnded(streamId)) return FrameVerdict.Drop;
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         return FrameVerdict.Forward;
       case FrameType.SETTINGS:
-        if ((flags & Flag.ACK) === 0) {
-          let headerTableSize: number | undefined;
-          let initialWindow: number | undefined;
-          forEachSetting(frame, (id, value) => {
-            // The runtime's limits bind what the client sends it.
-            if (id === Setting.MAX_FRAME_SIZE) this.toUpstream.maxFrameSize = value;
-            else if (id === Setting.HEADER_TABLE_SIZE) headerTableSize = value;
-            else if (id === SETTINGS_INITIAL_WINDOW_SIZE) initialWindow = value;
-          });
-          this.requestBlocks.decoder.tableSizeLimit.sent(headerTableSize);
-          this.held.runtimeSettings(initialWindow);
-        } else {
-          this.responseBlocks.decoder.tableSizeLimit.acknowledged();
-        }
+        runtimeSettings(this.settingsParties, flags, frame);
         return FrameVerdict.Forward;
       case FrameType.GOAWAY:
         this.onRuntimeGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
@@ -527,15 +483,10 @@ export class ConnectionRelay {
 
   /** Streams above the runtime's GOAWAY were never processed: the client retries them elsewhere. */
   private onRuntimeGoaway(lastStreamId: number): void {
-    this.clientGoawayLimit = Math.min(this.clientGoawayLimit, lastStreamId);
+    this.limits.runtimeGoaway(lastStreamId);
     for (const [streamId] of this.calls.entries()) {
       if (streamId > lastStreamId) this.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
     }
-  }
-
-  /** True while frames of `streamId` go on to the runtime (not above criscope's GOAWAY). */
-  private relaysStream(streamId: number): boolean {
-    return this.goawayLastStreamId === undefined || streamId <= this.goawayLastStreamId;
   }
 
   /**
@@ -546,7 +497,7 @@ export class ConnectionRelay {
    */
   private refuseClientFrame(type: number, streamId: number, flags: number, frame: Buffer): FrameVerdict {
     if (type === FrameType.HEADERS) {
-      this.lastClientStreamId = Math.max(this.lastClientStreamId, streamId);
+      this.limits.clientOpened(streamId);
       if (this.state !== 'unavailable') this.withheldRequestBlock = true;
       this.onRequestBlock(this.requestBlocks.start(streamId, flags, frame, type));
     } else if (type === FrameType.CONTINUATION) {
@@ -560,7 +511,7 @@ export class ConnectionRelay {
   }
 
   private onRequestBlock(block: HeaderBlock | undefined): void {
-    if (block === undefined || !this.relaysStream(block.streamId)) return;
+    if (block === undefined || !this.limits.relays(block.streamId)) return;
     const call = this.calls.requestHeaders(block.streamId, block.fields);
     if (call === undefined && this.held.waitsOn(block.streamId)) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
@@ -592,8 +543,8 @@ export class ConnectionRelay {
 
   private onResponseBlock(block: HeaderBlock | undefined): void {
     if (block === undefined || block.promise) return;
-    if (this.answeredStreams.has(block.streamId)) {
-      if (block.endStream) this.answeredStreams.delete(block.streamId);
+    if (this.answers.answeredStream(block.streamId)) {
+      if (block.endStream) this.answers.streamEnded(block.streamId);
       return;
     }
     this.calls.responseHeaders(block.streamId, block.fields, block.endStream);
@@ -605,41 +556,21 @@ export class ConnectionRelay {
    * `stillDue()` then.
    */
   private toClientAfterSettings(frame: Buffer, stillDue: () => boolean): void {
-    if (this.runtimeSpoke || this.state === 'unavailable') this.toClient.inject(frame);
+    if (this.answers.runtimeHasSpoken || this.state === 'unavailable') this.toClient.inject(frame);
     else
-      this.onceRuntimeSpoke(() => {
+      this.answers.onceRuntimeSpoke(() => {
         if (this.state === 'relaying' && stillDue()) this.toClient.inject(frame);
       });
   }
 
-  /** Runs `write` now, or once the runtime's SETTINGS has gone to the client. */
-  private onceRuntimeSpoke(write: () => void): void {
-    if (this.runtimeSpoke) write();
-    else this.afterRuntimeSettings.push(write);
-  }
-
-  /** Ends a call toward the client with criscope's own status, in a header block that leaves HPACK state untouched. */
+  /** Ends a call toward the client with criscope's own status. */
   private answer(streamId: number, call: TrackedCall, status: number, message: string): void {
     // The runtime's own headers for this stream may be on their way out still (a block not yet ended).
-    const headersSent = call.responseHeadersSeen || this.responseBlocks.openCallStreamId === streamId;
-    const statusFields: [string, string][] = [
-      ['grpc-status', String(status)],
-      ['grpc-message', encodeGrpcMessage(message)],
-    ];
-    const fields: [string, string][] = headersSent
-      ? statusFields
-      : [
-          [':status', '200'],
-          ['content-type', 'application/grpc'],
-          ...statusFields,
-        ];
-    this.toClient.inject(headersFrame(streamId, encodeHeaderBlock(fields), true));
-    this.answeredStreams.add(streamId);
-    this.calls.answered(streamId, status, message);
+    this.answers.answer(streamId, status, message, call.responseHeadersSeen || this.responseBlocks.openCallStreamId === streamId);
   }
 
   /** After criscope's GOAWAY, the connection ends once its last call has. */
   private closeIfIdle(): void {
-    if (this.goawayLastStreamId !== undefined && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
+    if (this.limits.draining && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
   }
 }

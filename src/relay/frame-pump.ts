@@ -1,5 +1,6 @@
 import type { FrameJudge, Violation } from './frame-rules.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType } from './http2-frames.js';
+import { SettingLimit } from './setting-limit.js';
 
 /** Pieces of a chunk up to this size are joined into one buffer for their write; a copy this small costs less than a writev. */
 const JOIN_UP_TO_BYTES = 16 * 1024;
@@ -46,8 +47,10 @@ export interface FramePumpEvents {
  * SETTINGS_MAX_FRAME_SIZE is held.
  */
 export class FramePump {
-  /** The largest frame the receiving peer accepts (its SETTINGS_MAX_FRAME_SIZE). */
+  /** The receiving peer's SETTINGS_MAX_FRAME_SIZE as it stands: criscope's own frames to it keep to this. */
   maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  /** The largest frame the sender may send now (it may still keep to a larger value the receiver has not seen acknowledged). */
+  readonly acceptedFrameSize = new SettingLimit(DEFAULT_MAX_FRAME_SIZE);
   private partialHeader: Buffer | undefined;
   private partialFrame: Buffer | undefined;
   private partialFill = 0;
@@ -202,9 +205,9 @@ export class FramePump {
   }
 
   private acceptsLength(length: number): boolean {
-    if (length <= this.maxFrameSize) return true;
+    if (length <= this.acceptedFrameSize.allowed) return true;
     this.stopped = true;
-    this.events.onOversized(length, this.maxFrameSize);
+    this.events.onOversized(length, this.acceptedFrameSize.allowed);
     return false;
   }
 

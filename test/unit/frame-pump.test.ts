@@ -75,7 +75,7 @@ describe('FramePump', () => {
         seen.push(type);
         return FrameVerdict.Forward;
       }, problems);
-      pump.maxFrameSize = 65_536;
+      pump.acceptedFrameSize.sent(65_536);
       pushInPieces(pump, stream, sizes);
       assert.ok(sink.bytes.equals(stream));
       assert.deepEqual(problems, []);
@@ -92,7 +92,7 @@ describe('FramePump', () => {
   it('cuts out dropped frames and keeps the rest in order', () => {
     const sink = new MemorySink();
     const pump = pumpTo(sink, (type) => (type === FrameType.DATA ? FrameVerdict.Drop : FrameVerdict.Forward));
-    pump.maxFrameSize = 65_536;
+    pump.acceptedFrameSize.sent(65_536);
     pump.push(stream);
     assert.ok(sink.bytes.equals(Buffer.concat([frames[0], frames[1], frames[2], frames[5]] as Buffer[])));
     assert.equal(sink.flushes, 1, 'the pieces around dropped frames leave in one write');
@@ -117,9 +117,35 @@ describe('FramePump', () => {
       if (type === FrameType.WINDOW_UPDATE) pump.inject(injected);
       return FrameVerdict.Forward;
     });
-    pump.maxFrameSize = 65_536;
+    pump.acceptedFrameSize.sent(65_536);
     pump.push(stream);
     assert.ok(sink.bytes.equals(Buffer.concat([stream, injected])));
+  });
+});
+
+describe('FramePump and the receiving peer SETTINGS_MAX_FRAME_SIZE (RFC 9113 §6.5.3)', () => {
+  const large = buildFrame(FrameType.DATA, 0, 1, Buffer.alloc(40_000));
+  const opened = Buffer.concat([frames[0], buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.alloc(4))]);
+
+  it('takes a larger frame as soon as the receiver raises its limit', () => {
+    const problems: string[] = [];
+    const pump = pumpTo(new MemorySink(), () => FrameVerdict.Forward, problems);
+    pump.acceptedFrameSize.sent(65_536);
+    pump.push(Buffer.concat([opened, large]));
+    assert.deepEqual(problems, []);
+  });
+
+  it('still takes a frame at the old, larger limit until the sender acknowledges a lowered one, and refuses it after', () => {
+    const problems: string[] = [];
+    const pump = pumpTo(new MemorySink(), () => FrameVerdict.Forward, problems);
+    pump.acceptedFrameSize.sent(65_536);
+    pump.acceptedFrameSize.acknowledged();
+    pump.acceptedFrameSize.sent(16_384);
+    pump.push(Buffer.concat([opened, large]));
+    assert.deepEqual(problems, [], 'sent before the sender could know of the lower limit');
+    pump.acceptedFrameSize.acknowledged();
+    pump.push(large);
+    assert.deepEqual(problems, ['oversized 40000 > 16384']);
   });
 });
 

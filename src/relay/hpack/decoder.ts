@@ -12,7 +12,7 @@
 import { HpackError } from './errors.js';
 import { huffmanDecode } from './huffman.js';
 import { STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './static-table.js';
-import { HeaderTableSizeLimit } from './table-size-limit.js';
+import { SettingLimit } from '../setting-limit.js';
 
 export { HpackError } from './errors.js';
 
@@ -33,7 +33,7 @@ export class HpackDecoder {
    * Lowering it does not shrink the table; the encoder must do that with a
    * size update (RFC 7541 §4.2).
    */
-  readonly tableSizeLimit: HeaderTableSizeLimit;
+  readonly tableSizeLimit: SettingLimit;
 
   private maxSize: number;
   private size = 0;
@@ -56,7 +56,7 @@ export class HpackDecoder {
   constructor(maxTableSize = 4096) {
     if (!Number.isSafeInteger(maxTableSize) || maxTableSize < 0) throw new RangeError(`invalid HPACK table size ${maxTableSize}`);
     this.maxSize = maxTableSize;
-    this.tableSizeLimit = new HeaderTableSizeLimit(maxTableSize);
+    this.tableSizeLimit = new SettingLimit(maxTableSize);
   }
 
   /**

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { DEFAULT_HEADER_TABLE_SIZE, HeaderTableSizeLimit } from '../../src/relay/hpack/table-size-limit.js';
+import { SettingLimit } from '../../src/relay/setting-limit.js';
 
 /** Runs SETTINGS (a table size, or '-' for one without) and ACKs ('ack'), returning the allowed size after each. */
-function run(limit: HeaderTableSizeLimit, steps: readonly (number | '-' | 'ack')[]): number[] {
+function run(limit: SettingLimit, steps: readonly (number | '-' | 'ack')[]): number[] {
   return steps.map((step) => {
     if (step === 'ack') limit.acknowledged();
     else limit.sent(step === '-' ? undefined : step);
@@ -11,37 +11,36 @@ function run(limit: HeaderTableSizeLimit, steps: readonly (number | '-' | 'ack')
   });
 }
 
-describe('HeaderTableSizeLimit', () => {
-  it('starts at the HTTP/2 default', () => {
-    assert.equal(DEFAULT_HEADER_TABLE_SIZE, 4096);
-    assert.equal(new HeaderTableSizeLimit().allowed, 4096);
-    assert.equal(new HeaderTableSizeLimit(256).allowed, 256);
+describe('SettingLimit (a SETTINGS value the sender keeps to: lowered at the ACK, raised at once)', () => {
+  it('starts at the value it is given', () => {
+    assert.equal(new SettingLimit(4096).allowed, 4096);
+    assert.equal(new SettingLimit(256).allowed, 256);
   });
 
   it('lowers only on the ACK, raises at once', () => {
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [1024, 'ack']), [4096, 1024]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [8192, 'ack']), [8192, 8192]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [0, 'ack', 4096, 'ack']), [4096, 0, 4096, 4096]);
+    assert.deepEqual(run(new SettingLimit(4096), [1024, 'ack']), [4096, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), [8192, 'ack']), [8192, 8192]);
+    assert.deepEqual(run(new SettingLimit(4096), [0, 'ack', 4096, 'ack']), [4096, 0, 4096, 4096]);
   });
 
   it('matches ACKs to SETTINGS in order, counting SETTINGS without a table size', () => {
-    assert.deepEqual(run(new HeaderTableSizeLimit(), ['-', 1024, 'ack', 'ack']), [4096, 4096, 4096, 1024]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [1024, '-', 'ack', 'ack']), [4096, 4096, 1024, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), ['-', 1024, 'ack', 'ack']), [4096, 4096, 4096, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), [1024, '-', 'ack', 'ack']), [4096, 4096, 1024, 1024]);
   });
 
   it('allows the largest of the applied size and every pending one', () => {
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [16384, 1024, 'ack', 'ack']), [16384, 16384, 16384, 1024]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [1024, 2048, 'ack', 'ack']), [4096, 4096, 2048, 2048]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), [512, 256, 'ack', 'ack']), [4096, 4096, 512, 256]);
+    assert.deepEqual(run(new SettingLimit(4096), [16384, 1024, 'ack', 'ack']), [16384, 16384, 16384, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), [1024, 2048, 'ack', 'ack']), [4096, 4096, 2048, 2048]);
+    assert.deepEqual(run(new SettingLimit(4096), [512, 256, 'ack', 'ack']), [4096, 4096, 512, 256]);
   });
 
   it('ignores an ACK for SETTINGS never sent', () => {
-    assert.deepEqual(run(new HeaderTableSizeLimit(), ['ack', 1024, 'ack', 'ack']), [4096, 4096, 1024, 1024]);
-    assert.deepEqual(run(new HeaderTableSizeLimit(), ['ack', 'ack', 1024, 'ack']), [4096, 4096, 4096, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), ['ack', 1024, 'ack', 'ack']), [4096, 4096, 1024, 1024]);
+    assert.deepEqual(run(new SettingLimit(4096), ['ack', 'ack', 1024, 'ack']), [4096, 4096, 4096, 1024]);
   });
 
   it('under a flood of unacknowledged SETTINGS, is never stricter than the rule and exact once all are acknowledged', () => {
-    const limit = new HeaderTableSizeLimit();
+    const limit = new SettingLimit(4096);
     // The rule itself: applied value plus every pending one, kept in full.
     let applied = 4096;
     const pending: (number | undefined)[] = [];

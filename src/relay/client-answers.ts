@@ -1,0 +1,76 @@
+import type { CallTracker } from './call-tracker.js';
+import type { FramePump } from './frame-pump.js';
+import { encodeGrpcMessage } from './grpc-message.js';
+import { encodeHeaderBlock } from './hpack/encoder.js';
+import { headersFrame } from './http2-frames.js';
+
+/**
+ * The frames criscope writes to the client in its own name: a call's status
+ * when it answers the call itself, and the credits and resets of the streams
+ * it holds. A server's first frame must be its SETTINGS (RFC 9113 §3.4), so
+ * until the runtime's SETTINGS has gone to the client, what criscope owes
+ * waits for it.
+ */
+export class ClientAnswers {
+  private runtimeSpoke = false;
+  private owed: (() => void)[] = [];
+  /** Streams criscope has answered itself; what the runtime still sends on them is dropped where it can be. */
+  private readonly answered = new Set<number>();
+
+  constructor(
+    private readonly toClient: FramePump,
+    private readonly calls: CallTracker,
+  ) {}
+
+  /** True once the runtime's first frame (its SETTINGS) has gone to the client. */
+  get runtimeHasSpoken(): boolean {
+    return this.runtimeSpoke;
+  }
+
+  /** The runtime's first frame is being relayed: what criscope owes is written after it. */
+  runtimeSpeaks(): void {
+    if (this.runtimeSpoke) return;
+    this.runtimeSpoke = true;
+    const owed = this.owed;
+    this.owed = [];
+    for (const write of owed) write();
+  }
+
+  /** Runs `write` now, or once the runtime's SETTINGS has gone to the client. */
+  onceRuntimeSpoke(write: () => void): void {
+    if (this.runtimeSpoke) write();
+    else this.owed.push(write);
+  }
+
+  /**
+   * Ends a call toward the client with criscope's own status, in a header
+   * block that leaves HPACK state untouched. `headersSent` says whether the
+   * runtime's own response headers for it have already gone (or are going) out.
+   */
+  answer(streamId: number, status: number, message: string, headersSent: boolean): void {
+    const statusFields: [string, string][] = [
+      ['grpc-status', String(status)],
+      ['grpc-message', encodeGrpcMessage(message)],
+    ];
+    const fields: [string, string][] = headersSent
+      ? statusFields
+      : [
+          [':status', '200'],
+          ['content-type', 'application/grpc'],
+          ...statusFields,
+        ];
+    this.toClient.inject(headersFrame(streamId, encodeHeaderBlock(fields), true));
+    this.answered.add(streamId);
+    this.calls.answered(streamId, status, message);
+  }
+
+  /** True if criscope answered the stream itself (the runtime's frames for it are not the client's to see). */
+  answeredStream(streamId: number): boolean {
+    return this.answered.has(streamId);
+  }
+
+  /** The stream is over on the runtime's side too (its END_STREAM or a reset): returns whether criscope had answered it. */
+  streamEnded(streamId: number): boolean {
+    return this.answered.delete(streamId);
+  }
+}
