@@ -10,6 +10,7 @@ import type { Violation } from './frame-rules.js';
 import { encodeGrpcMessage } from './grpc-message.js';
 import { HeldRequest } from './held-request.js';
 import { HpackDecoder } from './hpack/decoder.js';
+import { KeepBudget } from './keep-budget.js';
 import { ClientDataFate, RequestFlow } from './request-flow.js';
 import { encodeHeaderBlock, encodeHeaderList } from './hpack/encoder.js';
 import {
@@ -171,7 +172,7 @@ export class ConnectionRelay {
     private readonly client: Socket,
     private readonly context: ConnectionContext,
   ) {
-    this.calls = new CallTracker(context.tracking, this.onCallEnded);
+    this.calls = new CallTracker(context.tracking, new KeepBudget(context.tracking.maxKeptBytesPerConnection), this.onCallEnded);
     const rules = new ConnectionFrameRules();
     this.toUpstream = new FramePump(undefined, {
       onFrame: this.onClientFrame,
@@ -681,9 +682,13 @@ export class ConnectionRelay {
       return;
     }
     const first = call.requestScanner.first;
+    // Not kept for the connection's keep budget: a denial for it is RESOURCE_EXHAUSTED, which may pass once other calls end.
+    const overBudget = call.requestScanner.notKept === 'over budget';
     let message: Buffer | undefined;
     let unreadable: string | undefined;
-    if (first === undefined) {
+    if (overBudget) {
+      unreadable = `the request cannot be judged: this connection's kept-bytes limit (maxKeptBytesPerConnection, ${this.context.tracking.maxKeptBytesPerConnection} bytes) was reached`;
+    } else if (first === undefined) {
       unreadable = call.requestScanner.messages === 0 ? 'the request carries no message' : `the request message is larger than ${this.context.tracking.keepMessagesUpTo} bytes`;
     } else {
       try {
@@ -693,7 +698,7 @@ export class ConnectionRelay {
       }
     }
     gate.judge(method, message, unreadable, !held.headWentOn).then(
-      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0),
+      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0, overBudget ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.PERMISSION_DENIED),
       (error: unknown) => {
         this.context.log.error({ err: error, path: call.path }, 'policy could not judge a call');
         this.applyVerdict(streamId, call, held, undefined, 0);
@@ -738,7 +743,7 @@ export class ConnectionRelay {
    * goes on rewritten, or never reaches the runtime (which is told to forget
    * the stream) while the client gets criscope's answer.
    */
-  private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number): void {
+  private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number, denialStatus: number = GrpcStatus.PERMISSION_DENIED): void {
     held.released = true;
     if (verdict !== undefined) call.policy = verdict.decision;
     if (this.heldStreams.get(streamId) !== held) return;
@@ -749,7 +754,7 @@ export class ConnectionRelay {
     }
     const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
     if (denial !== undefined) {
-      this.refuseHeld(streamId, call, held, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
+      this.refuseHeld(streamId, call, held, verdict === undefined ? GrpcStatus.INTERNAL : denialStatus, denial);
       return;
     }
     const rewritten = verdict?.rewritten;
