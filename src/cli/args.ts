@@ -20,6 +20,9 @@ export const USAGE = `usage: criscope serve [options]
                             is set (default: criscope-image.sock beside --listen)
   --http-listen HOST:PORT   /healthz, /readyz and /metrics (default 127.0.0.1:9810)
   --max-message-bytes N     largest gRPC message expected (default 16777216)
+  --max-kept-bytes-per-connection N
+                            most one connection keeps at once of messages kept for decoding
+                            (default 33554432, or --max-message-bytes when larger)
   --policy FILE             policy file: checked before calls reach the runtime; reloaded on
                             change and on SIGHUP
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
@@ -67,6 +70,7 @@ export function parseCommand(argv: readonly string[]): Command {
       'image-listen': { type: 'string' },
       'http-listen': { type: 'string' },
       'max-message-bytes': { type: 'string' },
+      'max-kept-bytes-per-connection': { type: 'string' },
       policy: { type: 'string' },
       'log-level': { type: 'string' },
       root: { type: 'string' },
@@ -97,6 +101,7 @@ export function parseCommand(argv: readonly string[]): Command {
   else throw new TypeError(command === undefined ? 'missing command' : `unknown command "${command}"`);
   if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
   const maxMessageBytes = values['max-message-bytes'];
+  const maxKeptBytesPerConnection = values['max-kept-bytes-per-connection'];
   return {
     kind,
     configFile: values.config,
@@ -107,6 +112,7 @@ export function parseCommand(argv: readonly string[]): Command {
       imageListen: values['image-listen'],
       httpListen: values['http-listen'],
       maxMessageBytes: maxMessageBytes === undefined ? undefined : Number(maxMessageBytes),
+      maxKeptBytesPerConnection: maxKeptBytesPerConnection === undefined ? undefined : Number(maxKeptBytesPerConnection),
       policyFile: values.policy,
       logLevel: values['log-level'],
     },

@@ -154,7 +154,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     passedFds: takeSystemdListenFds(process.env, process.pid),
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine },
+    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, maxKeptBytesPerConnection: config.maxKeptBytesPerConnection, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine },
     onReachabilityChange: runtimeMetrics.reachabilityChanged,
   });
   const separator = config.httpListen.lastIndexOf(':');

@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Settings given as command-line flags; each one present overrides the file. */
-export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'imageListen' | 'httpListen' | 'maxMessageBytes' | 'policyFile'>> & {
+export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'imageListen' | 'httpListen' | 'maxMessageBytes' | 'maxKeptBytesPerConnection' | 'policyFile'>> & {
   logLevel?: string;
 };
 

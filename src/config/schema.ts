@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { canonicalSocketPath, defaultImageListen, unixSocketPath } from './endpoint.js';
 
 const MIB = 1024 * 1024;
+/** What one connection may keep for decoding at once, unless maxMessageBytes is larger. */
+const DEFAULT_MAX_KEPT_BYTES_PER_CONNECTION = 32 * MIB;
 
 const unixEndpoint = z
   .string()
@@ -86,6 +88,12 @@ export const configSchema = z
       .int()
       .min(4 * MIB, { message: 'must be at least 4 MiB (kubelet itself sends up to 16 MiB)' })
       .default(16 * MIB),
+    /**
+     * The most one connection keeps at once of messages kept for decoding (records, policy); past it,
+     * messages are relayed but not decoded, and a request policy must judge is answered RESOURCE_EXHAUSTED.
+     * Left out: 32 MiB, or maxMessageBytes when that is larger.
+     */
+    maxKeptBytesPerConnection: z.number().int().positive().optional(),
     shutdownGraceSeconds: z.number().min(0).max(600).default(10),
     /** The node's name on spans and criscope_build_info; left out, $NODE_NAME, then the host name. */
     nodeName: z.string().min(1).optional(),
@@ -102,6 +110,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, context) => {
+    // One message as large as maxMessageBytes must fit, or it could never be decoded nor judged.
+    if (config.maxKeptBytesPerConnection !== undefined && config.maxKeptBytesPerConnection < config.maxMessageBytes) {
+      context.addIssue({ code: 'custom', path: ['maxKeptBytesPerConnection'], message: `must be at least maxMessageBytes (${config.maxMessageBytes})` });
+    }
     // Relaying to one of its own sockets would loop every call back into criscope, however
     // the path is spelled (/var/run for /run, doubled slashes). The image socket counts
     // even when left to its default, criscope-image.sock beside listen.
@@ -119,7 +131,11 @@ export const configSchema = z
         context.addIssue({ code: 'custom', path: [key], message: `is criscope's own ${own.name}; set it to the runtime's socket (kubelet's endpoint before criscope)` });
       }
     }
-  });
+  })
+  .transform((config) => ({
+    ...config,
+    maxKeptBytesPerConnection: config.maxKeptBytesPerConnection ?? Math.max(DEFAULT_MAX_KEPT_BYTES_PER_CONNECTION, config.maxMessageBytes),
+  }));
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = Readonly<z.output<typeof configSchema>>;

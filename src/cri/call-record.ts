@@ -1,5 +1,5 @@
 import type { PolicyDecision } from '../policy/policy-decision.js';
-import { GrpcStatus, grpcStatusOfReset, RST_CANCEL, type DecodeError } from '../errors.js';
+import { DecodeError, GrpcStatus, grpcStatusOfReset, RST_CANCEL } from '../errors.js';
 import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
@@ -10,6 +10,8 @@ export interface CallTraffic {
   readonly payloadBytes: number;
   /** The first message, kept when the method table wants to decode it. */
   readonly first: WireMessage | undefined;
+  /** Why a first message that was wanted is not kept: larger than maxMessageBytes, or over the connection's keep budget. */
+  readonly notKept?: 'too large' | 'over budget';
   /** The grpc-encoding header of this direction. */
   readonly encoding: string | undefined;
 }
@@ -25,6 +27,7 @@ export interface CallSpan {
 }
 
 const MAX_GRPC_STATUS = GrpcStatus.UNAUTHENTICATED;
+const OVER_BUDGET = "not kept for decoding: the connection's kept-bytes limit (maxKeptBytesPerConnection) was reached";
 /** gRPC's timeout header: up to 8 digits and a unit. */
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const TIMEOUT_UNIT_SECONDS: Readonly<Record<string, number>> = { H: 3600, M: 60, S: 1, m: 1e-3, u: 1e-6, n: 1e-9 };
@@ -107,8 +110,16 @@ export class CallRecord {
     this.decoded =
       this.method === undefined
         ? { identity: {}, responseItems: undefined, error: undefined }
-        : decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes);
+        : this.withLeftOut(this.method, decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes));
     return this.decoded;
+  }
+
+  /** A message the record wanted but the connection's keep budget left out is a decode failure like any other: counted, and logged with why. */
+  private withLeftOut(method: CriMethod, decoded: DecodedCall): DecodedCall {
+    if (decoded.error !== undefined) return decoded;
+    if (method.keepsRequest && this.request.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'request', OVER_BUDGET) };
+    if (method.keepsResponse && this.response.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'response', OVER_BUDGET) };
+    return decoded;
   }
 }
 

@@ -6,6 +6,7 @@ import type { CallInFlight } from '../telemetry/call-in-flight.js';
 import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
+import type { KeepBudget } from './keep-budget.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
 import type { PolicyDecision } from '../policy/policy-decision.js';
 import type { HeldRequest } from './held-request.js';
@@ -17,6 +18,8 @@ export interface TrackingContext {
   readonly observer: CallObserver;
   /** Messages up to this size are kept for decoding; larger ones are only counted. */
   readonly keepMessagesUpTo: number;
+  /** What each connection may keep for decoding at once (see KeepBudget); past it, messages are only counted. */
+  readonly maxKeptBytesPerConnection: number;
   readonly log: Logger;
   /** Present when tracing is on: request header blocks with a traceparent are then re-parented. */
   readonly traceContinuation?: TraceContinuation;
@@ -52,14 +55,21 @@ export class TrackedCall implements CallInFlight {
     readonly requestEncoding: string | undefined,
     private readonly grpcTimeout: string | undefined,
     context: TrackingContext,
+    budget: KeepBudget,
   ) {
     const method = context.table.lookup(path);
     this.method = method;
     const keep = context.keepMessagesUpTo;
     this.keep = keep;
     this.judgedAs = context.gate === undefined ? undefined : context.table.judgedAs(path);
-    this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0);
-    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0);
+    this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0, budget);
+    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget);
+  }
+
+  /** Gives what this call keeps back to the connection's budget: it gets no more bytes. */
+  releaseKept(): void {
+    this.requestScanner.release();
+    this.responseScanner.release();
   }
 
   get serverStreaming(): boolean {
@@ -111,7 +121,7 @@ export class TrackedCall implements CallInFlight {
 }
 
 function traffic(scanner: GrpcMessageScanner, encoding: string | undefined): CallTraffic {
-  return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, encoding };
+  return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, notKept: scanner.notKept, encoding };
 }
 
 /** The index of the first field called `name` in a decoded header list ([name, value, …]), or -1. */
@@ -133,7 +143,8 @@ export function headerValue(fields: readonly string[], name: string): string | u
  * passes through. A call ends when its response ends or either side resets it.
  * Its record goes to the observer on the next turn of the event loop, after the
  * frames that ended it have been written on: decoding and logging never delay
- * the answer.
+ * the answer. What a call kept for decoding counts against the connection's
+ * keep budget until its record is handed over.
  */
 export class CallTracker {
   private readonly calls = new Map<number, TrackedCall>();
@@ -141,6 +152,8 @@ export class CallTracker {
 
   constructor(
     private readonly context: TrackingContext,
+    /** This connection's: what its calls may keep for decoding at once. */
+    private readonly budget: KeepBudget,
     /** Called after a call ends, when the connection may have become idle. */
     private readonly onCallEnded: (call: TrackedCall) => void,
   ) {}
@@ -165,6 +178,7 @@ export class CallTracker {
 
   /** Stops following every call, without records (the connection can no longer be read). */
   forgetAll(): void {
+    for (const call of this.calls.values()) call.releaseKept();
     this.calls.clear();
   }
 
@@ -174,7 +188,7 @@ export class CallTracker {
    */
   requestHeaders(streamId: number, fields: readonly string[]): TrackedCall | undefined {
     if (this.calls.has(streamId)) return undefined;
-    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), headerValue(fields, 'grpc-timeout'), this.context);
+    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), headerValue(fields, 'grpc-timeout'), this.context, this.budget);
     this.calls.set(streamId, call);
     return call;
   }
@@ -233,6 +247,8 @@ export class CallTracker {
         this.context.observer.onCall(call.record());
       } catch (error) {
         this.context.log.error({ err: (error as Error).message, path: call.path }, 'a call observer failed');
+      } finally {
+        call.releaseKept();
       }
     }
   };

@@ -7,6 +7,7 @@ import { ConnectionFrameRules } from './frame-rule-state.js';
 import type { Violation } from './frame-rules.js';
 import { HeaderBlockReader, type HeaderBlock } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
+import { KeepBudget } from './keep-budget.js';
 import {
   CLIENT_PREFACE,
   ErrorCode,
@@ -111,7 +112,7 @@ export class ConnectionRelay {
     private readonly client: Socket,
     private readonly context: ConnectionContext,
   ) {
-    this.calls = new CallTracker(context.tracking, this.onCallEnded);
+    this.calls = new CallTracker(context.tracking, new KeepBudget(context.tracking.maxKeptBytesPerConnection), this.onCallEnded);
     const rules = new ConnectionFrameRules();
     this.toUpstream = new FramePump(undefined, {
       onFrame: this.onClientFrame,

@@ -1,8 +1,11 @@
+import type { KeepBudget } from './keep-budget.js';
+
 /**
  * Follows the gRPC length-prefixed framing of one direction of a call as its bytes
  * go by, in whatever chunks HTTP/2 delivers them. It never copies bytes it is not
  * asked to keep: it counts messages and payload bytes, and keeps only the first
- * message when the call's record will want to decode it.
+ * message when the call's record will want to decode it, and the connection's
+ * keep budget has room for it.
  */
 
 const PREFIX_LENGTH = 5;
@@ -26,11 +29,16 @@ export class GrpcMessage {
   }
 }
 
+/** Why a first message that was asked for is not kept. */
+export type NotKept = 'too large' | 'over budget';
+
 export class GrpcMessageScanner {
   messages = 0;
   payloadBytes = 0;
-  /** The first message, when asked for and no larger than the limit. */
+  /** The first message, when asked for, no larger than the limit, and within the budget. */
   first: GrpcMessage | undefined;
+  /** Set when the first message was asked for but is not kept: over the limit, or over the connection's budget. */
+  notKept: NotKept | undefined;
 
   private remaining = 0;
   private prefix: Buffer | undefined;
@@ -38,14 +46,35 @@ export class GrpcMessageScanner {
   private keeping = false;
   private keptCompressed = false;
   private keptParts: Buffer[] | undefined;
+  /** What this scanner took from the budget, until it gives it back. */
+  private takenBytes = 0;
 
   /** True once the first message has arrived whole. */
   get firstMessageEnded(): boolean {
     return this.messages > 1 || (this.messages === 1 && this.remaining === 0 && this.prefixFill === 0);
   }
 
-  /** `keepFirstUpTo` is the largest first message to keep; 0 keeps nothing. */
-  constructor(private readonly keepFirstUpTo: number) {}
+  /**
+   * `keepFirstUpTo` is the largest first message to keep; 0 keeps nothing.
+   * Without a budget, any message up to that size is kept.
+   */
+  constructor(
+    private readonly keepFirstUpTo: number,
+    private readonly budget?: KeepBudget,
+  ) {}
+
+  /**
+   * Gives back to the budget what this scanner took, once its call gets no
+   * more bytes: its record is handed over, or the call is forgotten. `first`
+   * stays, for whoever holds the record.
+   */
+  release(): void {
+    this.keeping = false;
+    this.keptParts = undefined;
+    const bytes = this.takenBytes;
+    this.takenBytes = 0;
+    if (bytes > 0) this.budget?.give(bytes);
+  }
 
   push(chunk: Buffer): void {
     let offset = 0;
@@ -76,9 +105,23 @@ export class GrpcMessageScanner {
     this.messages++;
     this.payloadBytes += length;
     this.remaining = length;
-    this.keeping = this.messages === 1 && this.keepFirstUpTo > 0 && length <= this.keepFirstUpTo;
+    this.keeping = this.messages === 1 && this.keepFirstUpTo > 0 && this.mayKeep(length);
     this.keptCompressed = compressed;
     if (length === 0) this.finishMessage();
+  }
+
+  /** Whether a first message of `length` bytes may be kept: taken from the budget when it is. */
+  private mayKeep(length: number): boolean {
+    if (length > this.keepFirstUpTo) {
+      this.notKept = 'too large';
+      return false;
+    }
+    if (this.budget !== undefined && !this.budget.tryTake(length)) {
+      this.notKept = 'over budget';
+      return false;
+    }
+    this.takenBytes = length;
+    return true;
   }
 
   /** A small piece is copied so the call does not hold on to the whole socket chunk it came in. */

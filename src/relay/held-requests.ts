@@ -243,7 +243,7 @@ export class HeldRequests {
   }
 
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
-    const { gate, keepMessagesUpTo, log } = this.tracking;
+    const { gate, keepMessagesUpTo, maxKeptBytesPerConnection, log } = this.tracking;
     const method = call.judgedAs;
     if (gate === undefined || method === undefined) {
       // Not reached: a call is held only when both are there. Should it be, the request goes on as it came.
@@ -252,9 +252,13 @@ export class HeldRequests {
       return;
     }
     const first = call.requestScanner.first;
+    // Not kept for the connection's keep budget: a denial for it is RESOURCE_EXHAUSTED, which may pass once other calls end.
+    const overBudget = call.requestScanner.notKept === 'over budget';
     let message: Buffer | undefined;
     let unreadable: string | undefined;
-    if (first === undefined) {
+    if (overBudget) {
+      unreadable = `the request cannot be judged: this connection's kept-bytes limit (maxKeptBytesPerConnection, ${maxKeptBytesPerConnection} bytes) was reached`;
+    } else if (first === undefined) {
       unreadable = call.requestScanner.messages === 0 ? 'the request carries no message' : `the request message is larger than ${keepMessagesUpTo} bytes`;
     } else {
       try {
@@ -264,7 +268,7 @@ export class HeldRequests {
       }
     }
     gate.judge(method, message, unreadable, !held.headWentOn).then(
-      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0),
+      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0, overBudget ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.PERMISSION_DENIED),
       (error: unknown) => {
         log.error({ err: error, path: call.path }, 'policy could not judge a call');
         this.applyVerdict(streamId, call, held, undefined, 0);
@@ -277,7 +281,14 @@ export class HeldRequests {
    * goes on rewritten, or never reaches the runtime (which is told to forget
    * the stream) while the client gets criscope's answer.
    */
-  private applyVerdict(streamId: number, call: TrackedCall, held: HeldRequest, verdict: GateVerdict | undefined, originalLength: number): void {
+  private applyVerdict(
+    streamId: number,
+    call: TrackedCall,
+    held: HeldRequest,
+    verdict: GateVerdict | undefined,
+    originalLength: number,
+    denialStatus: number = GrpcStatus.PERMISSION_DENIED,
+  ): void {
     held.released = true;
     if (verdict !== undefined) call.policy = verdict.decision;
     if (this.streams.get(streamId) !== held) return;
@@ -288,7 +299,7 @@ export class HeldRequests {
     }
     const denial = verdict === undefined ? 'criscope policy: the call could not be judged' : verdict.decision.denial;
     if (denial !== undefined) {
-      this.refuseHeld(streamId, call, held, verdict === undefined ? GrpcStatus.INTERNAL : GrpcStatus.PERMISSION_DENIED, denial);
+      this.refuseHeld(streamId, call, held, verdict === undefined ? GrpcStatus.INTERNAL : denialStatus, denial);
       return;
     }
     const rewritten = verdict?.rewritten;

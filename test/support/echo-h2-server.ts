@@ -59,6 +59,8 @@ export async function startEchoServer(socketPath: string, settings: Settings = {
     stream.on('end', () => {
       const request = { rawHeaders, neverIndexed, body: Buffer.concat(chunks) };
       requests.push(request);
+      // A stream the client reset (criscope refusing a held request) ends too, but can no longer be answered.
+      if (stream.destroyed) return;
       const answer = echo.answer(request);
       if (answer.reset !== undefined) {
         stream.close(answer.reset);

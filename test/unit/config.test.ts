@@ -22,6 +22,7 @@ describe('loadConfig', () => {
     assert.equal(config.socketMode, 0o660);
     assert.equal(config.httpListen, '127.0.0.1:9810');
     assert.equal(config.maxMessageBytes, 16 * 1024 * 1024);
+    assert.equal(config.maxKeptBytesPerConnection, 32 * 1024 * 1024);
     assert.equal(config.log.level, 'info');
     assert.ok(Object.isFrozen(config));
   });
@@ -39,6 +40,17 @@ describe('loadConfig', () => {
       expect: { runtimeEndpoint: 'unix:///run/b.sock' },
     },
     { name: 'accepts an empty file', file: '', expect: { listen: 'unix:///run/criscope/criscope.sock' } },
+    {
+      name: 'keeps at least one largest message per connection when maxKeptBytesPerConnection is left out',
+      file: 'maxMessageBytes: 67108864\n',
+      expect: { maxKeptBytesPerConnection: 64 * 1024 * 1024 },
+    },
+    {
+      name: 'takes maxKeptBytesPerConnection from the file, and from its flag over the file',
+      file: 'maxMessageBytes: 4194304\nmaxKeptBytesPerConnection: 8388608\n',
+      flags: { maxKeptBytesPerConnection: 4 * 1024 * 1024 },
+      expect: { maxMessageBytes: 4 * 1024 * 1024, maxKeptBytesPerConnection: 4 * 1024 * 1024 },
+    },
     { name: 'accepts the unix:/path form', file: 'runtimeEndpoint: unix:/run/crio/crio.sock\n', expect: { runtimeEndpoint: 'unix:/run/crio/crio.sock' } },
     {
       name: 'accepts a socket named like criscope\'s in another directory',
@@ -62,6 +74,19 @@ describe('loadConfig', () => {
     { name: 'an unknown key', file: 'runtime_endpoint: unix:///x.sock\n', source: /criscope\.yaml$/, messages: [/\(root\): Unrecognized key: "runtime_endpoint"/] },
     { name: 'a wrong type', file: 'maxMessageBytes: lots\n', source: /criscope\.yaml$/, messages: [/maxMessageBytes: .*expected number/] },
     { name: 'a too small message limit', file: 'maxMessageBytes: 1024\n', source: /criscope\.yaml$/, messages: [/maxMessageBytes: must be at least 4 MiB/] },
+    {
+      name: 'a kept-bytes limit below maxMessageBytes',
+      file: 'maxKeptBytesPerConnection: 8388608\n',
+      source: /criscope\.yaml$/,
+      messages: [/maxKeptBytesPerConnection: must be at least maxMessageBytes \(16777216\)/],
+    },
+    {
+      name: 'a --max-message-bytes flag above the kept-bytes limit in the file',
+      file: 'maxKeptBytesPerConnection: 16777216\n',
+      flags: { maxMessageBytes: 32 * 1024 * 1024 },
+      source: /^command-line flags$/,
+      messages: [/maxKeptBytesPerConnection: must be at least maxMessageBytes \(33554432\)/],
+    },
     { name: 'a bad log level', file: 'log:\n  level: loud\n', source: /criscope\.yaml$/, messages: [/log\.level: /] },
     { name: 'a bad socket mode', file: 'socketMode: "0999"\n', source: /criscope\.yaml$/, messages: [/socketMode: /] },
     { name: 'broken YAML', file: 'listen: [unclosed\n', source: /criscope\.yaml$/, messages: [/not valid YAML/] },

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { GrpcMessageScanner } from '../../src/relay/grpc-frames.js';
+import { KeepBudget } from '../../src/relay/keep-budget.js';
 
 function frame(payload: Buffer, compressed = false): Buffer {
   const prefix = Buffer.alloc(5);
@@ -61,5 +62,70 @@ describe('GrpcMessageScanner', () => {
     assert.equal(scanner.messages, 0);
     scanner.push(stream.subarray(3, 10));
     assert.equal(scanner.messages, 1);
+  });
+});
+
+describe('GrpcMessageScanner with a keep budget', () => {
+  const message = Buffer.alloc(600, 1);
+
+  it('takes a kept message from the budget as its prefix arrives, and gives it back on release', () => {
+    const budget = new KeepBudget(1000);
+    const scanner = new GrpcMessageScanner(1024, budget);
+    const bytes = frame(message);
+    scanner.push(bytes.subarray(0, 10));
+    assert.equal(budget.used, 600, 'the whole declared length, before the payload has come');
+    scanner.push(bytes.subarray(10));
+    assert.deepEqual(scanner.first?.payload, message);
+    assert.equal(scanner.notKept, undefined);
+    scanner.release();
+    assert.equal(budget.used, 0);
+    assert.deepEqual(scanner.first?.payload, message, 'the record still has the message');
+    scanner.release();
+    assert.equal(budget.used, 0, 'a second release gives nothing back');
+  });
+
+  it('keeps nothing over the budget, says so, and still counts the message', () => {
+    const budget = new KeepBudget(1000);
+    const kept = new GrpcMessageScanner(1024, budget);
+    kept.push(frame(message));
+    const refused = new GrpcMessageScanner(1024, budget);
+    refused.push(Buffer.concat([frame(message), frame(Buffer.alloc(10))]));
+    assert.equal(refused.first, undefined);
+    assert.equal(refused.notKept, 'over budget');
+    assert.equal(refused.messages, 2);
+    assert.equal(refused.payloadBytes, 610);
+    assert.equal(budget.used, 600, 'only the kept message counts');
+    refused.release();
+    assert.equal(budget.used, 600, 'a refused scanner has nothing to give back');
+    kept.release();
+    const next = new GrpcMessageScanner(1024, budget);
+    next.push(frame(message));
+    assert.deepEqual(next.first?.payload, message, 'the budget lends again once the first call gave back');
+  });
+
+  it('tells a message over the size limit apart, and takes nothing for it', () => {
+    const budget = new KeepBudget(1000);
+    const scanner = new GrpcMessageScanner(100, budget);
+    scanner.push(frame(message));
+    assert.equal(scanner.notKept, 'too large');
+    assert.equal(budget.used, 0);
+  });
+
+  it('takes nothing when asked to keep nothing', () => {
+    const budget = new KeepBudget(1000);
+    const scanner = new GrpcMessageScanner(0, budget);
+    scanner.push(frame(message));
+    assert.equal(scanner.notKept, undefined);
+    assert.equal(budget.used, 0);
+  });
+
+  it('gives back what a message cut off halfway took', () => {
+    const budget = new KeepBudget(1000);
+    const scanner = new GrpcMessageScanner(1024, budget);
+    scanner.push(frame(message).subarray(0, 300));
+    assert.equal(budget.used, 600);
+    scanner.release();
+    assert.equal(budget.used, 0);
+    assert.equal(scanner.first, undefined);
   });
 });
