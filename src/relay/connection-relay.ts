@@ -167,9 +167,9 @@ export class ConnectionRelay {
     this.toClient.inject(goawayFrame(this.limits.drain(), ErrorCode.NO_ERROR, reason));
     for (const [streamId, call] of this.calls.entries()) {
       if (call.serverStreaming) {
+        // Reset at the runtime first: the answer ends the call, and nothing of it may reach the runtime after.
+        this.held.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
         this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
-        this.toUpstream.inject(rstStreamFrame(streamId, ErrorCode.CANCEL));
-        this.held.streamReset(streamId);
       }
     }
     this.closeIfIdle();
@@ -254,8 +254,8 @@ export class ConnectionRelay {
     }
     if (this.state === 'closed') return;
     this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (this.state === 'relaying' && this.limits.relays(streamId)) this.toUpstream.inject(rstStreamFrame(streamId, violation.code));
-    this.held.streamReset(streamId);
+    if (this.limits.relays(streamId)) this.held.resetAtRuntimeSide(streamId, violation.code);
+    else this.held.streamReset(streamId);
     const reset = (): void => this.toClient.inject(rstStreamFrame(streamId, violation.code));
     if (this.state === 'relaying') this.answers.onceRuntimeSpoke(reset);
     else reset();
@@ -398,12 +398,13 @@ export class ConnectionRelay {
       case FrameType.DATA:
         if (this.state === 'unavailable') return this.refuseClientFrame(type, streamId, flags, frame);
         return this.blind ? FrameVerdict.Forward : this.held.clientData(streamId, flags, frame, this.calls.get(streamId));
-      case FrameType.RST_STREAM:
+      case FrameType.RST_STREAM: {
         // Forgotten before the call ends, so the call's end does not reset the stream at the runtime a second time.
-        this.held.streamReset(streamId);
+        const runtimeStillOpen = this.held.clientReset(streamId);
         this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         this.answers.streamEnded(streamId);
-        return FrameVerdict.Forward;
+        return runtimeStillOpen ? FrameVerdict.Forward : FrameVerdict.Drop;
+      }
       case FrameType.SETTINGS:
         clientSettings(this.settingsParties, flags, frame);
         if ((flags & Flag.ACK) === 0) {
@@ -485,6 +486,7 @@ export class ConnectionRelay {
   /** Streams above the runtime's GOAWAY were never processed: the client retries them elsewhere. */
   private onRuntimeGoaway(lastStreamId: number): void {
     this.limits.runtimeGoaway(lastStreamId);
+    this.held.runtimeGoaway(lastStreamId);
     for (const [streamId] of this.calls.entries()) {
       if (streamId > lastStreamId) this.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
     }

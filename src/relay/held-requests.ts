@@ -62,6 +62,12 @@ export class HeldRequests {
   private unjudgedBytes = 0;
   /** Pass-through DATA frames waiting, in order, for runtime credit a lengthened request spent. */
   private waitingData: Buffer[] = [];
+  /**
+   * Streams criscope reset at the runtime while the client may still send on
+   * them: nothing more of theirs goes on (RFC 9113 §5.1), until the client's
+   * END_STREAM or RST_STREAM ends its side.
+   */
+  private readonly resetAtRuntime = new Set<number>();
 
   constructor(
     private readonly host: HeldRequestsHost,
@@ -101,6 +107,11 @@ export class HeldRequests {
   /** A DATA frame from the client (the connection is read): on now, waiting for credit, or held. */
   clientData(streamId: number, flags: number, frame: Buffer, call: TrackedCall | undefined): FrameVerdict {
     const length = frame.length - FRAME_HEADER_LENGTH;
+    if (this.resetAtRuntime.has(streamId)) {
+      if ((flags & Flag.END_STREAM) !== 0) this.resetAtRuntime.delete(streamId);
+      this.clientDataDropped(length);
+      return FrameVerdict.Drop;
+    }
     const content = framePayload(frame, FrameType.DATA, flags);
     const fate = this.flow.clientData(streamId, length, content.length);
     if (fate === ClientDataFate.ConnectionOverrun || fate === ClientDataFate.StreamOverrun) return this.clientOverran(streamId, fate);
@@ -123,7 +134,16 @@ export class HeldRequests {
     this.giveClientCredit();
   }
 
-  /** The stream was reset (by either side, or by criscope): nothing of it may follow, so whatever waits is dropped. */
+  /**
+   * The client reset the stream. Returns false when criscope had already
+   * reset it at the runtime: the client's RST_STREAM then goes no further.
+   */
+  clientReset(streamId: number): boolean {
+    this.streamReset(streamId);
+    return !this.resetAtRuntime.delete(streamId);
+  }
+
+  /** The stream was reset (by either side): nothing of it may follow, so whatever waits is dropped. */
   streamReset(streamId: number): void {
     this.disown(streamId);
     if (this.waitingData.length === 0) return;
@@ -133,6 +153,23 @@ export class HeldRequests {
       return false;
     });
     this.giveClientCredit();
+    this.sendWaiting();
+  }
+
+  /**
+   * criscope resets the stream at the runtime (`code`) while the client's
+   * side may still be open: nothing more of it goes on, and what the client
+   * still sends on it is dropped and credited back.
+   */
+  resetAtRuntimeSide(streamId: number, code: number): void {
+    if (this.host.relaying()) this.host.toRuntime(rstStreamFrame(streamId, code));
+    this.resetAtRuntime.add(streamId);
+    this.streamReset(streamId);
+  }
+
+  /** The runtime's GOAWAY: streams above `lastStreamId` were never processed, and never will be. */
+  runtimeGoaway(lastStreamId: number): void {
+    for (const streamId of [...this.streams.keys()]) if (streamId > lastStreamId) this.streamReset(streamId);
   }
 
   /** A call ended before its held request was whole (answered early): the runtime is told to forget the stream. */
@@ -191,7 +228,7 @@ export class HeldRequests {
     }
     // Held to be judged, the bytes are credited at once: the whole message must arrive, whatever the runtime's stream window.
     // Going on, only padding is: the runtime's credit for the rest reaches the client as it comes.
-    if (!endStream) this.creditClientStream(streamId, held.mayGoOn ? length - content.length : length, !held.mayGoOn);
+    if (!endStream) this.creditClientStream(streamId, held.mayGoOn ? 0 : content.length, length - content.length);
     // Padding is not sent on: its connection credit is the client's again.
     this.giveClientCredit();
     if (whole && !held.judging && !held.released && call !== undefined) {
@@ -321,15 +358,17 @@ export class HeldRequests {
    * `status` from criscope.
    */
   private refuseHeld(streamId: number, call: TrackedCall | undefined, held: HeldRequest, status: number, message: string): void {
-    this.host.toRuntime(rstStreamFrame(streamId, ErrorCode.CANCEL));
-    this.disown(streamId);
-    if (call !== undefined) this.host.answer(streamId, call, status, message, !held.endStream);
+    const clientStillSending = !held.endStream;
+    this.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
+    if (!clientStillSending) this.resetAtRuntime.delete(streamId);
+    if (call !== undefined) this.host.answer(streamId, call, status, message, clientStillSending);
   }
 
   /** A held request whose call ended before it went on: the runtime is told to forget the stream. */
   private abandon(streamId: number): void {
-    if (this.host.relaying()) this.host.toRuntime(rstStreamFrame(streamId, ErrorCode.CANCEL));
-    this.disown(streamId);
+    const clientStillSending = this.streams.get(streamId)?.endStream !== true;
+    this.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
+    if (!clientStillSending) this.resetAtRuntime.delete(streamId);
   }
 
   /**
@@ -341,8 +380,8 @@ export class HeldRequests {
       this.host.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
       return FrameVerdict.Drop;
     }
-    this.host.toRuntime(rstStreamFrame(streamId, ErrorCode.CANCEL));
-    this.disown(streamId);
+    // The client's side is reset too: what it still had in flight is dropped until its frames stop.
+    this.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
     this.host.toClient(rstStreamFrame(streamId, ErrorCode.FLOW_CONTROL_ERROR), () => true);
     this.host.resetCall(streamId, ErrorCode.FLOW_CONTROL_ERROR);
     return FrameVerdict.Drop;
@@ -354,11 +393,11 @@ export class HeldRequests {
     if (due > 0) this.host.toClient(windowUpdateFrame(0, due), () => true);
   }
 
-  /** Stream credit of criscope's own for a held stream whose request is still coming. */
-  private creditClientStream(streamId: number, credit: number, ahead: boolean): void {
+  /** Stream credit of criscope's own for a held stream whose request is still coming: `ahead` of the runtime's, and its `own`. */
+  private creditClientStream(streamId: number, ahead: number, own: number): void {
     const held = this.streams.get(streamId);
     if (held === undefined || held.endStream) return;
-    const given = this.flow.creditClientStream(streamId, credit, ahead);
+    const given = this.flow.creditClientStream(streamId, ahead, own);
     if (given > 0) this.host.toClient(windowUpdateFrame(streamId, given), () => this.streams.get(streamId) === held);
   }
 }

@@ -68,7 +68,12 @@ export class RequestFlow {
   private pendingBytes = 0;
   /** Flow-controlled bytes of pass-through DATA frames waiting for the runtime's credit. */
   private queuedBytes = 0;
-  /** The runtime's SETTINGS_INITIAL_WINDOW_SIZE as criscope sends by it: where a new stream's runtime window starts. */
+  /**
+   * The runtime's SETTINGS_INITIAL_WINDOW_SIZE as criscope sends by it: where
+   * a new stream's runtime window starts. A lowered value counts at once, a
+   * raised one only from the client's ACK on, the first point where criscope's
+   * DATA reaches the runtime after an ACK of it.
+   */
   private runtimeInitial = DEFAULT_WINDOW;
   /** The same setting as the client applies it (once it has ACKed the SETTINGS): where its window starts. */
   private clientInitial = DEFAULT_WINDOW;
@@ -120,27 +125,37 @@ export class RequestFlow {
 
   /**
    * A SETTINGS frame from the runtime (not an ACK), as it is relayed, with the
-   * SETTINGS_INITIAL_WINDOW_SIZE it carries, if any. criscope sends by it at
-   * once; the client applies it when it reads it, which its ACK tells
-   * (RFC 9113 §6.5.3). Either way every open stream window moves by the
+   * SETTINGS_INITIAL_WINDOW_SIZE it carries, if any. The client applies it
+   * when it reads it, which its ACK tells (RFC 9113 §6.5.3); the runtime may
+   * count by the old value until that ACK reaches it, so criscope sends by the
+   * smaller of the two meanwhile. Every open stream window moves by the
    * difference (§6.9.2) and may go negative.
    */
   runtimeSettings(initialWindow: number | undefined): void {
     this.unackedInitials.push(initialWindow);
-    if (initialWindow === undefined) return;
-    const delta = initialWindow - this.runtimeInitial;
-    this.runtimeInitial = initialWindow;
-    for (const windows of this.owned.values()) windows.runtime += delta;
+    this.settleRuntimeInitial();
   }
 
   /** The client ACKed the runtime's oldest unacknowledged SETTINGS. */
   clientAckedSettings(): void {
     if (this.unackedInitials.length === 0) return;
     const initialWindow = this.unackedInitials.shift();
-    if (initialWindow === undefined) return;
-    const delta = initialWindow - this.clientInitial;
-    this.clientInitial = initialWindow;
-    for (const windows of this.owned.values()) windows.client += delta;
+    if (initialWindow !== undefined) {
+      const delta = initialWindow - this.clientInitial;
+      this.clientInitial = initialWindow;
+      for (const windows of this.owned.values()) windows.client += delta;
+    }
+    this.settleRuntimeInitial();
+  }
+
+  /** criscope sends by the acknowledged value, or a smaller one on its way. */
+  private settleRuntimeInitial(): void {
+    let initial = this.clientInitial;
+    for (const pending of this.unackedInitials) if (pending !== undefined && pending < initial) initial = pending;
+    const delta = initial - this.runtimeInitial;
+    if (delta === 0) return;
+    this.runtimeInitial = initial;
+    for (const windows of this.owned.values()) windows.runtime += delta;
   }
 
   /**
@@ -151,9 +166,9 @@ export class RequestFlow {
    */
   clientData(streamId: number, length: number, content: number): ClientDataFate {
     if (length > this.clientWindow) return ClientDataFate.ConnectionOverrun;
+    this.clientWindow -= length;
     const windows = this.owned.get(streamId);
     if (windows === undefined) {
-      this.clientWindow -= length;
       if (this.queuedBytes === 0 && length <= this.runtimeWindow) {
         this.runtimeWindow -= length;
         return ClientDataFate.Forward;
@@ -161,8 +176,8 @@ export class RequestFlow {
       this.queuedBytes += length;
       return ClientDataFate.Queue;
     }
+    // Dropped, it still counted against the connection: the credit is the client's again once the stream is given up.
     if (length > windows.client) return ClientDataFate.StreamOverrun;
-    this.clientWindow -= length;
     windows.client -= length;
     this.pendingBytes += content;
     return ClientDataFate.Hold;
@@ -263,16 +278,18 @@ export class RequestFlow {
   }
 
   /**
-   * criscope credits the client on an owned stream itself: for bytes it holds
-   * to judge (`ahead`: the runtime will credit them again once it has them),
-   * or for padding it will not send on. Returns the credit given.
+   * criscope credits the client on an owned stream itself: `ahead` bytes it
+   * holds to judge (the runtime will credit them again once it has them), and
+   * `own` bytes the runtime never sees (padding). Returns the credit given.
    */
-  creditClientStream(streamId: number, credit: number, ahead: boolean): number {
+  creditClientStream(streamId: number, ahead: number, own: number): number {
     const windows = this.owned.get(streamId);
     if (windows === undefined) return 0;
-    const given = Math.max(0, Math.min(credit, MAX_WINDOW - windows.client));
+    const room = MAX_WINDOW - windows.client;
+    const givenAhead = Math.max(0, Math.min(ahead, room));
+    const given = givenAhead + Math.max(0, Math.min(own, room - givenAhead));
     windows.client += given;
-    if (ahead) windows.creditedAhead += given;
+    windows.creditedAhead += givenAhead;
     return given;
   }
 }

@@ -19,10 +19,16 @@ class StrictReceiver {
   connectionUnacknowledged = 0;
   readonly streams = new Map<number, { window: number; unacknowledged: number }>();
 
-  constructor(private readonly initialWindow: number) {}
+  constructor(private initialWindow: number) {}
 
   open(streamId: number): void {
     this.streams.set(streamId, { window: this.initialWindow, unacknowledged: 0 });
+  }
+
+  /** Its new SETTINGS_INITIAL_WINDOW_SIZE is in force once the client's ACK has come (as nghttp2 counts). */
+  applyInitialWindow(value: number): void {
+    for (const stream of this.streams.values()) stream.window += value - this.initialWindow;
+    this.initialWindow = value;
   }
 
   receive(streamId: number, bytes: number, what: string): void {
@@ -56,7 +62,11 @@ interface OwnedStream {
  */
 function runSequence(seed: number, steps: number): void {
   const random = randomSource(seed);
-  const initialWindow = [DEFAULT_WINDOW, 1024, 16_384, 1 << 20][random(4)];
+  const windowSizes = [DEFAULT_WINDOW, 1024, 16_384, 1 << 20];
+  const initialWindow = windowSizes[random(4)];
+  /** The client's view of the runtime's initial window, and the runtime SETTINGS it has not yet ACKed. */
+  let clientInitial = initialWindow;
+  const unacknowledged: number[] = [];
   const flow = new RequestFlow();
   const runtime = new StrictReceiver(initialWindow);
   const client = new PoliteSender();
@@ -81,18 +91,18 @@ function runSequence(seed: number, steps: number): void {
     const sendable = Math.min(stream.pending, flow.sendable(streamId));
     const bytes = all ? sendable : random(sendable + 1);
     if (bytes === 0) return;
-    runtime.receive(streamId, bytes, what(step));
+    runtime.receive(streamId, bytes, `${what(step)} (held DATA criscope sent)`);
     flow.sent(streamId, bytes);
     stream.pending -= bytes;
   };
 
   for (let step = 0; step < steps; step++) {
-    switch (random(8)) {
+    switch (random(10)) {
       case 0: {
         const streamId = nextStream;
         nextStream += 2;
         runtime.open(streamId);
-        client.streams.set(streamId, initialWindow);
+        client.streams.set(streamId, clientInitial);
         if (random(2) === 0) {
           flow.own(streamId);
           owned.set(streamId, { pending: 0, judging: random(2) === 0 });
@@ -112,14 +122,14 @@ function runSequence(seed: number, steps: number): void {
         assert.ok(fate !== ClientDataFate.ConnectionOverrun && fate !== ClientDataFate.StreamOverrun, `${what(step)}: a client within its windows was refused`);
         client.connection -= length;
         client.streams.set(streamId, (client.streams.get(streamId) ?? 0) - length);
-        if (fate === ClientDataFate.Forward) runtime.receive(streamId, length, what(step));
+        if (fate === ClientDataFate.Forward) runtime.receive(streamId, length, `${what(step)} (pass-through DATA)`);
         else if (fate === ClientDataFate.Queue) waiting.push({ streamId, bytes: length });
         else {
           const stream = owned.get(streamId) as OwnedStream;
           stream.pending += length - padding;
-          // As the relay does: bytes held to be judged are credited at once; going on, only padding is.
-          const credit = stream.judging ? length : padding;
-          client.streams.set(streamId, (client.streams.get(streamId) ?? 0) + flow.creditClientStream(streamId, credit, stream.judging));
+          // As the relay does: bytes held to be judged are credited at once, ahead of the runtime; padding always is.
+          const ahead = stream.judging ? length - padding : 0;
+          client.streams.set(streamId, (client.streams.get(streamId) ?? 0) + flow.creditClientStream(streamId, ahead, padding));
           giveClientCredit();
         }
         break;
@@ -156,9 +166,27 @@ function runSequence(seed: number, steps: number): void {
           stream.unacknowledged -= increment;
           stream.window += increment;
           const passOn = flow.runtimeWindowUpdate(streamId, increment);
-          client.streams.set(streamId, (client.streams.get(streamId) ?? 0) + passOn);
+          const window = client.streams.get(streamId);
+          if (window !== undefined) client.streams.set(streamId, window + passOn);
           break;
         }
+        break;
+      }
+      case 8: {
+        // The runtime changes every stream's initial window.
+        const value = windowSizes[random(4)];
+        unacknowledged.push(value);
+        flow.runtimeSettings(value);
+        break;
+      }
+      case 9: {
+        // The client reads the oldest of those SETTINGS and ACKs it; the runtime counts by it from the ACK on.
+        const value = unacknowledged.shift();
+        if (value === undefined) break;
+        for (const [streamId, window] of client.streams) client.streams.set(streamId, window + value - clientInitial);
+        clientInitial = value;
+        flow.clientAckedSettings();
+        runtime.applyInitialWindow(value);
         break;
       }
       default: {
@@ -169,6 +197,7 @@ function runSequence(seed: number, steps: number): void {
         flow.disown(streamId, stream.pending);
         owned.delete(streamId);
         client.streams.delete(streamId);
+        runtime.streams.delete(streamId);
         giveClientCredit();
       }
     }
@@ -177,6 +206,10 @@ function runSequence(seed: number, steps: number): void {
   }
 
   // Whatever was accepted goes on once the runtime credits what it received: nothing is stranded.
+  for (let value = unacknowledged.shift(); value !== undefined; value = unacknowledged.shift()) {
+    flow.clientAckedSettings();
+    runtime.applyInitialWindow(value);
+  }
   for (const stream of owned.values()) stream.judging = false;
   for (let round = 0; round < 1000 && (flow.pending > 0 || flow.queued > 0); round++) {
     sendWaiting(steps);
@@ -255,7 +288,7 @@ describe('request flow control, case by case', () => {
     const flow = new RequestFlow();
     flow.own(1);
     flow.clientData(1, 3000, 3000);
-    assert.equal(flow.creditClientStream(1, 3000, true), 3000);
+    assert.equal(flow.creditClientStream(1, 3000, 0), 3000);
     flow.sent(1, 3000);
     assert.equal(flow.runtimeWindowUpdate(1, 2000), 0);
     assert.equal(flow.runtimeWindowUpdate(1, 2000), 1000);
