@@ -1,5 +1,6 @@
-import type { CallTracker } from './call-tracker.js';
+import type { CallTracker, TrackedCall } from './call-tracker.js';
 import type { FramePump } from './frame-pump.js';
+import type { HeaderBlockReader } from './header-blocks.js';
 import { encodeGrpcMessage } from './grpc-message.js';
 import { encodeHeaderBlock } from './hpack/encoder.js';
 import { headersFrame } from './http2-frames.js';
@@ -20,6 +21,8 @@ export class ClientAnswers {
   constructor(
     private readonly toClient: FramePump,
     private readonly calls: CallTracker,
+    /** The runtime's header blocks: one of its own for the call may be on its way out still. */
+    private readonly responseBlocks: HeaderBlockReader,
   ) {}
 
   /** True once the runtime's first frame (its SETTINGS) has gone to the client. */
@@ -44,10 +47,11 @@ export class ClientAnswers {
 
   /**
    * Ends a call toward the client with criscope's own status, in a header
-   * block that leaves HPACK state untouched. `headersSent` says whether the
-   * runtime's own response headers for it have already gone (or are going) out.
+   * block that leaves HPACK state untouched: trailers when the runtime's own
+   * response headers have gone out (or are going), a whole answer otherwise.
    */
-  answer(streamId: number, status: number, message: string, headersSent: boolean): void {
+  answer(streamId: number, call: TrackedCall, status: number, message: string): void {
+    const headersSent = call.responseHeadersSeen || this.responseBlocks.openCallStreamId === streamId;
     const statusFields: [string, string][] = [
       ['grpc-status', String(status)],
       ['grpc-message', encodeGrpcMessage(message)],

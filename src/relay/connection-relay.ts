@@ -2,28 +2,18 @@ import { connect, type Socket } from 'node:net';
 import { GrpcStatus } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { CallTracker, type TrackedCall, type TrackingContext } from './call-tracker.js';
-import { FramePump, FrameVerdict } from './frame-pump.js';
+import { ClientAnswers } from './client-answers.js';
+import { ClientFrames } from './client-frames.js';
+import { FramePump } from './frame-pump.js';
 import { ConnectionFrameRules } from './frame-rule-state.js';
 import type { Violation } from './frame-rules.js';
-import { HeaderBlockReader, type HeaderBlock } from './header-blocks.js';
+import { HeaderBlockReader } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
+import { CLIENT_PREFACE, ErrorCode, goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
-import {
-  CLIENT_PREFACE,
-  ErrorCode,
-  FRAME_HEADER_LENGTH,
-  Flag,
-  FrameType,
-  framePayload,
-  goawayFrame,
-  pingAckFrame,
-  rstStreamFrame,
-  settingsFrame,
-  windowUpdateFrame,
-} from './http2-frames.js';
-import { ClientAnswers } from './client-answers.js';
+import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
 import { RequestReparenting } from './request-reparenting.js';
-import { clientSettings, runtimeSettings, type SettingsParties } from './settings-exchange.js';
+import { RuntimeFrames } from './runtime-frames.js';
 import { StreamLimits } from './stream-limits.js';
 
 /** Tells whether the runtime answers, once per change rather than once per connection. */
@@ -44,8 +34,6 @@ export interface ConnectionContext {
   /** Called once when the client connection is gone. */
   readonly onClosed: (relay: ConnectionRelay) => void;
 }
-
-type State = 'preface' | 'relaying' | 'unavailable' | 'closed';
 
 /** How long an unavailable connection waits for the client's first call, and lingers after each answer. */
 const UNAVAILABLE_FIRST_CALL_WAIT_MS = 2000;
@@ -80,31 +68,18 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * and never lets the client send more than it can pass on.
  */
 export class ConnectionRelay {
-  private state: State = 'preface';
+  private state: ConnectionState = 'preface';
   private readonly prefaceTimer: NodeJS.Timeout;
   private preface: Buffer = Buffer.alloc(0);
   private upstream: Socket | undefined;
   private upstreamConnected = false;
   private upstreamError: string | undefined;
-  private readonly calls: CallTracker;
-  private readonly toUpstream: FramePump;
-  private readonly toClient: FramePump;
-  /** The HPACK context of each direction: the client's encoder, and the runtime's. */
-  private readonly requestBlocks: HeaderBlockReader;
-  private readonly responseBlocks: HeaderBlockReader;
-  /** Present when tracing is on: request blocks with a traceparent go on re-parented. */
-  private readonly reparenting: RequestReparenting | undefined;
-  private readonly held: HeldRequests;
-  private readonly answers: ClientAnswers;
-  private readonly settingsParties: SettingsParties;
-  private readonly limits = new StreamLimits();
+  private readonly parts: RelayParts;
+  private readonly clientFrames: ClientFrames;
+  private readonly runtimeFrames: RuntimeFrames;
   /** True once the connection can no longer be read: frames still pass, calls are no longer recorded. */
   private blind = false;
   private clientSentSettings = false;
-  /** Whether the request header block being received was withheld from the runtime. */
-  private requestBlockRefused = false;
-  /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
-  private withheldRequestBlock = false;
   private unavailableCloseTimer: NodeJS.Timeout | undefined;
   private unavailableReason = '';
 
@@ -112,27 +87,42 @@ export class ConnectionRelay {
     private readonly client: Socket,
     private readonly context: ConnectionContext,
   ) {
-    this.calls = new CallTracker(context.tracking, new KeepBudget(context.tracking.maxKeptBytesPerConnection), this.onCallEnded);
+    const { tracking } = context;
+    const calls = new CallTracker(tracking, new KeepBudget(tracking.maxKeptBytesPerConnection), this.onCallEnded);
+    const lifecycle = this.lifecycle();
     const rules = new ConnectionFrameRules();
-    this.toUpstream = new FramePump(undefined, {
-      onFrame: this.onClientFrame,
+    // The frame handlers are made once the parts they work with exist: they need the pumps, and the pumps need them.
+    const toRuntime = new FramePump(undefined, {
+      onFrame: (type, flags, streamId, frame) => this.clientFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
       onViolation: this.onClientViolation,
       onOversized: (length, limit) => this.onClientViolation({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
     }, rules.fromClient);
-    this.toClient = new FramePump(client, {
-      onFrame: this.onRuntimeFrame,
+    const toClient = new FramePump(client, {
+      onFrame: (type, flags, streamId, frame) => this.runtimeFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
       onViolation: this.rejectRuntime,
       onOversized: (length, limit) => this.rejectRuntime({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
     }, rules.fromServer);
-    this.requestBlocks = new HeaderBlockReader(this.goBlind);
-    this.responseBlocks = new HeaderBlockReader(this.goBlind);
-    const continuation = context.tracking.traceContinuation;
-    this.reparenting = continuation === undefined ? undefined : new RequestReparenting(continuation, this.toUpstream);
-    this.held = new HeldRequests(this.heldRequestsHost(), context.tracking);
-    this.answers = new ClientAnswers(this.toClient, this.calls);
-    this.settingsParties = { toClient: this.toClient, toRuntime: this.toUpstream, requestBlocks: this.requestBlocks, responseBlocks: this.responseBlocks, held: this.held };
+    const requestBlocks = new HeaderBlockReader(this.goBlind);
+    const responseBlocks = new HeaderBlockReader(this.goBlind);
+    const held = new HeldRequests(this.heldRequestsHost(), tracking);
+    this.parts = {
+      tracking,
+      log: context.log,
+      calls,
+      toClient,
+      toRuntime,
+      requestBlocks,
+      responseBlocks,
+      reparenting: tracking.traceContinuation === undefined ? undefined : new RequestReparenting(tracking.traceContinuation, toRuntime),
+      held,
+      answers: new ClientAnswers(toClient, calls, responseBlocks),
+      limits: new StreamLimits(),
+      settings: { toClient, toRuntime, requestBlocks, responseBlocks, held },
+    };
+    this.clientFrames = new ClientFrames(this.parts, lifecycle);
+    this.runtimeFrames = new RuntimeFrames(this.parts, lifecycle);
     this.prefaceTimer = setTimeout(() => {
       if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
@@ -144,12 +134,12 @@ export class ConnectionRelay {
 
   /** Calls still waiting for their answer; a connection criscope cannot follow counts as busy until it closes. */
   get activeCalls(): number {
-    return this.blind ? Math.max(1, this.calls.size) : this.calls.size;
+    return this.blind ? Math.max(1, this.parts.calls.size) : this.parts.calls.size;
   }
 
   /** The calls this connection is following, for reading only. */
   callsInFlight(): IterableIterator<TrackedCall> {
-    return this.calls.values();
+    return this.parts.calls.values();
   }
 
   /**
@@ -159,17 +149,17 @@ export class ConnectionRelay {
    * last one, or when `close()` cuts it.
    */
   drain(reason: string): void {
-    if (this.state === 'closed' || this.limits.draining) return;
+    if (this.state === 'closed' || this.parts.limits.draining) return;
     if (this.state === 'preface') {
       this.close();
       return;
     }
-    this.toClient.inject(goawayFrame(this.limits.drain(), ErrorCode.NO_ERROR, reason));
-    for (const [streamId, call] of this.calls.entries()) {
+    this.parts.toClient.inject(goawayFrame(this.parts.limits.drain(), ErrorCode.NO_ERROR, reason));
+    for (const [streamId, call] of this.parts.calls.entries()) {
       if (call.serverStreaming) {
         // Reset at the runtime first: the answer ends the call, and nothing of it may reach the runtime after.
-        this.held.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
-        this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
+        this.parts.held.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
+        this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
       }
     }
     this.closeIfIdle();
@@ -178,8 +168,8 @@ export class ConnectionRelay {
   /** Ends both connections now; calls still in flight are answered UNAVAILABLE first when possible. */
   close(reason = 'criscope is shutting down'): void {
     if (this.state === 'closed') return;
-    if (this.toClient.insideHeaderBlock) return this.destroy();
-    for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
+    if (this.parts.toClient.insideHeaderBlock) return this.destroy();
+    for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     this.state = 'closed';
     this.client.end();
     this.upstream?.destroy();
@@ -192,24 +182,41 @@ export class ConnectionRelay {
     this.upstream?.destroy();
   }
 
+  /** What the frame handlers ask of this connection. */
+  private lifecycle(): RelayLifecycle {
+    return {
+      state: () => this.state,
+      blind: () => this.blind,
+      destroy: () => this.destroy(),
+      close: (reason) => this.close(reason),
+      clientSentSettings: () => {
+        this.clientSentSettings = true;
+      },
+      callWhileUnavailable: (streamId, call) => {
+        if (call !== undefined) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, this.unavailableReason);
+        this.scheduleUnavailableClose(UNAVAILABLE_LINGER_MS);
+      },
+    };
+  }
+
   /** What the held requests need of this connection. */
   private heldRequestsHost(): HeldRequestsHost {
     return {
       relaying: () => this.state === 'relaying',
-      runtimeMaxFrameSize: () => this.toUpstream.maxFrameSize,
-      toRuntime: (frame) => this.toUpstream.inject(frame),
+      runtimeMaxFrameSize: () => this.parts.toRuntime.maxFrameSize,
+      toRuntime: (frame) => this.parts.toRuntime.inject(frame),
       toClient: (frame, stillDue) => this.toClientAfterSettings(frame, stillDue),
       answer: (streamId, call, status, message, resetClientSide) =>
-        this.answers.onceRuntimeSpoke(() => {
-          if (this.state !== 'relaying' || this.calls.get(streamId) !== call) return;
-          this.answer(streamId, call, status, message);
+        this.parts.answers.onceRuntimeSpoke(() => {
+          if (this.state !== 'relaying' || this.parts.calls.get(streamId) !== call) return;
+          this.parts.answers.answer(streamId, call, status, message);
           // The runtime never saw the message, so it sends nothing more on this stream but credit.
-          this.answers.streamEnded(streamId);
-          if (resetClientSide) this.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+          this.parts.answers.streamEnded(streamId);
+          if (resetClientSide) this.parts.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
         }),
       rejectClient: (code, reason) => this.rejectClient(code, reason),
-      call: (streamId) => this.calls.get(streamId),
-      resetCall: (streamId, code) => this.calls.reset(streamId, code),
+      call: (streamId) => this.parts.calls.get(streamId),
+      resetCall: (streamId, code) => this.parts.calls.reset(streamId, code),
     };
   }
 
@@ -228,7 +235,7 @@ export class ConnectionRelay {
       chunk = this.preface.subarray(CLIENT_PREFACE.length);
     }
     if (this.state === 'closed' || chunk.length === 0) return;
-    if (!this.toUpstream.push(chunk)) this.client.pause();
+    if (!this.parts.toRuntime.push(chunk)) this.client.pause();
   };
 
   /** Ends a client connection criscope cannot relay, with a GOAWAY that says why. */
@@ -238,7 +245,7 @@ export class ConnectionRelay {
     clearTimeout(this.prefaceTimer);
     this.state = 'closed';
     this.upstream?.destroy();
-    this.client.end(goawayFrame(this.limits.lastStreamIdForClient(), code, reason));
+    this.client.end(goawayFrame(this.parts.limits.lastStreamIdForClient(), code, reason));
   }
 
   /**
@@ -249,17 +256,17 @@ export class ConnectionRelay {
   private readonly onClientViolation = (violation: Violation, streamId: number): void => {
     if (violation.scope === 'connection') {
       // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
-      if (this.state === 'relaying' && !this.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
+      if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
       return this.rejectClient(violation.code, `criscope: ${violation.reason}`);
     }
     if (this.state === 'closed') return;
     this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (this.limits.relays(streamId)) this.held.resetAtRuntimeSide(streamId, violation.code);
-    else this.held.streamReset(streamId);
-    const reset = (): void => this.toClient.inject(rstStreamFrame(streamId, violation.code));
-    if (this.state === 'relaying') this.answers.onceRuntimeSpoke(reset);
+    if (this.parts.limits.relays(streamId)) this.parts.held.resetAtRuntimeSide(streamId, violation.code);
+    else this.parts.held.streamReset(streamId);
+    const reset = (): void => this.parts.toClient.inject(rstStreamFrame(streamId, violation.code));
+    if (this.state === 'relaying') this.parts.answers.onceRuntimeSpoke(reset);
     else reset();
-    this.calls.reset(streamId, violation.code);
+    this.parts.calls.reset(streamId, violation.code);
   };
 
   /**
@@ -272,7 +279,7 @@ export class ConnectionRelay {
     if (this.state !== 'relaying' || upstream === undefined) return;
     this.context.log.warn({ reason: violation.reason }, 'the runtime broke HTTP/2; leaving its connection');
     // Inside a header block of the client's, a GOAWAY would be one more protocol error.
-    if (this.toUpstream.insideHeaderBlock) upstream.destroy();
+    if (this.parts.toRuntime.insideHeaderBlock) upstream.destroy();
     else upstream.end(goawayFrame(0, violation.code, `criscope: ${violation.reason}`), () => upstream.destroy());
     this.failUpstream(`criscope: the runtime broke HTTP/2: ${violation.reason}`);
   };
@@ -280,7 +287,7 @@ export class ConnectionRelay {
   private connectUpstream(): void {
     const upstream = connect(this.context.upstreamPath);
     this.upstream = upstream;
-    this.toUpstream.setSink(upstream);
+    this.parts.toRuntime.setSink(upstream);
     upstream.write(CLIENT_PREFACE);
     upstream.on('connect', () => {
       this.upstreamConnected = true;
@@ -288,7 +295,7 @@ export class ConnectionRelay {
     });
     upstream.on('data', (chunk: Buffer) => {
       if (this.state === 'closed') return;
-      if (!this.toClient.push(chunk)) upstream.pause();
+      if (!this.parts.toClient.push(chunk)) upstream.pause();
     });
     upstream.on('drain', () => this.client.resume());
     upstream.on('error', (error: NodeJS.ErrnoException) => {
@@ -311,23 +318,23 @@ export class ConnectionRelay {
    * the client reconnects (and reaches the runtime again once it is back).
    */
   private failUpstream(reason: string): void {
-    if (this.toClient.insideHeaderBlock) {
+    if (this.parts.toClient.insideHeaderBlock) {
       // Half a header block went out and its end never will: the connection is beyond repair.
       this.destroy();
       return;
     }
     this.state = 'unavailable';
     this.unavailableReason = reason;
-    this.toUpstream.setSink(undefined);
+    this.parts.toRuntime.setSink(undefined);
     this.client.resume();
-    if (!this.answers.runtimeHasSpoken) {
+    if (!this.parts.answers.runtimeHasSpoken) {
       // The client never heard from a server: criscope speaks for this connection's short life.
-      this.toClient.inject(settingsFrame(false));
-      if (this.clientSentSettings) this.toClient.inject(settingsFrame(true));
+      this.parts.toClient.inject(settingsFrame(false));
+      if (this.clientSentSettings) this.parts.toClient.inject(settingsFrame(true));
     }
-    for (const [streamId, call] of this.calls.entries()) this.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
+    for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     // A client that already spoke with the runtime just needs GOAWAY to reconnect; a new one gets time to send its calls.
-    this.scheduleUnavailableClose(this.answers.runtimeHasSpoken ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
+    this.scheduleUnavailableClose(this.parts.answers.runtimeHasSpoken ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
   }
 
   /**
@@ -340,7 +347,7 @@ export class ConnectionRelay {
     this.unavailableCloseTimer = setTimeout(() => {
       if (this.state !== 'unavailable') return;
       this.state = 'closed';
-      this.client.end(goawayFrame(this.limits.lastStreamIdForClient(), ErrorCode.NO_ERROR, this.unavailableReason));
+      this.client.end(goawayFrame(this.parts.limits.lastStreamIdForClient(), ErrorCode.NO_ERROR, this.unavailableReason));
     }, delayMs);
   }
 
@@ -350,12 +357,12 @@ export class ConnectionRelay {
     clearTimeout(this.unavailableCloseTimer);
     this.upstream?.destroy();
     // Calls still open ended with the client going away.
-    for (const [streamId] of this.calls.entries()) this.calls.reset(streamId, ErrorCode.CANCEL);
+    for (const [streamId] of this.parts.calls.entries()) this.parts.calls.reset(streamId, ErrorCode.CANCEL);
     this.context.onClosed(this);
   };
 
   private readonly onCallEnded = (call: TrackedCall): void => {
-    this.held.callEnded(call);
+    this.parts.held.callEnded(call);
     this.context.onCallEnded();
     this.closeIfIdle();
   };
@@ -364,194 +371,17 @@ export class ConnectionRelay {
   private readonly goBlind = (reason: string): void => {
     if (this.blind) return;
     this.blind = true;
-    this.requestBlocks.stop();
-    this.responseBlocks.stop();
-    if (this.reparenting?.reencodes === true || this.context.tracking.gate !== undefined) {
+    this.parts.requestBlocks.stop();
+    this.parts.responseBlocks.stop();
+    if (this.parts.reparenting?.reencodes === true || this.context.tracking.gate !== undefined) {
       // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
       this.context.log.warn({ reason }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
       this.close('criscope: cannot follow this connection; reconnect');
       return;
     }
-    this.calls.forgetAll();
+    this.parts.calls.forgetAll();
     this.context.log.warn({ reason }, 'cannot follow a client connection; relaying it without call records');
   };
-
-  /** Frames from the client (kubelet) toward the runtime. */
-  private readonly onClientFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
-    // A CONTINUATION goes wherever the HEADERS it continues went.
-    const refused = type === FrameType.CONTINUATION ? this.requestBlockRefused : streamId !== 0 && !this.limits.relays(streamId);
-    if (type === FrameType.HEADERS) this.requestBlockRefused = refused;
-    if (refused) return this.refuseClientFrame(type, streamId, flags, frame);
-    switch (type) {
-      case FrameType.HEADERS:
-        this.limits.clientOpened(streamId);
-        if (this.withheldRequestBlock && this.reparenting?.reencodes !== true) {
-          // The runtime's HPACK table is missing a block: this one would decode wrongly there.
-          this.destroy();
-          return FrameVerdict.Drop;
-        }
-        this.onRequestBlock(this.requestBlocks.start(streamId, flags, frame, type));
-        return this.requestBlockFrameFate(flags, frame);
-      case FrameType.CONTINUATION:
-        this.onRequestBlock(this.requestBlocks.continue(flags, frame));
-        return this.requestBlockFrameFate(flags, frame);
-      case FrameType.DATA:
-        if (this.state === 'unavailable') return this.refuseClientFrame(type, streamId, flags, frame);
-        return this.blind ? FrameVerdict.Forward : this.held.clientData(streamId, flags, frame, this.calls.get(streamId));
-      case FrameType.RST_STREAM: {
-        // Forgotten before the call ends, so the call's end does not reset the stream at the runtime a second time.
-        const runtimeStillOpen = this.held.clientReset(streamId);
-        this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
-        this.answers.streamEnded(streamId);
-        return runtimeStillOpen ? FrameVerdict.Forward : FrameVerdict.Drop;
-      }
-      case FrameType.SETTINGS:
-        clientSettings(this.settingsParties, flags, frame);
-        if ((flags & Flag.ACK) === 0) {
-          this.clientSentSettings = true;
-          // Nobody else will acknowledge it: the runtime is gone.
-          if (this.state === 'unavailable') this.toClient.inject(settingsFrame(true));
-        }
-        return FrameVerdict.Forward;
-      case FrameType.PING:
-        if (this.state === 'unavailable' && (flags & Flag.ACK) === 0) this.toClient.inject(pingAckFrame(frame.subarray(FRAME_HEADER_LENGTH)));
-        return FrameVerdict.Forward;
-      default:
-        return FrameVerdict.Forward;
-    }
-  };
-
-  /** Frames from the runtime toward the client. */
-  private readonly onRuntimeFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
-    // What criscope owes the client is written after this frame (injected frames wait for the one being relayed).
-    this.answers.runtimeSpeaks();
-    switch (type) {
-      case FrameType.HEADERS:
-      case FrameType.PUSH_PROMISE:
-        // Always relayed, even on a stream criscope answered: the client must see every header block to keep its HPACK state.
-        this.onResponseBlock(this.responseBlocks.start(streamId, flags, frame, type));
-        return FrameVerdict.Forward;
-      case FrameType.CONTINUATION:
-        this.onResponseBlock(this.responseBlocks.continue(flags, frame));
-        return FrameVerdict.Forward;
-      case FrameType.DATA:
-        if (this.answers.answeredStream(streamId)) {
-          if ((flags & Flag.END_STREAM) !== 0) this.answers.streamEnded(streamId);
-          // Its connection credit is the runtime's again.
-          const length = frame.length - FRAME_HEADER_LENGTH;
-          if (length > 0) this.toUpstream.inject(windowUpdateFrame(0, length));
-          return FrameVerdict.Drop;
-        }
-        this.onResponseData(streamId, flags, frame);
-        return FrameVerdict.Forward;
-      case FrameType.RST_STREAM:
-        this.held.streamReset(streamId);
-        if (this.answers.streamEnded(streamId)) return FrameVerdict.Drop;
-        this.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
-        return FrameVerdict.Forward;
-      case FrameType.SETTINGS:
-        runtimeSettings(this.settingsParties, flags, frame);
-        return FrameVerdict.Forward;
-      case FrameType.GOAWAY:
-        this.onRuntimeGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
-        return FrameVerdict.Forward;
-      case FrameType.WINDOW_UPDATE:
-        return this.blind ? FrameVerdict.Forward : this.held.runtimeWindowUpdate(streamId, frame);
-      default:
-        return FrameVerdict.Forward;
-    }
-  };
-
-  /** A request header block frame goes on as it came, unless tracing holds it for re-encoding. */
-  private requestBlockFrameFate(flags: number, frame: Buffer): FrameVerdict {
-    const reparenting = this.reparenting;
-    if (reparenting === undefined) return FrameVerdict.Forward;
-    if (this.state !== 'relaying') {
-      reparenting.forget();
-      return FrameVerdict.Forward;
-    }
-    const fate = reparenting.frameFate(flags, frame, !this.blind);
-    if (fate !== 'cut') return fate;
-    this.destroy();
-    return FrameVerdict.Drop;
-  }
-
-  private onResponseData(streamId: number, flags: number, frame: Buffer): void {
-    const call = this.calls.get(streamId);
-    if (call === undefined) return;
-    call.responseScanner.push(framePayload(frame, FrameType.DATA, flags));
-    if ((flags & Flag.END_STREAM) !== 0) this.calls.responseEnded(streamId);
-  }
-
-  /** Streams above the runtime's GOAWAY were never processed: the client retries them elsewhere. */
-  private onRuntimeGoaway(lastStreamId: number): void {
-    this.limits.runtimeGoaway(lastStreamId);
-    this.held.runtimeGoaway(lastStreamId);
-    for (const [streamId] of this.calls.entries()) {
-      if (streamId > lastStreamId) this.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
-    }
-  }
-
-  /**
-   * A frame that must not reach the runtime (a stream refused by criscope's
-   * GOAWAY, or any stream once the runtime is gone). Its header blocks are
-   * still decoded, to stay in step with the client's encoder; DATA is credited
-   * back so the client's connection window does not shrink for nothing.
-   */
-  private refuseClientFrame(type: number, streamId: number, flags: number, frame: Buffer): FrameVerdict {
-    if (type === FrameType.HEADERS) {
-      this.limits.clientOpened(streamId);
-      if (this.state !== 'unavailable') this.withheldRequestBlock = true;
-      this.onRequestBlock(this.requestBlocks.start(streamId, flags, frame, type));
-    } else if (type === FrameType.CONTINUATION) {
-      this.onRequestBlock(this.requestBlocks.continue(flags, frame));
-    } else if (type === FrameType.DATA) {
-      const length = frame.length - FRAME_HEADER_LENGTH;
-      if (!this.blind) this.held.clientDataDropped(length);
-      else if (length > 0) this.toClient.inject(windowUpdateFrame(0, length));
-    }
-    return FrameVerdict.Drop;
-  }
-
-  private onRequestBlock(block: HeaderBlock | undefined): void {
-    if (block === undefined || !this.limits.relays(block.streamId)) return;
-    const call = this.calls.requestHeaders(block.streamId, block.fields);
-    if (call === undefined && this.held.waitsOn(block.streamId)) {
-      // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
-      this.close('criscope: request trailers on a call being judged');
-      return;
-    }
-    const gate = this.context.tracking.gate;
-    if (call !== undefined && gate !== undefined && this.state === 'relaying') {
-      const refusal = gate.refuses(call.path);
-      if (refusal !== undefined) this.held.refuse(block.streamId, call, refusal, block.endStream);
-      else if (call.judgedAs !== undefined && !block.endStream && gate.holds(call.judgedAs)) call.held = this.held.hold(block.streamId);
-    }
-    if (this.state === 'relaying' && this.reparenting !== undefined) {
-      try {
-        // The decoder's record of never-indexed fields is of this block: it was decoded just before.
-        this.reparenting.reparent(block, call, this.requestBlocks.decoder.neverIndexedFields);
-      } catch (error) {
-        // Never half a block: without a replacement, the held frames go on as they came (or the connection ends).
-        this.reparenting.keepOriginal();
-        this.context.log.error({ err: error }, 'could not re-parent a request');
-      }
-    }
-    if (this.state === 'unavailable') {
-      const unanswered = this.calls.get(block.streamId);
-      if (unanswered !== undefined) this.answer(block.streamId, unanswered, GrpcStatus.UNAVAILABLE, this.unavailableReason);
-      this.scheduleUnavailableClose(UNAVAILABLE_LINGER_MS);
-    }
-  }
-
-  private onResponseBlock(block: HeaderBlock | undefined): void {
-    if (block === undefined || block.promise) return;
-    if (this.answers.answeredStream(block.streamId)) {
-      if (block.endStream) this.answers.streamEnded(block.streamId);
-      return;
-    }
-    this.calls.responseHeaders(block.streamId, block.fields, block.endStream);
-  }
 
   /**
    * Writes a frame of criscope's own to the client now, or once the runtime's
@@ -559,21 +389,15 @@ export class ConnectionRelay {
    * `stillDue()` then.
    */
   private toClientAfterSettings(frame: Buffer, stillDue: () => boolean): void {
-    if (this.answers.runtimeHasSpoken || this.state === 'unavailable') this.toClient.inject(frame);
+    if (this.parts.answers.runtimeHasSpoken || this.state === 'unavailable') this.parts.toClient.inject(frame);
     else
-      this.answers.onceRuntimeSpoke(() => {
-        if (this.state === 'relaying' && stillDue()) this.toClient.inject(frame);
+      this.parts.answers.onceRuntimeSpoke(() => {
+        if (this.state === 'relaying' && stillDue()) this.parts.toClient.inject(frame);
       });
-  }
-
-  /** Ends a call toward the client with criscope's own status. */
-  private answer(streamId: number, call: TrackedCall, status: number, message: string): void {
-    // The runtime's own headers for this stream may be on their way out still (a block not yet ended).
-    this.answers.answer(streamId, status, message, call.responseHeadersSeen || this.responseBlocks.openCallStreamId === streamId);
   }
 
   /** After criscope's GOAWAY, the connection ends once its last call has. */
   private closeIfIdle(): void {
-    if (this.limits.draining && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
+    if (this.parts.limits.draining && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
   }
 }
