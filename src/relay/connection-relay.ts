@@ -46,26 +46,16 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * HTTP/2 frame level: every frame passes unchanged in both directions (so
  * flow control, settings, pings, resets and HPACK state stay end to end),
  * while criscope reads headers and messages on the way to record each call.
+ * criscope writes frames of its own only between whole frames, outside
+ * header blocks, and encoded so that neither peer's HPACK table changes.
  *
- * criscope writes frames of its own only when the runtime cannot answer
- * (UNAVAILABLE), while shutting down (GOAWAY, the end of streaming calls), and
- * to give back flow-control credit for frames it drops; always between whole
- * frames, outside header blocks, and encoded so that neither peer's HPACK
- * table changes.
- *
- * With tracing on, a request whose client sent a traceparent is forwarded
- * with criscope's span as the parent instead. That block is re-encoded, and
- * from then on every request block of the connection is: the runtime's HPACK
- * table no longer follows the client's, so criscope decodes with the client's
- * table and encodes without any (literals only), changing no field but
- * traceparent.
- *
- * With a policy in force, the DATA of each call it judges is held until the
- * gate's verdict: then it goes on as it came, goes on rewritten, or the
- * runtime is told to forget the stream and the client gets PERMISSION_DENIED.
- * For such a stream criscope is the flow-control endpoint on both sides (see
- * request-flow.ts): it never sends the runtime more than the runtime granted,
- * and never lets the client send more than it can pass on.
+ * This class keeps the connection's life (the preface, the runtime's socket,
+ * answering for a runtime that is gone, GOAWAY and drain, protocol errors)
+ * and wires the parts that do the rest: each direction's frames
+ * (client-frames, runtime-frames), their HPACK context (header-blocks),
+ * tracing's re-encoded requests (request-reparenting), held requests and their
+ * flow control (held-requests, request-flow), criscope's own answers
+ * (client-answers) and SETTINGS (settings-exchange).
  */
 export class ConnectionRelay {
   private state: ConnectionState = 'preface';
