@@ -140,8 +140,9 @@ export class ConnectionRelay {
    */
   drain(reason: string): void {
     if (this.state === 'closed' || this.parts.limits.draining) return;
-    if (this.state === 'preface') {
-      this.close();
+    // Before the runtime's SETTINGS, a GOAWAY would be the server's first frame (RFC 9113 §3.4): a connection this new just closes.
+    if (this.state === 'preface' || !this.parts.answers.runtimeHasSpoken) {
+      this.close(reason);
       return;
     }
     this.parts.toClient.inject(goawayFrame(this.parts.limits.drain(), ErrorCode.NO_ERROR, reason));
@@ -159,6 +160,8 @@ export class ConnectionRelay {
   close(reason = 'criscope is shutting down'): void {
     if (this.state === 'closed') return;
     if (this.parts.toClient.insideHeaderBlock) return this.destroy();
+    // A server's first frame is its SETTINGS (RFC 9113 §3.4): criscope's own, when the runtime has not spoken yet.
+    if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken && this.parts.calls.size > 0) this.parts.toClient.inject(settingsFrame(false));
     for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     this.state = 'closed';
     this.client.end();

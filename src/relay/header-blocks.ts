@@ -53,6 +53,10 @@ export class HeaderBlockReader {
   /** A HEADERS or PUSH_PROMISE frame: the block it ends, if it ends one. */
   start(streamId: number, flags: number, frame: Buffer, type: number): HeaderBlock | undefined {
     if (this.stopped) return undefined;
+    if (frame.length > MAX_HEADER_BLOCK_BYTES) {
+      this.fail(`a header block over ${MAX_HEADER_BLOCK_BYTES} bytes or ${MAX_HEADER_BLOCK_FRAMES} frames`);
+      return undefined;
+    }
     this.open = {
       streamId,
       endStream: (flags & Flag.END_STREAM) !== 0,

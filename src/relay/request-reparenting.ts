@@ -57,19 +57,22 @@ export class RequestReparenting {
   reparent(block: HeaderBlock, call: TrackedCall | undefined, neverIndexed: readonly number[]): void {
     const { fields } = block;
     const at = call === undefined ? -1 : headerIndex(fields, 'traceparent');
+    let reparented = false;
     if (call !== undefined && at >= 0) {
       call.span = this.continuation.continueTrace(fields[at + 1], headerValue(fields, 'tracestate'));
       const traceparent = call.span?.traceparent;
       if (traceparent !== undefined) {
         // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.
         for (let index = at; index < fields.length; index += 2) if (fields[index] === 'traceparent') fields[index + 1] = traceparent;
-        this.reencoding = true;
+        reparented = true;
       }
     }
-    if (!this.reencoding) return;
+    if (!this.reencoding && !reparented) return;
     // The size update first: whatever table size the client last set, criscope's blocks need none (RFC 7541 §4.2, §6.3).
     const encoded = Buffer.concat([CLEAR_DYNAMIC_TABLE, encodeHeaderList(fields, neverIndexed)]);
     this.replacement = headerBlockFrames(block.streamId, encoded, block.endStream, this.toRuntime.maxFrameSize);
+    // Only once a replacement exists: until then the runtime's table still follows the client's.
+    this.reencoding = true;
   }
 
   /** The block just read goes on as it came (its replacement could not be made). */
@@ -90,8 +93,9 @@ export class RequestReparenting {
    */
   frameFate(flags: number, frame: Buffer, readable: boolean): RequestBlockFate {
     if (!readable) {
-      // Unreadable halfway through a held block: its frames can no longer be released in order, nor held without bound.
-      return this.heldFrames.length === 0 ? FrameVerdict.Forward : 'cut';
+      // Unreadable halfway through a held block: its frames can no longer be released in order, nor held without bound;
+      // and once blocks are re-encoded, one that cannot be read cannot go on at all.
+      return this.heldFrames.length === 0 && !this.reencoding ? FrameVerdict.Forward : 'cut';
     }
     if ((flags & Flag.END_HEADERS) === 0) {
       this.heldFrames.push(Buffer.from(frame));

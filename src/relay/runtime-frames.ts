@@ -40,8 +40,7 @@ export class RuntimeFrames {
         runtimeSettings(parts.settings, flags, frame);
         return FrameVerdict.Forward;
       case FrameType.GOAWAY:
-        this.onGoaway(frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff);
-        return FrameVerdict.Forward;
+        return this.onGoaway(frame);
       case FrameType.WINDOW_UPDATE:
         return this.connection.blind() ? FrameVerdict.Forward : parts.held.runtimeWindowUpdate(streamId, frame);
       default:
@@ -76,13 +75,23 @@ export class RuntimeFrames {
     parts.calls.responseHeaders(block.streamId, block.fields, block.endStream);
   }
 
-  /** Streams above the runtime's GOAWAY were never processed: the client retries them elsewhere. */
-  private onGoaway(lastStreamId: number): void {
+  /**
+   * Streams above the runtime's GOAWAY were never processed: the client
+   * retries them elsewhere. The GOAWAY goes on as it came, unless criscope's
+   * own drain already told the client a lower last-stream-id.
+   */
+  private onGoaway(frame: Buffer): FrameVerdict {
     const { parts } = this;
-    parts.limits.runtimeGoaway(lastStreamId);
+    const lastStreamId = frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff;
+    const forClient = parts.limits.runtimeGoaway(lastStreamId);
     parts.held.runtimeGoaway(lastStreamId);
     for (const [streamId] of parts.calls.entries()) {
       if (streamId > lastStreamId) parts.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
     }
+    if (forClient === lastStreamId) return FrameVerdict.Forward;
+    const lowered = Buffer.from(frame);
+    lowered.writeUInt32BE(forClient, FRAME_HEADER_LENGTH);
+    parts.toClient.inject(lowered);
+    return FrameVerdict.Drop;
   }
 }

@@ -39,8 +39,13 @@ export class StreamLimits {
     return limit;
   }
 
-  /** The runtime's GOAWAY went to the client: later GOAWAYs may not promise more. */
-  runtimeGoaway(lastStreamId: number): void {
+  /**
+   * The runtime's GOAWAY, on its way to the client: returns the last-stream-id
+   * the client may be told, never above one an earlier GOAWAY carried (§6.8),
+   * and later GOAWAYs may not promise more.
+   */
+  runtimeGoaway(lastStreamId: number): number {
     this.clientGoawayLimit = Math.min(this.clientGoawayLimit, lastStreamId);
+    return this.clientGoawayLimit;
   }
 }

@@ -2,10 +2,11 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { CallRecord } from '../../src/cri/call-record.js';
 import { GrpcStatus } from '../../src/errors.js';
-import { CallTracker } from '../../src/relay/call-tracker.js';
+import { CallTracker, type TrackedCall } from '../../src/relay/call-tracker.js';
 import { ClientAnswers } from '../../src/relay/client-answers.js';
 import { FramePump, FrameVerdict, type FrameSink } from '../../src/relay/frame-pump.js';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
+import { HeaderBlockReader } from '../../src/relay/header-blocks.js';
 import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
 import { ErrorCode, Flag, FrameType, buildFrame, rstStreamFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
 import { KeepBudget } from '../../src/relay/keep-budget.js';
@@ -72,13 +73,22 @@ function clientSide(): ClientSide {
     },
     rules.fromServer,
   );
-  const answers = new ClientAnswers(pump, calls);
+  // The runtime's header blocks as the relay reads them: an answer waits for one that is open.
+  const responseBlocks = new HeaderBlockReader(() => undefined);
+  const answers = new ClientAnswers(pump, calls, responseBlocks);
   const clientCalls = (streamId: number): void => {
     const request = buildFrame(FrameType.HEADERS, Flag.END_HEADERS, streamId, Buffer.from([0x83]));
     assert.equal(rules.fromClient.judge(FrameType.HEADERS, Flag.END_HEADERS, streamId, request), undefined);
     calls.requestHeaders(streamId, [':path', VERSION]);
   };
   return { sink, pump, calls, answers, records, problems, clientCalls };
+}
+
+/** The call the client opened on `streamId`. */
+function callOn(calls: CallTracker, streamId: number): TrackedCall {
+  const call = calls.get(streamId);
+  assert.ok(call, `a call on stream ${streamId}`);
+  return call;
 }
 
 /** The fields of a header block criscope wrote, decoded by the client's decoder (which must be left as it was). */
@@ -128,10 +138,10 @@ describe('ClientAnswers', () => {
   });
 
   it('answers a call whose response has not begun with a whole trailers-only response', () => {
-    const { sink, answers, clientCalls } = clientSide();
+    const { sink, calls, answers, clientCalls } = clientSide();
     answers.runtimeSpeaks();
     clientCalls(1);
-    answers.answer(1, GrpcStatus.UNAVAILABLE, 'the runtime is gone', false);
+    answers.answer(1, callOn(calls, 1), GrpcStatus.UNAVAILABLE, 'the runtime is gone');
     const frames = sink.frames;
     assert.equal(frames.length, 1);
     const [frame] = frames;
@@ -152,7 +162,7 @@ describe('ClientAnswers', () => {
     clientDecoder.decode(relayed.payload);
     calls.responseHeaders(1, [':status', '200', 'content-type', 'application/grpc'], false);
 
-    answers.answer(1, GrpcStatus.PERMISSION_DENIED, 'denied by policy', true);
+    answers.answer(1, callOn(calls, 1), GrpcStatus.PERMISSION_DENIED, 'denied by policy');
     const answer = sink.frames[2];
     assert.equal(answer.flags, Flag.END_HEADERS | Flag.END_STREAM);
     assert.deepEqual(decodedBy(clientDecoder, answer), ['grpc-status', '7', 'grpc-message', 'denied by policy']);
@@ -160,18 +170,20 @@ describe('ClientAnswers', () => {
   });
 
   it('percent-encodes the message as gRPC asks', () => {
-    const { sink, answers } = clientSide();
+    const { sink, calls, answers, clientCalls } = clientSide();
     answers.runtimeSpeaks();
-    answers.answer(3, GrpcStatus.INTERNAL, 'café: 100% broken\n', true);
+    clientCalls(3);
+    calls.responseHeaders(3, [':status', '200'], false);
+    answers.answer(3, callOn(calls, 3), GrpcStatus.INTERNAL, 'café: 100% broken\n');
     assert.deepEqual(decodedBy(new HpackDecoder(), sink.frames[0]), ['grpc-status', '13', 'grpc-message', 'caf%C3%A9: 100%25 broken%0A']);
   });
 
   it("writes the answer after the runtime's open header block ends, never inside it", () => {
-    const { sink, pump, answers, problems, clientCalls } = clientSide();
+    const { sink, pump, calls, answers, problems, clientCalls } = clientSide();
     clientCalls(1);
     clientCalls(3);
     pump.push(Buffer.concat([SETTINGS, buildFrame(FrameType.HEADERS, 0, 1, indexedField(8))]));
-    answers.answer(3, GrpcStatus.UNAVAILABLE, 'draining', false);
+    answers.answer(3, callOn(calls, 3), GrpcStatus.UNAVAILABLE, 'draining');
     assert.deepEqual(
       sink.frames.map((frame) => frame.type),
       [FrameType.SETTINGS, FrameType.HEADERS],
@@ -194,7 +206,7 @@ describe('ClientAnswers', () => {
     answers.runtimeSpeaks();
     clientCalls(1);
     clientCalls(3);
-    answers.answer(1, GrpcStatus.UNAVAILABLE, 'criscope is shutting down', false);
+    answers.answer(1, callOn(calls, 1), GrpcStatus.UNAVAILABLE, 'criscope is shutting down');
     assert.equal(calls.get(1), undefined, 'no longer in flight');
     assert.ok(calls.get(3), 'the other call goes on');
     await recordsHandedOver();
@@ -207,11 +219,13 @@ describe('ClientAnswers', () => {
   });
 
   it('remembers the streams it answered until the runtime ends them', () => {
-    const { answers } = clientSide();
+    const { calls, answers, clientCalls } = clientSide();
     answers.runtimeSpeaks();
+    clientCalls(1);
+    clientCalls(5);
     assert.equal(answers.answeredStream(1), false);
-    answers.answer(1, GrpcStatus.UNAVAILABLE, 'gone', false);
-    answers.answer(5, GrpcStatus.UNAVAILABLE, 'gone', true);
+    answers.answer(1, callOn(calls, 1), GrpcStatus.UNAVAILABLE, 'gone');
+    answers.answer(5, callOn(calls, 5), GrpcStatus.UNAVAILABLE, 'gone');
     assert.equal(answers.answeredStream(1), true);
     assert.equal(answers.answeredStream(3), false, 'a stream it did not answer');
     assert.equal(answers.answeredStream(5), true);

@@ -161,4 +161,13 @@ describe('StreamLimits', () => {
       }
     }
   });
+
+  it("lowers the runtime's GOAWAY on its way to the client when criscope's drain promised less", () => {
+    const limits = new StreamLimits();
+    for (const streamId of [1, 3, 5, 7]) limits.clientOpened(streamId);
+    assert.equal(limits.drain(), 7);
+    limits.clientOpened(9);
+    assert.equal(limits.runtimeGoaway(9), 7, 'the client was told 7 already');
+    assert.equal(limits.runtimeGoaway(3), 3, 'a lower one goes on as it came');
+  });
 });
