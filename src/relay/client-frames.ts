@@ -46,7 +46,7 @@ export class ClientFrames {
         return connection.blind() ? FrameVerdict.Forward : parts.held.clientData(streamId, flags, frame, parts.calls.get(streamId));
       case FrameType.RST_STREAM: {
         // Forgotten before the call ends, so the call's end does not reset the stream at the runtime a second time.
-        const runtimeStillOpen = parts.held.clientReset(streamId);
+        const runtimeStillOpen = parts.owned.clientReset(streamId);
         parts.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         parts.answers.streamEnded(streamId);
         return runtimeStillOpen ? FrameVerdict.Forward : FrameVerdict.Drop;
@@ -83,7 +83,7 @@ export class ClientFrames {
       this.onBlock(parts.requestBlocks.continue(flags, frame));
     } else if (type === FrameType.DATA) {
       const length = frame.length - FRAME_HEADER_LENGTH;
-      if (!connection.blind()) parts.held.clientDataDropped(length);
+      if (!connection.blind()) parts.owned.clientDataDropped(length);
       else if (length > 0) parts.toClient.inject(windowUpdateFrame(0, length));
     }
     return FrameVerdict.Drop;
@@ -108,7 +108,7 @@ export class ClientFrames {
     const { parts, connection } = this;
     if (block === undefined || !parts.limits.relays(block.streamId)) return;
     const call = parts.calls.requestHeaders(block.streamId, block.fields);
-    if (call === undefined && parts.held.waitsOn(block.streamId)) {
+    if (call === undefined && parts.owned.waitsOn(block.streamId)) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
       connection.close('criscope: request trailers on a call being judged');
       return;

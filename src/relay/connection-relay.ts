@@ -9,6 +9,7 @@ import { ConnectionFrameRules } from './frame-rule-state.js';
 import type { Violation } from './frame-rules.js';
 import { HeaderBlockReader } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
+import { OwnedStreams, type OwnedStreamsHost } from './owned-streams.js';
 import { CLIENT_PREFACE, ErrorCode, goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
@@ -53,9 +54,10 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * answering for a runtime that is gone, GOAWAY and drain, protocol errors)
  * and wires the parts that do the rest: each direction's frames
  * (client-frames, runtime-frames), their HPACK context (header-blocks),
- * tracing's re-encoded requests (request-reparenting), held requests and their
- * flow control (held-requests, request-flow), criscope's own answers
- * (client-answers) and SETTINGS (settings-exchange).
+ * tracing's re-encoded requests (request-reparenting), held requests
+ * (held-requests) and the flow control of their streams (owned-streams,
+ * request-flow), criscope's own answers (client-answers) and SETTINGS
+ * (settings-exchange).
  */
 export class ConnectionRelay {
   private state: ConnectionState = 'preface';
@@ -96,7 +98,8 @@ export class ConnectionRelay {
     }, rules.fromServer);
     const requestBlocks = new HeaderBlockReader(this.goBlind);
     const responseBlocks = new HeaderBlockReader(this.goBlind);
-    const held = new HeldRequests(this.heldRequestsHost(), tracking);
+    const owned = new OwnedStreams(this.ownedStreamsHost());
+    const held = new HeldRequests(owned, this.heldRequestsHost(), tracking);
     this.parts = {
       tracking,
       log: context.log,
@@ -106,10 +109,11 @@ export class ConnectionRelay {
       requestBlocks,
       responseBlocks,
       reparenting: tracking.traceContinuation === undefined ? undefined : new RequestReparenting(tracking.traceContinuation, toRuntime),
+      owned,
       held,
       answers: new ClientAnswers(toClient, calls, responseBlocks),
       limits: new StreamLimits(),
-      settings: { toClient, toRuntime, requestBlocks, responseBlocks, held },
+      settings: { toClient, toRuntime, requestBlocks, responseBlocks, owned },
     };
     this.clientFrames = new ClientFrames(this.parts, lifecycle);
     this.runtimeFrames = new RuntimeFrames(this.parts, lifecycle);
@@ -149,7 +153,7 @@ export class ConnectionRelay {
     for (const [streamId, call] of this.parts.calls.entries()) {
       if (call.serverStreaming) {
         // Reset at the runtime first: the answer ends the call, and nothing of it may reach the runtime after.
-        this.parts.held.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
+        this.parts.owned.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
         this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
       }
     }
@@ -192,13 +196,22 @@ export class ConnectionRelay {
     };
   }
 
-  /** What the held requests need of this connection. */
-  private heldRequestsHost(): HeldRequestsHost {
+  /** What the owned streams need of this connection. */
+  private ownedStreamsHost(): OwnedStreamsHost {
     return {
       relaying: () => this.state === 'relaying',
       runtimeMaxFrameSize: () => this.parts.toRuntime.maxFrameSize,
       toRuntime: (frame) => this.parts.toRuntime.inject(frame),
       toClient: (frame, stillDue) => this.toClientAfterSettings(frame, stillDue),
+      rejectClient: (code, reason) => this.rejectClient(code, reason),
+      resetCall: (streamId, code) => this.parts.calls.reset(streamId, code),
+    };
+  }
+
+  /** What judging held requests needs of this connection. */
+  private heldRequestsHost(): HeldRequestsHost {
+    return {
+      relaying: () => this.state === 'relaying',
       answer: (streamId, call, status, message, resetClientSide) =>
         this.parts.answers.onceRuntimeSpoke(() => {
           if (this.state !== 'relaying' || this.parts.calls.get(streamId) !== call) return;
@@ -207,9 +220,7 @@ export class ConnectionRelay {
           this.parts.answers.streamEnded(streamId);
           if (resetClientSide) this.parts.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
         }),
-      rejectClient: (code, reason) => this.rejectClient(code, reason),
       call: (streamId) => this.parts.calls.get(streamId),
-      resetCall: (streamId, code) => this.parts.calls.reset(streamId, code),
     };
   }
 
@@ -254,8 +265,8 @@ export class ConnectionRelay {
     }
     if (this.state === 'closed') return;
     this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (this.parts.limits.relays(streamId)) this.parts.held.resetAtRuntimeSide(streamId, violation.code);
-    else this.parts.held.streamReset(streamId);
+    if (this.parts.limits.relays(streamId)) this.parts.owned.resetAtRuntimeSide(streamId, violation.code);
+    else this.parts.owned.streamReset(streamId);
     const reset = (): void => this.parts.toClient.inject(rstStreamFrame(streamId, violation.code));
     if (this.state === 'relaying') this.parts.answers.onceRuntimeSpoke(reset);
     else reset();

@@ -4,6 +4,7 @@ import type { ClientAnswers } from './client-answers.js';
 import type { FramePump } from './frame-pump.js';
 import type { HeaderBlockReader } from './header-blocks.js';
 import type { HeldRequests } from './held-requests.js';
+import type { OwnedStreams } from './owned-streams.js';
 import type { RequestReparenting } from './request-reparenting.js';
 import type { SettingsParties } from './settings-exchange.js';
 import type { StreamLimits } from './stream-limits.js';
@@ -24,6 +25,8 @@ export interface RelayParts {
   readonly responseBlocks: HeaderBlockReader;
   /** Present when tracing is on: request blocks with a traceparent go on re-parented. */
   readonly reparenting: RequestReparenting | undefined;
+  /** The streams whose requests criscope holds, with their flow control; and the judging of those requests. */
+  readonly owned: OwnedStreams;
   readonly held: HeldRequests;
   readonly answers: ClientAnswers;
   readonly limits: StreamLimits;

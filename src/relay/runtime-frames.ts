@@ -32,7 +32,7 @@ export class RuntimeFrames {
       case FrameType.DATA:
         return this.onData(streamId, flags, frame);
       case FrameType.RST_STREAM:
-        parts.held.streamReset(streamId);
+        parts.owned.streamReset(streamId);
         if (parts.answers.streamEnded(streamId)) return FrameVerdict.Drop;
         parts.calls.reset(streamId, frame.readUInt32BE(FRAME_HEADER_LENGTH));
         return FrameVerdict.Forward;
@@ -42,7 +42,7 @@ export class RuntimeFrames {
       case FrameType.GOAWAY:
         return this.onGoaway(frame);
       case FrameType.WINDOW_UPDATE:
-        return this.connection.blind() ? FrameVerdict.Forward : parts.held.runtimeWindowUpdate(streamId, frame);
+        return this.connection.blind() ? FrameVerdict.Forward : parts.owned.runtimeWindowUpdate(streamId, frame);
       default:
         return FrameVerdict.Forward;
     }
@@ -84,7 +84,7 @@ export class RuntimeFrames {
     const { parts } = this;
     const lastStreamId = frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff;
     const forClient = parts.limits.runtimeGoaway(lastStreamId);
-    parts.held.runtimeGoaway(lastStreamId);
+    parts.owned.runtimeGoaway(lastStreamId);
     for (const [streamId] of parts.calls.entries()) {
       if (streamId > lastStreamId) parts.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
     }

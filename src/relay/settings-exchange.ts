@@ -1,6 +1,6 @@
 import type { FramePump } from './frame-pump.js';
 import type { HeaderBlockReader } from './header-blocks.js';
-import type { HeldRequests } from './held-requests.js';
+import type { OwnedStreams } from './owned-streams.js';
 import { Flag, Setting, forEachSetting } from './http2-frames.js';
 
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
@@ -16,7 +16,7 @@ export interface SettingsParties {
   /** Mirrors the runtime's encoder, whose table the client's HEADER_TABLE_SIZE bounds. */
   readonly responseBlocks: HeaderBlockReader;
   /** Sends on held streams by the runtime's INITIAL_WINDOW_SIZE. */
-  readonly held: HeldRequests;
+  readonly owned: OwnedStreams;
 }
 
 /**
@@ -30,7 +30,7 @@ export interface SettingsParties {
  */
 export function clientSettings(parties: SettingsParties, flags: number, frame: Buffer): void {
   if ((flags & Flag.ACK) !== 0) {
-    parties.held.clientAckedSettings();
+    parties.owned.clientAckedSettings();
     parties.requestBlocks.decoder.tableSizeLimit.acknowledged();
     parties.toRuntime.acceptedFrameSize.acknowledged();
     return;
@@ -65,5 +65,5 @@ export function runtimeSettings(parties: SettingsParties, flags: number, frame: 
   if (maxFrameSize !== undefined) parties.toRuntime.maxFrameSize = maxFrameSize;
   parties.toRuntime.acceptedFrameSize.sent(maxFrameSize);
   parties.requestBlocks.decoder.tableSizeLimit.sent(headerTableSize);
-  parties.held.runtimeSettings(initialWindow);
+  parties.owned.runtimeSettings(initialWindow);
 }

@@ -5,6 +5,7 @@ import type { PolicyDecision } from '../../src/policy/policy-decision.js';
 import { CallTracker, type TrackedCall } from '../../src/relay/call-tracker.js';
 import { FrameVerdict } from '../../src/relay/frame-pump.js';
 import { HeldRequests, type HeldRequestsHost } from '../../src/relay/held-requests.js';
+import { OwnedStreams, type OwnedStreamsHost } from '../../src/relay/owned-streams.js';
 import { FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
 import { KeepBudget } from '../../src/relay/keep-budget.js';
 import type { GateVerdict, RequestGate } from '../../src/relay/request-gate.js';
@@ -15,7 +16,7 @@ import { grpcFrame } from '../support/raw-h2.js';
 const CREATE_CONTAINER = '/runtime.v1.RuntimeService/CreateContainer';
 
 /** The relay around the held requests, as far as they can tell: what they wrote each way, and what they answered. */
-class RecordingHost implements HeldRequestsHost {
+class RecordingHost implements HeldRequestsHost, OwnedStreamsHost {
   readonly toRuntimeFrames: Buffer[] = [];
   readonly toClientFrames: Buffer[] = [];
   readonly answers: { streamId: number; status: number; message: string; resetClientSide: boolean }[] = [];
@@ -63,12 +64,13 @@ function gateAnswering(verdict: GateVerdict): RequestGate {
   return { refuses: () => undefined, holds: () => true, judge: () => Promise.resolve(verdict) };
 }
 
-function heldRequestsWith(gate: RequestGate): { held: HeldRequests; host: RecordingHost; calls: CallTracker } {
+function heldRequestsWith(gate: RequestGate): { held: HeldRequests; owned: OwnedStreams; host: RecordingHost; calls: CallTracker } {
   const host = new RecordingHost();
   const tracking = { table: criTable, observer: { onCall: (): undefined => undefined }, keepMessagesUpTo: 1 << 20, maxKeptBytesPerConnection: 1 << 24, log: createLogger('silent'), gate };
   const calls = new CallTracker(tracking, new KeepBudget(1 << 24), () => undefined);
   host.calls = calls;
-  return { held: new HeldRequests(host, tracking), host, calls };
+  const owned = new OwnedStreams(host);
+  return { held: new HeldRequests(owned, host, tracking), owned, host, calls };
 }
 
 /** Opens a held CreateContainer on `streamId`. */
@@ -86,9 +88,9 @@ const judged = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 describe('held requests', () => {
   it('take a request in whole past the runtime stream window, and send it rewritten as the runtime grants credit', async () => {
     const rewritten = Buffer.alloc(1600, 9);
-    const { held, host, calls } = heldRequestsWith(gateAnswering({ decision: decision(undefined), rewritten }));
-    held.runtimeSettings(1000);
-    held.clientAckedSettings();
+    const { held, owned, host, calls } = heldRequestsWith(gateAnswering({ decision: decision(undefined), rewritten }));
+    owned.runtimeSettings(1000);
+    owned.clientAckedSettings();
     const call = holdCall(held, calls, 1);
     const message = grpcFrame(Buffer.alloc(1500, 7));
     assert.equal(held.clientData(1, 0, dataFrame(1, message.subarray(0, 1000), false), call), FrameVerdict.Drop);
@@ -97,13 +99,13 @@ describe('held requests', () => {
     assert.deepEqual(host.toRuntimeFrames, [], 'nothing reaches the runtime before the verdict');
     await judged();
     assert.equal(payloadOf(host.toRuntimeFrames, FrameType.DATA).length, 1000, 'no more than the stream window');
-    assert.equal(held.runtimeWindowUpdate(1, windowUpdateFrame(1, 1000)), FrameVerdict.Drop, "the runtime's stream credit is criscope's");
+    assert.equal(owned.runtimeWindowUpdate(1, windowUpdateFrame(1, 1000)), FrameVerdict.Drop, "the runtime's stream credit is criscope's");
     assert.deepEqual(payloadOf(host.toRuntimeFrames, FrameType.DATA), grpcFrame(rewritten));
     assert.equal((host.toRuntimeFrames.at(-1) ?? Buffer.alloc(5))[4] & Flag.END_STREAM, Flag.END_STREAM, 'ending the stream');
   });
 
   it('drop a denied request, and what the client still sends on it, giving the client its credit back', async () => {
-    const { held, host, calls } = heldRequestsWith(gateAnswering({ decision: decision('denied by a rule'), rewritten: undefined }));
+    const { held, owned, host, calls } = heldRequestsWith(gateAnswering({ decision: decision('denied by a rule'), rewritten: undefined }));
     const call = holdCall(held, calls, 1);
     held.clientData(1, 0, dataFrame(1, grpcFrame(Buffer.alloc(100)), false), call);
     await judged();
@@ -112,26 +114,26 @@ describe('held requests', () => {
     const credited = payloadOf(host.toClientFrames, FrameType.WINDOW_UPDATE).length;
     assert.equal(held.clientData(1, Flag.END_STREAM, dataFrame(1, Buffer.alloc(40), true), calls.get(1)), FrameVerdict.Drop, 'late DATA never reaches the runtime after its reset (RFC 9113 §5.1)');
     assert.ok(payloadOf(host.toClientFrames, FrameType.WINDOW_UPDATE).length > credited, 'and its connection credit comes back');
-    assert.equal(held.clientReset(1), true, 'the client side has ended: a later reset of its own is the runtime\'s to see');
+    assert.equal(owned.clientReset(1), true, 'the client side has ended: a later reset of its own is the runtime\'s to see');
   });
 
   it("keep the client's reset of a stream criscope already reset from the runtime", async () => {
-    const { held, host, calls } = heldRequestsWith(gateAnswering({ decision: decision('denied'), rewritten: undefined }));
+    const { held, owned, host, calls } = heldRequestsWith(gateAnswering({ decision: decision('denied'), rewritten: undefined }));
     const call = holdCall(held, calls, 3);
     held.clientData(3, 0, dataFrame(3, grpcFrame(Buffer.alloc(10)), false), call);
     await judged();
     assert.equal(host.toRuntimeFrames.filter((frame) => frame[3] === FrameType.RST_STREAM).length, 1);
-    assert.equal(held.clientReset(3), false);
+    assert.equal(owned.clientReset(3), false);
   });
 
   it('give back what streams above the runtime GOAWAY held', () => {
     const never = new Promise<GateVerdict>(() => undefined);
-    const { held, host, calls } = heldRequestsWith({ refuses: () => undefined, holds: () => true, judge: () => never });
+    const { held, owned, host, calls } = heldRequestsWith({ refuses: () => undefined, holds: () => true, judge: () => never });
     held.clientData(5, 0, dataFrame(5, Buffer.alloc(3000), false), holdCall(held, calls, 5));
     const connectionCredit = (): number[] => host.toClientFrames.filter((frame) => frame[3] === FrameType.WINDOW_UPDATE && frame.readUInt32BE(5) === 0).map((frame) => frame.readUInt32BE(FRAME_HEADER_LENGTH));
     assert.deepEqual(connectionCredit(), [], 'held, the bytes still count against the connection');
-    held.runtimeGoaway(3);
+    owned.runtimeGoaway(3);
     assert.deepEqual(connectionCredit(), [3000], 'the runtime will never process stream 5: its bytes are the client\'s again');
-    assert.equal(held.waitsOn(5), false);
+    assert.equal(owned.waitsOn(5), false);
   });
 });
