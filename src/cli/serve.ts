@@ -99,7 +99,7 @@ async function startTelemetry(
     // The OpenTelemetry SDK and its exporter are loaded only when tracing is on: unused, they would be a good part of criscope's memory.
     const [{ startTracing }, { CallSpans }] = await Promise.all([import('../telemetry/tracing/start-tracing.js'), import('../telemetry/tracing/call-spans.js')]);
     tracing = startTracing(settings, build, exportStats, log);
-    callSpans = new CallSpans(tracing.tracer, tracing.spanIds, tracing.keepUnsampled, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
+    callSpans = new CallSpans(tracing.spans, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }
