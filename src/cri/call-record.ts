@@ -1,6 +1,6 @@
 import type { PolicyDecision } from '../policy/policy-decision.js';
 import { GrpcStatus, grpcStatusOfReset, RST_CANCEL, type DecodeError } from '../errors.js';
-import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
+import { NOTHING_DECODED, decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
 
@@ -106,7 +106,7 @@ export class CallRecord {
     if (this.decoded !== undefined) return this.decoded;
     this.decoded =
       this.method === undefined
-        ? { identity: {}, responseItems: undefined, error: undefined }
+        ? NOTHING_DECODED
         : decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes);
     return this.decoded;
   }

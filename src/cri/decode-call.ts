@@ -21,6 +21,9 @@ export interface DecodedCall {
   readonly error: DecodeError | undefined;
 }
 
+/** What a call with nothing to decode carries: one shared, frozen result. */
+export const NOTHING_DECODED: DecodedCall = Object.freeze({ identity: Object.freeze({}), responseItems: undefined, error: undefined });
+
 /** Decompressed, but never past the size criscope keeps: a compression bomb becomes a decode error. */
 export function decompressed(message: WireMessage, encoding: string | undefined, maxBytes: number): Buffer {
   if (!message.compressed) return message.payload;
@@ -46,6 +49,9 @@ export function decodeCall(
   responseEncoding: string | undefined,
   maxDecompressedBytes: number,
 ): DecodedCall {
+  const readsRequest = request !== undefined && method.requestIdentity !== undefined;
+  const readsResponse = response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined);
+  if (!readsRequest && !readsResponse) return NOTHING_DECODED;
   // One object for both directions: merging two with a spread cost more than decoding them.
   const identity: CriIdentity = {};
   let responseItems: number | undefined;
