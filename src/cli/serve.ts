@@ -25,9 +25,9 @@ import { NodeMetrics } from '../telemetry/metrics/node-metrics.js';
 import { RuntimeMetrics } from '../telemetry/metrics/runtime-metrics.js';
 import { spanExportMetrics } from '../telemetry/metrics/span-export-metrics.js';
 import { PodStarts } from '../telemetry/pod-starts.js';
-import { CallSpans } from '../telemetry/tracing/call-spans.js';
+import type { CallSpans } from '../telemetry/tracing/call-spans.js';
 import { rpcConventions } from '../telemetry/tracing/semconv.js';
-import { startTracing, type RunningTracing } from '../telemetry/tracing/start-tracing.js';
+import type { RunningTracing } from '../telemetry/tracing/start-tracing.js';
 import { tracingSettings } from '../telemetry/tracing/tracing-settings.js';
 import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 
@@ -77,7 +77,7 @@ interface Telemetry {
  * starts first (metrics and spans ask it which pod start a call belongs to),
  * then metrics, spans, policy's own observers and the log.
  */
-function startTelemetry(
+async function startTelemetry(
   config: Config,
   build: { version: string; node: string },
   table: MethodTable,
@@ -86,7 +86,7 @@ function startTelemetry(
   policyObservers: readonly CallObserver[],
   log: Logger,
   env: NodeJS.ProcessEnv,
-): Telemetry {
+): Promise<Telemetry> {
   const podStarts = new PodStarts(config.podStart, callsInFlight, log);
   const nodeMetrics = new NodeMetrics(metrics, build);
   podStarts.addListener(nodeMetrics);
@@ -96,8 +96,10 @@ function startTelemetry(
   let tracing: RunningTracing | undefined;
   let callSpans: CallSpans | undefined;
   if (settings !== undefined) {
+    // The OpenTelemetry SDK and its exporter are loaded only when tracing is on: unused, they would be a good part of criscope's memory.
+    const [{ startTracing }, { CallSpans }] = await Promise.all([import('../telemetry/tracing/start-tracing.js'), import('../telemetry/tracing/call-spans.js')]);
     tracing = startTracing(settings, build, exportStats, log);
-    callSpans = new CallSpans(tracing.tracer, tracing.spanIds, tracing.keepUnsampled, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
+    callSpans = new CallSpans(tracing.spans, podStarts, rpcConventions(env['OTEL_SEMCONV_STABILITY_OPT_IN']));
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }
@@ -148,7 +150,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
   const imageClient = config.imageEndpoint === undefined ? runtimeClient : new RuntimeClient(socketOf(config.imageEndpoint), table);
   const policy = config.policyFile === undefined ? undefined : startPolicy(config.policyFile, runtimeClient, imageClient, config.maxMessageBytes, metrics, log);
   // The relay is made below, with the telemetry's observer; metrics read its calls only at scrape time, once it exists.
-  const telemetry = startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), policy?.observers ?? [], log, env);
+  const telemetry = await startTelemetry(config, { version: build.version, node }, table, metrics, () => relay.callsInFlight(), policy?.observers ?? [], log, env);
   const relay = new RelayServer({
     routes,
     passedFds: takeSystemdListenFds(process.env, process.pid),

@@ -1,6 +1,6 @@
 import type { PolicyDecision } from '../policy/policy-decision.js';
 import { DecodeError, GrpcStatus, grpcStatusOfReset, RST_CANCEL } from '../errors.js';
-import { decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
+import { NOTHING_DECODED, decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
 
@@ -109,7 +109,7 @@ export class CallRecord {
     if (this.decoded !== undefined) return this.decoded;
     this.decoded =
       this.method === undefined
-        ? { identity: {}, responseItems: undefined, error: undefined }
+        ? NOTHING_DECODED
         : this.withLeftOut(this.method, decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes));
     return this.decoded;
   }

@@ -21,6 +21,9 @@ export interface DecodedCall {
   readonly error: DecodeError | undefined;
 }
 
+/** What a call with nothing to decode carries: one shared, frozen result. */
+export const NOTHING_DECODED: DecodedCall = Object.freeze({ identity: Object.freeze({}), responseItems: undefined, error: undefined });
+
 /** Decompressed, but never past the size criscope keeps: a compression bomb becomes a decode error. */
 export function decompressed(message: WireMessage, encoding: string | undefined, maxBytes: number): Buffer {
   if (!message.compressed) return message.payload;
@@ -46,19 +49,24 @@ export function decodeCall(
   responseEncoding: string | undefined,
   maxDecompressedBytes: number,
 ): DecodedCall {
-  let identity: CriIdentity = {};
+  const readsRequest = request !== undefined && method.requestIdentity !== undefined;
+  const readsResponse = response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined);
+  if (!readsRequest && !readsResponse) return NOTHING_DECODED;
+  // One object for both directions: merging two with a spread cost more than decoding them.
+  const identity: CriIdentity = {};
   let responseItems: number | undefined;
   let error: DecodeError | undefined;
   if (request !== undefined && method.requestIdentity !== undefined) {
     try {
-      identity = method.requestIdentity.read(decompressed(request, requestEncoding, maxDecompressedBytes));
+      method.requestIdentity.readInto(decompressed(request, requestEncoding, maxDecompressedBytes), identity);
     } catch (cause) {
       error = new DecodeError(method.path, 'request', (cause as Error).message);
     }
   }
   if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
     try {
-      if (method.responseIdentity !== undefined) identity = { ...identity, ...method.responseIdentity.read(decompressed(response, responseEncoding, maxDecompressedBytes)) };
+      // The response's fields win over the request's, as they did when the two were merged.
+      if (method.responseIdentity !== undefined) method.responseIdentity.readInto(decompressed(response, responseEncoding, maxDecompressedBytes), identity);
       if (method.responseItemsField !== undefined) {
         const pieces = response.compressed ? [decompressed(response, responseEncoding, maxDecompressedBytes)] : response.pieces;
         responseItems = countFieldOccurrences(pieces, method.responseItemsField);

@@ -4,6 +4,8 @@ import { NUMERIC_IDENTITY_FIELDS, type CriIdentity, type IdentityField, type Ide
 interface FieldRead {
   readonly field: IdentityField;
   readonly segments: readonly string[];
+  /** Read as a number (exit code, state) rather than a string. */
+  readonly numeric: boolean;
 }
 
 /**
@@ -23,6 +25,7 @@ export class IdentityProjection {
     const reads: FieldRead[] = Object.entries(paths).map(([field, path]) => ({
       field: field as IdentityField,
       segments: path.split('.'),
+      numeric: NUMERIC_IDENTITY_FIELDS.has(field as IdentityField),
     }));
     const namespace = new protobuf.Root().define('projection');
     const type = projectType(
@@ -35,18 +38,17 @@ export class IdentityProjection {
     return new IdentityProjection(type, reads);
   }
 
-  /** Decodes `payload` and returns the identity fields it carries; throws on malformed bytes. */
-  read(payload: Uint8Array): CriIdentity {
+  /**
+   * Decodes `payload` and sets the identity fields it carries on `identity`
+   * (over any it already has), which it returns; throws on malformed bytes,
+   * before setting any.
+   */
+  readInto(payload: Uint8Array, identity: CriIdentity): CriIdentity {
     const message = this.type.decode(payload) as unknown as Record<string, unknown>;
-    const identity: CriIdentity = {};
+    const fields = identity as Record<IdentityField, string | number>;
     for (const read of this.reads) {
       const value = valueAt(message, read.segments);
-      const numeric = NUMERIC_IDENTITY_FIELDS.has(read.field);
-      if (typeof value === 'string' && value !== '' && !numeric) {
-        (identity as Record<IdentityField, string | number>)[read.field] = value;
-      } else if (typeof value === 'number' && numeric) {
-        (identity as Record<IdentityField, string | number>)[read.field] = value;
-      }
+      if (read.numeric ? typeof value === 'number' : typeof value === 'string' && value !== '') fields[read.field] = value as string | number;
     }
     return identity;
   }

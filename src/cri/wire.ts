@@ -5,21 +5,47 @@ const FIXED64 = 1;
 const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
+/** A varint longer than this many bytes is malformed (a 64-bit value takes at most ten). */
+const MAX_VARINT_BYTES = 10;
+
 /**
  * Reads forward through a message that arrived in pieces, without joining
- * them: a large list response is counted without a copy.
+ * them: a large list response is counted without a copy, and reading
+ * allocates nothing.
  */
 class PiecesReader {
   readonly length: number;
+  /** Where the next read starts, from the message's start; skipping may take it past the end. */
+  offset = 0;
   private piece = 0;
   private pieceStart = 0;
 
   constructor(private readonly pieces: readonly Buffer[]) {
-    this.length = pieces.reduce((total, piece) => total + piece.length, 0);
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    this.length = length;
   }
 
-  /** The byte at `offset`; offsets must not go backwards between calls. */
-  byteAt(offset: number): number {
+  /** Reads a varint; values past 2^53 lose precision, which only lengths here could reach, and they would be past the end anyway. */
+  varint(): number {
+    const start = this.offset;
+    let value = 0;
+    let multiplier = 1;
+    for (let read = 0; read < MAX_VARINT_BYTES && this.offset < this.length; read++) {
+      const byte = this.byteAt(this.offset++);
+      value += (byte & 0x7f) * multiplier;
+      if (byte < 0x80) return value;
+      multiplier *= 128;
+    }
+    throw new RangeError(`malformed varint at byte ${start}`);
+  }
+
+  skip(bytes: number): void {
+    this.offset += bytes;
+  }
+
+  /** The byte at `offset`, which must be within the message and not before an earlier read. */
+  private byteAt(offset: number): number {
     let current = this.pieces[this.piece];
     while (offset >= this.pieceStart + current.length) {
       this.pieceStart += current.length;
@@ -29,51 +55,37 @@ class PiecesReader {
   }
 }
 
-/** Reads a varint at `offset`; returns [value, next offset]. Values past 2^53 lose precision, which only lengths here could reach. */
-function readVarint(buf: PiecesReader, offset: number): [number, number] {
-  let value = 0;
-  let multiplier = 1;
-  for (let pos = offset; pos < buf.length; pos++) {
-    const byte = buf.byteAt(pos);
-    value += (byte & 0x7f) * multiplier;
-    if (byte < 0x80) return [value, pos + 1];
-    multiplier *= 128;
-    if (multiplier > 2 ** 63) break;
-  }
-  throw new RangeError(`malformed varint at byte ${offset}`);
-}
-
 /**
  * How many times top-level field `fieldNumber` occurs in a message given as
- * the pieces it arrived in (the length of a repeated message field).
+ * the pieces it arrived in: for a repeated message field, the length of the
+ * list. Only the tags and lengths are read; the items themselves are skipped.
+ * Throws a RangeError on a message that is not protobuf or is cut short.
  */
 export function countFieldOccurrences(pieces: readonly Buffer[], fieldNumber: number): number {
   const message = new PiecesReader(pieces);
   let count = 0;
-  let offset = 0;
-  while (offset < message.length) {
-    const [tag, afterTag] = readVarint(message, offset);
-    const wireType = tag % 8;
+  while (message.offset < message.length) {
+    const tagOffset = message.offset;
+    const tag = message.varint();
     if (Math.floor(tag / 8) === fieldNumber) count++;
+    const wireType = tag % 8;
     switch (wireType) {
       case VARINT:
-        offset = readVarint(message, afterTag)[1];
+        message.varint();
         break;
       case FIXED64:
-        offset = afterTag + 8;
+        message.skip(8);
         break;
-      case LENGTH_DELIMITED: {
-        const [length, afterLength] = readVarint(message, afterTag);
-        offset = afterLength + length;
+      case LENGTH_DELIMITED:
+        message.skip(message.varint());
         break;
-      }
       case FIXED32:
-        offset = afterTag + 4;
+        message.skip(4);
         break;
       default:
-        throw new RangeError(`unsupported wire type ${wireType} at byte ${offset}`);
+        throw new RangeError(`unsupported wire type ${wireType} at byte ${tagOffset}`);
     }
   }
-  if (offset !== message.length) throw new RangeError('message ends inside a field');
+  if (message.offset !== message.length) throw new RangeError('message ends inside a field');
   return count;
 }

@@ -770,6 +770,26 @@ describe('tracingSettings', () => {
     );
   });
 
+  it('takes span limits from the OTEL_* variables OpenTelemetry’s Node SDK reads, the span-specific ones first', () => {
+    const env = {
+      OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: '20',
+      OTEL_ATTRIBUTE_COUNT_LIMIT: '30',
+      OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '256',
+      OTEL_SPAN_EVENT_COUNT_LIMIT: 'many',
+      OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: '4',
+    };
+    const settings = tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT } }), env);
+    assert.deepEqual(settings?.spanLimits, {
+      attributeCountLimit: 20,
+      attributeValueLengthLimit: 256,
+      eventCountLimit: 128,
+      linkCountLimit: 128,
+      attributePerEventCountLimit: 4,
+      attributePerLinkCountLimit: 128,
+    });
+    assert.deepEqual(tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT } }), {})?.spanLimits.attributeValueLengthLimit, Infinity);
+  });
+
   it('takes the export limits from the config', () => {
     const settings = tracingSettings(configSchema.parse({ tracing: { endpoint: ENDPOINT, timeoutSeconds: 3, maxQueueSize: 100, maxExportBatchSize: 50, exportDelayMillis: 250 } }), {});
     assert.ok(settings !== undefined);

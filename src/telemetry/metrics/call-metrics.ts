@@ -1,9 +1,11 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { MethodTable } from '../../cri/method-table.js';
 import { grpcStatusName } from '../../errors.js';
 import type { CallInFlight, CallsInFlight } from '../call-in-flight.js';
-import { MethodLabelValues, type MethodLabels } from './label-values.js';
+import { MethodLabelValues, OTHER, type MethodLabels } from './label-values.js';
+import { PlainCounter, type CounterSeries } from './plain-counter.js';
+import { PlainHistogram, type HistogramSeries } from './plain-histogram.js';
 
 /** From a Status or ListContainers call (milliseconds) to an image pull (minutes). */
 export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -13,14 +15,15 @@ const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4
 type MethodLabelName = keyof MethodLabels;
 type ServiceMethod = 'service' | 'method';
 
-/** The children of one path's series, looked up once per path instead of hashing labels per call. */
-interface PathSeries {
+/** The series of one method's label values, looked up once per path: a call then costs a few additions. */
+interface MethodSeries {
   readonly labels: MethodLabels;
-  readonly duration: Histogram.Internal<MethodLabelName>;
-  readonly requestSize: Histogram.Internal<ServiceMethod>;
-  readonly responseSize: Histogram.Internal<ServiceMethod>;
-  readonly callsByCode: Map<number, Counter.Internal>;
-  /** Response messages of this path's server-streaming calls that have ended. */
+  readonly duration: HistogramSeries<MethodLabelName>;
+  readonly requestSize: HistogramSeries<ServiceMethod>;
+  readonly responseSize: HistogramSeries<ServiceMethod>;
+  /** By gRPC status code (a record's code is always one of gRPC's 17), made on first use. */
+  readonly callsByCode: (CounterSeries<ServiceMethod | 'code'> | undefined)[];
+  /** Response messages of this method's server-streaming calls that have ended. */
   endedStreamMessages: number;
 }
 
@@ -31,41 +34,40 @@ interface PathSeries {
  */
 export class CallMetrics implements CallObserver {
   private readonly labels: MethodLabelValues;
-  private readonly series = new Map<string, PathSeries>();
-  private readonly calls: Counter<ServiceMethod | 'code'>;
-  private readonly duration: Histogram<MethodLabelName>;
-  private readonly requestSize: Histogram<ServiceMethod>;
-  private readonly responseSize: Histogram<ServiceMethod>;
+  /** By label values ("service/method"): every path our proto does not know shares the "other" series. */
+  private readonly series = new Map<string, MethodSeries>();
+  /** By path, for the paths our proto knows (any client can send any path: those are not kept). */
+  private readonly seriesByPath = new Map<string, MethodSeries>();
+  private readonly calls: PlainCounter<ServiceMethod | 'code'>;
+  private readonly duration: PlainHistogram<MethodLabelName>;
+  private readonly requestSize: PlainHistogram<ServiceMethod>;
+  private readonly responseSize: PlainHistogram<ServiceMethod>;
   private readonly decodeFailures: Counter<'direction'>;
 
   constructor(registry: Registry, table: MethodTable, callsInFlight: CallsInFlight) {
     this.labels = new MethodLabelValues(table);
-    this.calls = new Counter({
+    this.calls = new PlainCounter({
       name: 'criscope_cri_calls_total',
       help: 'CRI calls relayed, by service, method and the gRPC status the client received.',
-      labelNames: ['service', 'method', 'code'],
-      registers: [registry],
+      registry,
     });
-    this.duration = new Histogram({
+    this.duration = new PlainHistogram({
       name: 'criscope_cri_call_duration_seconds',
       help: "Time from a CRI call's request headers to the end of its answer; operation_type is kubelet's name for the call.",
-      labelNames: ['service', 'method', 'operation_type'],
       buckets: CALL_DURATION_BUCKETS,
-      registers: [registry],
+      registry,
     });
-    this.requestSize = new Histogram({
+    this.requestSize = new PlainHistogram({
       name: 'criscope_cri_request_size_bytes',
       help: 'gRPC payload bytes a CRI call sent to the runtime.',
-      labelNames: ['service', 'method'],
       buckets: SIZE_BUCKETS,
-      registers: [registry],
+      registry,
     });
-    this.responseSize = new Histogram({
+    this.responseSize = new PlainHistogram({
       name: 'criscope_cri_response_size_bytes',
       help: 'gRPC payload bytes the runtime answered a CRI call with.',
-      labelNames: ['service', 'method'],
       buckets: SIZE_BUCKETS,
-      registers: [registry],
+      registry,
     });
     this.decodeFailures = new Counter({
       name: 'criscope_decode_failures_total',
@@ -123,34 +125,38 @@ export class CallMetrics implements CallObserver {
     series.requestSize.observe(record.request.payloadBytes);
     series.responseSize.observe(record.response.payloadBytes);
     const code = record.code;
-    let calls = series.callsByCode.get(code);
-    if (calls === undefined) {
-      calls = this.calls.labels({ service: series.labels.service, method: series.labels.method, code: grpcStatusName(code) });
-      series.callsByCode.set(code, calls);
-    }
+    const calls = series.callsByCode[code] ?? this.newCallsSeries(series, code);
     calls.inc();
     if (record.method?.serverStreaming === true) series.endedStreamMessages += record.response.messages;
     const failure = record.decodeError;
     if (failure !== undefined) this.decodeFailures.inc({ direction: failure.direction });
   }
 
-  private seriesOf(record: CallRecord): PathSeries {
+  private seriesOf(record: CallRecord): MethodSeries {
+    const known = this.seriesByPath.get(record.path);
+    if (known !== undefined) return known;
     const labels = this.labels.of(record.service, record.methodName, record.path);
-    // Keyed by the label values, not the path: every unknown path shares the "other" series.
     const key = `${labels.service}/${labels.method}`;
     let series = this.series.get(key);
     if (series === undefined) {
       const { service, method } = labels;
       series = {
         labels,
-        duration: this.duration.labels(labels),
-        requestSize: this.requestSize.labels({ service, method }),
-        responseSize: this.responseSize.labels({ service, method }),
-        callsByCode: new Map(),
+        duration: this.duration.newSeries(labels),
+        requestSize: this.requestSize.newSeries({ service, method }),
+        responseSize: this.responseSize.newSeries({ service, method }),
+        callsByCode: [],
         endedStreamMessages: 0,
       };
       this.series.set(key, series);
     }
+    if (labels.method !== OTHER) this.seriesByPath.set(record.path, series);
     return series;
+  }
+
+  private newCallsSeries(series: MethodSeries, code: number): CounterSeries<ServiceMethod | 'code'> {
+    const calls = this.calls.newSeries({ service: series.labels.service, method: series.labels.method, code: grpcStatusName(code) });
+    series.callsByCode[code] = calls;
+    return calls;
   }
 }

@@ -1,13 +1,14 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type SpanContext, type SpanStatus } from '@opentelemetry/api';
 import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
 import type { PolicyDecision } from '../../policy/policy-decision.js';
 import { GrpcStatus, grpcStatusName } from '../../errors.js';
 import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
-import type { ChosenSpanIds } from './chosen-span-ids.js';
+import type { TraceContinuation } from '../trace-continuation.js';
 import * as semconv from './semconv.js';
 import type { RpcConventions } from './semconv.js';
+import type { SpanEvent, SpanMaker, StartedSpan } from './span-maker.js';
 
 /** The statuses that make a server span an error, per the OpenTelemetry RPC conventions for gRPC servers. */
 const SERVER_ERROR_CODES: ReadonlySet<number> = new Set([
@@ -64,7 +65,7 @@ function identityAttributes(identity: CriIdentity, podStart: PodStart | undefine
  */
 class ContinuedSpan implements CallSpan {
   constructor(
-    readonly parent: SpanContext,
+    readonly parent: TraceParent,
     readonly tracestate: string | undefined,
     readonly spanId: string,
     readonly traceparent: string,
@@ -76,21 +77,28 @@ class ContinuedSpan implements CallSpan {
   }
 }
 
+/** The parent a W3C traceparent names. */
+type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
+
+/** A pod start's root span, open while the pod start is. */
+interface OpenRoot {
+  readonly span: StartedSpan;
+}
+
 /**
  * One SERVER span per CRI call, as kubelet sees the call. A call that came
- * with a trace context continues it (its span was started by the relay, which
- * gave the runtime this span as parent). A call without one, if it belongs to
- * a pod start, joins that pod start's own trace, under one root span per pod
- * start; any other call is a trace of its own.
+ * with a trace context continues it (its span id was chosen by the relay,
+ * which gave the runtime this span as parent). A call without one, if it
+ * belongs to a pod start, joins that pod start's own trace, under one root
+ * span per pod start; any other call is a trace of its own. Every span is
+ * made once what it stands for has ended (SpanMaker).
  */
-export class CallSpans implements CallObserver, PodStartListener {
+export class CallSpans implements CallObserver, PodStartListener, TraceContinuation {
   /** Open pod starts' root spans; each leaves when its pod start ends. */
-  private readonly roots = new Map<PodStart, Span>();
+  private readonly roots = new Map<PodStart, OpenRoot>();
 
   constructor(
-    private readonly tracer: Tracer,
-    private readonly spanIds: ChosenSpanIds,
-    private readonly keepUnsampled: (span: Span) => void,
+    private readonly spans: SpanMaker,
     private readonly podStarts: PodStarts,
     private readonly conventions: RpcConventions,
   ) {}
@@ -103,7 +111,7 @@ export class CallSpans implements CallObserver, PodStartListener {
   readonly continueTrace = (traceparent: string, tracestate: string | undefined): CallSpan | undefined => {
     const parent = parseTraceParent(traceparent);
     if (parent === null) return undefined;
-    const spanId = this.spanIds.newSpanId();
+    const spanId = this.spans.newSpanId();
     const flags = parent.traceFlags.toString(16).padStart(2, '0');
     return new ContinuedSpan(parent, tracestate, spanId, `00-${parent.traceId}-${spanId}-${flags}`, this.makeContinued);
   };
@@ -114,81 +122,67 @@ export class CallSpans implements CallObserver, PodStartListener {
       return;
     }
     const podStart = this.podStarts.startOf(record);
-    let parent: Context = ROOT_CONTEXT;
+    let parent: SpanContext | undefined;
     if (podStart !== undefined) {
       const root = this.roots.get(podStart) ?? (record.method?.podStartStep === 'run-sandbox' ? this.openRoot(podStart) : undefined);
-      if (root !== undefined) parent = trace.setSpan(ROOT_CONTEXT, root);
+      parent = root?.span.context;
     }
-    this.finish(this.tracer.startSpan(spanName(record.path), { kind: SpanKind.SERVER, startTime: record.startTick }, parent), record);
+    this.finish(this.spans.start(spanName(record.path), SpanKind.SERVER, record.startTick, parent), record);
   }
 
   podStartEnded(start: PodStart, result: PodStartResult, endTick: number): void {
     const root = this.roots.get(start);
     if (root === undefined) return;
     this.roots.delete(start);
-    root.setAttributes({
+    const attributes: Attributes = {
       [semconv.ATTR_POD_START_RESULT]: result,
       [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted,
       [semconv.ATTR_POD_START_FAILED_CALLS]: start.failedCalls,
-    });
-    if (start.sandboxId !== undefined) root.setAttribute(semconv.ATTR_SANDBOX_ID, start.sandboxId);
-    if (result !== 'started') {
-      root.setStatus({ code: SpanStatusCode.ERROR, message: result === 'stopped' ? 'the pod was stopped before its containers started' : 'the pod start did not finish in time' });
-      this.keepUnsampled(root);
+    };
+    if (start.sandboxId !== undefined) attributes[semconv.ATTR_SANDBOX_ID] = start.sandboxId;
+    if (result === 'started') {
+      this.spans.end(root.span, endTick, { attributes, keep: false });
+      return;
     }
-    root.end(endTick);
+    const message = result === 'stopped' ? 'the pod was stopped before its containers started' : 'the pod start did not finish in time';
+    this.spans.end(root.span, endTick, { attributes, status: { code: SpanStatusCode.ERROR, message }, keep: true });
   }
 
   /** The span of a call that came with a trace context, under the client's span, with the id the runtime was given. */
   private readonly makeContinued = (continued: ContinuedSpan, record: CallRecord): void => {
-    const parent: SpanContext = { ...continued.parent, isRemote: true };
+    const { traceId, spanId, traceFlags } = continued.parent;
+    const parent: SpanContext = { traceId, spanId, traceFlags, isRemote: true };
     if (continued.tracestate !== undefined) parent.traceState = new TraceState(continued.tracestate);
-    this.spanIds.startNextWith(continued.spanId);
-    const span = this.tracer.startSpan(spanName(record.path), { kind: SpanKind.SERVER, startTime: record.startTick }, trace.setSpanContext(ROOT_CONTEXT, parent));
-    this.finish(span, record);
+    this.finish(this.spans.start(spanName(record.path), SpanKind.SERVER, record.startTick, parent, continued.spanId), record);
   };
 
   /** criscope is stopping: pod starts still open are exported as they stand, marked interrupted. */
   endOpenRoots(): void {
     for (const [start, root] of this.roots) {
-      root.setAttributes({ [semconv.ATTR_POD_START_RESULT]: 'interrupted', [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted });
-      root.end();
+      const attributes: Attributes = { [semconv.ATTR_POD_START_RESULT]: 'interrupted', [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted };
+      this.spans.end(root.span, undefined, { attributes, keep: false });
     }
     this.roots.clear();
   }
 
   /** The root of a pod start's trace, opened when its RunPodSandbox call is recorded (back-dated to its start). */
-  private openRoot(start: PodStart): Span {
+  private openRoot(start: PodStart): OpenRoot {
     const attributes: Attributes = { [semconv.ATTR_K8S_POD_UID]: start.uid };
     if (start.name !== undefined) attributes[semconv.ATTR_K8S_POD_NAME] = start.name;
     if (start.namespace !== undefined) attributes[semconv.ATTR_K8S_NAMESPACE_NAME] = start.namespace;
-    const root = this.tracer.startSpan(POD_START_SPAN_NAME, { kind: SpanKind.INTERNAL, startTime: start.startTick, attributes }, ROOT_CONTEXT);
+    const root = { span: this.spans.start(POD_START_SPAN_NAME, SpanKind.INTERNAL, start.startTick, undefined, undefined, attributes) };
     this.roots.set(start, root);
     return root;
   }
 
-  /** What policy decided, and one event per violation with its reason; a clamped call is kept like a failed one. */
-  private policyEvents(span: Span, decision: PolicyDecision, at: number): void {
-    const result = decision.denial !== undefined ? 'denied' : decision.clamps.length > 0 ? 'clamped' : 'allowed';
-    span.setAttribute(semconv.ATTR_POLICY_RESULT, result);
-    for (const finding of decision.findings) {
-      span.addEvent(
-        semconv.EVENT_POLICY_VIOLATION,
-        {
-          [semconv.ATTR_POLICY_RULE]: finding.rule,
-          [semconv.ATTR_POLICY_ACTION]: finding.action,
-          [semconv.ATTR_POLICY_MODE]: finding.mode,
-          [semconv.ATTR_POLICY_REASON]: finding.reason,
-        },
-        at,
-      );
-    }
-    if (result === 'clamped') this.keepUnsampled(span);
-  }
-
-  /** Sets a call span's attributes and status from its record, and ends it when the call ended. */
-  private readonly finish = (span: Span, record: CallRecord): void => {
+  /** Sets a call span's attributes, status and policy events from its record, and ends it when the call ended. */
+  private finish(span: StartedSpan, record: CallRecord): void {
     const code = record.code;
+    const policy = record.policy;
+    const policyResult = policy === undefined ? undefined : policyResultOf(policy);
+    // Every failed call is exported, sampled or not: it is what an operator opens a trace for; so is a clamped one.
+    const keep = code !== GrpcStatus.OK || policyResult === 'clamped';
+    if (!this.spans.exports(span, keep)) return;
     const attributes: Attributes = {};
     if (this.conventions.old) {
       attributes[semconv.ATTR_RPC_SYSTEM] = 'grpc';
@@ -206,12 +200,31 @@ export class CallSpans implements CallObserver, PodStartListener {
     identityAttributes(record.identity, this.podStarts.startOf(record), attributes);
     if (record.method?.serverStreaming === true) attributes[semconv.ATTR_STREAM_MESSAGES] = record.response.messages;
     if (record.answeredByCriscope) attributes[semconv.ATTR_ANSWERED_BY_CRISCOPE] = true;
-    span.setAttributes(attributes);
-    const policy = record.policy;
-    if (policy !== undefined) this.policyEvents(span, policy, record.startTick);
-    if (serverError) span.setStatus({ code: SpanStatusCode.ERROR, message: record.grpcMessage ?? grpcStatusName(code) });
-    // Every failed call is exported, sampled or not: it is what an operator opens a trace for.
-    if (code !== GrpcStatus.OK) this.keepUnsampled(span);
-    span.end(record.endTick);
-  };
+    let events: SpanEvent[] | undefined;
+    if (policy !== undefined && policyResult !== undefined) {
+      attributes[semconv.ATTR_POLICY_RESULT] = policyResult;
+      events = policyEvents(policy, record.startTick);
+    }
+    const status: SpanStatus | undefined = serverError ? { code: SpanStatusCode.ERROR, message: record.grpcMessage ?? grpcStatusName(code) } : undefined;
+    this.spans.end(span, record.endTick, { attributes, status, events, keep });
+  }
+}
+
+/** What policy did to a call, as its span says it. */
+function policyResultOf(decision: PolicyDecision): 'denied' | 'clamped' | 'allowed' {
+  return decision.denial !== undefined ? 'denied' : decision.clamps.length > 0 ? 'clamped' : 'allowed';
+}
+
+/** One event per violation policy found, with its rule and reason, at the call's start. */
+function policyEvents(decision: PolicyDecision, tick: number): SpanEvent[] {
+  return decision.findings.map((finding) => ({
+    name: semconv.EVENT_POLICY_VIOLATION,
+    attributes: {
+      [semconv.ATTR_POLICY_RULE]: finding.rule,
+      [semconv.ATTR_POLICY_ACTION]: finding.action,
+      [semconv.ATTR_POLICY_MODE]: finding.mode,
+      [semconv.ATTR_POLICY_REASON]: finding.reason,
+    },
+    tick,
+  }));
 }

@@ -1,6 +1,5 @@
-import { TraceFlags, type Span, type SpanContext } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
 
 export type SpanDropReason = 'queue_full' | 'export_failed';
@@ -51,25 +50,14 @@ class CountingExporter implements SpanExporter {
   }
 }
 
-/** The same span, marked sampled, so the batch processor exports a span kept for its outcome. */
-function markedSampled(span: ReadableSpan): ReadableSpan {
-  const context: SpanContext = { ...span.spanContext(), traceFlags: span.spanContext().traceFlags | TraceFlags.SAMPLED };
-  return new Proxy(span, {
-    get: (target, key) => (key === 'spanContext' ? () => context : (Reflect.get(target, key, target) as unknown)),
-  });
-}
-
 /**
- * Hands finished spans to OpenTelemetry's batch processor, with two additions
- * a node agent needs: spans the sampler only recorded are still exported when
- * their call failed (`keepUnsampled`), and the spans waiting or in export are
- * bounded by `maxQueueSize`, with every span dropped (queue full, or its
- * export failed) counted. Nothing here ever waits on the collector.
+ * Hands finished spans to OpenTelemetry's batch processor, with the bound a
+ * node agent needs: the spans waiting or in export are at most
+ * `maxQueueSize`, and every span dropped (queue full, or its export failed)
+ * is counted. Nothing here ever waits on the collector.
  */
-export class BoundedSpanExport implements SpanProcessor {
+export class BoundedSpanExport {
   private pending = 0;
-  /** The SDK's spans are both the API's Span and a ReadableSpan: one object, seen first as one, then as the other. */
-  private readonly kept = new WeakSet<object>();
   private readonly batch: BatchSpanProcessor;
 
   constructor(
@@ -88,26 +76,14 @@ export class BoundedSpanExport implements SpanProcessor {
     });
   }
 
-  /** Export `span` when it ends even if the sampler did not pick its trace (a failed call). */
-  keepUnsampled(span: Span): void {
-    this.kept.add(span);
-  }
-
-  onStart(): void {}
-
-  onEnd(span: ReadableSpan): void {
-    const sampled = (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
-    if (!sampled && !this.kept.has(span)) return;
+  /** Queues `span` for export; it must be marked sampled (SpanMaker marks a failed call's span so, sampled or not). */
+  offer(span: ReadableSpan): void {
     if (this.pending >= this.limits.maxQueueSize) {
       this.stats.dropped('queue_full', 1);
       return;
     }
     this.pending += 1;
-    this.batch.onEnd(sampled ? span : markedSampled(span));
-  }
-
-  forceFlush(): Promise<void> {
-    return this.batch.forceFlush();
+    this.batch.onEnd(span);
   }
 
   shutdown(): Promise<void> {

@@ -1,59 +1,54 @@
-import { trace, type Span, type Tracer } from '@opentelemetry/api';
+import { DiagConsoleLogger, diag } from '@opentelemetry/api';
+import { diagLogLevelFromString } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { ParentBasedSampler, StackContextManager, TraceIdRatioBasedSampler, createAlwaysRecordSampler } from '@opentelemetry/sdk-trace';
+import { detectResources, envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { ParentBasedSampler, RandomIdGenerator, TraceIdRatioBasedSampler, createAlwaysRecordSampler } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
-import { ChosenSpanIds } from './chosen-span-ids.js';
 import { BoundedSpanExport, type SpanExportStats } from './span-export.js';
+import { SpanMaker } from './span-maker.js';
 import type { TracingSettings } from './tracing-settings.js';
 
 export interface RunningTracing {
-  readonly tracer: Tracer;
-  /** The tracer's span ids, which a call's span id can be chosen from before the span is made. */
-  readonly spanIds: ChosenSpanIds;
-  /** Export this span even if its trace was not sampled (its call failed). */
-  readonly keepUnsampled: (span: Span) => void;
+  /** Makes criscope's spans and hands them to the exporter. */
+  readonly spans: SpanMaker;
   /** Exports what is queued, for at most `timeoutMs`: a dead collector never holds up criscope's exit. */
   shutdown(timeoutMs: number): Promise<void>;
 }
 
 /**
- * Starts the OpenTelemetry SDK for criscope's spans only: no instrumentations,
- * no metrics or logs pipelines (metrics are Prometheus), and a synchronous
- * context manager, because criscope passes parents explicitly and an
- * AsyncLocalStorage one would tax every socket callback on the relay's path.
+ * Starts span export: OpenTelemetry's sampler, resource detection, batch
+ * processor and OTLP/gRPC exporter, configured as its Node SDK would be for
+ * these settings. No tracer, context manager or instrumentation is set up:
+ * criscope makes its spans itself (SpanMaker), each once its call has ended,
+ * and passes their parents explicitly.
  */
 export function startTracing(settings: TracingSettings, build: { version: string; node: string }, stats: SpanExportStats, log: Logger): RunningTracing {
+  // The SDK's own diagnostics, on request, as its Node SDK offers them.
+  if (settings.diagLogLevel !== undefined) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(settings.diagLogLevel) });
   const spanExport = new BoundedSpanExport(new OTLPTraceExporter(settings.exporter), settings.limits, stats, log);
-  // Unsampled calls are still recorded, so a failure among them can be kept (see BoundedSpanExport).
+  // Unsampled calls are still recorded, so a failure among them can be kept (see SpanMaker.end).
   const sampler = createAlwaysRecordSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }));
-  const spanIds = new ChosenSpanIds();
-  const sdk = new NodeSDK({
-    idGenerator: spanIds,
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'criscope', [ATTR_SERVICE_VERSION]: build.version, [ATTR_K8S_NODE_NAME]: build.node }),
-    resourceDetectors: [hostDetector, envDetector],
-    contextManager: new StackContextManager(),
-    textMapPropagator: null,
-    instrumentations: [],
-    metricReaders: [],
-    logRecordProcessors: [],
+  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'criscope', [ATTR_SERVICE_VERSION]: build.version, [ATTR_K8S_NODE_NAME]: build.node }).merge(
+    detectResources({ detectors: [hostDetector, envDetector] }),
+  );
+  const spans = new SpanMaker({
     sampler,
-    spanProcessors: [spanExport],
+    ids: new RandomIdGenerator(),
+    resource,
+    scope: { name: 'criscope', version: build.version },
+    limits: settings.spanLimits,
+    export: (span) => spanExport.offer(span),
   });
-  sdk.start();
   log.info({ endpoint: settings.endpointForLog, samplingRatio: settings.samplingRatio }, 'tracing on');
   return {
-    tracer: trace.getTracer('criscope', build.version),
-    spanIds,
-    keepUnsampled: (span) => spanExport.keepUnsampled(span),
+    spans,
     async shutdown(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
       });
-      await Promise.race([sdk.shutdown().catch(() => undefined), gaveUp]);
+      await Promise.race([spanExport.shutdown().catch(() => undefined), gaveUp]);
       clearTimeout(timer);
     },
   };

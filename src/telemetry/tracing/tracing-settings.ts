@@ -4,6 +4,7 @@ import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc'
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import type { SpanExportLimits } from './span-export.js';
+import type { ResolvedSpanLimits } from './span-maker.js';
 
 type TracingConfig = NonNullable<Config['tracing']>;
 type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
@@ -16,6 +17,10 @@ export interface TracingSettings {
   readonly samplingRatio: number;
   /** Where spans go, for the startup log: never the headers. */
   readonly endpointForLog: string;
+  /** Attribute, event and link limits per span, from the OTEL_*_LIMIT variables as OpenTelemetry's Node SDK reads them. */
+  readonly spanLimits: ResolvedSpanLimits;
+  /** OTEL_LOG_LEVEL: the SDK's own diagnostics on the console, when set. */
+  readonly diagLogLevel: string | undefined;
 }
 
 const DEFAULT_TIMEOUT_MILLIS = 10_000;
@@ -88,6 +93,25 @@ function readPem(path: string, field: string): Buffer {
   }
 }
 
+/** A number from the environment as OpenTelemetry reads one: unset, empty or not a number is undefined. */
+function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = envValue(env, name);
+  const value = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isNaN(value) ? undefined : value;
+}
+
+/** OpenTelemetry's span limits: its Node SDK's variables, and its tracer provider's defaults where they are unset. */
+function spanLimits(env: NodeJS.ProcessEnv): ResolvedSpanLimits {
+  return {
+    attributeCountLimit: envNumber(env, 'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT') ?? envNumber(env, 'OTEL_ATTRIBUTE_COUNT_LIMIT') ?? 128,
+    attributeValueLengthLimit: envNumber(env, 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? envNumber(env, 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? Infinity,
+    eventCountLimit: envNumber(env, 'OTEL_SPAN_EVENT_COUNT_LIMIT') ?? 128,
+    linkCountLimit: envNumber(env, 'OTEL_SPAN_LINK_COUNT_LIMIT') ?? 128,
+    attributePerEventCountLimit: envNumber(env, 'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT') ?? envNumber(env, 'OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT') ?? 128,
+    attributePerLinkCountLimit: envNumber(env, 'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT') ?? envNumber(env, 'OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT') ?? 128,
+  };
+}
+
 /** Credentials when the config says how to connect; left to the exporter (and its OTEL_* variables) otherwise. */
 function channelCredentials(config: TracingConfig): ChannelCredentials | undefined {
   if (config.insecure === true) return grpcCredentials.createInsecure();
@@ -129,5 +153,7 @@ export function tracingSettings(config: Config, env: NodeJS.ProcessEnv): Tracing
     limits: { maxQueueSize, maxExportBatchSize, exportDelayMillis, exportTimeoutMillis: timeoutMillis },
     samplingRatio: tracing?.samplingRatio ?? envSamplingRatio(env),
     endpointForLog: tracing?.endpoint ?? envEndpoint(env) ?? 'http://localhost:4317 (the OTLP default)',
+    spanLimits: spanLimits(env),
+    diagLogLevel: envValue(env, 'OTEL_LOG_LEVEL'),
   };
 }
