@@ -36,6 +36,7 @@ class CountingIds implements IdGenerator {
   }
 }
 
+/** The sampler criscope's spans were made with when the SDK's tracer made them. */
 function criscopeSampler(ratio: number): Sampler {
   return createAlwaysRecordSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }));
 }
@@ -72,7 +73,7 @@ function sdkSpan(ratio: number, limits: ResolvedSpanLimits, span: SpanCase, star
 function madeSpan(ratio: number, limits: ResolvedSpanLimits, span: SpanCase, startTick: number, endTick: number): ReadableSpan | undefined {
   const exported: ReadableSpan[] = [];
   const maker = new SpanMaker({
-    sampler: criscopeSampler(ratio),
+    rootSampler: new TraceIdRatioBasedSampler(ratio),
     ids: new CountingIds(),
     resource: RESOURCE,
     scope: { name: 'criscope', version: '1.2.3' },

@@ -58,6 +58,9 @@ function identityAttributes(identity: CriIdentity, podStart: PodStart | undefine
   if (identity.image !== undefined) imageAttributes(identity.image, attributes);
 }
 
+/** The parent a W3C traceparent names. */
+type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
+
 /**
  * The span of a call that came with a trace context: its id is chosen (and
  * given to the runtime) when the request passes, the span is made when the
@@ -77,14 +80,6 @@ class ContinuedSpan implements CallSpan {
   }
 }
 
-/** The parent a W3C traceparent names. */
-type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
-
-/** A pod start's root span, open while the pod start is. */
-interface OpenRoot {
-  readonly span: StartedSpan;
-}
-
 /**
  * One SERVER span per CRI call, as kubelet sees the call. A call that came
  * with a trace context continues it (its span id was chosen by the relay,
@@ -95,7 +90,7 @@ interface OpenRoot {
  */
 export class CallSpans implements CallObserver, PodStartListener, TraceContinuation {
   /** Open pod starts' root spans; each leaves when its pod start ends. */
-  private readonly roots = new Map<PodStart, OpenRoot>();
+  private readonly roots = new Map<PodStart, StartedSpan>();
 
   constructor(
     private readonly spans: SpanMaker,
@@ -125,7 +120,7 @@ export class CallSpans implements CallObserver, PodStartListener, TraceContinuat
     let parent: SpanContext | undefined;
     if (podStart !== undefined) {
       const root = this.roots.get(podStart) ?? (record.method?.podStartStep === 'run-sandbox' ? this.openRoot(podStart) : undefined);
-      parent = root?.span.context;
+      parent = root?.context;
     }
     this.finish(this.spans.start(spanName(record.path), SpanKind.SERVER, record.startTick, parent), record);
   }
@@ -141,11 +136,11 @@ export class CallSpans implements CallObserver, PodStartListener, TraceContinuat
     };
     if (start.sandboxId !== undefined) attributes[semconv.ATTR_SANDBOX_ID] = start.sandboxId;
     if (result === 'started') {
-      this.spans.end(root.span, endTick, { attributes, keep: false });
+      this.spans.end(root, endTick, { attributes, keep: false });
       return;
     }
     const message = result === 'stopped' ? 'the pod was stopped before its containers started' : 'the pod start did not finish in time';
-    this.spans.end(root.span, endTick, { attributes, status: { code: SpanStatusCode.ERROR, message }, keep: true });
+    this.spans.end(root, endTick, { attributes, status: { code: SpanStatusCode.ERROR, message }, keep: true });
   }
 
   /** The span of a call that came with a trace context, under the client's span, with the id the runtime was given. */
@@ -160,17 +155,17 @@ export class CallSpans implements CallObserver, PodStartListener, TraceContinuat
   endOpenRoots(): void {
     for (const [start, root] of this.roots) {
       const attributes: Attributes = { [semconv.ATTR_POD_START_RESULT]: 'interrupted', [semconv.ATTR_POD_START_CONTAINERS]: start.containersStarted };
-      this.spans.end(root.span, undefined, { attributes, keep: false });
+      this.spans.end(root, undefined, { attributes, keep: false });
     }
     this.roots.clear();
   }
 
   /** The root of a pod start's trace, opened when its RunPodSandbox call is recorded (back-dated to its start). */
-  private openRoot(start: PodStart): OpenRoot {
+  private openRoot(start: PodStart): StartedSpan {
     const attributes: Attributes = { [semconv.ATTR_K8S_POD_UID]: start.uid };
     if (start.name !== undefined) attributes[semconv.ATTR_K8S_POD_NAME] = start.name;
     if (start.namespace !== undefined) attributes[semconv.ATTR_K8S_NAMESPACE_NAME] = start.namespace;
-    const root = { span: this.spans.start(POD_START_SPAN_NAME, SpanKind.INTERNAL, start.startTick, undefined, undefined, attributes) };
+    const root = this.spans.start(POD_START_SPAN_NAME, SpanKind.INTERNAL, start.startTick, undefined, undefined, attributes);
     this.roots.set(start, root);
     return root;
   }

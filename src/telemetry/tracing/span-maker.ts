@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace, type Attributes, type HrTime, type Link, type SpanContext, type SpanKind, type SpanStatus } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanKind, type SpanStatus } from '@opentelemetry/api';
 import { cleanAttributes, cleanSimpleAttributes, hrTime, hrTimeDuration, millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { SamplingDecision, type IdGenerator, type ReadableSpan, type Sampler, type SpanLimits, type TimedEvent } from '@opentelemetry/sdk-trace';
@@ -8,7 +8,8 @@ export type ResolvedSpanLimits = Required<SpanLimits>;
 
 /** What making criscope's spans needs from OpenTelemetry: how to sample, name, limit and export them. */
 export interface SpanOutput {
-  readonly sampler: Sampler;
+  /** Decides whether a new trace (a span without a parent) is sampled. */
+  readonly rootSampler: Sampler;
   readonly ids: IdGenerator;
   readonly resource: Resource;
   readonly scope: InstrumentationScope;
@@ -41,8 +42,6 @@ export class StartedSpan {
     private readonly clockOffset: number,
     /** The attributes it started with and those the sampler added, under the ones it ends with. */
     readonly startAttributes: Attributes | undefined,
-    /** False when the sampler dropped it: it still names a parent, but is never exported. */
-    readonly recording: boolean,
   ) {}
 
   get sampled(): boolean {
@@ -74,9 +73,15 @@ export interface SpanEnding {
 
 /**
  * Makes criscope's spans the way OpenTelemetry's SDK would (same ids,
- * sampler, limits, clock and exporter), but each in one go: a call's span is
+ * sampling, limits, clock and exporter), but each in one go: a call's span is
  * started and ended once the call is over, so none of the SDK's machinery for
  * spans still running is needed on each call.
+ *
+ * Sampling is what the SDK's AlwaysRecord(ParentBased(root)) sampler decides,
+ * worked out here for spans with a parent: every span is recorded (so a
+ * failed call's can be exported although its trace was not sampled), a span
+ * with a parent is sampled when its parent is and takes its trace state, and
+ * only a new trace asks the root sampler.
  */
 export class SpanMaker {
   private readonly attributesNeedLimits: boolean;
@@ -98,23 +103,23 @@ export class SpanMaker {
    */
   start(name: string, kind: SpanKind, startTick: number, parent: SpanContext | undefined, spanId = this.output.ids.generateSpanId(), attributes = NO_ATTRIBUTES): StartedSpan {
     const clockOffset = Date.now() - (performance.now() + performance.timeOrigin);
-    const traceId = parent === undefined ? this.output.ids.generateTraceId() : parent.traceId;
-    const context = parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent);
-    const sampling = this.output.sampler.shouldSample(context, traceId, name, kind, attributes, NO_LINKS);
-    const spanContext: SpanContext = {
-      traceId,
-      spanId,
-      traceFlags: sampling.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
-      traceState: sampling.traceState ?? parent?.traceState,
-    };
-    const startAttributes = sampling.attributes === undefined ? (attributes === NO_ATTRIBUTES ? undefined : attributes) : { ...attributes, ...sampling.attributes };
-    const recording = sampling.decision !== SamplingDecision.NOT_RECORD;
-    return new StartedSpan(name, kind, spanContext, parent, spanTime(startTick, clockOffset), clockOffset, startAttributes, recording);
+    const startTime = spanTime(startTick, clockOffset);
+    const startAttributes = attributes === NO_ATTRIBUTES ? undefined : attributes;
+    if (parent !== undefined) {
+      const context: SpanContext = { traceId: parent.traceId, spanId, traceFlags: parent.traceFlags & TraceFlags.SAMPLED, traceState: parent.traceState };
+      return new StartedSpan(name, kind, context, parent, startTime, clockOffset, startAttributes);
+    }
+    const traceId = this.output.ids.generateTraceId();
+    const sampling = this.output.rootSampler.shouldSample(ROOT_CONTEXT, traceId, name, kind, attributes, NO_LINKS);
+    const traceFlags = sampling.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
+    const context: SpanContext = { traceId, spanId, traceFlags, traceState: sampling.traceState };
+    const withSampler = sampling.attributes === undefined ? startAttributes : { ...attributes, ...sampling.attributes };
+    return new StartedSpan(name, kind, context, undefined, startTime, clockOffset, withSampler);
   }
 
-  /** Whether ending `span` would export it: it is recorded, and sampled or to be kept. Nothing else need be worked out otherwise. */
+  /** Whether ending `span` would export it: sampled, or to be kept. Nothing else need be worked out otherwise. */
   exports(span: StartedSpan, keep: boolean): boolean {
-    return span.recording && (keep || span.sampled);
+    return keep || span.sampled;
   }
 
   /** Ends `span` at `endTick` (performance.now(); now when undefined) and exports it if sampled or kept. */

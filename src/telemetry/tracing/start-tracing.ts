@@ -2,7 +2,7 @@ import { DiagConsoleLogger, diag } from '@opentelemetry/api';
 import { diagLogLevelFromString } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { detectResources, envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { ParentBasedSampler, RandomIdGenerator, TraceIdRatioBasedSampler, createAlwaysRecordSampler } from '@opentelemetry/sdk-trace';
+import { RandomIdGenerator, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { BoundedSpanExport, type SpanExportStats } from './span-export.js';
@@ -27,13 +27,12 @@ export function startTracing(settings: TracingSettings, build: { version: string
   // The SDK's own diagnostics, on request, as its Node SDK offers them.
   if (settings.diagLogLevel !== undefined) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(settings.diagLogLevel) });
   const spanExport = new BoundedSpanExport(new OTLPTraceExporter(settings.exporter), settings.limits, stats, log);
-  // Unsampled calls are still recorded, so a failure among them can be kept (see SpanMaker.end).
-  const sampler = createAlwaysRecordSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }));
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'criscope', [ATTR_SERVICE_VERSION]: build.version, [ATTR_K8S_NODE_NAME]: build.node }).merge(
     detectResources({ detectors: [hostDetector, envDetector] }),
   );
   const spans = new SpanMaker({
-    sampler,
+    // Spans with a parent follow it; unsampled ones are still recorded, so a failure among them can be kept (see SpanMaker).
+    rootSampler: new TraceIdRatioBasedSampler(settings.samplingRatio),
     ids: new RandomIdGenerator(),
     resource,
     scope: { name: 'criscope', version: build.version },
