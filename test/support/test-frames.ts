@@ -39,3 +39,16 @@ export function withReservedBit(frame: Buffer): Buffer {
   frame[5] |= 0x80;
   return frame;
 }
+
+/** `block` as a HEADERS frame and CONTINUATIONs of the given fragment sizes (the rest in the last one). */
+export function splitBlock(streamId: number, block: Buffer, sizes: number[], headersFlags = 0): Buffer[] {
+  const frames: Buffer[] = [];
+  let offset = 0;
+  for (const size of sizes) {
+    const type = frames.length === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+    frames.push(buildFrame(type, frames.length === 0 ? headersFlags : 0, streamId, block.subarray(offset, offset + size)));
+    offset += size;
+  }
+  frames.push(buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, streamId, block.subarray(offset)));
+  return frames;
+}

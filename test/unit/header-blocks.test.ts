@@ -6,6 +6,7 @@ import { encodeHeaderList } from '../../src/relay/hpack/encoder.js';
 import { Flag, FrameType, buildFrame } from '../../src/relay/http2-frames.js';
 import { Literal, indexedField, literalField } from '../support/hpack-bytes.js';
 import { uint32 } from '../support/test-frames.js';
+import { splitBlock } from '../support/test-frames.js';
 
 const PATH = '/runtime.v1.RuntimeService/Version';
 const MIB = 1024 * 1024;
@@ -34,18 +35,6 @@ function feed(reader: HeaderBlockReader, frame: Buffer): HeaderBlock | undefined
   return type === FrameType.CONTINUATION ? reader.continue(flags, frame) : reader.start(streamId, flags, frame, type);
 }
 
-/** `block` as a HEADERS frame and CONTINUATIONs of the given fragment sizes (the rest in the last one). */
-function splitBlock(streamId: number, block: Buffer, sizes: number[], headersFlags = 0): Buffer[] {
-  const frames: Buffer[] = [];
-  let offset = 0;
-  for (const size of sizes) {
-    const type = frames.length === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
-    frames.push(buildFrame(type, frames.length === 0 ? headersFlags : 0, streamId, block.subarray(offset, offset + size)));
-    offset += size;
-  }
-  frames.push(buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, streamId, block.subarray(offset)));
-  return frames;
-}
 
 /** Feeds every frame; returns what the last one ended, checking no earlier one ended a block. */
 function feedAll(reader: HeaderBlockReader, frames: readonly Buffer[]): HeaderBlock | undefined {

@@ -10,6 +10,7 @@ import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
 import { encodeHeaderBlock, encodeHeaderList } from '../../src/relay/hpack/encoder.js';
 import { HpackError } from '../../src/relay/hpack/errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanScratchCapacity } from '../../src/relay/hpack/huffman.js';
+import { prng } from '../support/seeded-random.js';
 
 type Field = readonly [string, string];
 
@@ -23,17 +24,6 @@ function latin1(text: string): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
-/** mulberry32: a seeded generator, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** An HPACK integer (§5.1) with a `prefixBits` prefix, under the representation's `firstBits`. */
 function integer(value: number, prefixBits: number, firstBits: number): Buffer {

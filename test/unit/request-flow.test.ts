@@ -1,16 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ClientDataFate, DEFAULT_WINDOW, RequestFlow } from '../../src/relay/request-flow.js';
+import { prng } from '../support/seeded-random.js';
 
-/** A small seeded generator (mulberry32), so a failing sequence can be replayed from its seed. */
+/** Whole numbers below a bound, from a seeded generator, so a failing sequence replays from its seed. */
 function randomSource(seed: number): (below: number) => number {
-  let state = seed >>> 0;
-  return (below) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), 1 | state);
-    mixed = (mixed + Math.imul(mixed ^ (mixed >>> 7), 61 | mixed)) ^ mixed;
-    return Math.floor((((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296) * below);
-  };
+  const next = prng(seed);
+  return (below) => Math.floor(next() * below);
 }
 
 /** The runtime as a strict receiver: every window it granted, and what arrived against it. */

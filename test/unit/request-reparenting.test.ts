@@ -13,6 +13,7 @@ import type { TraceContinuation } from '../../src/telemetry/trace-continuation.j
 import { criTable } from '../support/cri-client.js';
 import { Literal, indexedField, literalField, literalFieldIndexedName } from '../support/hpack-bytes.js';
 import { parseFrames } from '../support/raw-socket.js';
+import { splitBlock } from '../support/test-frames.js';
 
 const PATH = '/runtime.v1.RuntimeService/Version';
 const CLIENT_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -111,18 +112,6 @@ const tracestate = literalField(Literal.WITHOUT_INDEXING, 'tracestate', 'vendor=
 
 const headers = (streamId: number, block: Buffer, flags: number = Flag.END_HEADERS): Buffer => buildFrame(FrameType.HEADERS, flags, streamId, block);
 
-/** `block` as a HEADERS frame and CONTINUATIONs of the given fragment sizes (the rest in the last one). */
-function splitBlock(streamId: number, block: Buffer, sizes: number[], headersFlags = 0): Buffer[] {
-  const frames: Buffer[] = [];
-  let offset = 0;
-  for (const size of sizes) {
-    const type = frames.length === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
-    frames.push(buildFrame(type, frames.length === 0 ? headersFlags : 0, streamId, block.subarray(offset, offset + size)));
-    offset += size;
-  }
-  frames.push(buildFrame(FrameType.CONTINUATION, Flag.END_HEADERS, streamId, block.subarray(offset)));
-  return frames;
-}
 
 /** The header block fragment of a frame without padding or priority (all criscope writes). */
 const payloadOf = (frame: Buffer): Buffer => frame.subarray(FRAME_HEADER_LENGTH);

@@ -3,21 +3,13 @@ import { describe, it } from 'node:test';
 import { FramePump, FrameVerdict } from '../../src/relay/frame-pump.js';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
 import { HeaderBlockReader } from '../../src/relay/header-blocks.js';
-import { Flag, FrameType, Setting, buildFrame } from '../../src/relay/http2-frames.js';
+import { Flag, Setting } from '../../src/relay/http2-frames.js';
 import { OwnedStreams } from '../../src/relay/owned-streams.js';
 import { clientSettings, runtimeSettings, type SettingsParties } from '../../src/relay/settings-exchange.js';
+import { SETTINGS_ACK as ACK, settings } from '../support/test-frames.js';
 
 const INITIAL_WINDOW_SIZE = 0x4;
 
-function settings(values: readonly [number, number][]): Buffer {
-  const payload = Buffer.alloc(6 * values.length);
-  values.forEach(([id, value], index) => {
-    payload.writeUInt16BE(id, 6 * index);
-    payload.writeUInt32BE(value, 6 * index + 2);
-  });
-  return buildFrame(FrameType.SETTINGS, 0, 0, payload);
-}
-const ACK = buildFrame(FrameType.SETTINGS, Flag.ACK, 0, Buffer.alloc(0));
 
 function pump(): FramePump {
   const ignore = (): void => undefined;
@@ -34,11 +26,11 @@ describe('what each peer SETTINGS change, and when (RFC 9113 §6.5.3)', () => {
   it("binds the runtime's frames by the client's frame size and table size: raised at once, lowered from the runtime's ACK", () => {
     const { toClient, responseBlocks, ...rest } = parties();
     const all = { toClient, responseBlocks, ...rest };
-    clientSettings(all, 0, settings([[Setting.MAX_FRAME_SIZE, 65_536], [Setting.HEADER_TABLE_SIZE, 8192]]));
+    clientSettings(all, 0, settings([Setting.MAX_FRAME_SIZE, 65_536], [Setting.HEADER_TABLE_SIZE, 8192]));
     assert.equal(toClient.maxFrameSize, 65_536, "criscope's own frames to the client keep to it at once");
     assert.equal(toClient.acceptedFrameSize.allowed, 65_536);
     assert.equal(responseBlocks.decoder.tableSizeLimit.allowed, 8192);
-    clientSettings(all, 0, settings([[Setting.MAX_FRAME_SIZE, 16_384], [Setting.HEADER_TABLE_SIZE, 0]]));
+    clientSettings(all, 0, settings([Setting.MAX_FRAME_SIZE, 16_384], [Setting.HEADER_TABLE_SIZE, 0]));
     assert.equal(toClient.acceptedFrameSize.allowed, 65_536, 'the runtime may still send by the old limits');
     assert.equal(responseBlocks.decoder.tableSizeLimit.allowed, 8192);
     runtimeSettings(all, Flag.ACK, ACK);
@@ -49,9 +41,9 @@ describe('what each peer SETTINGS change, and when (RFC 9113 §6.5.3)', () => {
 
   it("binds the client's frames by the runtime's, the same way, and counts its ACKs in order", () => {
     const all = parties();
-    runtimeSettings(all, 0, settings([[Setting.MAX_FRAME_SIZE, 32_768]]));
-    runtimeSettings(all, 0, settings([[INITIAL_WINDOW_SIZE, 1000]]));
-    runtimeSettings(all, 0, settings([[Setting.MAX_FRAME_SIZE, 16_384]]));
+    runtimeSettings(all, 0, settings([Setting.MAX_FRAME_SIZE, 32_768]));
+    runtimeSettings(all, 0, settings([INITIAL_WINDOW_SIZE, 1000]));
+    runtimeSettings(all, 0, settings([Setting.MAX_FRAME_SIZE, 16_384]));
     assert.equal(all.toRuntime.maxFrameSize, 16_384, 'criscope sends by the newest value');
     assert.equal(all.toRuntime.acceptedFrameSize.allowed, 32_768);
     clientSettings(all, Flag.ACK, ACK);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { StreamLimits } from '../../src/relay/stream-limits.js';
+import { prng } from '../support/seeded-random.js';
 
 const MAX_STREAM_ID = 0x7fffffff;
 
@@ -92,17 +93,6 @@ function run(limits: StreamLimits, step: Step): number | undefined {
   return undefined;
 }
 
-/** mulberry32: a seeded generator, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe('StreamLimits', () => {
   for (const testCase of cases) {
