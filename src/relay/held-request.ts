@@ -41,11 +41,6 @@ export class HeldRequest {
     return this.queued;
   }
 
-  /** True once nothing is left to send but, perhaps, END_STREAM. */
-  get drained(): boolean {
-    return this.queued === 0;
-  }
-
   /** Keeps a copy: the content's socket chunk is reused for what follows it. */
   append(content: Buffer, endStream: boolean): void {
     if (content.length > 0) {

@@ -97,10 +97,6 @@ export class RequestFlow {
     return this.queuedBytes;
   }
 
-  owns(streamId: number): boolean {
-    return this.owned.has(streamId);
-  }
-
   /** Stream windows of an owned stream (for tests and diagnostics). */
   streamWindows(streamId: number): Readonly<OwnedStreamWindows> | undefined {
     return this.owned.get(streamId);
@@ -218,11 +214,6 @@ export class RequestFlow {
     this.pendingBytes += delta;
     const windows = this.owned.get(streamId);
     if (windows !== undefined) windows.creditedAhead = Math.max(0, windows.creditedAhead + delta);
-  }
-
-  /** Pending bytes that will never be sent (a denied request's message). */
-  discarded(bytes: number): void {
-    this.pendingBytes -= bytes;
   }
 
   /**
