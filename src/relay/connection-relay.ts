@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { GrpcStatus } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { CallTracker, type TrackedCall, type TrackingContext } from './call-tracker.js';
@@ -14,6 +14,7 @@ import { CLIENT_PREFACE, ErrorCode, goawayFrame, rstStreamFrame, settingsFrame }
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
 import { RequestReparenting } from './request-reparenting.js';
+import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
 import { StreamLimits } from './stream-limits.js';
 
@@ -64,8 +65,6 @@ export class ConnectionRelay {
   private readonly prefaceTimer: NodeJS.Timeout;
   private preface: Buffer = Buffer.alloc(0);
   private upstream: Socket | undefined;
-  private upstreamConnected = false;
-  private upstreamError: string | undefined;
   private readonly parts: RelayParts;
   private readonly clientFrames: ClientFrames;
   private readonly runtimeFrames: RuntimeFrames;
@@ -289,31 +288,20 @@ export class ConnectionRelay {
   };
 
   private connectUpstream(): void {
-    const upstream = connect(this.context.upstreamPath);
-    this.upstream = upstream;
-    this.parts.toRuntime.setSink(upstream);
-    upstream.write(CLIENT_PREFACE);
-    upstream.on('connect', () => {
-      this.upstreamConnected = true;
-      this.context.reachability.connected(this.context.endpoint);
+    this.upstream = openRuntimeConnection(this.context.upstreamPath, {
+      onConnected: () => this.context.reachability.connected(this.context.endpoint),
+      onData: (chunk) => this.state === 'closed' || this.parts.toClient.push(chunk),
+      onDrain: () => this.client.resume(),
+      onClosed: this.onUpstreamClose,
     });
-    upstream.on('data', (chunk: Buffer) => {
-      if (this.state === 'closed') return;
-      if (!this.parts.toClient.push(chunk)) upstream.pause();
-    });
-    upstream.on('drain', () => this.client.resume());
-    upstream.on('error', (error: NodeJS.ErrnoException) => {
-      this.upstreamError ??= error.code ?? error.message;
-    });
-    upstream.on('close', this.onUpstreamClose);
+    this.parts.toRuntime.setSink(this.upstream);
   }
 
-  private readonly onUpstreamClose = (): void => {
+  private readonly onUpstreamClose = (everConnected: boolean, why: string | undefined): void => {
     if (this.state === 'closed' || this.state === 'unavailable') return;
-    const why = this.upstreamError;
     const closed = `the runtime closed the connection${why === undefined ? '' : `: ${why}`}`;
-    this.context.reachability.unreachable(this.context.endpoint, this.upstreamConnected ? closed : (why ?? 'connection closed'));
-    this.failUpstream(this.upstreamConnected ? `criscope: ${closed}` : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${why ?? 'connection closed'}`);
+    this.context.reachability.unreachable(this.context.endpoint, everConnected ? closed : (why ?? 'connection closed'));
+    this.failUpstream(everConnected ? `criscope: ${closed}` : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${why ?? 'connection closed'}`);
   };
 
   /**

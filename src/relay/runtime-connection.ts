@@ -1,0 +1,37 @@
+import { connect, type Socket } from 'node:net';
+import { CLIENT_PREFACE } from './http2-frames.js';
+
+/** What happens on criscope's connection to the runtime, as its relay needs to hear it. */
+export interface RuntimeConnectionEvents {
+  onConnected(): void;
+  /** Bytes from the runtime; false when the client's side is full, and the runtime's socket pauses. */
+  onData(chunk: Buffer): boolean;
+  /** The runtime's socket can take more. */
+  onDrain(): void;
+  /** The connection is gone: whether it had ever connected, and the socket error that ended it, if any. */
+  onClosed(everConnected: boolean, error: string | undefined): void;
+}
+
+/**
+ * Opens criscope's own connection to the runtime for one client connection,
+ * with the HTTP/2 client preface first (the client's went to criscope).
+ */
+export function openRuntimeConnection(socketPath: string, events: RuntimeConnectionEvents): Socket {
+  const socket = connect(socketPath);
+  let everConnected = false;
+  let error: string | undefined;
+  socket.write(CLIENT_PREFACE);
+  socket.on('connect', () => {
+    everConnected = true;
+    events.onConnected();
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (!events.onData(chunk)) socket.pause();
+  });
+  socket.on('drain', () => events.onDrain());
+  socket.on('error', (cause: NodeJS.ErrnoException) => {
+    error ??= cause.code ?? cause.message;
+  });
+  socket.on('close', () => events.onClosed(everConnected, error));
+  return socket;
+}
