@@ -11,6 +11,7 @@ import { encodeHeaderBlock, encodeHeaderList } from '../../src/relay/hpack/encod
 import { HpackError } from '../../src/relay/hpack/errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanScratchCapacity } from '../../src/relay/hpack/huffman.js';
 import { prng } from '../support/seeded-random.js';
+import { hpackInteger } from '../support/hpack-bytes.js';
 
 type Field = readonly [string, string];
 
@@ -27,13 +28,7 @@ function latin1(text: string): Buffer {
 
 /** An HPACK integer (§5.1) with a `prefixBits` prefix, under the representation's `firstBits`. */
 function integer(value: number, prefixBits: number, firstBits: number): Buffer {
-  const max = 2 ** prefixBits - 1;
-  if (value < max) return Buffer.from([firstBits | value]);
-  const octets = [firstBits | max];
-  let rest = value - max;
-  for (; rest >= 128; rest = Math.floor(rest / 128)) octets.push(0x80 | (rest % 128));
-  octets.push(rest);
-  return Buffer.from(octets);
+  return hpackInteger(value, 2 ** prefixBits - 1, firstBits);
 }
 
 function throwsHpack(action: () => unknown, problem: RegExp, what?: string): void {
