@@ -14,4 +14,8 @@ npm run --silent build
 npm run --silent lint
 
 # One file at a time: some end-to-end tests stop and restart the shared containerd.
-node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js
+# A test file ends when its tests do, even if a failed test left a handle open
+# (--test-force-exit), and the whole run is cut off long before CI's own limit,
+# so a hang shows as a failure with its output instead of a silent CI timeout.
+timeout --kill-after=30s 40m \
+  node --test --test-concurrency=1 --test-force-exit dist/test/unit/*.test.js dist/test/e2e/*.test.js

@@ -35,6 +35,37 @@ export interface StartOptions {
   readonly program?: { readonly executable: string; readonly cwd: string };
 }
 
+/** How long criscope may take to serve; generous, since a loaded CI machine can be slow to load Node modules. */
+const START_DEADLINE_MS = 30_000;
+
+/** Resolves with criscope's HTTP address once it logs that it serves (the port is chosen by the kernel). */
+function servingUrl(child: ChildProcess, output: () => string, exited: Promise<number | null>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const onData = (): void => {
+      const serving = /"http":"([^"]+)","msg":"criscope serving"/.exec(output());
+      if (serving === null) return;
+      settle();
+      resolve(`http://${serving[1]}`);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new Error(`criscope did not start serving within ${Date.now() - started} ms:\n${output()}`));
+    }, START_DEADLINE_MS);
+    const settle = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => {
+      settle();
+      reject(new Error(`criscope exited with ${code}:\n${output()}`));
+    });
+  });
+}
+
 /** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
 export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
   const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
@@ -65,18 +96,16 @@ export async function startCriscope(options: StartOptions): Promise<CriscopeProc
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  // The HTTP port is chosen by the kernel; criscope logs it once serving.
-  const deadline = Date.now() + 10_000;
-  let httpUrl: string | undefined;
-  while (httpUrl === undefined) {
-    if (child.exitCode !== null) throw new Error(`criscope exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`criscope did not start serving:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    const serving = /"http":"([^"]+)","msg":"criscope serving"/.exec(output);
-    if (serving !== null) httpUrl = `http://${serving[1]}`;
+  let httpUrl: string;
+  try {
+    httpUrl = await servingUrl(child, () => output, exited);
+    const health = await fetch(`${httpUrl}/healthz`);
+    if (!health.ok) throw new Error(`criscope /healthz answered ${health.status}`);
+  } catch (error) {
+    // A criscope that never served must not outlive the test: its pipes would keep the test process alive.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
   }
-  const health = await fetch(`${httpUrl}/healthz`);
-  if (!health.ok) throw new Error(`criscope /healthz answered ${health.status}`);
   return {
     socketPath,
     imageSocketPath,
