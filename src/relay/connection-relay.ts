@@ -1,45 +1,25 @@
 import type { Socket } from 'node:net';
+import type { ConnectionContext } from './connection-context.js';
 import { GrpcStatus } from '../errors.js';
-import type { Logger } from '../telemetry/logger.js';
-import { CallTracker, type TrackedCall, type TrackingContext } from './call-tracker.js';
+import { CallTracker, type TrackedCall } from './call-tracker.js';
 import { ClientAnswers } from './client-answers.js';
 import { ClientFrames } from './client-frames.js';
 import { FramePump } from './frame-pump.js';
 import { ConnectionFrameRules } from './frame-rule-state.js';
-import type { Violation } from './frame-rules.js';
 import { HeaderBlockReader } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
 import { OwnedStreams, type OwnedStreamsHost } from './owned-streams.js';
-import { CLIENT_PREFACE, ErrorCode, goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
+import { ClientPrefaceReader } from './client-preface.js';
+import { ErrorCode, goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
+import { ProtocolErrors } from './protocol-errors.js';
 import { RequestReparenting } from './request-reparenting.js';
 import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
+import { RuntimeLoss } from './runtime-loss.js';
 import { StreamLimits } from './stream-limits.js';
 
-/** Tells whether the runtime answers, once per change rather than once per connection. */
-export interface RuntimeReachability {
-  connected(endpoint: string): void;
-  unreachable(endpoint: string, reason: string): void;
-}
-
-export interface ConnectionContext {
-  readonly tracking: TrackingContext;
-  /** The runtime endpoint this connection is relayed to, and its socket path. */
-  readonly endpoint: string;
-  readonly upstreamPath: string;
-  readonly reachability: RuntimeReachability;
-  readonly log: Logger;
-  /** Called when a call ends (the server may be waiting for the last one). */
-  readonly onCallEnded: () => void;
-  /** Called once when the client connection is gone. */
-  readonly onClosed: (relay: ConnectionRelay) => void;
-}
-
-/** How long an unavailable connection waits for the client's first call, and lingers after each answer. */
-const UNAVAILABLE_FIRST_CALL_WAIT_MS = 2000;
-const UNAVAILABLE_LINGER_MS = 100;
 /** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
 const PREFACE_TIMEOUT_MS = 10_000;
 
@@ -52,27 +32,26 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * header blocks, and encoded so that neither peer's HPACK table changes.
  *
  * This class keeps the connection's life (the preface, the runtime's socket,
- * answering for a runtime that is gone, GOAWAY and drain, protocol errors)
- * and wires the parts that do the rest: each direction's frames
+ * GOAWAY and drain, protocol errors) and wires the parts that do the rest:
+ * each direction's frames
  * (client-frames, runtime-frames), their HPACK context (header-blocks),
  * tracing's re-encoded requests (request-reparenting), held requests
  * (held-requests) and the flow control of their streams (owned-streams,
  * request-flow), criscope's own answers (client-answers) and SETTINGS
- * (settings-exchange).
+ * (settings-exchange), and answering for a runtime that is gone (runtime-loss).
  */
 export class ConnectionRelay {
   private state: ConnectionState = 'preface';
   private readonly prefaceTimer: NodeJS.Timeout;
-  private preface: Buffer = Buffer.alloc(0);
+  private readonly preface = new ClientPrefaceReader();
   private upstream: Socket | undefined;
   private readonly parts: RelayParts;
   private readonly clientFrames: ClientFrames;
   private readonly runtimeFrames: RuntimeFrames;
   /** True once the connection can no longer be read: frames still pass, calls are no longer recorded. */
   private blind = false;
-  private clientSentSettings = false;
-  private unavailableCloseTimer: NodeJS.Timeout | undefined;
-  private unavailableReason = '';
+  private readonly runtimeLoss: RuntimeLoss;
+  private readonly protocolErrors: ProtocolErrors;
 
   constructor(
     private readonly client: Socket,
@@ -86,14 +65,14 @@ export class ConnectionRelay {
     const toRuntime = new FramePump(undefined, {
       onFrame: (type, flags, streamId, frame) => this.clientFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
-      onViolation: this.onClientViolation,
-      onOversized: (length, limit) => this.onClientViolation({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
+      onViolation: (violation, streamId) => this.protocolErrors.client(violation, streamId),
+      onOversized: (length, limit) => this.protocolErrors.client({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
     }, rules.fromClient);
     const toClient = new FramePump(client, {
       onFrame: (type, flags, streamId, frame) => this.runtimeFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
-      onViolation: this.rejectRuntime,
-      onOversized: (length, limit) => this.rejectRuntime({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
+      onViolation: (violation) => this.protocolErrors.runtime(violation),
+      onOversized: (length, limit) => this.protocolErrors.runtime({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
     }, rules.fromServer);
     const requestBlocks = new HeaderBlockReader(this.goBlind);
     const responseBlocks = new HeaderBlockReader(this.goBlind);
@@ -116,6 +95,20 @@ export class ConnectionRelay {
     };
     this.clientFrames = new ClientFrames(this.parts, lifecycle);
     this.runtimeFrames = new RuntimeFrames(this.parts, lifecycle);
+    this.runtimeLoss = new RuntimeLoss(this.parts, {
+      answering: () => this.state === 'unavailable',
+      endClient: (goaway) => {
+        this.state = 'closed';
+        this.client.end(goaway);
+      },
+    });
+    this.protocolErrors = new ProtocolErrors(this.parts, {
+      state: () => this.state,
+      runtimeSocket: () => this.upstream,
+      writeToClient: (frame) => this.client.write(frame),
+      rejectClient: (code, reason) => this.rejectClient(code, reason),
+      loseRuntime: (reason) => this.failUpstream(reason),
+    });
     this.prefaceTimer = setTimeout(() => {
       if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
@@ -185,13 +178,8 @@ export class ConnectionRelay {
       blind: () => this.blind,
       destroy: () => this.destroy(),
       close: (reason) => this.close(reason),
-      clientSentSettings: () => {
-        this.clientSentSettings = true;
-      },
-      callWhileUnavailable: (streamId, call) => {
-        if (call !== undefined) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, this.unavailableReason);
-        this.scheduleUnavailableClose(UNAVAILABLE_LINGER_MS);
-      },
+      clientSentSettings: () => this.runtimeLoss.clientSettingsSeen(),
+      callWhileUnavailable: (streamId, call) => this.runtimeLoss.callArrived(streamId, call),
     };
   }
 
@@ -225,17 +213,13 @@ export class ConnectionRelay {
 
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.state === 'preface') {
-      this.preface = Buffer.concat([this.preface, chunk]);
-      const seen = Math.min(this.preface.length, CLIENT_PREFACE.length);
-      if (!this.preface.subarray(0, seen).equals(CLIENT_PREFACE.subarray(0, seen))) {
-        this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
-        return;
-      }
-      if (this.preface.length < CLIENT_PREFACE.length) return;
+      const progress = this.preface.push(chunk);
+      if (progress.kind === 'not http2') return this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
+      if (progress.kind === 'incomplete') return;
       clearTimeout(this.prefaceTimer);
       this.state = 'relaying';
       this.connectUpstream();
-      chunk = this.preface.subarray(CLIENT_PREFACE.length);
+      chunk = progress.rest;
     }
     if (this.state === 'closed' || chunk.length === 0) return;
     if (!this.parts.toRuntime.push(chunk)) this.client.pause();
@@ -250,42 +234,6 @@ export class ConnectionRelay {
     this.upstream?.destroy();
     this.client.end(goawayFrame(this.parts.limits.lastStreamIdForClient(), code, reason));
   }
-
-  /**
-   * The client broke RFC 9113 (see frame-rules), and the frame went no further:
-   * a connection error ends both connections, GOAWAY to the client; a stream
-   * error resets the stream on both sides.
-   */
-  private readonly onClientViolation = (violation: Violation, streamId: number): void => {
-    if (violation.scope === 'connection') {
-      // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
-      if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
-      return this.rejectClient(violation.code, `criscope: ${violation.reason}`);
-    }
-    if (this.state === 'closed') return;
-    this.context.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (this.parts.limits.relays(streamId)) this.parts.owned.resetAtRuntimeSide(streamId, violation.code);
-    else this.parts.owned.streamReset(streamId);
-    const reset = (): void => this.parts.toClient.inject(rstStreamFrame(streamId, violation.code));
-    if (this.state === 'relaying') this.parts.answers.onceRuntimeSpoke(reset);
-    else reset();
-    this.parts.calls.reset(streamId, violation.code);
-  };
-
-  /**
-   * The runtime broke RFC 9113 (see frame-rules): the frame never reaches the
-   * client, the runtime is sent GOAWAY with the error and left, and the client
-   * is served as when the runtime goes away.
-   */
-  private readonly rejectRuntime = (violation: Violation): void => {
-    const upstream = this.upstream;
-    if (this.state !== 'relaying' || upstream === undefined) return;
-    this.context.log.warn({ reason: violation.reason }, 'the runtime broke HTTP/2; leaving its connection');
-    // Inside a header block of the client's, a GOAWAY would be one more protocol error.
-    if (this.parts.toRuntime.insideHeaderBlock) upstream.destroy();
-    else upstream.end(goawayFrame(0, violation.code, `criscope: ${violation.reason}`), () => upstream.destroy());
-    this.failUpstream(`criscope: the runtime broke HTTP/2: ${violation.reason}`);
-  };
 
   private connectUpstream(): void {
     this.upstream = openRuntimeConnection(this.context.upstreamPath, {
@@ -304,11 +252,7 @@ export class ConnectionRelay {
     this.failUpstream(everConnected ? `criscope: ${closed}` : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${why ?? 'connection closed'}`);
   };
 
-  /**
-   * The runtime is gone: criscope answers every call in flight, and any the
-   * client sends meanwhile, with UNAVAILABLE, then sends GOAWAY and closes, so
-   * the client reconnects (and reaches the runtime again once it is back).
-   */
+  /** The runtime is gone: from here on criscope answers for it (runtime-loss). */
   private failUpstream(reason: string): void {
     if (this.parts.toClient.insideHeaderBlock) {
       // Half a header block went out and its end never will: the connection is beyond repair.
@@ -316,41 +260,18 @@ export class ConnectionRelay {
       return;
     }
     this.state = 'unavailable';
-    this.unavailableReason = reason;
-    this.parts.toRuntime.setSink(undefined);
     this.client.resume();
-    if (!this.parts.answers.runtimeHasSpoken) {
-      // The client never heard from a server: criscope speaks for this connection's short life.
-      this.parts.toClient.inject(settingsFrame(false));
-      if (this.clientSentSettings) this.parts.toClient.inject(settingsFrame(true));
-    }
-    for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
-    // A client that already spoke with the runtime just needs GOAWAY to reconnect; a new one gets time to send its calls.
-    this.scheduleUnavailableClose(this.parts.answers.runtimeHasSpoken ? UNAVAILABLE_LINGER_MS : UNAVAILABLE_FIRST_CALL_WAIT_MS);
-  }
-
-  /**
-   * Closes an unavailable connection once the client has had time to send its
-   * calls (each is answered as it comes): closing before a call arrives would
-   * make the client see a refused stream instead of criscope's reason.
-   */
-  private scheduleUnavailableClose(delayMs: number): void {
-    clearTimeout(this.unavailableCloseTimer);
-    this.unavailableCloseTimer = setTimeout(() => {
-      if (this.state !== 'unavailable') return;
-      this.state = 'closed';
-      this.client.end(goawayFrame(this.parts.limits.lastStreamIdForClient(), ErrorCode.NO_ERROR, this.unavailableReason));
-    }, delayMs);
+    this.runtimeLoss.begin(reason);
   }
 
   private readonly onClientClose = (): void => {
     this.state = 'closed';
     clearTimeout(this.prefaceTimer);
-    clearTimeout(this.unavailableCloseTimer);
+    this.runtimeLoss.cancel();
     this.upstream?.destroy();
     // Calls still open ended with the client going away.
     for (const [streamId] of this.parts.calls.entries()) this.parts.calls.reset(streamId, ErrorCode.CANCEL);
-    this.context.onClosed(this);
+    this.context.onClosed();
   };
 
   private readonly onCallEnded = (call: TrackedCall): void => {

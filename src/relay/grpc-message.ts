@@ -9,6 +9,8 @@ export function encodeGrpcMessage(message: string): string {
 
 /** The readable form of a received grpc-message. */
 export function decodeGrpcMessage(encoded: string): string {
+  // Most messages ("OK", which grpc-js sends on every success) have nothing escaped.
+  if (!encoded.includes('%')) return encoded;
   try {
     return decodeURIComponent(encoded);
   } catch {

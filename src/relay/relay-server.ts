@@ -2,7 +2,8 @@ import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../telemetry/logger.js';
 import type { TrackedCall, TrackingContext } from './call-tracker.js';
-import { ConnectionRelay, type RuntimeReachability } from './connection-relay.js';
+import type { RuntimeReachability } from './connection-context.js';
+import { ConnectionRelay } from './connection-relay.js';
 import { claimSocketPath } from './socket-path.js';
 import { boundPathOfFd } from './systemd-sockets.js';
 import { ListenError } from '../errors.js';
@@ -122,8 +123,8 @@ export class RelayServer {
         reachability: this.reachability,
         log: this.options.log,
         onCallEnded: () => this.onCallEnded?.(),
-        onClosed: (closed) => {
-          this.connections.delete(closed);
+        onClosed: () => {
+          this.connections.delete(relay);
           this.onCallEnded?.();
         },
       });

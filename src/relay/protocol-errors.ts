@@ -1,0 +1,60 @@
+import type { Socket } from 'node:net';
+import type { Violation } from './frame-rules.js';
+import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
+import type { ConnectionState, RelayParts } from './relay-parts.js';
+
+/** What answering a peer's protocol error asks of the connection around it. */
+export interface ProtocolErrorsHost {
+  state(): ConnectionState;
+  /** criscope's socket to the runtime, once opened. */
+  runtimeSocket(): Socket | undefined;
+  /** Writes straight to the client's socket, ahead of anything the pumps hold. */
+  writeToClient(frame: Buffer): void;
+  /** Ends the client connection with GOAWAY(code, reason), and the runtime's with it. */
+  rejectClient(code: number, reason: string): void;
+  /** Leaves the runtime and answers for it from here on. */
+  loseRuntime(reason: string): void;
+}
+
+/**
+ * Answers a peer that broke RFC 9113 (as frame-rules finds), at criscope: the
+ * offending frame goes no further, and each side hears the error its own
+ * protocol prescribes.
+ */
+export class ProtocolErrors {
+  constructor(
+    private readonly parts: RelayParts,
+    private readonly host: ProtocolErrorsHost,
+  ) {}
+
+  /** A connection error ends both connections, GOAWAY to the client; a stream error resets the stream on both sides. */
+  client(violation: Violation, streamId: number): void {
+    const { parts, host } = this;
+    if (violation.scope === 'connection') {
+      // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
+      if (host.state() === 'relaying' && !parts.answers.runtimeHasSpoken) host.writeToClient(settingsFrame(false));
+      host.rejectClient(violation.code, `criscope: ${violation.reason}`);
+      return;
+    }
+    if (host.state() === 'closed') return;
+    parts.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
+    if (parts.limits.relays(streamId)) parts.owned.resetAtRuntimeSide(streamId, violation.code);
+    else parts.owned.streamReset(streamId);
+    const reset = (): void => parts.toClient.inject(rstStreamFrame(streamId, violation.code));
+    if (host.state() === 'relaying') parts.answers.onceRuntimeSpoke(reset);
+    else reset();
+    parts.calls.reset(streamId, violation.code);
+  }
+
+  /** The runtime is sent GOAWAY with the error and left; the client is served as when the runtime goes away. */
+  runtime(violation: Violation): void {
+    const { parts, host } = this;
+    const upstream = host.runtimeSocket();
+    if (host.state() !== 'relaying' || upstream === undefined) return;
+    parts.log.warn({ reason: violation.reason }, 'the runtime broke HTTP/2; leaving its connection');
+    // Inside a header block of the client's, a GOAWAY would be one more protocol error.
+    if (parts.toRuntime.insideHeaderBlock) upstream.destroy();
+    else upstream.end(goawayFrame(0, violation.code, `criscope: ${violation.reason}`), () => upstream.destroy());
+    host.loseRuntime(`criscope: the runtime broke HTTP/2: ${violation.reason}`);
+  }
+}
