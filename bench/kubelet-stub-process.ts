@@ -7,17 +7,7 @@ import { rm } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { ServiceDefinition } from "@grpc/proto-loader";
 import { GRPC_MESSAGE_SIZE_OPTIONS, loadCriServices } from "../test/support/stub-cri-server.js";
-import {
-  containerStatusAnswer,
-  imageFsInfoAnswer,
-  kubeletNode,
-  listContainersAnswer,
-  listContainerStatsAnswer,
-  listImagesAnswer,
-  listPodSandboxAnswer,
-  podSandboxStatusAnswer,
-  versionAnswer,
-} from "./kubelet-node-answers.js";
+import { containerStatusAnswer, imageFsInfoAnswer, kubeletNode, listContainersAnswer, listContainerStatsAnswer, listImagesAnswer, listPodSandboxAnswer, podSandboxStatusAnswer, versionAnswer } from "./kubelet-node-answers.js";
 
 export interface KubeletStubReadyLine {
   /** Encoded answer size per method (for PodSandboxStatus and ContainerStatus, the first pod's and container's). */

@@ -8,10 +8,10 @@ import { loadCriProto } from "../src/cri/proto-root.js";
 import { buildMethodTable, type CriMethod } from "../src/cri/method-table.js";
 import { PolicyEngine } from "../src/policy/policy-engine.js";
 import type { PolicyLookups } from "../src/policy/policy-subject.js";
-import type { PodIdentity } from "../src/policy/types.js";
 import { BARS } from "./bars.js";
 import { formatTable } from "./format.js";
 import type { Verdict } from "./verdicts.js";
+import type { PodIdentity } from "../src/cri/pod-identity.js";
 
 export const EXAMPLE_POLICY = fileURLToPath(new URL("../../config/criscope-policy.yaml", import.meta.url));
 

@@ -1,51 +1,9 @@
 /**
- * criscope's error types. Every error names what was wrong and where, so the
- * single place that logs it (or exits on it) has the whole story.
+ * criscope's error classes. Every error names what was wrong and where, so the
+ * single place that logs it (or exits on it) has the whole story; one that
+ * wraps another keeps it as its `cause`. The protocols' code tables are in
+ * wire-codes.ts.
  */
-
-/** gRPC status codes criscope itself answers with (it relays every other one untouched). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
-
-const STATUS_NAMES: readonly string[] = Object.keys(GrpcStatus);
-
-/** "OK", "UNAVAILABLE", …; the number itself for codes outside the standard range. */
-export function grpcStatusName(code: number): string {
-  return STATUS_NAMES[code] ?? String(code);
-}
-
-/** HTTP/2's CANCEL error code: how a client abandons a call. */
-export const RST_CANCEL = 0x8;
-
-/** The gRPC status a client reports for a stream reset with each HTTP/2 error code (gRPC's HTTP/2 protocol notes). */
-const STATUS_OF_RESET: Readonly<Record<number, GrpcStatusCode>> = {
-  0x7: GrpcStatus.UNAVAILABLE, // REFUSED_STREAM
-  [RST_CANCEL]: GrpcStatus.CANCELLED,
-  0xb: GrpcStatus.RESOURCE_EXHAUSTED, // ENHANCE_YOUR_CALM
-  0xc: GrpcStatus.PERMISSION_DENIED, // INADEQUATE_SECURITY
-};
-
-export function grpcStatusOfReset(http2Code: number): GrpcStatusCode {
-  return STATUS_OF_RESET[http2Code] ?? GrpcStatus.INTERNAL;
-}
 
 export class CriscopeError extends Error {
   override readonly name: string = 'CriscopeError';
@@ -79,8 +37,9 @@ export class ListenError extends CriscopeError {
   constructor(
     readonly path: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`cannot listen on ${path}: ${reason}`);
+    super(`cannot listen on ${path}: ${reason}`, options);
   }
 }
 
@@ -99,8 +58,9 @@ export class DecodeError extends CriscopeError {
     readonly path: string,
     readonly direction: 'request' | 'response',
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`cannot decode ${direction} of ${path}: ${reason}`);
+    super(`cannot decode ${direction} of ${path}: ${reason}`, options);
   }
 }
 
@@ -114,8 +74,9 @@ export class InstallError extends CriscopeError {
   constructor(
     readonly path: string,
     readonly reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${path}: ${reason}`);
+    super(`${path}: ${reason}`, options);
   }
 }
 
@@ -142,7 +103,8 @@ export class NotAnsweringError extends CriscopeError {
     readonly socket: 'runtime' | 'image',
     readonly call: string,
     readonly reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`no answer to ${call} through criscope's ${socket} socket: ${reason}`);
+    super(`no answer to ${call} through criscope's ${socket} socket: ${reason}`, options);
   }
 }

@@ -50,7 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
       running.stop().then(
         () => resolve(0),
         (error: unknown) => {
-          log.error({ err: (error as Error).message }, 'unclean stop');
+          log.error({ err: error }, 'unclean stop');
           resolve(1);
         },
       );

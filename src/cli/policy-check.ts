@@ -5,11 +5,11 @@ import { loadPolicy } from '../config/load-policy.js';
 import { loadCriProto } from '../cri/proto-root.js';
 import { buildMethodTable, type CriMethod, type MethodTable } from '../cri/method-table.js';
 import { ConfigError } from '../errors.js';
-import type { PolicyDecision } from '../policy/policy-decision.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { RuntimeDirectory } from '../runtime/runtime-directory.js';
+import type { PolicyDecision } from '../cri/policy-decision.js';
 
 const CALL_TIMEOUT_MS = 10_000;
 

@@ -34,9 +34,9 @@ export class PolicyReloader {
   start(): void {
     try {
       this.watcher = watch(dirname(this.path), () => this.scheduleReload());
-      this.watcher.on('error', (error) => this.log.warn({ path: this.path, err: error.message }, 'cannot watch the policy file; reload it with SIGHUP'));
+      this.watcher.on('error', (error) => this.log.warn({ path: this.path, err: error }, 'cannot watch the policy file; reload it with SIGHUP'));
     } catch (error) {
-      this.log.warn({ path: this.path, err: (error as Error).message }, 'cannot watch the policy file; reload it with SIGHUP');
+      this.log.warn({ path: this.path, err: error }, 'cannot watch the policy file; reload it with SIGHUP');
     }
   }
 
@@ -58,7 +58,7 @@ export class PolicyReloader {
     } catch (error) {
       this.loadedText = text;
       this.metrics.reloadFailed();
-      this.log.error({ path: this.path, err: (error as Error).message }, 'policy reload failed; the policy in force stays');
+      this.log.error({ path: this.path, err: error }, 'policy reload failed; the policy in force stays');
     }
   }
 

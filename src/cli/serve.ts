@@ -108,7 +108,7 @@ async function startTelemetry(
   }
   observers.push(...policyObservers, new CallLog(log));
   return {
-    observer: new CallObservers(observers, (error, record) => log.error({ err: (error as Error).message, path: record.path }, 'a call observer failed')),
+    observer: new CallObservers(observers, (error, record) => log.error({ err: error, path: record.path }, 'a call observer failed')),
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();
@@ -182,7 +182,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     throw error;
   }
   const httpPort = await ops.listenRetrying(HTTP_RETRY_MS, {
-    onFailed: (error) => log.error({ http: config.httpListen, err: error.message, retryMs: HTTP_RETRY_MS }, 'cannot serve /healthz, /readyz and /metrics; relaying all the same, and trying again'),
+    onFailed: (error) => log.error({ http: config.httpListen, err: error, retryMs: HTTP_RETRY_MS }, 'cannot serve /healthz, /readyz and /metrics; relaying all the same, and trying again'),
     onListening: (port) => log.info({ http: `${httpHost}:${port}` }, 'serving /healthz, /readyz and /metrics'),
   });
   log.info(

@@ -1,8 +1,9 @@
-import type { PolicyDecision } from '../policy/policy-decision.js';
-import { DecodeError, GrpcStatus, grpcStatusOfReset, RST_CANCEL } from '../errors.js';
+import { DecodeError } from '../errors.js';
 import { NOTHING_DECODED, decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
+import type { PolicyDecision } from './policy-decision.js';
+import { GrpcStatus, grpcStatusOfReset, Http2ErrorCode } from '../wire-codes.js';
 
 /** The two directions of a call, as the relay saw them. */
 export interface CallTraffic {
@@ -32,95 +33,102 @@ const OVER_BUDGET = "not kept for decoding: the connection's kept-bytes limit (m
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const TIMEOUT_UNIT_SECONDS: Readonly<Record<string, number>> = { H: 3600, M: 60, S: 1, m: 1e-3, u: 1e-6, n: 1e-9 };
 
-/**
- * One relayed call, typed. Identity is decoded on first read, so a call that
- * no observer looks into costs no decoding at all.
- */
-export class CallRecord {
-  private decoded: DecodedCall | undefined;
+/** What the relay saw of one finished call: everything a record is made from, by name. */
+export interface CallFacts {
+  /** The HTTP/2 :path as the client sent it. */
+  readonly path: string;
+  /** Undefined for a method our proto does not describe (other API versions, newer RPCs). */
+  readonly method: CriMethod | undefined;
+  /** "runtime.v1.RuntimeService", also for methods the proto does not describe. */
+  readonly service: string;
+  /** The method name, also for methods the proto does not describe. */
+  readonly methodName: string;
+  /** performance.now() when the request headers arrived: the span's precise start. */
+  readonly startTick: number;
+  readonly durationSeconds: number;
+  /** The grpc-status the client received; undefined when the stream was reset instead. */
+  readonly grpcStatus: number | undefined;
+  readonly grpcMessage: string | undefined;
+  /** The HTTP/2 RST_STREAM code when either side reset the stream. */
+  readonly resetCode: number | undefined;
+  /** True when the status was made by criscope rather than relayed from the runtime. */
+  readonly answeredByCriscope: boolean;
+  readonly request: CallTraffic;
+  readonly response: CallTraffic;
+  /** A compressed message that inflates past this is not decoded. */
+  readonly maxDecodedBytes: number;
+  readonly span: CallSpan | undefined;
+  /** The request's grpc-timeout header, as sent. */
+  readonly grpcTimeout: string | undefined;
+  /** What policy decided, for the calls it judged. */
+  readonly policy: PolicyDecision | undefined;
+}
 
-  constructor(
-    /** The HTTP/2 :path as the client sent it. */
-    readonly path: string,
-    /** Undefined for a method our proto does not describe (other API versions, newer RPCs). */
-    readonly method: CriMethod | undefined,
-    /** "runtime.v1.RuntimeService", also for methods the proto does not describe. */
-    readonly service: string,
-    /** The method name, also for methods the proto does not describe. */
-    readonly methodName: string,
-    readonly startedAt: Date,
-    /** performance.now() when the request headers arrived: the span's precise start. */
-    readonly startTick: number,
-    readonly durationSeconds: number,
-    /** The grpc-status the client received; undefined when the stream was reset instead. */
-    readonly grpcStatus: number | undefined,
-    readonly grpcMessage: string | undefined,
-    /** The HTTP/2 RST_STREAM code when either side reset the stream. */
-    readonly resetCode: number | undefined,
-    /** True when the status was made by criscope rather than relayed from the runtime. */
-    readonly answeredByCriscope: boolean,
-    readonly request: CallTraffic,
-    readonly response: CallTraffic,
-    /** A compressed message that inflates past this is not decoded. */
-    private readonly maxDecodedBytes: number,
-    readonly span: CallSpan | undefined,
-    /** The request's grpc-timeout header, as sent. */
-    private readonly grpcTimeout: string | undefined,
-    /** What policy decided, for the calls it judged. */
-    readonly policy: PolicyDecision | undefined = undefined,
-  ) {}
-
+/** One relayed call, typed: its facts, and what is read from them. */
+export interface CallRecord extends CallFacts {
   /** The gRPC status the client ended up with: the one relayed, or the one a reset stands for. */
-  get code(): number {
-    // A status outside gRPC's codes (or unreadable) is UNKNOWN, as gRPC clients read it.
-    if (this.grpcStatus !== undefined) return Number.isInteger(this.grpcStatus) && this.grpcStatus >= 0 && this.grpcStatus <= MAX_GRPC_STATUS ? this.grpcStatus : GrpcStatus.UNKNOWN;
-    if (this.resetCode === RST_CANCEL && this.reachedDeadline()) return GrpcStatus.DEADLINE_EXCEEDED;
-    if (this.resetCode !== undefined) return grpcStatusOfReset(this.resetCode);
-    return GrpcStatus.UNKNOWN;
-  }
-
-  /** A client cancels a call whose deadline passed (RST_STREAM CANCEL) and reports DEADLINE_EXCEEDED itself. */
-  private reachedDeadline(): boolean {
-    const match = this.grpcTimeout === undefined ? null : GRPC_TIMEOUT.exec(this.grpcTimeout);
-    if (match === null) return false;
-    const timeoutSeconds = Number(match[1]) * TIMEOUT_UNIT_SECONDS[match[2]];
-    // The client's clock started a little before the request reached criscope.
-    return this.durationSeconds >= timeoutSeconds * 0.99;
-  }
-
-  get endTick(): number {
-    return this.startTick + this.durationSeconds * 1000;
-  }
-
-  get identity(): CriIdentity {
-    return this.decode().identity;
-  }
-
+  readonly code: number;
+  readonly endTick: number;
+  readonly identity: CriIdentity;
   /** The number of items in a list response. */
-  get responseItems(): number | undefined {
-    return this.decode().responseItems;
-  }
+  readonly responseItems: number | undefined;
+  readonly decodeError: DecodeError | undefined;
+}
 
-  get decodeError(): DecodeError | undefined {
-    return this.decode().error;
-  }
+/**
+ * A call's record, immutable. Its messages are decoded on first read, so a
+ * call that no observer looks into costs no decoding at all.
+ */
+export function callRecord(facts: CallFacts): CallRecord {
+  let decoded: DecodedCall | undefined;
+  const decode = (): DecodedCall => (decoded ??= decodeFacts(facts));
+  return Object.freeze({
+    ...facts,
+    get code(): number {
+      return statusOf(facts);
+    },
+    get endTick(): number {
+      return facts.startTick + facts.durationSeconds * 1000;
+    },
+    get identity(): CriIdentity {
+      return decode().identity;
+    },
+    get responseItems(): number | undefined {
+      return decode().responseItems;
+    },
+    get decodeError(): DecodeError | undefined {
+      return decode().error;
+    },
+  });
+}
 
-  private decode(): DecodedCall {
-    if (this.decoded !== undefined) return this.decoded;
-    this.decoded =
-      this.method === undefined
-        ? NOTHING_DECODED
-        : this.withLeftOut(this.method, decodeCall(this.method, this.request.first, this.request.encoding, this.response.first, this.response.encoding, this.maxDecodedBytes));
-    return this.decoded;
-  }
+function statusOf(facts: CallFacts): number {
+  const { grpcStatus, resetCode } = facts;
+  // A status outside gRPC's codes (or unreadable) is UNKNOWN, as gRPC clients read it.
+  if (grpcStatus !== undefined) return Number.isInteger(grpcStatus) && grpcStatus >= 0 && grpcStatus <= MAX_GRPC_STATUS ? grpcStatus : GrpcStatus.UNKNOWN;
+  if (resetCode === Http2ErrorCode.CANCEL && reachedDeadline(facts)) return GrpcStatus.DEADLINE_EXCEEDED;
+  if (resetCode !== undefined) return grpcStatusOfReset(resetCode);
+  return GrpcStatus.UNKNOWN;
+}
 
-  /** A message the record wanted but the connection's keep budget left out is a decode failure like any other: counted, and logged with why. */
-  private withLeftOut(method: CriMethod, decoded: DecodedCall): DecodedCall {
-    if (decoded.error !== undefined) return decoded;
-    if (method.keepsRequest && this.request.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'request', OVER_BUDGET) };
-    if (method.keepsResponse && this.response.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'response', OVER_BUDGET) };
-    return decoded;
-  }
+/** A client cancels a call whose deadline passed (RST_STREAM CANCEL) and reports DEADLINE_EXCEEDED itself. */
+function reachedDeadline(facts: CallFacts): boolean {
+  const match = facts.grpcTimeout === undefined ? null : GRPC_TIMEOUT.exec(facts.grpcTimeout);
+  if (match === null) return false;
+  const timeoutSeconds = Number(match[1]) * TIMEOUT_UNIT_SECONDS[match[2]];
+  // The client's clock started a little before the request reached criscope.
+  return facts.durationSeconds >= timeoutSeconds * 0.99;
+}
+
+function decodeFacts(facts: CallFacts): DecodedCall {
+  const { method, request, response } = facts;
+  if (method === undefined) return NOTHING_DECODED;
+  const decoded = decodeCall(method, request.first, request.encoding, response.first, response.encoding, facts.maxDecodedBytes);
+  // A message the record wanted but the connection's keep budget left out is a decode failure like any other: counted, and logged with why.
+  if (decoded.error !== undefined) return decoded;
+  if (method.keepsRequest && request.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'request', OVER_BUDGET) };
+  if (method.keepsResponse && response.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'response', OVER_BUDGET) };
+  return decoded;
 }
 
 /** Anything that wants to see finished calls: the log, metrics, spans. */

@@ -60,7 +60,7 @@ export function decodeCall(
     try {
       method.requestIdentity.readInto(decompressed(request, requestEncoding, maxDecompressedBytes), identity);
     } catch (cause) {
-      error = new DecodeError(method.path, 'request', (cause as Error).message);
+      error = new DecodeError(method.path, 'request', (cause as Error).message, { cause });
     }
   }
   if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
@@ -72,7 +72,7 @@ export function decodeCall(
         responseItems = countFieldOccurrences(pieces, method.responseItemsField);
       }
     } catch (cause) {
-      error ??= new DecodeError(method.path, 'response', (cause as Error).message);
+      error ??= new DecodeError(method.path, 'response', (cause as Error).message, { cause });
     }
   }
   return { identity, responseItems, error };

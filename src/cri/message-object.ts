@@ -5,10 +5,7 @@
  */
 import protobuf from 'protobufjs';
 
-/**
- * A plain-object view of a decoded message: snake_case keys as in the proto.
- * Declared here so cri does not import policy; policy's MessageObject is the same shape.
- */
+/** A plain-object view of a decoded message: snake_case keys as in the proto (what CEL rules read). */
 export type MessageObject = { readonly [field: string]: unknown };
 
 type Convert = (value: unknown) => unknown;

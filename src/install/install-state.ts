@@ -79,7 +79,7 @@ export function readInstallState(node: NodeRoot): InstallState | undefined {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new InstallError(NODE_PATHS.state, `not valid JSON: ${(error as Error).message}`);
+    throw new InstallError(NODE_PATHS.state, `not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   const parsed = stateSchema.safeParse(data);
   if (!parsed.success) throw new InstallError(NODE_PATHS.state, `not an install record criscope can read: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`);

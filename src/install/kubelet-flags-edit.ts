@@ -86,7 +86,7 @@ function checkFlagEdit(before: KubeletFlagsFile, text: string, flag: string, pat
   try {
     after = parseFlagsFile(text, path, before.variable);
   } catch (error) {
-    throw new InstallError(path, `editing ${flag} would not leave a valid environment file (${(error as Error).message}); edit it by hand`);
+    throw new InstallError(path, `editing ${flag} would not leave a valid environment file (${(error as Error).message}); edit it by hand`, { cause: error });
   }
   const others = (file: KubeletFlagsFile): string[] => file.assignments.filter((assignment) => assignment !== file.assignment).map((assignment) => `${assignment.name}=${assignment.content}`);
   const values = (file: KubeletFlagsFile): string[] => flagsIn(file, flag, path).map((occurrence) => occurrence.value);

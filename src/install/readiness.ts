@@ -31,11 +31,11 @@ export async function waitForCriscope(sockets: CriscopeSockets, waitSeconds: num
   const deadline = Date.now() + waitSeconds * 1000;
   const table = buildMethodTable(loadCriProto());
   const version = await retryUntil(deadline, sockets.runtime, (client, timeoutMs) => client.version(timeoutMs), table).catch((error: unknown) => {
-    throw new NotAnsweringError('runtime', 'a CRI Version call', (error as Error).message);
+    throw new NotAnsweringError('runtime', 'a CRI Version call', (error as Error).message, { cause: error });
   });
   if (sockets.image === undefined) return { version, imageFilesystems: undefined };
   const imageFs = await retryUntil(deadline, sockets.image, (client, timeoutMs) => client.call('ImageService', 'ImageFsInfo', {}, timeoutMs), table).catch((error: unknown) => {
-    throw new NotAnsweringError('image', 'an ImageFsInfo call', (error as Error).message);
+    throw new NotAnsweringError('image', 'an ImageFsInfo call', (error as Error).message, { cause: error });
   });
   const filesystems = imageFs['image_filesystems'];
   return { version, imageFilesystems: Array.isArray(filesystems) ? filesystems.length : 0 };

@@ -151,7 +151,7 @@ function relaySettings(configText: string, env: EnvSource, report: InstallReport
   try {
     data = parseYaml(configText) ?? {};
   } catch (error) {
-    throw new InstallError(file, `not valid YAML (${(error as Error).message}); criscope would not start with it; fix it, or remove it to have install write it again`);
+    throw new InstallError(file, `not valid YAML (${(error as Error).message}); criscope would not start with it; fix it, or remove it to have install write it again`, { cause: error });
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) throw new InstallError(file, `criscope serve would refuse it: ${issuesOf(parsed.error).map((issue) => `${issue.field || '(top level)'}: ${issue.reason}`).join('; ')}; fix it, or remove it to have install write it again`);

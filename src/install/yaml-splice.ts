@@ -174,7 +174,7 @@ function checkOnlyKeyChanged(before: ParsedMapping, text: string, key: string, p
   try {
     after = parseMapping(text, path);
   } catch (error) {
-    throw new InstallError(path, `editing ${key} would not leave valid YAML (${(error as Error).message}); edit it by hand`);
+    throw new InstallError(path, `editing ${key} would not leave valid YAML (${(error as Error).message}); edit it by hand`, { cause: error });
   }
   const expected: Record<string, unknown> = { ...before.data };
   if (keyAfter === 'removed') delete expected[key];

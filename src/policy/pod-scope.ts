@@ -4,7 +4,8 @@
  * judged call asks.
  */
 import { z } from 'zod';
-import type { PodIdentity, PodScope } from './types.js';
+import type { PodScope } from './types.js';
+import type { PodIdentity } from '../cri/pod-identity.js';
 
 const labelExpressionSchema = z
   .object({

@@ -1,25 +1,5 @@
-import type { PodIdentity, PolicyAction, PolicyMode, PolicyRule, PolicySubject, ResourceClamp } from './types.js';
-
-/** One violation found by one rule, as recorded in metrics, spans and logs. */
-export interface PolicyFinding {
-  /** "<rule>.<check>", e.g. "images.allowed"; a CEL rule's name alone. */
-  readonly rule: string;
-  readonly action: PolicyAction;
-  /** audit: recorded only, the call went on unchanged. */
-  readonly mode: PolicyMode;
-  readonly reason: string;
-}
-
-/** What policy decided about one call. */
-export interface PolicyDecision {
-  readonly method: string;
-  readonly pod: PodIdentity;
-  readonly findings: readonly PolicyFinding[];
-  /** Set when the call must not reach the runtime: the message the client (and the pod's events) will show. */
-  readonly denial: string | undefined;
-  /** The enforced clamps, when the request goes on rewritten (never together with a denial). */
-  readonly clamps: readonly ResourceClamp[];
-}
+import type { PolicyRule, PolicySubject } from './types.js';
+import type { PolicyDecision, PolicyFinding, ResourceClamp } from '../cri/policy-decision.js';
 
 /** "criscope policy "images.allowed": image … is not …", the form kubelet shows in the pod's events. */
 export function denialMessage(finding: PolicyFinding, others: number): string {

@@ -2,15 +2,14 @@ import type protobuf from 'protobufjs';
 import type { PolicyPaths } from '../cri/method-specs.js';
 import type { CriMethod } from '../cri/method-table.js';
 import { partialType } from '../cri/partial-type.js';
-import type { GateVerdict, RequestGate } from '../relay/request-gate.js';
-import { toMessageObject } from '../cri/message-object.js';
+import { toMessageObject, type MessageObject } from '../cri/message-object.js';
 import { findAmbiguousEncoding } from '../cri/repeated-messages.js';
 import { fieldNumbers, setVarintField } from '../cri/wire-edit.js';
 import { DECODE_RULE, SERVICES_RULE } from './built-in-rules.js';
-import { decide, denialMessage, type PolicyDecision, type PolicyFinding } from './policy-decision.js';
+import { decide, denialMessage } from './policy-decision.js';
 import { policySubject, UNKNOWN_POD, type PolicyLookups } from './policy-subject.js';
 import type { Policy } from './policy.js';
-import type { ClampedField, MessageObject, ResourceClamp } from './types.js';
+import type { ClampedField, GateVerdict, PolicyDecision, PolicyFinding, ResourceClamp } from '../cri/policy-decision.js';
 
 /** Where a method's resources live on the wire, for rewriting them. */
 interface ClampTarget {
@@ -32,9 +31,10 @@ function lowestPerField(clamps: readonly ResourceClamp[]): ResourceClamp[] {
  * request, finds its pod and image (through look-ups the caller caches), runs
  * the rules, and rewrites the request when enforced clamps ask for it. The
  * policy can be replaced at any time; a call in judgement keeps the one it
- * started with.
+ * started with. It is the relay's RequestGate, an interface the relay owns:
+ * policy imports nothing from the relay.
  */
-export class PolicyEngine implements RequestGate {
+export class PolicyEngine {
   private readonly clampTargets = new Map<string, ClampTarget>();
   private readonly judgedFields = new Map<string, protobuf.Type>();
 

@@ -1,6 +1,8 @@
 import type { PolicyPaths } from '../cri/method-specs.js';
 import { cachingReferenceParser } from './images/image-reference.js';
-import type { ImageSubject, MessageObject, PodIdentity, PolicySubject, ResourceSubject, SecuritySubject } from './types.js';
+import type { ImageSubject, PolicySubject, ResourceSubject, SecuritySubject } from './types.js';
+import type { MessageObject } from '../cri/message-object.js';
+import type { PodIdentity } from '../cri/pod-identity.js';
 
 /** What policy needs from outside a request: the runtime's view of pods and images, cached by the caller. */
 export interface PolicyLookups {

@@ -1,4 +1,5 @@
-import type { PolicyMode, PolicyRule } from './types.js';
+import type { PolicyRule } from './types.js';
+import type { PolicyMode } from '../cri/policy-decision.js';
 
 /** A loaded policy file: its rules, grouped by the methods each judges. */
 export class Policy {

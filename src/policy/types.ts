@@ -3,21 +3,9 @@
  * decodes the request and looks up the pod and image first (through the
  * `PolicyLookups` interface), then every rule reads only a `PolicySubject`.
  */
-
-/** `enforce` denies or clamps; `audit` decides and records, and the call goes on unchanged. */
-export type PolicyMode = 'enforce' | 'audit';
-
-/** What a violation asks for under enforce. */
-export type PolicyAction = 'deny' | 'clamp';
-
-/** The pod a call concerns. Unknown parts are empty: a rule scoped to a namespace then does not apply. */
-export interface PodIdentity {
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-  /** The pod's labels, as kubelet gave them in its sandbox config. */
-  readonly labels: Readonly<Record<string, string>>;
-}
+import type { MessageObject } from '../cri/message-object.js';
+import type { PodIdentity } from '../cri/pod-identity.js';
+import type { PolicyAction, PolicyMode, ResourceClamp } from '../cri/policy-decision.js';
 
 /** The image a call concerns (PullImage, CreateContainer). */
 export interface ImageSubject {
@@ -45,15 +33,6 @@ export interface ResourceSubject {
   readonly unified: Readonly<Record<string, string>>;
 }
 
-/** The LinuxContainerResources fields a clamp can rewrite, as named in the proto. */
-export type ClampedField = 'cpu_period' | 'cpu_quota' | 'memory_limit_in_bytes';
-
-/** One field of the request's resources rewritten down to a cap. */
-export interface ResourceClamp {
-  readonly field: ClampedField;
-  readonly value: number;
-}
-
 /** The security-relevant settings of a sandbox (RunPodSandbox) or a container (CreateContainer). */
 export interface SecuritySubject {
   readonly kind: 'sandbox' | 'container';
@@ -70,9 +49,6 @@ export interface SecuritySubject {
   /** The host side of every mount (containers only; kubelet's own volumes included). */
   readonly hostPaths: readonly string[];
 }
-
-/** A plain-object view of a decoded message, for custom (CEL) rules: snake_case keys as in the proto. */
-export type MessageObject = { readonly [field: string]: unknown };
 
 /** Everything a rule may read about one policy-relevant call. */
 export interface PolicySubject {

@@ -1,4 +1,4 @@
-import { CallRecord, type CallObserver, type CallSpan, type CallTraffic } from '../cri/call-record.js';
+import { callRecord, type CallObserver, type CallRecord, type CallSpan, type CallTraffic } from '../cri/call-record.js';
 import { decodeCall } from '../cri/decode-call.js';
 import type { CriIdentity } from '../cri/method-specs.js';
 import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
@@ -8,9 +8,9 @@ import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
 import type { KeepBudget } from './keep-budget.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
-import type { PolicyDecision } from '../policy/policy-decision.js';
 import type { HeldRequest } from './held-request.js';
 import type { RequestGate } from './request-gate.js';
+import type { PolicyDecision } from '../cri/policy-decision.js';
 
 /** What every connection's tracker shares: built once by the relay server. */
 export interface TrackingContext {
@@ -25,6 +25,16 @@ export interface TrackingContext {
   readonly traceContinuation?: TraceContinuation;
   /** Present when a policy is in force: the calls it judges are held until judged. */
   readonly gate?: RequestGate;
+}
+
+/** What a call's request headers say that its tracking needs. */
+export interface RequestHeaders {
+  /** The :path, empty when the client sent none. */
+  readonly path: string;
+  /** grpc-encoding */
+  readonly encoding: string | undefined;
+  /** grpc-timeout */
+  readonly grpcTimeout: string | undefined;
 }
 
 /** One call in flight on a connection, as far as its frames have shown it. */
@@ -50,13 +60,15 @@ export class TrackedCall implements CallInFlight {
 
   private readonly keep: number;
 
-  constructor(
-    readonly path: string,
-    readonly requestEncoding: string | undefined,
-    private readonly grpcTimeout: string | undefined,
-    context: TrackingContext,
-    budget: KeepBudget,
-  ) {
+  readonly path: string;
+  readonly requestEncoding: string | undefined;
+  private readonly grpcTimeout: string | undefined;
+
+  constructor(request: RequestHeaders, context: TrackingContext, budget: KeepBudget) {
+    const { path } = request;
+    this.path = path;
+    this.requestEncoding = request.encoding;
+    this.grpcTimeout = request.grpcTimeout;
     const method = context.table.lookup(path);
     this.method = method;
     const keep = context.keepMessagesUpTo;
@@ -97,26 +109,24 @@ export class TrackedCall implements CallInFlight {
   }
 
   record(): CallRecord {
-    const { path, method } = this;
-    return new CallRecord(
-      path,
-      method,
-      this.service,
-      this.methodName,
-      new Date(performance.timeOrigin + this.startedTick),
-      this.startedTick,
-      (this.endedTick - this.startedTick) / 1000,
-      this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
-      this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
-      this.resetCode,
-      this.answeredByCriscope,
-      traffic(this.requestScanner, this.requestEncoding),
-      traffic(this.responseScanner, this.responseEncoding),
-      this.keep,
-      this.span,
-      this.grpcTimeout,
-      this.policy,
-    );
+    return callRecord({
+      path: this.path,
+      method: this.method,
+      service: this.service,
+      methodName: this.methodName,
+      startTick: this.startedTick,
+      durationSeconds: (this.endedTick - this.startedTick) / 1000,
+      grpcStatus: this.grpcStatus === undefined ? undefined : Number(this.grpcStatus),
+      grpcMessage: this.grpcMessage === undefined ? undefined : decodeGrpcMessage(this.grpcMessage),
+      resetCode: this.resetCode,
+      answeredByCriscope: this.answeredByCriscope,
+      request: traffic(this.requestScanner, this.requestEncoding),
+      response: traffic(this.responseScanner, this.responseEncoding),
+      maxDecodedBytes: this.keep,
+      span: this.span,
+      grpcTimeout: this.grpcTimeout,
+      policy: this.policy,
+    });
   }
 }
 
@@ -188,7 +198,7 @@ export class CallTracker {
    */
   requestHeaders(streamId: number, fields: readonly string[]): TrackedCall | undefined {
     if (this.calls.has(streamId)) return undefined;
-    const call = new TrackedCall(headerValue(fields, ':path') ?? '', headerValue(fields, 'grpc-encoding'), headerValue(fields, 'grpc-timeout'), this.context, this.budget);
+    const call = new TrackedCall({ path: headerValue(fields, ':path') ?? '', encoding: headerValue(fields, 'grpc-encoding'), grpcTimeout: headerValue(fields, 'grpc-timeout') }, this.context, this.budget);
     this.calls.set(streamId, call);
     return call;
   }
@@ -246,7 +256,7 @@ export class CallTracker {
       try {
         this.context.observer.onCall(call.record());
       } catch (error) {
-        this.context.log.error({ err: (error as Error).message, path: call.path }, 'a call observer failed');
+        this.context.log.error({ err: error, path: call.path }, 'a call observer failed');
       } finally {
         call.releaseKept();
       }

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { ConnectionContext } from './connection-context.js';
-import { GrpcStatus } from '../errors.js';
 import { CallTracker, type TrackedCall } from './call-tracker.js';
 import { ClientAnswers } from './client-answers.js';
 import { ClientFrames } from './client-frames.js';
@@ -10,7 +9,7 @@ import { HeaderBlockReader } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
 import { OwnedStreams, type OwnedStreamsHost } from './owned-streams.js';
 import { ClientPrefaceReader } from './client-preface.js';
-import { ErrorCode, goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
+import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
 import { ProtocolErrors } from './protocol-errors.js';
@@ -19,6 +18,7 @@ import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
 import { RuntimeLoss } from './runtime-loss.js';
 import { StreamLimits } from './stream-limits.js';
+import { GrpcStatus, Http2ErrorCode } from '../wire-codes.js';
 
 /** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
 const PREFACE_TIMEOUT_MS = 10_000;
@@ -66,13 +66,13 @@ export class ConnectionRelay {
       onFrame: (type, flags, streamId, frame) => this.clientFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
       onViolation: (violation, streamId) => this.protocolErrors.client(violation, streamId),
-      onOversized: (length, limit) => this.protocolErrors.client({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
+      onOversized: (length, limit) => this.protocolErrors.client({ code: Http2ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame exceeds the runtime's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }, 0),
     }, rules.fromClient);
     const toClient = new FramePump(client, {
       onFrame: (type, flags, streamId, frame) => this.runtimeFrames.onFrame(type, flags, streamId, frame),
       onUnreadable: this.goBlind,
       onViolation: (violation) => this.protocolErrors.runtime(violation),
-      onOversized: (length, limit) => this.protocolErrors.runtime({ code: ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
+      onOversized: (length, limit) => this.protocolErrors.runtime({ code: Http2ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
     }, rules.fromServer);
     const requestBlocks = new HeaderBlockReader(this.goBlind);
     const responseBlocks = new HeaderBlockReader(this.goBlind);
@@ -110,7 +110,7 @@ export class ConnectionRelay {
       loseRuntime: (reason) => this.failUpstream(reason),
     });
     this.prefaceTimer = setTimeout(() => {
-      if (this.state === 'preface') this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
+      if (this.state === 'preface') this.rejectClient(Http2ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
     }, PREFACE_TIMEOUT_MS);
     client.on('data', this.onClientData);
     client.on('drain', () => this.upstream?.resume());
@@ -141,11 +141,11 @@ export class ConnectionRelay {
       this.close(reason);
       return;
     }
-    this.parts.toClient.inject(goawayFrame(this.parts.limits.drain(), ErrorCode.NO_ERROR, reason));
+    this.parts.toClient.inject(goawayFrame(this.parts.limits.drain(), Http2ErrorCode.NO_ERROR, reason));
     for (const [streamId, call] of this.parts.calls.entries()) {
       if (call.serverStreaming) {
         // Reset at the runtime first: the answer ends the call, and nothing of it may reach the runtime after.
-        this.parts.owned.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
+        this.parts.owned.resetAtRuntimeSide(streamId, Http2ErrorCode.CANCEL);
         this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
       }
     }
@@ -205,7 +205,7 @@ export class ConnectionRelay {
           this.parts.answers.answer(streamId, call, status, message);
           // The runtime never saw the message, so it sends nothing more on this stream but credit.
           this.parts.answers.streamEnded(streamId);
-          if (resetClientSide) this.parts.toClient.inject(rstStreamFrame(streamId, ErrorCode.NO_ERROR));
+          if (resetClientSide) this.parts.toClient.inject(rstStreamFrame(streamId, Http2ErrorCode.NO_ERROR));
         }),
       call: (streamId) => this.parts.calls.get(streamId),
     };
@@ -214,7 +214,7 @@ export class ConnectionRelay {
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.state === 'preface') {
       const progress = this.preface.push(chunk);
-      if (progress.kind === 'not http2') return this.rejectClient(ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
+      if (progress.kind === 'not http2') return this.rejectClient(Http2ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
       if (progress.kind === 'incomplete') return;
       clearTimeout(this.prefaceTimer);
       this.state = 'relaying';
@@ -270,7 +270,7 @@ export class ConnectionRelay {
     this.runtimeLoss.cancel();
     this.upstream?.destroy();
     // Calls still open ended with the client going away.
-    for (const [streamId] of this.parts.calls.entries()) this.parts.calls.reset(streamId, ErrorCode.CANCEL);
+    for (const [streamId] of this.parts.calls.entries()) this.parts.calls.reset(streamId, Http2ErrorCode.CANCEL);
     this.context.onClosed();
   };
 
@@ -281,19 +281,19 @@ export class ConnectionRelay {
   };
 
   /** The connection can no longer be followed: relay it untouched from here on, without records. */
-  private readonly goBlind = (reason: string): void => {
+  private readonly goBlind = (reason: string, cause?: unknown): void => {
     if (this.blind) return;
     this.blind = true;
     this.parts.requestBlocks.stop();
     this.parts.responseBlocks.stop();
     if (this.parts.reparenting?.reencodes === true || this.context.tracking.gate !== undefined) {
       // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
-      this.context.log.warn({ reason }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
+      this.context.log.warn({ reason, err: cause }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
       this.close('criscope: cannot follow this connection; reconnect');
       return;
     }
     this.parts.calls.forgetAll();
-    this.context.log.warn({ reason }, 'cannot follow a client connection; relaying it without call records');
+    this.context.log.warn({ reason, err: cause }, 'cannot follow a client connection; relaying it without call records');
   };
 
   /**

@@ -26,7 +26,7 @@ export type FrameHandler = (type: number, flags: number, streamId: number, frame
 export interface FramePumpEvents {
   readonly onFrame: FrameHandler;
   /** A frame whose handler threw, relayed all the same: from here on the pump's owner cannot trust its view of the connection. */
-  readonly onUnreadable: (reason: string) => void;
+  readonly onUnreadable: (reason: string, cause: unknown) => void;
   /**
    * A frame that breaks RFC 9113: neither relayed nor shown to the handler.
    * After a connection error the pump stops; after a stream error it goes on.
@@ -189,7 +189,7 @@ export class FramePump {
     try {
       return this.events.onFrame(type, flags, streamId, frame);
     } catch (error) {
-      this.events.onUnreadable(`reading a frame failed: ${(error as Error).message}`);
+      this.events.onUnreadable(`reading a frame failed: ${(error as Error).message}`, error);
       return FrameVerdict.Forward;
     }
   }

@@ -8,17 +8,8 @@
  * longer than the receiver's SETTINGS_MAX_FRAME_SIZE is FramePump's to stop,
  * before it is buffered.)
  */
-import {
-  DEFAULT_MAX_FRAME_SIZE,
-  ErrorCode,
-  FRAME_HEADER_LENGTH,
-  Flag,
-  FrameType,
-  MAX_ALLOWED_FRAME_SIZE,
-  MAX_WINDOW_SIZE,
-  Setting,
-  promisedStreamId,
-} from './http2-frames.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, MAX_ALLOWED_FRAME_SIZE, MAX_WINDOW_SIZE, Setting, promisedStreamId } from './http2-frames.js';
+import { Http2ErrorCode } from '../wire-codes.js';
 
 /** Which peer sent a frame. */
 export type Sender = 'client' | 'server';
@@ -83,18 +74,18 @@ function isIdle(streamId: number, facts: ConnectionFacts): boolean {
  */
 export function frameViolation(sender: Sender, type: number, flags: number, streamId: number, frame: Buffer, facts: ConnectionFacts): Violation | undefined {
   if (!facts.hasSpoken(sender) && (type !== FrameType.SETTINGS || (flags & Flag.ACK) !== 0)) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `the ${sender}'s first frame is ${frameName(type)}, not SETTINGS (RFC 9113 §3.4)`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `the ${sender}'s first frame is ${frameName(type)}, not SETTINGS (RFC 9113 §3.4)`);
   }
   const place = STREAM_PLACE[type];
   if (place === ON_A_STREAM && streamId === 0) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream 0 (RFC 9113 §${FRAME_SECTIONS[type]})`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream 0 (RFC 9113 §${FRAME_SECTIONS[type]})`);
   }
   if (place === ON_STREAM_ZERO && streamId !== 0) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId}, not 0 (RFC 9113 §${FRAME_SECTIONS[type]})`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId}, not 0 (RFC 9113 §${FRAME_SECTIONS[type]})`);
   }
   const block = facts.openHeaderBlock(sender);
   if (block !== 0 && (type !== FrameType.CONTINUATION || streamId !== block)) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId} inside the header block of stream ${block} (RFC 9113 §4.3, §6.10)`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId} inside the header block of stream ${block} (RFC 9113 §4.3, §6.10)`);
   }
   const length = frame.length - FRAME_HEADER_LENGTH;
   switch (type) {
@@ -105,22 +96,22 @@ export function frameViolation(sender: Sender, type: number, flags: number, stre
     case FrameType.PRIORITY:
       return length === 5 ? undefined : priorityLengthViolation(streamId, length, facts);
     case FrameType.RST_STREAM:
-      if (length !== 4) return connectionError(ErrorCode.FRAME_SIZE_ERROR, `RST_STREAM with a ${length}-byte payload (RFC 9113 §6.4)`);
+      if (length !== 4) return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `RST_STREAM with a ${length}-byte payload (RFC 9113 §6.4)`);
       return idleStreamViolation(type, streamId, facts);
     case FrameType.SETTINGS:
-      if ((flags & Flag.ACK) !== 0 && length !== 0) return connectionError(ErrorCode.FRAME_SIZE_ERROR, `a SETTINGS acknowledgment with a ${length}-byte payload (RFC 9113 §6.5)`);
-      if (length % 6 !== 0) return connectionError(ErrorCode.FRAME_SIZE_ERROR, `SETTINGS with a ${length}-byte payload, not a multiple of 6 (RFC 9113 §6.5)`);
+      if ((flags & Flag.ACK) !== 0 && length !== 0) return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `a SETTINGS acknowledgment with a ${length}-byte payload (RFC 9113 §6.5)`);
+      if (length % 6 !== 0) return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `SETTINGS with a ${length}-byte payload, not a multiple of 6 (RFC 9113 §6.5)`);
       return settingsViolation(sender, frame);
     case FrameType.PUSH_PROMISE:
       return pushPromiseViolation(sender, flags, streamId, frame, facts);
     case FrameType.PING:
-      return length === 8 ? undefined : connectionError(ErrorCode.FRAME_SIZE_ERROR, `PING with a ${length}-byte payload (RFC 9113 §6.7)`);
+      return length === 8 ? undefined : connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `PING with a ${length}-byte payload (RFC 9113 §6.7)`);
     case FrameType.GOAWAY:
-      return length >= 8 ? undefined : connectionError(ErrorCode.FRAME_SIZE_ERROR, `GOAWAY with a ${length}-byte payload, too short for its fields (RFC 9113 §4.2, §6.8)`);
+      return length >= 8 ? undefined : connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `GOAWAY with a ${length}-byte payload, too short for its fields (RFC 9113 §4.2, §6.8)`);
     case FrameType.WINDOW_UPDATE:
       return windowUpdateViolation(streamId, frame, facts);
     case FrameType.CONTINUATION:
-      return block === 0 ? connectionError(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${streamId} without a header block to continue (RFC 9113 §6.10)`) : undefined;
+      return block === 0 ? connectionError(Http2ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${streamId} without a header block to continue (RFC 9113 §6.10)`) : undefined;
     default:
       // Frames of unknown types are ignored (§4.1, §5.5), outside header blocks.
       return undefined;
@@ -137,27 +128,27 @@ function paddingViolation(type: number, flags: number, frame: Buffer, fields: nu
   const padded = (flags & Flag.PADDED) !== 0;
   const prefix = fields + (padded ? 1 : 0);
   if (length < prefix) {
-    return connectionError(ErrorCode.FRAME_SIZE_ERROR, `${frameName(type)} with a ${length}-byte payload, too short for its ${prefix} bytes of fixed fields (RFC 9113 §4.2)`);
+    return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `${frameName(type)} with a ${length}-byte payload, too short for its ${prefix} bytes of fixed fields (RFC 9113 §4.2)`);
   }
   const padding = padded ? frame[FRAME_HEADER_LENGTH] : 0;
   if (padding > length - prefix) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `${frameName(type)} with ${padding} bytes of padding in a ${length}-byte payload (RFC 9113 §${FRAME_SECTIONS[type]})`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `${frameName(type)} with ${padding} bytes of padding in a ${length}-byte payload (RFC 9113 §${FRAME_SECTIONS[type]})`);
   }
   return undefined;
 }
 
 function idleStreamViolation(type: number, streamId: number, facts: ConnectionFacts): Violation | undefined {
   if (!isIdle(streamId, facts)) return undefined;
-  return connectionError(ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId}, which is idle (RFC 9113 §5.1)`);
+  return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `${frameName(type)} on stream ${streamId}, which is idle (RFC 9113 §5.1)`);
 }
 
 /** A client opens odd streams (§5.1.1); a server sends HEADERS only on streams the client opened or it reserved (§5.1, §5.1.1). */
 function headersStreamViolation(sender: Sender, streamId: number, facts: ConnectionFacts): Violation | undefined {
   if (sender === 'client') {
-    return (streamId & 1) === 1 ? undefined : connectionError(ErrorCode.PROTOCOL_ERROR, `the client's HEADERS on even stream ${streamId} (RFC 9113 §5.1.1)`);
+    return (streamId & 1) === 1 ? undefined : connectionError(Http2ErrorCode.PROTOCOL_ERROR, `the client's HEADERS on even stream ${streamId} (RFC 9113 §5.1.1)`);
   }
   if (!isIdle(streamId, facts)) return undefined;
-  return connectionError(ErrorCode.PROTOCOL_ERROR, `the server's HEADERS on stream ${streamId}, which neither the client opened nor the server reserved (RFC 9113 §5.1, §5.1.1)`);
+  return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `the server's HEADERS on stream ${streamId}, which neither the client opened nor the server reserved (RFC 9113 §5.1, §5.1.1)`);
 }
 
 /**
@@ -166,8 +157,8 @@ function headersStreamViolation(sender: Sender, streamId: number, facts: Connect
  */
 function priorityLengthViolation(streamId: number, length: number, facts: ConnectionFacts): Violation {
   const reason = `PRIORITY with a ${length}-byte payload (RFC 9113 §6.3)`;
-  if (isIdle(streamId, facts)) return connectionError(ErrorCode.FRAME_SIZE_ERROR, `${reason} on idle stream ${streamId}, which no RST_STREAM may name (§6.4)`);
-  return { code: ErrorCode.FRAME_SIZE_ERROR, reason, scope: 'stream' };
+  if (isIdle(streamId, facts)) return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `${reason} on idle stream ${streamId}, which no RST_STREAM may name (§6.4)`);
+  return { code: Http2ErrorCode.FRAME_SIZE_ERROR, reason, scope: 'stream' };
 }
 
 function settingsViolation(sender: Sender, frame: Buffer): Violation | undefined {
@@ -175,15 +166,15 @@ function settingsViolation(sender: Sender, frame: Buffer): Violation | undefined
     const value = frame.readUInt32BE(offset + 2);
     switch (frame.readUInt16BE(offset)) {
       case Setting.ENABLE_PUSH:
-        if (value > 1) return connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH of ${value}, not 0 or 1 (RFC 9113 §6.5.2)`);
-        if (value === 1 && sender === 'server') return connectionError(ErrorCode.PROTOCOL_ERROR, `the server's SETTINGS_ENABLE_PUSH of 1 (RFC 9113 §6.5.2)`);
+        if (value > 1) return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH of ${value}, not 0 or 1 (RFC 9113 §6.5.2)`);
+        if (value === 1 && sender === 'server') return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `the server's SETTINGS_ENABLE_PUSH of 1 (RFC 9113 §6.5.2)`);
         break;
       case Setting.INITIAL_WINDOW_SIZE:
-        if (value > MAX_WINDOW_SIZE) return connectionError(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE of ${value}, over 2^31-1 (RFC 9113 §6.5.2)`);
+        if (value > MAX_WINDOW_SIZE) return connectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE of ${value}, over 2^31-1 (RFC 9113 §6.5.2)`);
         break;
       case Setting.MAX_FRAME_SIZE:
         if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-          return connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE of ${value}, outside 16384..16777215 (RFC 9113 §6.5.2)`);
+          return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE of ${value}, outside 16384..16777215 (RFC 9113 §6.5.2)`);
         }
         break;
       default:
@@ -200,16 +191,16 @@ function settingsViolation(sender: Sender, frame: Buffer): Violation | undefined
  * before (§5.1.1, §6.6).
  */
 function pushPromiseViolation(sender: Sender, flags: number, streamId: number, frame: Buffer, facts: ConnectionFacts): Violation | undefined {
-  if (sender === 'client') return connectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from the client (RFC 9113 §8.4)');
+  if (sender === 'client') return connectionError(Http2ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from the client (RFC 9113 §8.4)');
   const malformed = paddingViolation(FrameType.PUSH_PROMISE, flags, frame, 4);
   if (malformed !== undefined) return malformed;
-  if (facts.pushDisabled) return connectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE after the client disabled push and the server acknowledged it (RFC 9113 §6.6)');
+  if (facts.pushDisabled) return connectionError(Http2ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE after the client disabled push and the server acknowledged it (RFC 9113 §6.6)');
   if ((streamId & 1) === 0 || isIdle(streamId, facts)) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `PUSH_PROMISE on stream ${streamId}, which the client has not opened (RFC 9113 §6.6)`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `PUSH_PROMISE on stream ${streamId}, which the client has not opened (RFC 9113 §6.6)`);
   }
   const promised = promisedStreamId(frame, flags);
   if ((promised & 1) === 1 || promised <= facts.highestPromisedStream) {
-    return connectionError(ErrorCode.PROTOCOL_ERROR, `PUSH_PROMISE reserving stream ${promised}, not a new even stream (RFC 9113 §5.1.1, §6.6)`);
+    return connectionError(Http2ErrorCode.PROTOCOL_ERROR, `PUSH_PROMISE reserving stream ${promised}, not a new even stream (RFC 9113 §5.1.1, §6.6)`);
   }
   return undefined;
 }
@@ -217,10 +208,10 @@ function pushPromiseViolation(sender: Sender, flags: number, streamId: number, f
 /** The increment must not be 0: a stream error on a stream, a connection error on the connection (§6.9). */
 function windowUpdateViolation(streamId: number, frame: Buffer, facts: ConnectionFacts): Violation | undefined {
   const length = frame.length - FRAME_HEADER_LENGTH;
-  if (length !== 4) return connectionError(ErrorCode.FRAME_SIZE_ERROR, `WINDOW_UPDATE with a ${length}-byte payload (RFC 9113 §6.9)`);
+  if (length !== 4) return connectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `WINDOW_UPDATE with a ${length}-byte payload (RFC 9113 §6.9)`);
   const idle = streamId === 0 ? undefined : idleStreamViolation(FrameType.WINDOW_UPDATE, streamId, facts);
   if (idle !== undefined) return idle;
   if ((frame.readUInt32BE(FRAME_HEADER_LENGTH) & 0x7fffffff) !== 0) return undefined;
   const reason = `WINDOW_UPDATE with an increment of 0 on stream ${streamId} (RFC 9113 §6.9)`;
-  return streamId === 0 ? connectionError(ErrorCode.PROTOCOL_ERROR, reason) : { code: ErrorCode.PROTOCOL_ERROR, reason, scope: 'stream' };
+  return streamId === 0 ? connectionError(Http2ErrorCode.PROTOCOL_ERROR, reason) : { code: Http2ErrorCode.PROTOCOL_ERROR, reason, scope: 'stream' };
 }

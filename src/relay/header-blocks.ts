@@ -37,7 +37,7 @@ export class HeaderBlockReader {
   private stopped = false;
 
   /** `onUnreadable` is told why, once, when a block cannot be read: the reader then stops. */
-  constructor(private readonly onUnreadable: (reason: string) => void) {}
+  constructor(private readonly onUnreadable: (reason: string, cause?: unknown) => void) {}
 
   /** The stream of the call block being received (not a PUSH_PROMISE), if one is open. */
   get openCallStreamId(): number | undefined {
@@ -93,13 +93,13 @@ export class HeaderBlockReader {
       const fields = this.decoder.decode(fragments.length === 1 ? fragments[0] : Buffer.concat(fragments));
       return { streamId: block.streamId, endStream: block.endStream, promise: block.promise, fields };
     } catch (error) {
-      this.fail((error as Error).message);
+      this.fail((error as Error).message, error);
       return undefined;
     }
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, cause?: unknown): void {
     this.stop();
-    this.onUnreadable(reason);
+    this.onUnreadable(reason, cause);
   }
 }

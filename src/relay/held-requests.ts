@@ -1,11 +1,10 @@
 import { decompressed } from '../cri/decode-call.js';
-import { GrpcStatus } from '../errors.js';
 import type { TrackedCall, TrackingContext } from './call-tracker.js';
 import type { FrameVerdict } from './frame-pump.js';
 import type { HeldRequest } from './held-request.js';
-import { ErrorCode } from './http2-frames.js';
 import type { OwnedStreams } from './owned-streams.js';
-import type { GateVerdict } from './request-gate.js';
+import type { GateVerdict } from '../cri/policy-decision.js';
+import { GrpcStatus, Http2ErrorCode } from '../wire-codes.js';
 
 /**
  * The most a connection holds of requests not yet whole. The runtime never
@@ -194,12 +193,12 @@ export class HeldRequests {
    */
   private refuseHeld(streamId: number, call: TrackedCall | undefined, held: HeldRequest, status: number, message: string): void {
     const clientStillSending = !held.endStream;
-    this.owned.resetAtRuntimeSide(streamId, ErrorCode.CANCEL, clientStillSending);
+    this.owned.resetAtRuntimeSide(streamId, Http2ErrorCode.CANCEL, clientStillSending);
     if (call !== undefined) this.host.answer(streamId, call, status, message, clientStillSending);
   }
 
   /** A held request whose call ended before it went on: the runtime is told to forget the stream. */
   private abandon(streamId: number, held: HeldRequest): void {
-    this.owned.resetAtRuntimeSide(streamId, ErrorCode.CANCEL, !held.endStream);
+    this.owned.resetAtRuntimeSide(streamId, Http2ErrorCode.CANCEL, !held.endStream);
   }
 }

@@ -1,8 +1,9 @@
 import type { TrackedCall } from './call-tracker.js';
 import { FrameVerdict } from './frame-pump.js';
 import { HeldRequest } from './held-request.js';
-import { ErrorCode, FRAME_HEADER_LENGTH, Flag, FrameType, dataFrames, framePayload, rstStreamFrame, windowUpdateFrame } from './http2-frames.js';
+import { FRAME_HEADER_LENGTH, Flag, FrameType, dataFrames, framePayload, rstStreamFrame, windowUpdateFrame } from './http2-frames.js';
 import { ClientDataFate, RequestFlow } from './request-flow.js';
+import { Http2ErrorCode } from '../wire-codes.js';
 
 /** What the owned streams of a connection need from the relay around them. */
 export interface OwnedStreamsHost {
@@ -122,7 +123,7 @@ export class OwnedStreams {
   /** Client DATA criscope drops (its stream is refused): its connection credit is the client's again. */
   clientDataDropped(length: number): void {
     if (!this.flow.clientDataDropped(length)) {
-      this.host.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
+      this.host.rejectClient(Http2ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
       return;
     }
     this.giveClientCredit();
@@ -237,13 +238,13 @@ export class OwnedStreams {
    */
   private clientOverran(streamId: number, overrun: ClientDataFate): FrameVerdict {
     if (overrun === ClientDataFate.ConnectionOverrun) {
-      this.host.rejectClient(ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
+      this.host.rejectClient(Http2ErrorCode.FLOW_CONTROL_ERROR, 'criscope: DATA beyond the connection flow-control window');
       return FrameVerdict.Drop;
     }
     // The client's side is reset too: what it still had in flight is dropped until its frames stop.
-    this.resetAtRuntimeSide(streamId, ErrorCode.CANCEL);
-    this.host.toClient(rstStreamFrame(streamId, ErrorCode.FLOW_CONTROL_ERROR), () => true);
-    this.host.resetCall(streamId, ErrorCode.FLOW_CONTROL_ERROR);
+    this.resetAtRuntimeSide(streamId, Http2ErrorCode.CANCEL);
+    this.host.toClient(rstStreamFrame(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR), () => true);
+    this.host.resetCall(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR);
     return FrameVerdict.Drop;
   }
 

@@ -1,12 +1,5 @@
 import type { CriMethod } from '../cri/method-table.js';
-import type { PolicyDecision } from '../policy/policy-decision.js';
-
-/** What the gate decided about one request. */
-export interface GateVerdict {
-  readonly decision: PolicyDecision;
-  /** The message to send instead (uncompressed), when the request was rewritten. */
-  readonly rewritten: Buffer | undefined;
-}
+import type { GateVerdict } from '../cri/policy-decision.js';
 
 /**
  * Judges requests before they reach the runtime (policy). The relay holds a

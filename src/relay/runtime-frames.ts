@@ -1,8 +1,9 @@
 import { FrameVerdict } from './frame-pump.js';
 import type { HeaderBlock } from './header-blocks.js';
-import { ErrorCode, FRAME_HEADER_LENGTH, Flag, FrameType, framePayload, windowUpdateFrame } from './http2-frames.js';
+import { FRAME_HEADER_LENGTH, Flag, FrameType, framePayload, windowUpdateFrame } from './http2-frames.js';
 import type { RelayLifecycle, RelayParts } from './relay-parts.js';
 import { runtimeSettings } from './settings-exchange.js';
+import { Http2ErrorCode } from '../wire-codes.js';
 
 /**
  * What criscope does with each frame the runtime sends toward the client:
@@ -86,7 +87,7 @@ export class RuntimeFrames {
     const forClient = parts.limits.runtimeGoaway(lastStreamId);
     parts.owned.runtimeGoaway(lastStreamId);
     for (const [streamId] of parts.calls.entries()) {
-      if (streamId > lastStreamId) parts.calls.reset(streamId, ErrorCode.REFUSED_STREAM);
+      if (streamId > lastStreamId) parts.calls.reset(streamId, Http2ErrorCode.REFUSED_STREAM);
     }
     if (forClient === lastStreamId) return FrameVerdict.Forward;
     const lowered = Buffer.from(frame);

@@ -1,7 +1,7 @@
-import { GrpcStatus } from '../errors.js';
 import type { TrackedCall } from './call-tracker.js';
-import { ErrorCode, goawayFrame, settingsFrame } from './http2-frames.js';
+import { goawayFrame, settingsFrame } from './http2-frames.js';
 import type { RelayParts } from './relay-parts.js';
+import { GrpcStatus, Http2ErrorCode } from '../wire-codes.js';
 
 /** How long a connection whose runtime is gone waits for the client's first call, and lingers after each answer. */
 const FIRST_CALL_WAIT_MS = 2000;
@@ -70,7 +70,7 @@ export class RuntimeLoss {
   private closeAfter(delayMs: number): void {
     clearTimeout(this.closeTimer);
     this.closeTimer = setTimeout(() => {
-      if (this.host.answering()) this.host.endClient(goawayFrame(this.parts.limits.lastStreamIdForClient(), ErrorCode.NO_ERROR, this.reason));
+      if (this.host.answering()) this.host.endClient(goawayFrame(this.parts.limits.lastStreamIdForClient(), Http2ErrorCode.NO_ERROR, this.reason));
     }, delayMs);
   }
 }

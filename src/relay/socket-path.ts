@@ -27,7 +27,7 @@ export async function claimSocketPath(path: string): Promise<void> {
   try {
     stats = await lstat(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ListenError(path, (error as Error).message);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ListenError(path, (error as Error).message, { cause: error });
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
     return;
   }

@@ -1,10 +1,10 @@
 import type { CallObserver, CallRecord } from '../cri/call-record.js';
 import { decompressed } from '../cri/decode-call.js';
 import type { CriMethod } from '../cri/method-table.js';
-import { toMessageObject } from '../cri/message-object.js';
+import { toMessageObject, type MessageObject } from '../cri/message-object.js';
 import { podOfConfig, type PolicyLookups } from '../policy/policy-subject.js';
-import type { MessageObject, PodIdentity } from '../policy/types.js';
 import type { RuntimeClient } from './runtime-client.js';
+import type { PodIdentity } from '../cri/pod-identity.js';
 
 /** How long one look-up may wait for the runtime: it holds a call kubelet is waiting on. */
 const LOOKUP_TIMEOUT_MS = 2000;

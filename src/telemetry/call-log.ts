@@ -1,6 +1,6 @@
 import type { CallObserver, CallRecord } from '../cri/call-record.js';
-import { grpcStatusName } from '../errors.js';
 import type { Logger } from './logger.js';
+import { grpcStatusName } from '../wire-codes.js';
 
 /**
  * One structured line per call: at debug when it succeeds, at warn when it
@@ -29,7 +29,7 @@ export class CallLog implements CallObserver {
       items: record.responseItems,
       ...record.identity,
     };
-    if (decodeError !== undefined) this.log.warn({ ...line, err: decodeError.message }, 'call not decoded');
+    if (decodeError !== undefined) this.log.warn({ ...line, err: decodeError }, 'call not decoded');
     else if (failed) this.log.warn(line, 'call failed');
     else this.log.debug(line, 'call');
   }

@@ -1,7 +1,7 @@
 import type { CallObserver, CallRecord } from '../cri/call-record.js';
-import { GrpcStatus } from '../errors.js';
 import type { CallsInFlight } from './call-in-flight.js';
 import type { Logger } from './logger.js';
+import { GrpcStatus } from '../wire-codes.js';
 
 /** How a pod start ended: its containers started, its sandbox was stopped first, or it ran past the bound. */
 export type PodStartResult = 'started' | 'stopped' | 'timed_out';
@@ -197,7 +197,7 @@ export class PodStarts implements CallObserver {
       try {
         listener.podStartEnded(start, result, endTick);
       } catch (error) {
-        this.log.error({ err: (error as Error).message, podUid: start.uid }, 'a pod start listener failed');
+        this.log.error({ err: error, podUid: start.uid }, 'a pod start listener failed');
       }
     }
   }

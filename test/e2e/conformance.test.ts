@@ -7,30 +7,16 @@ import { after, before, describe, it } from 'node:test';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
 import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
-import { buildFrame, CLIENT_PREFACE, ErrorCode, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
+import { buildFrame, CLIENT_PREFACE, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
 import { criscopeInFrontOf } from '../support/criscope-fixture.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { parseFrames, RawConnection, type RawFrame } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
-import {
-  continuation,
-  data,
-  goaway,
-  headers,
-  ping,
-  priority,
-  pushPromise,
-  rstStream,
-  settings,
-  SETTINGS,
-  SETTINGS_ACK,
-  uint32,
-  unknownFrame,
-  windowUpdate,
-} from '../support/test-frames.js';
+import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, uint32, unknownFrame, windowUpdate } from '../support/test-frames.js';
 import { waitFor } from '../support/wait.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
-const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = ErrorCode;
+const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = Http2ErrorCode;
 /** How long a peer gets to answer a frame before it counts as letting the frame pass. */
 const ANSWER_WAIT_MS = 1500;
 
@@ -126,7 +112,7 @@ interface Answer {
 
 function answerOf(frames: readonly RawFrame[], closed: boolean): Answer {
   for (const frame of frames) {
-    if (frame.type === FrameType.GOAWAY && frame.payload.readUInt32BE(4) !== ErrorCode.NO_ERROR) return { kind: 'goaway', code: frame.payload.readUInt32BE(4) };
+    if (frame.type === FrameType.GOAWAY && frame.payload.readUInt32BE(4) !== Http2ErrorCode.NO_ERROR) return { kind: 'goaway', code: frame.payload.readUInt32BE(4) };
     if (frame.type === FrameType.RST_STREAM) return { kind: 'reset', code: frame.payload.readUInt32BE(0), streamId: frame.streamId };
   }
   return { kind: closed ? 'closed' : 'none' };

@@ -4,13 +4,14 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildFrame, CLIENT_PREFACE, ErrorCode, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
+import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, statusOf } from '../support/cri-client.js';
 import { criscopeInFrontOf } from '../support/criscope-fixture.js';
 import { exchangeRaw } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 
 /** The frame types in a byte stream of whole frames. */
@@ -22,10 +23,10 @@ function frameTypes(bytes: Buffer): number[] {
 
 /** Malformed frames; `code` is criscope's own answer (RFC 9113), where the frame layer tells it is malformed. */
 const MALFORMED: { name: string; frame: Buffer; code?: number }[] = [
-  { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: ErrorCode.FRAME_SIZE_ERROR },
-  { name: 'HEADERS with a pad length past its payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])), code: ErrorCode.PROTOCOL_ERROR },
-  { name: 'HEADERS with PRIORITY and a 2-byte payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])), code: ErrorCode.FRAME_SIZE_ERROR },
-  { name: 'DATA with a pad length past its payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: ErrorCode.PROTOCOL_ERROR },
+  { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+  { name: 'HEADERS with a pad length past its payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 1, Buffer.from([200, 1])), code: Http2ErrorCode.PROTOCOL_ERROR },
+  { name: 'HEADERS with PRIORITY and a 2-byte payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, Buffer.from([1, 2])), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+  { name: 'DATA with a pad length past its payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: Http2ErrorCode.PROTOCOL_ERROR },
   { name: 'a header block that is not HPACK', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])) },
 ];
 

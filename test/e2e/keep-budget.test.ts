@@ -160,7 +160,7 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
     );
     const notDecoded = logged(fixture, 'call not decoded', 'ListContainers');
     assert.equal(notDecoded.length, 1);
-    assert.match(String(notDecoded[0]['err']), /cannot decode response of \/runtime\.v1\.RuntimeService\/ListContainers: not kept for decoding: the connection's kept-bytes limit \(maxKeptBytesPerConnection\) was reached/);
+    assert.match((notDecoded[0]['err'] as { message: string }).message, /cannot decode response of \/runtime\.v1\.RuntimeService\/ListContainers: not kept for decoding: the connection's kept-bytes limit \(maxKeptBytesPerConnection\) was reached/);
     assert.equal(notDecoded[0]['code'], 'OK');
   });
 

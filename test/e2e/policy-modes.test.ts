@@ -2,20 +2,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { CriTestClient, type Message } from '../support/cri-client.js';
 import { hostMemoryLimit, runtimeSpecOf } from '../support/policy-env.js';
-import {
-  containerNames,
-  containerRequest,
-  criscopeWithPolicy,
-  ensureImage,
-  metric,
-  MIB,
-  PERMISSION_DENIED,
-  rejection,
-  removePods,
-  runPods,
-  storedConfigOf,
-  type TestPod,
-} from '../support/policy-calls.js';
+import { containerNames, containerRequest, criscopeWithPolicy, ensureImage, metric, MIB, PERMISSION_DENIED, rejection, removePods, runPods, storedConfigOf, type TestPod } from '../support/policy-calls.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
 

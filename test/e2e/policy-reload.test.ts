@@ -114,8 +114,11 @@ describe('the policy file reloaded while criscope serves', () => {
       assert.ok(line, 'the failure was logged');
       assert.equal(line['level'], ERROR);
       assert.equal(line['path'], fixture.path);
-      assert.match(String(line['err']), reason);
-      assert.ok(String(line['err']).includes(fixture.path), 'the reason names the file');
+      const err = line['err'] as { message: string; stack: string; type: string };
+      assert.match(err.message, reason);
+      assert.ok(err.message.includes(fixture.path), 'the reason names the file');
+      assert.equal(err.type, 'PolicyFileError', 'the error is logged whole, with its type and stack');
+      assert.ok(err.stack.includes('\n    at '), 'with its stack');
       const { code, details } = await rejection(client.call('PullImage', { image: { image: runtime.busyboxImage } }));
       assert.equal(code, PERMISSION_DENIED);
       assert.equal(details, BUSYBOX_DENIED, 'the old policy is still in force');

@@ -8,19 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify as toYaml } from 'yaml';
 import { CriTestClient, type Message } from '../support/cri-client.js';
 import { hostMemoryLimit, policyFile, runtimeSpecOf } from '../support/policy-env.js';
-import {
-  containerNames,
-  containerRequest,
-  criscopeWithPolicy,
-  ensureImage,
-  MIB,
-  PERMISSION_DENIED,
-  rejection,
-  removePods,
-  runPods,
-  storedConfigOf,
-  type TestPod,
-} from '../support/policy-calls.js';
+import { containerNames, containerRequest, criscopeWithPolicy, ensureImage, MIB, PERMISSION_DENIED, rejection, removePods, runPods, storedConfigOf, type TestPod } from '../support/policy-calls.js';
 import { testRuntime } from '../support/runtime-env.js';
 
 const runtime = testRuntime();

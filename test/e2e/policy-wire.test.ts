@@ -4,21 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { criMethod, CriTestClient, type Message } from '../support/cri-client.js';
 import { echoBehindCriscope } from '../support/echo-fixture.js';
 import { policyFile } from '../support/policy-env.js';
-import {
-  containerNames,
-  containerRequest,
-  criscopeWithPolicy,
-  ensureImage,
-  metric,
-  MIB,
-  PERMISSION_DENIED,
-  rawStatus,
-  rejection,
-  removePods,
-  runPods,
-  storedConfigOf,
-  type TestPod,
-} from '../support/policy-calls.js';
+import { containerNames, containerRequest, criscopeWithPolicy, ensureImage, metric, MIB, PERMISSION_DENIED, rawStatus, rejection, removePods, runPods, storedConfigOf, type TestPod } from '../support/policy-calls.js';
 import { hostNetworkPodConfig } from '../support/pods.js';
 import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';

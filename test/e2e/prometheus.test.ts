@@ -13,14 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { CriTestClient, criMethod, statusOf, type Message } from '../support/cri-client.js';
 import { policyFile } from '../support/policy-env.js';
-import {
-  runPromtool,
-  startPrometheus,
-  type LoadedRuleGroup,
-  type PrometheusProcess,
-  type QueryData,
-  type ScrapeTarget,
-} from '../support/prometheus.js';
+import { runPromtool, startPrometheus, type LoadedRuleGroup, type PrometheusProcess, type QueryData, type ScrapeTarget } from '../support/prometheus.js';
 import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';

@@ -1,14 +1,5 @@
 import { rm } from 'node:fs/promises';
-import {
-  createServer,
-  sensitiveHeaders,
-  type Http2Server,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type ServerHttp2Stream,
-  type ServerStreamResponseOptions,
-  type Settings,
-} from 'node:http2';
+import { createServer, sensitiveHeaders, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions, type Settings } from 'node:http2';
 
 /**
  * A bare HTTP/2 gRPC peer that reports exactly what reached it and answers

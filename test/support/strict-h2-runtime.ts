@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
-import { CLIENT_PREFACE, ErrorCode, FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, framePayload, goawayFrame, headersFrame, rstStreamFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
+import { CLIENT_PREFACE, FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, framePayload, goawayFrame, headersFrame, rstStreamFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 /**
  * A small HTTP/2 peer that stands in for the runtime where containerd cannot
@@ -115,7 +116,7 @@ function serveConnection(socket: Socket, options: StrictRuntimeOptions, record: 
     const length = frame.length - FRAME_HEADER_LENGTH;
     connectionWindow -= length;
     if (connectionWindow < 0) {
-      violation(`the connection window was overrun by ${-connectionWindow} bytes`, goawayFrame(0, ErrorCode.FLOW_CONTROL_ERROR, 'connection window overrun'));
+      violation(`the connection window was overrun by ${-connectionWindow} bytes`, goawayFrame(0, Http2ErrorCode.FLOW_CONTROL_ERROR, 'connection window overrun'));
       socket.end();
       return;
     }
@@ -127,7 +128,7 @@ function serveConnection(socket: Socket, options: StrictRuntimeOptions, record: 
     stream.window -= length;
     if (stream.window < 0) {
       streams.delete(streamId);
-      violation(`stream ${streamId}'s window was overrun by ${-stream.window} bytes`, rstStreamFrame(streamId, ErrorCode.FLOW_CONTROL_ERROR));
+      violation(`stream ${streamId}'s window was overrun by ${-stream.window} bytes`, rstStreamFrame(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR));
       return;
     }
     stream.body.push(Buffer.from(framePayload(frame, FrameType.DATA, flags)));

@@ -1,4 +1,5 @@
-import { buildFrame, ErrorCode, Flag, FrameType } from '../../src/relay/http2-frames.js';
+import { buildFrame, Flag, FrameType } from '../../src/relay/http2-frames.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 /** Builders for HTTP/2 frames as tests need them, malformed ones included (buildFrame checks nothing). */
 
@@ -25,7 +26,7 @@ export const SOME_BLOCK = Buffer.from([0x82, 0x86, 0x84]);
 export const headers = (streamId: number, flags: number = Flag.END_HEADERS, payload: Buffer = SOME_BLOCK): Buffer => buildFrame(FrameType.HEADERS, flags, streamId, payload);
 export const data = (streamId: number, flags = 0, payload: Buffer = Buffer.alloc(3)): Buffer => buildFrame(FrameType.DATA, flags, streamId, payload);
 export const priority = (streamId: number, payload: Buffer = Buffer.alloc(5)): Buffer => buildFrame(FrameType.PRIORITY, 0, streamId, payload);
-export const rstStream = (streamId: number, payload: Buffer = uint32(ErrorCode.CANCEL)): Buffer => buildFrame(FrameType.RST_STREAM, 0, streamId, payload);
+export const rstStream = (streamId: number, payload: Buffer = uint32(Http2ErrorCode.CANCEL)): Buffer => buildFrame(FrameType.RST_STREAM, 0, streamId, payload);
 export const ping = (streamId = 0, payload: Buffer = Buffer.alloc(8), flags = 0): Buffer => buildFrame(FrameType.PING, flags, streamId, payload);
 export const goaway = (streamId = 0, payload: Buffer = Buffer.alloc(8)): Buffer => buildFrame(FrameType.GOAWAY, 0, streamId, payload);
 export const windowUpdate = (streamId: number, payload: Buffer = uint32(1024)): Buffer => buildFrame(FrameType.WINDOW_UPDATE, 0, streamId, payload);

@@ -1,20 +1,20 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { CallRecord } from '../../src/cri/call-record.js';
-import { GrpcStatus } from '../../src/errors.js';
 import { CallTracker, type TrackedCall } from '../../src/relay/call-tracker.js';
 import { ClientAnswers } from '../../src/relay/client-answers.js';
 import { FramePump, FrameVerdict, type FrameSink } from '../../src/relay/frame-pump.js';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
 import { HeaderBlockReader } from '../../src/relay/header-blocks.js';
 import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
-import { ErrorCode, Flag, FrameType, buildFrame, rstStreamFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
+import { Flag, FrameType, buildFrame, rstStreamFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
 import { KeepBudget } from '../../src/relay/keep-budget.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { criTable } from '../support/cri-client.js';
 import { Literal, indexedField, literalField } from '../support/hpack-bytes.js';
 import { parseFrames, type RawFrame } from '../support/raw-socket.js';
 import { SETTINGS } from '../support/test-frames.js';
+import { GrpcStatus, Http2ErrorCode } from '../../src/wire-codes.js';
 
 const VERSION = '/runtime.v1.RuntimeService/Version';
 const KIB = 1024;
@@ -107,7 +107,7 @@ describe('ClientAnswers', () => {
     const owed: number[] = [];
     answers.onceRuntimeSpoke(() => {
       owed.push(1);
-      pump.inject(rstStreamFrame(1, ErrorCode.CANCEL));
+      pump.inject(rstStreamFrame(1, Http2ErrorCode.CANCEL));
     });
     answers.onceRuntimeSpoke(() => {
       owed.push(3);

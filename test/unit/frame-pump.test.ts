@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FramePump, FrameVerdict, type FrameHandler, type FrameSink } from '../../src/relay/frame-pump.js';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
-import { buildFrame, ErrorCode, Flag, FrameType, goawayFrame, rstStreamFrame } from '../../src/relay/http2-frames.js';
+import { buildFrame, Flag, FrameType, goawayFrame, rstStreamFrame } from '../../src/relay/http2-frames.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 /** Records what is written, and how many times it would reach the socket (corked writes leave together). */
 class MemorySink implements FrameSink {
@@ -155,14 +156,14 @@ describe('FramePump and frames that break RFC 9113', () => {
   const after = buildFrame(FrameType.PING, 0, 0, Buffer.alloc(8));
   // The frames the old pump relayed unread for the runtime to judge: the RFC makes each a connection error.
   const malformed: { name: string; frame: Buffer; code: number }[] = [
-    { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: ErrorCode.FRAME_SIZE_ERROR },
-    { name: 'HEADERS whose pad length exceeds the payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 3, Buffer.from([200, 1])), code: ErrorCode.PROTOCOL_ERROR },
-    { name: 'HEADERS with PRIORITY and too short a payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 3, Buffer.from([1, 2])), code: ErrorCode.FRAME_SIZE_ERROR },
-    { name: 'DATA whose pad length exceeds the payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: ErrorCode.PROTOCOL_ERROR },
-    { name: 'a 7-byte WINDOW_UPDATE', frame: buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(7)), code: ErrorCode.FRAME_SIZE_ERROR },
-    { name: 'a short GOAWAY', frame: buildFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(3)), code: ErrorCode.FRAME_SIZE_ERROR },
-    { name: 'SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), code: ErrorCode.FRAME_SIZE_ERROR },
-    { name: 'HEADERS on stream 0', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 0, Buffer.alloc(4)), code: ErrorCode.PROTOCOL_ERROR },
+    { name: 'RST_STREAM with an empty payload', frame: buildFrame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(0)), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'HEADERS whose pad length exceeds the payload', frame: buildFrame(FrameType.HEADERS, Flag.PADDED | Flag.END_HEADERS, 3, Buffer.from([200, 1])), code: Http2ErrorCode.PROTOCOL_ERROR },
+    { name: 'HEADERS with PRIORITY and too short a payload', frame: buildFrame(FrameType.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 3, Buffer.from([1, 2])), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'DATA whose pad length exceeds the payload', frame: buildFrame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([50, 1, 2])), code: Http2ErrorCode.PROTOCOL_ERROR },
+    { name: 'a 7-byte WINDOW_UPDATE', frame: buildFrame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(7)), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'a short GOAWAY', frame: buildFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(3)), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'SETTINGS of 5 bytes', frame: buildFrame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), code: Http2ErrorCode.FRAME_SIZE_ERROR },
+    { name: 'HEADERS on stream 0', frame: buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 0, Buffer.alloc(4)), code: Http2ErrorCode.PROTOCOL_ERROR },
   ];
   for (const { name, frame, code } of malformed) {
     for (const sizes of [[1_000_000], [1], [10, 4]]) {
@@ -189,12 +190,12 @@ describe('FramePump and frames that break RFC 9113', () => {
     const pump = pumpTo(sink, () => FrameVerdict.Forward, problems);
     pump.push(Buffer.concat([settings, headers, buildFrame(FrameType.PRIORITY, 0, 1, Buffer.alloc(4)), after]));
     assert.ok(sink.bytes.equals(Buffer.concat([settings, headers, after])));
-    assert.deepEqual(problems, [`stream error ${ErrorCode.FRAME_SIZE_ERROR} on stream 1`]);
+    assert.deepEqual(problems, [`stream error ${Http2ErrorCode.FRAME_SIZE_ERROR} on stream 1`]);
   });
 
   it('writes what the owner injects on a refused frame after the frames before it', () => {
     const sink = new MemorySink();
-    const answer = goawayFrame(1, ErrorCode.PROTOCOL_ERROR);
+    const answer = goawayFrame(1, Http2ErrorCode.PROTOCOL_ERROR);
     const pump: FramePump = pumpTo(sink, () => FrameVerdict.Forward, [], () => pump.inject(answer));
     pump.push(Buffer.concat([settings, headers, buildFrame(FrameType.DATA, 0, 0, Buffer.alloc(3)), after]));
     assert.ok(sink.bytes.equals(Buffer.concat([settings, headers, answer])));
@@ -202,7 +203,7 @@ describe('FramePump and frames that break RFC 9113', () => {
 
   it('writes what the owner injects when it stops at an oversized frame', () => {
     const sink = new MemorySink();
-    const answer = goawayFrame(0, ErrorCode.FRAME_SIZE_ERROR);
+    const answer = goawayFrame(0, Http2ErrorCode.FRAME_SIZE_ERROR);
     const pump: FramePump = pumpTo(sink, () => FrameVerdict.Forward, [], () => pump.inject(answer));
     pump.push(Buffer.concat([settings, Buffer.from([0xff, 0xff, 0xff, FrameType.DATA, 0, 0, 0, 0, 1])]));
     assert.ok(sink.bytes.equals(Buffer.concat([settings, answer])));

@@ -2,26 +2,11 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ConnectionFrameRules } from '../../src/relay/frame-rule-state.js';
 import type { Sender, Violation } from '../../src/relay/frame-rules.js';
-import { buildFrame, ErrorCode, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
-import {
-  continuation,
-  data,
-  goaway,
-  headers,
-  ping,
-  priority,
-  pushPromise,
-  rstStream,
-  settings,
-  SETTINGS,
-  SETTINGS_ACK,
-  uint32,
-  unknownFrame,
-  windowUpdate,
-  withReservedBit,
-} from '../support/test-frames.js';
+import { buildFrame, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
+import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, uint32, unknownFrame, windowUpdate, withReservedBit } from '../support/test-frames.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
-const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = ErrorCode;
+const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = Http2ErrorCode;
 
 type Step = readonly [Sender, Buffer];
 const client = (frame: Buffer): Step => ['client', frame];

@@ -1,17 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { GrpcStatus } from '../../src/errors.js';
-import type { PolicyDecision } from '../../src/policy/policy-decision.js';
 import { CallTracker, type TrackedCall } from '../../src/relay/call-tracker.js';
 import { FrameVerdict } from '../../src/relay/frame-pump.js';
 import { HeldRequests, type HeldRequestsHost } from '../../src/relay/held-requests.js';
 import { OwnedStreams, type OwnedStreamsHost } from '../../src/relay/owned-streams.js';
 import { FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
 import { KeepBudget } from '../../src/relay/keep-budget.js';
-import type { GateVerdict, RequestGate } from '../../src/relay/request-gate.js';
+import type { RequestGate } from '../../src/relay/request-gate.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { criTable } from '../support/cri-client.js';
 import { grpcFrame } from '../support/raw-h2.js';
+import type { GateVerdict, PolicyDecision } from '../../src/cri/policy-decision.js';
+import { GrpcStatus } from '../../src/wire-codes.js';
 
 const CREATE_CONTAINER = '/runtime.v1.RuntimeService/CreateContainer';
 

@@ -13,24 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseCommand } from '../../src/cli/args.js';
 import { loadConfig } from '../../src/config/load.js';
-import {
-  findContainer,
-  findManifest,
-  isValidNodeName,
-  parseManifests,
-  podFitsNode,
-  quantityBytes,
-  readManifests,
-  resolvePort,
-  toleratesEveryTaint,
-  volumeAt,
-  type Container,
-  type DaemonSet,
-  type Job,
-  type PodSpec,
-  type Service,
-  type ServiceMonitor,
-} from '../support/kubernetes-manifests.js';
+import { findContainer, findManifest, isValidNodeName, parseManifests, podFitsNode, quantityBytes, readManifests, resolvePort, toleratesEveryTaint, volumeAt, type Container, type DaemonSet, type Job, type PodSpec, type Service, type ServiceMonitor } from '../support/kubernetes-manifests.js';
 import { runPromtool } from '../support/prometheus.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -2,8 +2,9 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FrameVerdict } from '../../src/relay/frame-pump.js';
 import type { HeldRequest } from '../../src/relay/held-request.js';
-import { ErrorCode, FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
+import { FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame, windowUpdateFrame } from '../../src/relay/http2-frames.js';
 import { OwnedStreams, type OwnedStreamsHost } from '../../src/relay/owned-streams.js';
+import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 /** The relay around the owned streams: the frames they wrote each way. */
 class RecordingHost implements OwnedStreamsHost {
@@ -78,7 +79,7 @@ describe('owned streams', () => {
     const host = new RecordingHost();
     const owned = new OwnedStreams(host);
     owned.own(7);
-    owned.resetAtRuntimeSide(7, ErrorCode.CANCEL);
+    owned.resetAtRuntimeSide(7, Http2ErrorCode.CANCEL);
     const resets = host.toRuntimeFrames.length;
     assert.equal(owned.clientData(7, Flag.END_STREAM, data(7, 100, true), undefined, ignoreHeld), FrameVerdict.Drop);
     assert.equal(host.toRuntimeFrames.length, resets, 'nothing more reaches the runtime');
@@ -93,6 +94,6 @@ describe('owned streams', () => {
     owned.clientData(1, 0, data(1, 16_383), undefined, ignoreHeld);
     assert.deepEqual(host.rejected, []);
     owned.clientData(1, 0, data(1, 1), undefined, ignoreHeld);
-    assert.deepEqual(host.rejected, [ErrorCode.FLOW_CONTROL_ERROR]);
+    assert.deepEqual(host.rejected, [Http2ErrorCode.FLOW_CONTROL_ERROR]);
   });
 });

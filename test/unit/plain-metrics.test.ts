@@ -1,11 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
+import { callRecord, type CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
 import type { CriMethod } from '../../src/cri/method-table.js';
 import { CallMetrics } from '../../src/telemetry/metrics/call-metrics.js';
 import { PlainCounter } from '../../src/telemetry/metrics/plain-counter.js';
 import { PlainHistogram } from '../../src/telemetry/metrics/plain-histogram.js';
+import { callFacts } from '../support/call-facts.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1, 10];
@@ -104,24 +105,18 @@ const NONE: CallTraffic = { messages: 0, payloadBytes: 0, first: undefined, enco
 
 function record(path: string, method: CriMethod | undefined, grpcStatus: number, durationSeconds: number, requestBytes = 0, responseBytes = 0): CallRecord {
   const service = path.slice(1, path.lastIndexOf('/'));
-  return new CallRecord(
+  return callRecord({
+    ...callFacts(),
     path,
     method,
     service,
-    path.slice(path.lastIndexOf('/') + 1),
-    new Date(),
-    performance.now(),
+    methodName: path.slice(path.lastIndexOf('/') + 1),
+    startTick: performance.now(),
     durationSeconds,
     grpcStatus,
-    undefined,
-    undefined,
-    false,
-    { ...NONE, messages: 1, payloadBytes: requestBytes },
-    { ...NONE, messages: 1, payloadBytes: responseBytes },
-    1024,
-    undefined,
-    undefined,
-  );
+    request: { ...NONE, messages: 1, payloadBytes: requestBytes },
+    response: { ...NONE, messages: 1, payloadBytes: responseBytes },
+  });
 }
 
 describe('CallMetrics', () => {
@@ -161,7 +156,7 @@ describe('CallMetrics', () => {
     const method = criMethod('StopPodSandbox');
     const garbage = Buffer.from([0x3f, 0x01]);
     const request: CallTraffic = { messages: 1, payloadBytes: garbage.length, first: { compressed: false, payload: garbage, pieces: [garbage] }, encoding: undefined };
-    metrics.onCall(new CallRecord(method.path, method, method.service, method.name, new Date(), 0, 0.001, 0, undefined, undefined, false, request, NONE, 1024, undefined, undefined));
+    metrics.onCall(callRecord({ ...callFacts(method), durationSeconds: 0.001, grpcStatus: 0, request }));
     const text = await registry.metrics();
     assert.match(text, /^criscope_decode_failures_total\{direction="request"\} 1$/m);
     assert.match(text, /^criscope_decode_failures_total\{direction="response"\} 0$/m);

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { toMessageObject, type MessageObject } from '../../src/cri/message-object.js';
 import { loadCriProto } from '../../src/cri/proto-root.js';
 import { CEL_METHODS, celRule, celRuleSchema } from '../../src/policy/rules/cel-rule.js';
-import type { PodIdentity, PolicySubject, Violation } from '../../src/policy/types.js';
+import type { PolicySubject, Violation } from '../../src/policy/types.js';
+import type { PodIdentity } from '../../src/cri/pod-identity.js';
 
 const root = loadCriProto();
 const createContainer = root.lookupType('runtime.v1.CreateContainerRequest');

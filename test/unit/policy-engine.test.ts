@@ -11,10 +11,10 @@ import { DECODE_RULE } from '../../src/policy/built-in-rules.js';
 import { PolicyEngine } from '../../src/policy/policy-engine.js';
 import type { PolicyLookups } from '../../src/policy/policy-subject.js';
 import type { Policy } from '../../src/policy/policy.js';
-import type { PodIdentity } from '../../src/policy/types.js';
-import type { GateVerdict } from '../../src/relay/request-gate.js';
 import { criMethod, criTable, type Message } from '../support/cri-client.js';
 import { policyFile } from '../support/policy-env.js';
+import type { PodIdentity } from '../../src/cri/pod-identity.js';
+import type { GateVerdict } from '../../src/cri/policy-decision.js';
 
 const GI = 1024 ** 3;
 const MI = 1024 ** 2;

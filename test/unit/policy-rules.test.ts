@@ -5,7 +5,8 @@ import { compileScope, podSelectorSchema, type SelectorConfig } from '../../src/
 import { cpuQuantity, memoryQuantity } from '../../src/policy/quantity.js';
 import { resourcesRule, resourcesRuleSchema } from '../../src/policy/rules/resources-rule.js';
 import { securityRule, securityRuleSchema } from '../../src/policy/rules/security-rule.js';
-import type { PodIdentity, PolicySubject, ResourceSubject, SecuritySubject, Violation } from '../../src/policy/types.js';
+import type { PolicySubject, ResourceSubject, SecuritySubject, Violation } from '../../src/policy/types.js';
+import type { PodIdentity } from '../../src/cri/pod-identity.js';
 
 const GI = 1024 ** 3;
 const MI = 1024 ** 2;

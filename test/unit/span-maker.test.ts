@@ -3,17 +3,7 @@ import { describe, it } from 'node:test';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type SpanContext, type SpanStatus } from '@opentelemetry/api';
 import { TraceState, hrTimeToMicroseconds } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  InMemorySpanExporter,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-  createAlwaysRecordSampler,
-  type IdGenerator,
-  type ReadableSpan,
-  type Sampler,
-} from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, TracerProvider, createAlwaysRecordSampler, type IdGenerator, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace';
 import { SpanMaker, type ResolvedSpanLimits, type SpanEvent } from '../../src/telemetry/tracing/span-maker.js';
 
 const DEFAULT_LIMITS: ResolvedSpanLimits = {

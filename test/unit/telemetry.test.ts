@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
+import { callRecord, type CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
 import type { CriMethod } from '../../src/cri/method-table.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -17,6 +17,7 @@ import { PodStarts, type PodStart, type PodStartListener, type PodStartResult } 
 import type { CallInFlight } from '../../src/telemetry/call-in-flight.js';
 import { rpcConventions, type RpcConventions } from '../../src/telemetry/tracing/semconv.js';
 import { tracingSettings } from '../../src/telemetry/tracing/tracing-settings.js';
+import { callFacts } from '../support/call-facts.js';
 import { criMethod, criTable, type Message } from '../support/cri-client.js';
 
 // ---------------------------------------------------------------------------
@@ -31,7 +32,7 @@ function traffic(method: CriMethod, direction: 'request' | 'response', message: 
 }
 
 /** A finished call as the relay's TrackedCall.record() would build it. */
-function callRecord(
+function recordOf(
   methodName: string,
   request: Message,
   response: Message | undefined,
@@ -40,24 +41,16 @@ function callRecord(
   durationSeconds = 0.002,
 ): CallRecord {
   const method = criMethod(methodName);
-  return new CallRecord(
-    method.path,
-    method,
-    method.service,
-    method.name,
-    new Date(performance.timeOrigin + startTick),
+  return callRecord({
+    ...callFacts(method),
     startTick,
     durationSeconds,
-    code,
-    code === 0 ? undefined : 'failed',
-    undefined,
-    false,
-    traffic(method, 'request', request),
-    traffic(method, 'response', code === 0 ? response : undefined),
-    1024 * 1024,
-    undefined,
-    undefined,
-  );
+    grpcStatus: code,
+    grpcMessage: code === 0 ? undefined : 'failed',
+    request: traffic(method, 'request', request),
+    response: traffic(method, 'response', code === 0 ? response : undefined),
+    maxDecodedBytes: 1024 * 1024,
+  });
 }
 
 describe('the gRPC status a record reports', () => {
@@ -76,8 +69,7 @@ describe('the gRPC status a record reports', () => {
   ];
   for (const { name, grpcStatus, resetCode, grpcTimeout, durationSeconds, code } of cases) {
     it(name, () => {
-      const none: CallTraffic = { messages: 0, payloadBytes: 0, first: undefined, encoding: undefined };
-      const record = new CallRecord(method.path, method, method.service, method.name, new Date(), 0, durationSeconds, grpcStatus, undefined, resetCode, false, none, none, 1024, undefined, grpcTimeout);
+      const record = callRecord({ ...callFacts(method), durationSeconds, grpcStatus, resetCode, grpcTimeout });
       assert.equal(record.code, code);
     });
   }
@@ -291,7 +283,7 @@ describe('NodeMetrics', () => {
     it(name, async () => {
       const registry = new Registry();
       const metrics = new NodeMetrics(registry, { version: 'test', node: 'node-1' });
-      for (const [request, response] of polls) metrics.onCall(callRecord('ContainerStatus', request, response));
+      for (const [request, response] of polls) metrics.onCall(recordOf('ContainerStatus', request, response));
       for (const [exitClassName, count] of Object.entries(expected)) {
         assert.equal((await sample(registry, 'criscope_container_exits_total', { exit_class: exitClassName })) ?? 0, count, exitClassName);
       }
@@ -309,7 +301,7 @@ describe('NodeMetrics', () => {
       { image: 'localhost:5000/app', code: 14 },
     ];
     for (const { image, code } of pulls) {
-      metrics.onCall(callRecord('PullImage', { image: { image }, sandbox_config: pod }, { image_ref: 'sha256:abc' }, code, performance.now(), 0.5));
+      metrics.onCall(recordOf('PullImage', { image: { image }, sandbox_config: pod }, { image_ref: 'sha256:abc' }, code, performance.now(), 0.5));
     }
     const expected: { registry: string; count: number | undefined; failures: number | undefined }[] = [
       { registry: 'docker.io', count: 1, failures: undefined },
@@ -381,7 +373,7 @@ async function feed(podStarts: PodStarts, steps: readonly Step[]): Promise<CallR
       await sleep(step.waitMs);
       continue;
     }
-    const record = callRecord(step.method, step.request, step.response, step.code ?? 0);
+    const record = recordOf(step.method, step.request, step.response, step.code ?? 0);
     records.push(record);
     podStarts.onCall(record);
   }
@@ -567,7 +559,7 @@ describe('PodStarts', () => {
       const uids = records.map((record) => podStarts.startOf(record)?.uid);
       assert.deepEqual(uids, ['u-1', 'u-2', 'u-1', 'u-1', 'u-2', 'u-2', 'u-1', undefined]);
       assert.equal(podStarts.startOf(records[0]), podStarts.startOf(records[6]), 'the same start object');
-      assert.equal(podStarts.startOf(callRecord('StartContainer', { container_id: 'c-1' }, {})), undefined, 'a record it has not seen');
+      assert.equal(podStarts.startOf(recordOf('StartContainer', { container_id: 'c-1' }, {})), undefined, 'a record it has not seen');
     } finally {
       podStarts.close();
     }

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { cpuQuantity, formatBytes, formatMillicores, memoryQuantity } from '../quantity.js';
-import type { PolicyAction, PolicySubject, ResourceClamp, ResourceSubject, RuleChecks, Violation } from '../types.js';
+import type { PolicySubject, ResourceSubject, RuleChecks, Violation } from '../types.js';
+import type { PolicyAction, ResourceClamp } from '../../cri/policy-decision.js';
 
 /** The runtime's CFS period when the request leaves it unset, in microseconds. */
 const DEFAULT_CPU_PERIOD = 100_000;

@@ -4,7 +4,8 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import type { PodIdentity, PolicySubject, RuleChecks, SecuritySubject, Violation } from '../types.js';
+import type { PolicySubject, RuleChecks, SecuritySubject, Violation } from '../types.js';
+import type { PodIdentity } from '../../cri/pod-identity.js';
 
 const METHODS: ReadonlySet<string> = new Set(['RunPodSandbox', 'CreateContainer']);
 

@@ -1,11 +1,11 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { MethodTable } from '../../cri/method-table.js';
-import { grpcStatusName } from '../../errors.js';
 import type { CallInFlight, CallsInFlight } from '../call-in-flight.js';
 import { MethodLabelValues, OTHER, type MethodLabels } from './label-values.js';
 import { PlainCounter, type CounterSeries } from './plain-counter.js';
 import { PlainHistogram, type HistogramSeries } from './plain-histogram.js';
+import { grpcStatusName } from '../../wire-codes.js';
 
 /** From a Status or ListContainers call (milliseconds) to an image pull (minutes). */
 export const CALL_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];

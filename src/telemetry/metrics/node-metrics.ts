@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
-import { GrpcStatus } from '../../errors.js';
 import type { PodStart, PodStartListener, PodStartResult } from '../pod-starts.js';
 import { CALL_DURATION_BUCKETS } from './call-metrics.js';
 import { FirstSeenValues, registryOf } from './label-values.js';
+import { GrpcStatus } from '../../wire-codes.js';
 
 /** runtime.v1 ContainerState: CONTAINER_EXITED. */
 const CONTAINER_EXITED = 2;

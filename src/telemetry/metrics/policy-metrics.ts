@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
-import type { PolicyDecision } from '../../policy/policy-decision.js';
 import { FirstSeenValues, OTHER } from './label-values.js';
+import type { PolicyDecision } from '../../cri/policy-decision.js';
 
 /** Distinct namespaces a node gets series for; the rest are "other". */
 const MAX_NAMESPACES = 64;

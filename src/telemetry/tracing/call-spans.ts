@@ -2,13 +2,13 @@ import { SpanKind, SpanStatusCode, type Attributes, type SpanContext, type SpanS
 import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
-import type { PolicyDecision } from '../../policy/policy-decision.js';
-import { GrpcStatus, grpcStatusName } from '../../errors.js';
 import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
 import type { TraceContinuation } from '../trace-continuation.js';
 import * as semconv from './semconv.js';
 import type { RpcConventions } from './semconv.js';
 import type { SpanEvent, SpanMaker, StartedSpan } from './span-maker.js';
+import type { PolicyDecision } from '../../cri/policy-decision.js';
+import { GrpcStatus, grpcStatusName } from '../../wire-codes.js';
 
 /** The statuses that make a server span an error, per the OpenTelemetry RPC conventions for gRPC servers. */
 const SERVER_ERROR_CODES: ReadonlySet<number> = new Set([
@@ -66,14 +66,30 @@ type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
  * given to the runtime) when the request passes, the span is made when the
  * call has ended, off the relay's path.
  */
+/** Where a continued span sits: the client's trace context, and the span id criscope chose for it. */
+interface ContinuedPlace {
+  readonly parent: TraceParent;
+  readonly tracestate: string | undefined;
+  readonly spanId: string;
+  /** The W3C traceparent that names this span as the runtime's parent. */
+  readonly traceparent: string;
+}
+
 class ContinuedSpan implements CallSpan {
+  readonly parent: TraceParent;
+  readonly tracestate: string | undefined;
+  readonly spanId: string;
+  readonly traceparent: string;
+
   constructor(
-    readonly parent: TraceParent,
-    readonly tracestate: string | undefined,
-    readonly spanId: string,
-    readonly traceparent: string,
+    place: ContinuedPlace,
     private readonly make: (continued: ContinuedSpan, record: CallRecord) => void,
-  ) {}
+  ) {
+    this.parent = place.parent;
+    this.tracestate = place.tracestate;
+    this.spanId = place.spanId;
+    this.traceparent = place.traceparent;
+  }
 
   end(record: CallRecord): void {
     this.make(this, record);
@@ -108,7 +124,7 @@ export class CallSpans implements CallObserver, PodStartListener, TraceContinuat
     if (parent === null) return undefined;
     const spanId = this.spans.newSpanId();
     const flags = parent.traceFlags.toString(16).padStart(2, '0');
-    return new ContinuedSpan(parent, tracestate, spanId, `00-${parent.traceId}-${spanId}-${flags}`, this.makeContinued);
+    return new ContinuedSpan({ parent, tracestate, spanId, traceparent: `00-${parent.traceId}-${spanId}-${flags}` }, this.makeContinued);
   };
 
   onCall(record: CallRecord): void {

@@ -34,7 +34,7 @@ class CountingExporter implements SpanExporter {
       if (ok === this.failing) {
         this.failing = !ok;
         if (ok) this.log.info('span export works again');
-        else this.log.warn({ err: result.error?.message ?? 'unknown', spans: spans.length }, 'span export failing; spans are dropped and counted until it works');
+        else this.log.warn({ err: result.error ?? new Error('the exporter gave no reason'), spans: spans.length }, 'span export failing; spans are dropped and counted until it works');
       }
       this.settled(spans.length, ok);
       resultCallback(result);

@@ -32,17 +32,25 @@ function spanTime(tick: number, clockOffset: number): HrTime {
 
 /** A span's identity and start, fixed when it starts, as the SDK's tracer fixes them. */
 export class StartedSpan {
-  constructor(
-    readonly name: string,
-    readonly kind: SpanKind,
-    readonly context: SpanContext,
-    readonly parent: SpanContext | undefined,
-    readonly startTime: HrTime,
-    /** Milliseconds from the performance clock (from its origin) to the wall clock, when the span started. */
-    private readonly clockOffset: number,
-    /** The attributes it started with and those the sampler added, under the ones it ends with. */
-    readonly startAttributes: Attributes | undefined,
-  ) {}
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly context: SpanContext;
+  readonly parent: SpanContext | undefined;
+  readonly startTime: HrTime;
+  /** Milliseconds from the performance clock (from its origin) to the wall clock, when the span started. */
+  private readonly clockOffset: number;
+  /** The attributes it started with and those the sampler added, under the ones it ends with. */
+  readonly startAttributes: Attributes | undefined;
+
+  constructor(start: { name: string; kind: SpanKind; context: SpanContext; parent: SpanContext | undefined; startTime: HrTime; clockOffset: number; startAttributes: Attributes | undefined }) {
+    this.name = start.name;
+    this.kind = start.kind;
+    this.context = start.context;
+    this.parent = start.parent;
+    this.startTime = start.startTime;
+    this.clockOffset = start.clockOffset;
+    this.startAttributes = start.startAttributes;
+  }
 
   get sampled(): boolean {
     return (this.context.traceFlags & TraceFlags.SAMPLED) !== 0;
@@ -107,14 +115,14 @@ export class SpanMaker {
     const startAttributes = attributes === NO_ATTRIBUTES ? undefined : attributes;
     if (parent !== undefined) {
       const context: SpanContext = { traceId: parent.traceId, spanId, traceFlags: parent.traceFlags & TraceFlags.SAMPLED, traceState: parent.traceState };
-      return new StartedSpan(name, kind, context, parent, startTime, clockOffset, startAttributes);
+      return new StartedSpan({ name, kind, context, parent, startTime, clockOffset, startAttributes });
     }
     const traceId = this.output.ids.generateTraceId();
     const sampling = this.output.rootSampler.shouldSample(ROOT_CONTEXT, traceId, name, kind, attributes, NO_LINKS);
     const traceFlags = sampling.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE;
     const context: SpanContext = { traceId, spanId, traceFlags, traceState: sampling.traceState };
     const withSampler = sampling.attributes === undefined ? startAttributes : { ...attributes, ...sampling.attributes };
-    return new StartedSpan(name, kind, context, undefined, startTime, clockOffset, withSampler);
+    return new StartedSpan({ name, kind, context, parent: undefined, startTime, clockOffset, startAttributes: withSampler });
   }
 
   /** Whether ending `span` would export it: sampled, or to be kept. Nothing else need be worked out otherwise. */
