@@ -2,7 +2,7 @@
 # criscope's container image, for the installer DaemonSet (config/kubernetes/criscope-installer.yaml).
 # The image never runs criscope as a pod: kubelet cannot start a pod through a proxy that is
 # itself a pod, so the DaemonSet copies the executable onto the node, where systemd runs it
-# (see the README's operator notes). `docker build -t ghcr.io/criscope/criscope:0.1.0 .`
+# (see docs/operating.md). `docker build -t ghcr.io/criscope/criscope:0.1.0 .`
 #
 # Pin both images by digest for reproducible builds (NODE_IMAGE=node:20-bookworm-slim@sha256:…).
 # The executable is the node binary of the build stage with criscope inside (Node's
@@ -30,7 +30,7 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="criscope" \
       org.opencontainers.image.description="Installer for criscope, a transparent CRI proxy that traces, measures and checks kubelet's calls to the container runtime; it runs on the node as a systemd service" \
       org.opencontainers.image.source="https://github.com/criscope/criscope" \
-      org.opencontainers.image.documentation="https://github.com/criscope/criscope#putting-criscope-in-front-of-kubelet" \
+      org.opencontainers.image.documentation="https://github.com/criscope/criscope/blob/main/docs/operating.md" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.base.name="debian:bookworm-slim"

@@ -3,7 +3,7 @@
 
 require_node() {
   if ! command -v node >/dev/null 2>&1; then
-    echo "criscope needs Node.js 20 or newer on PATH (see the README's prerequisites)" >&2
+    echo "criscope needs Node.js 20 or newer on PATH (see the prerequisites in docs/operating.md)" >&2
     exit 1
   fi
   local major

@@ -7,6 +7,7 @@ import { buildMethodTable } from '../cri/method-table.js';
 import { OpsServer } from '../http/ops-server.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
+import { OPEN_GATE } from '../relay/request-gate.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { CallObservers, type CallObserver } from '../cri/call-record.js';
@@ -161,7 +162,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     passedFds: takeSystemdListenFds(process.env, process.pid),
     socketMode: config.socketMode,
     log,
-    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, maxKeptBytesPerConnection: config.maxKeptBytesPerConnection, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine },
+    tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, maxKeptBytesPerConnection: config.maxKeptBytesPerConnection, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine ?? OPEN_GATE },
     onReachabilityChange: runtimeMetrics.reachabilityChanged,
   });
   const separator = config.httpListen.lastIndexOf(':');

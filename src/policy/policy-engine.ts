@@ -35,6 +35,8 @@ function lowestPerField(clamps: readonly ResourceClamp[]): ResourceClamp[] {
  * policy imports nothing from the relay.
  */
 export class PolicyEngine {
+  /** A policy is in force: every policy-relevant call comes before it. */
+  readonly inForce = true;
   private readonly clampTargets = new Map<string, ClampTarget>();
   private readonly judgedFields = new Map<string, protobuf.Type>();
 

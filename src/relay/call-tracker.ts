@@ -23,8 +23,8 @@ export interface TrackingContext {
   readonly log: Logger;
   /** Present when tracing is on: request header blocks with a traceparent are then re-parented. */
   readonly traceContinuation?: TraceContinuation;
-  /** Present when a policy is in force: the calls it judges are held until judged. */
-  readonly gate?: RequestGate;
+  /** The policy in force (the calls it judges are held until judged), or the open gate. */
+  readonly gate: RequestGate;
 }
 
 /** What a call's request headers say that its tracking needs. */
@@ -73,7 +73,7 @@ export class TrackedCall implements CallInFlight {
     this.method = method;
     const keep = context.keepMessagesUpTo;
     this.keep = keep;
-    this.judgedAs = context.gate === undefined ? undefined : context.table.judgedAs(path);
+    this.judgedAs = context.gate.inForce ? context.table.judgedAs(path) : undefined;
     this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0, budget);
     this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget);
   }

@@ -31,7 +31,7 @@ export class ClientFrames {
     switch (type) {
       case FrameType.HEADERS:
         parts.limits.clientOpened(streamId);
-        if (this.withheldBlock && parts.reparenting?.reencodes !== true) {
+        if (this.withheldBlock && !parts.reparenting.reencodes) {
           // The runtime's HPACK table is missing a block: this one would decode wrongly there.
           connection.destroy();
           return FrameVerdict.Drop;
@@ -92,7 +92,6 @@ export class ClientFrames {
   /** A request header block frame goes on as it came, unless tracing holds it for re-encoding. */
   private blockFrameFate(flags: number, frame: Buffer): FrameVerdict {
     const reparenting = this.parts.reparenting;
-    if (reparenting === undefined) return FrameVerdict.Forward;
     if (this.connection.state() !== 'relaying') {
       reparenting.forget();
       return FrameVerdict.Forward;
@@ -113,13 +112,13 @@ export class ClientFrames {
       connection.close('criscope: request trailers on a call being judged');
       return;
     }
-    const gate = parts.tracking.gate;
-    if (call !== undefined && gate !== undefined && connection.state() === 'relaying') {
+    const { gate } = parts.tracking;
+    if (call !== undefined && connection.state() === 'relaying') {
       const refusal = gate.refuses(call.path);
       if (refusal !== undefined) parts.held.refuse(block.streamId, call, refusal, block.endStream);
       else if (call.judgedAs !== undefined && !block.endStream && gate.holds(call.judgedAs)) call.held = parts.held.hold(block.streamId);
     }
-    if (connection.state() === 'relaying' && parts.reparenting !== undefined) {
+    if (connection.state() === 'relaying') {
       try {
         // The decoder's record of never-indexed fields is of this block: it was decoded just before.
         parts.reparenting.reparent(block, call, parts.requestBlocks.decoder.neverIndexedFields);

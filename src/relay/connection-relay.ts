@@ -13,7 +13,7 @@ import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
 import { ProtocolErrors } from './protocol-errors.js';
-import { RequestReparenting } from './request-reparenting.js';
+import { REQUEST_BLOCKS_AS_THEY_CAME, RequestReparenting } from './request-reparenting.js';
 import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
 import { RuntimeLoss } from './runtime-loss.js';
@@ -86,7 +86,7 @@ export class ConnectionRelay {
       toRuntime,
       requestBlocks,
       responseBlocks,
-      reparenting: tracking.traceContinuation === undefined ? undefined : new RequestReparenting(tracking.traceContinuation, toRuntime),
+      reparenting: tracking.traceContinuation === undefined ? REQUEST_BLOCKS_AS_THEY_CAME : new RequestReparenting(tracking.traceContinuation, toRuntime),
       owned,
       held,
       answers: new ClientAnswers(toClient, calls, responseBlocks),
@@ -286,7 +286,7 @@ export class ConnectionRelay {
     this.blind = true;
     this.parts.requestBlocks.stop();
     this.parts.responseBlocks.stop();
-    if (this.parts.reparenting?.reencodes === true || this.context.tracking.gate !== undefined) {
+    if (this.parts.reparenting.reencodes || this.context.tracking.gate.inForce) {
       // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
       this.context.log.warn({ reason, err: cause }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
       this.close('criscope: cannot follow this connection; reconnect');

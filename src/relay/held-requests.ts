@@ -117,8 +117,8 @@ export class HeldRequests {
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
     const { gate, keepMessagesUpTo, maxKeptBytesPerConnection, log } = this.tracking;
     const method = call.judgedAs;
-    if (gate === undefined || method === undefined) {
-      // Not reached: a call is held only when both are there. Should it be, the request goes on as it came.
+    if (method === undefined) {
+      // Not reached: only a call the gate judges is held. Should it be, the request goes on as it came.
       held.released = true;
       this.owned.send(streamId);
       return;

@@ -5,7 +5,7 @@ import type { FramePump } from './frame-pump.js';
 import type { HeaderBlockReader } from './header-blocks.js';
 import type { HeldRequests } from './held-requests.js';
 import type { OwnedStreams } from './owned-streams.js';
-import type { RequestReparenting } from './request-reparenting.js';
+import type { RequestBlocks } from './request-reparenting.js';
 import type { SettingsParties } from './settings-exchange.js';
 import type { StreamLimits } from './stream-limits.js';
 
@@ -23,8 +23,8 @@ export interface RelayParts {
   /** The HPACK context of each direction: the client's encoder, and the runtime's. */
   readonly requestBlocks: HeaderBlockReader;
   readonly responseBlocks: HeaderBlockReader;
-  /** Present when tracing is on: request blocks with a traceparent go on re-parented. */
-  readonly reparenting: RequestReparenting | undefined;
+  /** With tracing on, request blocks with a traceparent go on re-parented; off, every block goes on as it came. */
+  readonly reparenting: RequestBlocks;
   /** The streams whose requests criscope holds, with their flow control; and the judging of those requests. */
   readonly owned: OwnedStreams;
   readonly held: HeldRequests;

@@ -8,6 +8,11 @@ import type { GateVerdict } from '../cri/policy-decision.js';
  */
 export interface RequestGate {
   /**
+   * False for the open gate, which judges nothing: calls then keep no request
+   * for it, and a connection criscope can no longer read may go on unjudged.
+   */
+  readonly inForce: boolean;
+  /**
    * A verdict on the call's path alone, when its headers arrive: a service
    * policy does not let through (a runtime's own API on the same socket).
    * Undefined for the calls that go on to be judged, or not, by method.
@@ -22,3 +27,11 @@ export interface RequestGate {
    */
   judge(method: CriMethod, message: Buffer | undefined, unreadable: string | undefined, rewritable: boolean): Promise<GateVerdict>;
 }
+
+/** The gate when no policy is in force: it refuses nothing and holds nothing, so it is never asked to judge. */
+export const OPEN_GATE: RequestGate = {
+  inForce: false,
+  refuses: () => undefined,
+  holds: () => false,
+  judge: () => Promise.reject(new Error('the open gate holds no call, so it has none to judge')),
+};

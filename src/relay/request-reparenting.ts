@@ -18,6 +18,25 @@ export interface RequestBlockSink {
 /** What becomes of a request header block's frame: as a pump verdict, or the connection must end. */
 export type RequestBlockFate = FrameVerdict | 'cut';
 
+/** What becomes of request header blocks on their way to the runtime. */
+export interface RequestBlocks {
+  /** True once request blocks are re-encoded: the runtime's HPACK table no longer follows the client's. */
+  readonly reencodes: boolean;
+  reparent(block: HeaderBlock, call: TrackedCall | undefined, neverIndexed: readonly number[]): void;
+  keepOriginal(): void;
+  forget(): void;
+  frameFate(flags: number, frame: Buffer, readable: boolean): RequestBlockFate;
+}
+
+/** With tracing off, every request block goes on as it came, frame by frame. */
+export const REQUEST_BLOCKS_AS_THEY_CAME: RequestBlocks = {
+  reencodes: false,
+  reparent: () => undefined,
+  keepOriginal: () => undefined,
+  forget: () => undefined,
+  frameFate: () => FrameVerdict.Forward,
+};
+
 /**
  * With tracing on, a request whose client sent a traceparent goes to the
  * runtime with criscope's span as the parent instead. Its header block is
@@ -30,7 +49,7 @@ export type RequestBlockFate = FrameVerdict | 'cut';
  * The frames of a request block are held until the block ends, then go on as
  * they came or give way to the re-encoded block.
  */
-export class RequestReparenting {
+export class RequestReparenting implements RequestBlocks {
   /** Set once a request block was re-encoded: every later one must be too. */
   private reencoding = false;
   /** Copies of the frames of a request block still open. */

@@ -78,7 +78,13 @@ describe('criscope serve: its socket, its endpoints and its shutdown', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
       await waitFor(() => output.includes('"msg":"criscope serving"'), 'criscope to serve');
-      assert.match(output, /"err":"listen EADDRINUSE[^"]*".*"msg":"cannot serve \/healthz, \/readyz and \/metrics; relaying all the same/);
+      const failed = output
+        .split('\n')
+        .filter((line) => line.includes('"msg":"cannot serve /healthz, /readyz and /metrics; relaying all the same'))
+        .map((line) => JSON.parse(line) as { err: { message: string; code: string; stack: string } });
+      assert.equal(failed.length, 1, output);
+      assert.match(failed[0].err.message, /^listen EADDRINUSE/);
+      assert.equal(failed[0].err.code, 'EADDRINUSE', 'the error is logged whole');
       const client = new CriTestClient(socketPath);
       assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
       client.close();

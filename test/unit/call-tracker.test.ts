@@ -6,6 +6,7 @@ import { KeepBudget } from '../../src/relay/keep-budget.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 import { grpcFrame } from '../support/raw-h2.js';
+import { OPEN_GATE } from '../../src/relay/request-gate.js';
 
 const LIST_CONTAINERS = '/runtime.v1.RuntimeService/ListContainers';
 const KIB = 1024;
@@ -21,7 +22,7 @@ function listAnswer(count: number): Buffer {
 function trackerWith(limit: number): { tracker: CallTracker; budget: KeepBudget; records: CallRecord[] } {
   const records: CallRecord[] = [];
   const budget = new KeepBudget(limit);
-  const context = { table: criTable, observer: { onCall: (record: CallRecord) => records.push(record) }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: limit, log: createLogger('silent') };
+  const context = { table: criTable, observer: { onCall: (record: CallRecord) => records.push(record) }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: limit, log: createLogger('silent'), gate: OPEN_GATE };
   return { tracker: new CallTracker(context, budget, () => undefined), budget, records };
 }
 

@@ -15,6 +15,7 @@ import { Literal, indexedField, literalField } from '../support/hpack-bytes.js';
 import { parseFrames, type RawFrame } from '../support/raw-socket.js';
 import { SETTINGS } from '../support/test-frames.js';
 import { GrpcStatus, Http2ErrorCode } from '../../src/wire-codes.js';
+import { OPEN_GATE } from '../../src/relay/request-gate.js';
 
 const VERSION = '/runtime.v1.RuntimeService/Version';
 const KIB = 1024;
@@ -54,7 +55,7 @@ interface ClientSide {
 function clientSide(): ClientSide {
   const sink = new MemorySink();
   const records: CallRecord[] = [];
-  const context = { table: criTable, observer: { onCall: (record: CallRecord) => records.push(record) }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: 1024 * KIB, log: createLogger('silent') };
+  const context = { table: criTable, observer: { onCall: (record: CallRecord) => records.push(record) }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: 1024 * KIB, log: createLogger('silent'), gate: OPEN_GATE };
   const calls = new CallTracker(context, new KeepBudget(context.maxKeptBytesPerConnection), () => undefined);
   const problems: string[] = [];
   const rules = new ConnectionFrameRules();

@@ -61,7 +61,7 @@ const decision = (denial: string | undefined): PolicyDecision => ({ method: 'Cre
 
 /** A gate that holds every CreateContainer and answers each judgement with `verdict`. */
 function gateAnswering(verdict: GateVerdict): RequestGate {
-  return { refuses: () => undefined, holds: () => true, judge: () => Promise.resolve(verdict) };
+  return { inForce: true, refuses: () => undefined, holds: () => true, judge: () => Promise.resolve(verdict) };
 }
 
 function heldRequestsWith(gate: RequestGate): { held: HeldRequests; owned: OwnedStreams; host: RecordingHost; calls: CallTracker } {
@@ -128,7 +128,7 @@ describe('held requests', () => {
 
   it('give back what streams above the runtime GOAWAY held', () => {
     const never = new Promise<GateVerdict>(() => undefined);
-    const { held, owned, host, calls } = heldRequestsWith({ refuses: () => undefined, holds: () => true, judge: () => never });
+    const { held, owned, host, calls } = heldRequestsWith({ inForce: true, refuses: () => undefined, holds: () => true, judge: () => never });
     held.clientData(5, 0, dataFrame(5, Buffer.alloc(3000), false), holdCall(held, calls, 5));
     const connectionCredit = (): number[] => host.toClientFrames.filter((frame) => frame[3] === FrameType.WINDOW_UPDATE && frame.readUInt32BE(5) === 0).map((frame) => frame.readUInt32BE(FRAME_HEADER_LENGTH));
     assert.deepEqual(connectionCredit(), [], 'held, the bytes still count against the connection');

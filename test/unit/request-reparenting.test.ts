@@ -14,6 +14,7 @@ import { criTable } from '../support/cri-client.js';
 import { Literal, indexedField, literalField, literalFieldIndexedName } from '../support/hpack-bytes.js';
 import { parseFrames } from '../support/raw-socket.js';
 import { splitBlock } from '../support/test-frames.js';
+import { OPEN_GATE } from '../../src/relay/request-gate.js';
 
 const PATH = '/runtime.v1.RuntimeService/Version';
 const CLIENT_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -52,7 +53,7 @@ class RequestDirection {
   readonly reparenting: RequestReparenting;
 
   constructor(readonly spans = new FixedSpans()) {
-    const context = { table: criTable, observer: { onCall: () => undefined }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: 1024 * KIB, log: createLogger('silent') };
+    const context = { table: criTable, observer: { onCall: () => undefined }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: 1024 * KIB, log: createLogger('silent'), gate: OPEN_GATE };
     this.calls = new CallTracker(context, new KeepBudget(context.maxKeptBytesPerConnection), () => undefined);
     this.reparenting = new RequestReparenting(spans, this.runtime);
   }
