@@ -52,6 +52,20 @@ module.exports = {
       from: { path: '^src/', pathNot: rooms(LAYERS.flat()) },
       to: {},
     },
+    {
+      name: 'room-not-in-layers',
+      comment: 'an import of a part of src/ that is in no room of LAYERS in .dependency-cruiser.cjs: add it where it belongs',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^src/', pathNot: rooms(LAYERS.flat()) },
+    },
+    {
+      name: 'src-only',
+      comment: 'criscope imports nothing from the tests, the benchmark, the demo or the scripts',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(test|bench|demo|scripts)/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -2,6 +2,7 @@
 // CRISCOPE_BENCH_QUICK=1 lowers every count's default (explicit CRISCOPE_BENCH_* values still win),
 // for checking the bench itself in a minute or two; its figures are too few to judge criscope by.
 
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export type BackendName = "stub" | "containerd";
@@ -12,6 +13,8 @@ export interface BenchConfig {
   readonly criscopeMain: string;
   /** Extra args for both criscope paths (criscope and criscope+telemetry), e.g. --max-message-bytes. */
   readonly criscopeExtraArgs: readonly string[];
+  /** NODE_OPTIONS for both criscope paths: what the shipped systemd unit gives criscope, so the bench measures it as deployed. */
+  readonly criscopeNodeOptions: string;
   /** Written by scripts/test-runtime/up.sh; no file means no containerd backend. */
   readonly testRuntimeEnvFile: string;
   /** Which backends to measure (CRISCOPE_BENCH_BACKENDS, default "stub,containerd"). */
@@ -85,6 +88,7 @@ export function readBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     protoPath: env["CRISCOPE_BENCH_PROTO"] ?? `${REPO_ROOT}proto/runtime/v1/api.proto`,
     criscopeMain: env["CRISCOPE_BENCH_MAIN"] ?? `${REPO_ROOT}dist/src/cli/main.js`,
     criscopeExtraArgs: (env["CRISCOPE_BENCH_ARGS"] ?? "").split(/\s+/).filter((arg) => arg !== ""),
+    criscopeNodeOptions: env["CRISCOPE_BENCH_NODE_OPTIONS"] ?? unitNodeOptions(`${REPO_ROOT}config/systemd/criscope.service`),
     testRuntimeEnvFile: env["CRISCOPE_TEST_ENV_FILE"] ?? "/run/criscope-test/env",
     backends: backendNames(env["CRISCOPE_BENCH_BACKENDS"] ?? "stub,containerd"),
     quick,
@@ -144,4 +148,10 @@ export function describeSettings(config: BenchConfig): string {
     `after idle gaps ${config.idleGapSamples} calls/path/method, ${config.idleGapSeconds} s apart`,
     `kubelet-shaped load ${config.kubeletBursts} bursts/path, ${config.kubeletGapSeconds} s apart`,
   ].join(", ");
+}
+
+/** The NODE_OPTIONS the systemd unit sets (`Environment=NODE_OPTIONS=…`), or "" when it sets none. */
+function unitNodeOptions(unitPath: string): string {
+  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(unitPath, "utf8"));
+  return line === null ? "" : line[1].trim();
 }

@@ -10,6 +10,7 @@ export async function startCriscope(
   name: CriscopeName,
   criscopeMain: string,
   extraArgs: readonly string[],
+  nodeOptions: string,
   listenSocket: string,
   runtimeSocket: string,
 ): Promise<RunningRelay> {
@@ -27,7 +28,7 @@ export async function startCriscope(
     "warn",
     ...extraArgs,
   ];
-  const child = spawnChild(name, process.execPath, args, withoutOtelVariables(process.env));
+  const child = spawnChild(name, process.execPath, args, { ...withoutOtelVariables(process.env), NODE_OPTIONS: nodeOptions });
   await waitUntilReady(
     child,
     `200 from /healthz on port ${port} and a socket at ${listenSocket}`,

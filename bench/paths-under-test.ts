@@ -45,7 +45,7 @@ export async function openPathsUnderTest(
   if (criscopeBuilt && criscopeNames.has("criscope")) {
     progress(`starting criscope ${config.criscopeExtraArgs.join(" ")}`.trimEnd());
     try {
-      relays.push(await startCriscope("criscope", config.criscopeMain, config.criscopeExtraArgs, join(workDir, "criscope.sock"), runtimeSocket));
+      relays.push(await startCriscope("criscope", config.criscopeMain, config.criscopeExtraArgs, config.criscopeNodeOptions, join(workDir, "criscope.sock"), runtimeSocket));
     } catch (error) {
       failures.push(`criscope failed to start: ${errorText(error)}`);
     }
@@ -57,7 +57,7 @@ export async function openPathsUnderTest(
       const configFile = join(workDir, "criscope-telemetry.yaml");
       writeTracingConfig(configFile, otlpSink.endpoint);
       const args = [...config.criscopeExtraArgs, "--config", configFile];
-      relays.push(await startCriscope("criscope+telemetry", config.criscopeMain, args, join(workDir, "criscope-telemetry.sock"), runtimeSocket));
+      relays.push(await startCriscope("criscope+telemetry", config.criscopeMain, args, config.criscopeNodeOptions, join(workDir, "criscope-telemetry.sock"), runtimeSocket));
       notes.push(`criscope+telemetry: criscope ${args.join(" ")}, tracing every call to an OTLP receiver in a process of its own`);
     } catch (error) {
       failures.push(`criscope+telemetry failed to start: ${errorText(error)}`);

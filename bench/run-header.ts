@@ -32,6 +32,7 @@ export async function runHeader(config: BenchConfig, services: CriServiceDefinit
     `- load average at start: ${loadAverage()} (1, 5, 15 min)`,
     `- node ${process.version}; ${nghttpxVersion() ?? "nghttpx not installed"}; containerd: ${await containerdVersion(config, services)}`,
     `- criscope extra args (both criscope paths): ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
+    `- criscope NODE_OPTIONS (both criscope paths; the systemd unit's unless CRISCOPE_BENCH_NODE_OPTIONS is set): ${config.criscopeNodeOptions === "" ? "(none)" : config.criscopeNodeOptions}`,
     "- every call carries a fresh W3C traceparent, on every path; criscope+telemetry also has a config turning tracing on (every call traced)",
     `- settings: ${describeSettings(config)}`,
   ];

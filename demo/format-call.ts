@@ -51,8 +51,13 @@ function formatCall(fields: Fields, message: string, paint: Paint): string {
   ].filter((detail): detail is string => detail !== undefined);
   const line = [head, ...details].join('  ');
   if (message === 'call') return line;
-  const why = text(fields['err']) ?? text(fields['grpcMessage']);
+  const why = errorMessage(fields['err']) ?? text(fields['grpcMessage']);
   return paint.failure(why === undefined ? line : `${line}  "${why}"`);
+}
+
+/** pino logs an error as an object ({ type, message, stack }); the line shows its message. */
+function errorMessage(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'message' in err ? text(err.message) : text(err);
 }
 
 /** Ids and uids cut to a prefix, as crictl shows them (crictl accepts a unique prefix back). */

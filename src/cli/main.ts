@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { inspect } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { CriscopeError } from '../errors.js';
 import { install } from '../install/install.js';
@@ -64,8 +65,23 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const message = error instanceof CriscopeError ? error.message : (error as Error).stack ?? String(error);
-    process.stderr.write(`criscope: ${message}\n`);
+    process.stderr.write(`criscope: ${exitReport(error)}\n`);
     process.exit(1);
   },
 );
+
+/**
+ * What criscope says when it exits on an error: criscope's own errors by their
+ * message (they name what was wrong and where), and each cause they wrap that
+ * the message does not already tell, on a line of its own; anything else, a
+ * bug, with its stack.
+ */
+function exitReport(error: unknown): string {
+  if (!(error instanceof CriscopeError)) return error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const lines = [error.message];
+  for (let cause = error.cause; cause !== undefined; cause = cause instanceof Error ? cause.cause : undefined) {
+    const told = cause instanceof Error ? cause.message : inspect(cause);
+    if (!lines.some((line) => line.includes(told))) lines.push(`  caused by: ${told}`);
+  }
+  return lines.join('\n');
+}

@@ -47,4 +47,6 @@ export interface GateVerdict {
   readonly decision: PolicyDecision;
   /** The message to send instead (uncompressed), when the request was rewritten. */
   readonly rewritten: Buffer | undefined;
+  /** What kept the gate from judging the request (a bug, not the request's fault): logged with its stack. */
+  readonly failure?: unknown;
 }

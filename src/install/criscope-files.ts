@@ -138,7 +138,7 @@ export class CriscopeFiles {
     try {
       return step();
     } catch (error) {
-      throw new InstallError(path, `cannot ${action}: ${codeOf(error)}`);
+      throw new InstallError(path, `cannot ${action}: ${codeOf(error)}`, { cause: error });
     }
   }
 }

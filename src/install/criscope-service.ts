@@ -57,7 +57,7 @@ export async function startCriscopeService(start: CriscopeStart): Promise<void> 
     if (!(error instanceof NotAnsweringError)) throw error;
     const socket = error.socket === 'image' ? NODE_PATHS.imageSocket : NODE_PATHS.socket;
     const outcome = await afterNoAnswer(start, sockets, `${error.call}: ${error.reason}`);
-    throw new InstallError(socket, `criscope did not answer ${error.call} within ${start.waitSeconds} s (${error.reason}); kubelet was left on ${start.kubeletRuntime}${outcome}; journalctl -u criscope.service says why`);
+    throw new InstallError(socket, `criscope did not answer ${error.call} within ${start.waitSeconds} s (${error.reason}); kubelet was left on ${start.kubeletRuntime}${outcome}; journalctl -u criscope.service says why`, { cause: error });
   }
   files.commit();
   forgetRefusedUpgrade(start.node);

@@ -83,7 +83,7 @@ export class PolicyEngine {
     try {
       return await this.evaluate(policy, method, message, unreadable, rewritable);
     } catch (error) {
-      return this.undecodable(policy, method.name, `criscope could not judge the request: ${(error as Error).message}`);
+      return { ...this.undecodable(policy, method.name, `criscope could not judge the request: ${(error as Error).message}`), failure: error };
     }
   }
 

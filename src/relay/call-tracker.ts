@@ -1,4 +1,4 @@
-import { callRecord, type CallObserver, type CallRecord, type CallSpan, type CallTraffic } from '../cri/call-record.js';
+import { CallRecord, type CallObserver, type CallSpan, type CallTraffic } from '../cri/call-record.js';
 import { decodeCall } from '../cri/decode-call.js';
 import type { CriIdentity } from '../cri/method-specs.js';
 import { serviceOfPath, type CriMethod, type MethodTable } from '../cri/method-table.js';
@@ -109,7 +109,7 @@ export class TrackedCall implements CallInFlight {
   }
 
   record(): CallRecord {
-    return callRecord({
+    return new CallRecord({
       path: this.path,
       method: this.method,
       service: this.service,

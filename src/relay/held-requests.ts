@@ -117,7 +117,7 @@ export class HeldRequests {
   private judge(streamId: number, call: TrackedCall, held: HeldRequest): void {
     const { gate, keepMessagesUpTo, maxKeptBytesPerConnection, log } = this.tracking;
     const method = call.judgedAs;
-    if (method === undefined) {
+    if (method === undefined || !gate.inForce) {
       // Not reached: only a call the gate judges is held. Should it be, the request goes on as it came.
       held.released = true;
       this.owned.send(streamId);
@@ -140,7 +140,10 @@ export class HeldRequests {
       }
     }
     gate.judge(method, message, unreadable, !held.headWentOn).then(
-      (verdict) => this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0, overBudget ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.PERMISSION_DENIED),
+      (verdict) => {
+        if (verdict.failure !== undefined) log.error({ err: verdict.failure, path: call.path }, 'policy could not judge a call');
+        this.applyVerdict(streamId, call, held, verdict, first?.payload.length ?? 0, overBudget ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.PERMISSION_DENIED);
+      },
       (error: unknown) => {
         log.error({ err: error, path: call.path }, 'policy could not judge a call');
         this.applyVerdict(streamId, call, held, undefined, 0);

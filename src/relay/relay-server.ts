@@ -59,7 +59,7 @@ class ReachabilityLog implements RuntimeReachability {
   unreachable(endpoint: string, reason: string): void {
     if (this.reachable.get(endpoint) === false) return;
     this.reachable.set(endpoint, false);
-    this.log.warn({ endpoint, err: reason }, 'runtime unreachable');
+    this.log.warn({ endpoint, reason }, 'runtime unreachable');
     this.onChange(endpoint, false);
   }
 }

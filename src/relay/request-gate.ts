@@ -28,10 +28,14 @@ export interface RequestGate {
   judge(method: CriMethod, message: Buffer | undefined, unreadable: string | undefined, rewritable: boolean): Promise<GateVerdict>;
 }
 
-/** The gate when no policy is in force: it refuses nothing and holds nothing, so it is never asked to judge. */
+/** A verdict names the call's pod; the open gate never looks it up. */
+const NO_POD = { namespace: '', name: '', uid: '', labels: {} };
+
+/** The gate when no policy is in force: it refuses nothing, holds nothing, and lets through whatever it is asked about. */
 export const OPEN_GATE: RequestGate = {
   inForce: false,
   refuses: () => undefined,
   holds: () => false,
-  judge: () => Promise.reject(new Error('the open gate holds no call, so it has none to judge')),
+  judge: (method) => Promise.resolve({ decision: { method: method.name, pod: NO_POD, findings: [], denial: undefined, clamps: [] }, rewritten: undefined }),
 };
+

@@ -53,11 +53,23 @@ describe('imports between the rooms of src/', () => {
     assert.match(output, /no-circular: src\/relay\/frame-pump\.ts →\s+src\/relay\/setting-limit\.ts →\s+src\/relay\/frame-pump\.ts/);
   });
 
-  it('fail the lint on a part of src/ that is in no room of the layer order', () => {
+  it('fail the lint on a part of src/ that is in no room of the layer order, importing or imported', () => {
     const root = copyOfTree();
-    appendFileSync(join(root, 'src/stray.ts'), "import { GrpcStatus } from './wire-codes.js';\nexport const OK = GrpcStatus.OK;\n");
+    appendFileSync(join(root, 'src/stray.ts'), "export const STRAY = 1;\n");
+    appendFileSync(join(root, 'src/cri/wire.ts'), "export { STRAY } from '../stray.js';\n");
+    appendFileSync(join(root, 'src/lost.ts'), "import { GrpcStatus } from './wire-codes.js';\nexport const OK = GrpcStatus.OK;\n");
     const { status, output } = checkImports(root);
     assert.notEqual(status, 0, output);
-    assert.match(output, /room-not-in-layers: src\/stray\.ts → src\/wire-codes\.ts/);
+    assert.match(output, /room-not-in-layers: src\/cri\/wire\.ts → src\/stray\.ts/);
+    assert.match(output, /room-not-in-layers: src\/lost\.ts → src\/wire-codes\.ts/);
+  });
+
+  it('fail the lint on an import from the tests into src/', () => {
+    const root = copyOfTree();
+    cpSync(join(PROJECT_ROOT, 'test/support/wait.ts'), join(root, 'test/support/wait.ts'));
+    appendFileSync(join(root, 'src/cri/wire.ts'), "export { waitFor } from '../../test/support/wait.js';\n");
+    const { status, output } = checkImports(root);
+    assert.notEqual(status, 0, output);
+    assert.match(output, /src-only: src\/cri\/wire\.ts → test\/support\/wait\.ts/);
   });
 });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { callRecord, type CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
+import { CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
 import type { CriMethod } from '../../src/cri/method-table.js';
 import { CallMetrics } from '../../src/telemetry/metrics/call-metrics.js';
 import { PlainCounter } from '../../src/telemetry/metrics/plain-counter.js';
@@ -105,7 +105,7 @@ const NONE: CallTraffic = { messages: 0, payloadBytes: 0, first: undefined, enco
 
 function record(path: string, method: CriMethod | undefined, grpcStatus: number, durationSeconds: number, requestBytes = 0, responseBytes = 0): CallRecord {
   const service = path.slice(1, path.lastIndexOf('/'));
-  return callRecord({
+  return new CallRecord({
     ...callFacts(),
     path,
     method,
@@ -156,7 +156,7 @@ describe('CallMetrics', () => {
     const method = criMethod('StopPodSandbox');
     const garbage = Buffer.from([0x3f, 0x01]);
     const request: CallTraffic = { messages: 1, payloadBytes: garbage.length, first: { compressed: false, payload: garbage, pieces: [garbage] }, encoding: undefined };
-    metrics.onCall(callRecord({ ...callFacts(method), durationSeconds: 0.001, grpcStatus: 0, request }));
+    metrics.onCall(new CallRecord({ ...callFacts(method), durationSeconds: 0.001, grpcStatus: 0, request }));
     const text = await registry.metrics();
     assert.match(text, /^criscope_decode_failures_total\{direction="request"\} 1$/m);
     assert.match(text, /^criscope_decode_failures_total\{direction="response"\} 0$/m);

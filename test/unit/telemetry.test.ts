@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { callRecord, type CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
+import { CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
 import type { CriMethod } from '../../src/cri/method-table.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -41,7 +41,7 @@ function recordOf(
   durationSeconds = 0.002,
 ): CallRecord {
   const method = criMethod(methodName);
-  return callRecord({
+  return new CallRecord({
     ...callFacts(method),
     startTick,
     durationSeconds,
@@ -69,7 +69,7 @@ describe('the gRPC status a record reports', () => {
   ];
   for (const { name, grpcStatus, resetCode, grpcTimeout, durationSeconds, code } of cases) {
     it(name, () => {
-      const record = callRecord({ ...callFacts(method), durationSeconds, grpcStatus, resetCode, grpcTimeout });
+      const record = new CallRecord({ ...callFacts(method), durationSeconds, grpcStatus, resetCode, grpcTimeout });
       assert.equal(record.code, code);
     });
   }

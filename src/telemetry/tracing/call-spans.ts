@@ -61,11 +61,6 @@ function identityAttributes(identity: CriIdentity, podStart: PodStart | undefine
 /** The parent a W3C traceparent names. */
 type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
 
-/**
- * The span of a call that came with a trace context: its id is chosen (and
- * given to the runtime) when the request passes, the span is made when the
- * call has ended, off the relay's path.
- */
 /** Where a continued span sits: the client's trace context, and the span id criscope chose for it. */
 interface ContinuedPlace {
   readonly parent: TraceParent;
@@ -75,6 +70,11 @@ interface ContinuedPlace {
   readonly traceparent: string;
 }
 
+/**
+ * The span of a call that came with a trace context: its id is chosen (and
+ * given to the runtime) when the request passes, the span is made when the
+ * call has ended, off the relay's path.
+ */
 class ContinuedSpan implements CallSpan {
   readonly parent: TraceParent;
   readonly tracestate: string | undefined;
