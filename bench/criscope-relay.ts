@@ -26,6 +26,9 @@ export async function startCriscope(
     `127.0.0.1:${port}`,
     "--log-level",
     "warn",
+    // Each path's own admin socket: the paths share a directory.
+    "--admin-socket",
+    `${listenSocket}.admin`,
     ...extraArgs,
   ];
   const child = spawnChild(name, process.execPath, args, { ...withoutOtelVariables(process.env), NODE_OPTIONS: nodeOptions });

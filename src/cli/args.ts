@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigOverrides } from '../config/load.js';
 import { SYSTEMD_MODES, type InstallOptions, type SystemdMode } from '../install/install-options.js';
+import { parseDuration, type TailOptions } from './tail.js';
 
 export const USAGE = `usage: criscope serve [options]
        criscope policy check [options]   report what the policy would deny among the
@@ -10,6 +11,8 @@ export const USAGE = `usage: criscope serve [options]
                                          point kubelet at it
        criscope uninstall [install options]  point kubelet back at the runtime and remove
                                          the service
+       criscope tail [tail options]      print the calls a running criscope relays, one
+                                         line each, as they finish
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -45,6 +48,20 @@ install options:
                             kubelet (default 30)
   --dry-run                 print what would change, change nothing
   --version                 criscope's version
+
+tail options (several --pod, --namespace or --method match any of them):
+  --pod NAMESPACE/NAME      only this pod's calls (globs: 'default/web-*')
+  --namespace NAMESPACE     only calls of pods in this namespace (globs)
+  --method GLOB             only these methods ('*Container*')
+  --errors                  only calls that did not end OK
+  --denied                  only calls policy denied
+  --slower-than DURATION    only calls slower than this (200ms, 2s)
+  --runtime, --image        only the runtime service's, or the image service's, calls
+  --json                    JSON lines (the admin API's shape, version 1) for scripts
+  --since DURATION          start this far back, from criscope's flight recorder (10m)
+  --no-follow               stop at now instead of following new calls
+  --admin-socket PATH       criscope's admin socket (default: admin.sock beside --listen,
+                            /run/criscope/admin.sock on a node)
 `;
 
 export type Command =
@@ -52,6 +69,7 @@ export type Command =
   | { readonly kind: 'policy-check'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides }
   | { readonly kind: 'install'; readonly options: InstallOptions }
   | { readonly kind: 'uninstall'; readonly options: InstallOptions }
+  | { readonly kind: 'tail'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TailOptions }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
@@ -80,6 +98,18 @@ export function parseCommand(argv: readonly string[]): Command {
       'env-file': { type: 'string' },
       'wait-seconds': { type: 'string' },
       'dry-run': { type: 'boolean' },
+      pod: { type: 'string', multiple: true },
+      namespace: { type: 'string', multiple: true },
+      method: { type: 'string', multiple: true },
+      errors: { type: 'boolean' },
+      denied: { type: 'boolean' },
+      'slower-than': { type: 'string' },
+      runtime: { type: 'boolean' },
+      image: { type: 'boolean' },
+      json: { type: 'boolean' },
+      since: { type: 'string' },
+      'no-follow': { type: 'boolean' },
+      'admin-socket': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -91,6 +121,29 @@ export function parseCommand(argv: readonly string[]): Command {
     if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
     if (command === 'uninstall' && values['env-file'] !== undefined) throw new TypeError('--env-file is for install only: uninstall keeps /etc/default/criscope');
     return { kind: command, options: installOptions(values) };
+  }
+  if (command === 'tail') {
+    if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+    if (values.runtime === true && values.image === true) throw new TypeError('--runtime and --image exclude each other');
+    const slowerThan = values['slower-than'];
+    const since = values.since;
+    return {
+      kind: 'tail',
+      configFile: values.config,
+      overrides: { listen: values.listen, adminSocket: values['admin-socket'] },
+      options: {
+        pods: values.pod ?? [],
+        namespaces: values.namespace ?? [],
+        methods: values.method ?? [],
+        errors: values.errors === true,
+        denied: values.denied === true,
+        slowerThanMs: slowerThan === undefined ? undefined : parseDuration(slowerThan, '--slower-than'),
+        service: values.runtime === true ? 'runtime' : values.image === true ? 'image' : undefined,
+        json: values.json === true,
+        sinceMs: since === undefined ? undefined : parseDuration(since, '--since'),
+        follow: values['no-follow'] !== true,
+      },
+    };
   }
   let kind: 'serve' | 'policy-check';
   if (command === 'serve') kind = 'serve';

@@ -8,6 +8,8 @@ import { packagedFile } from '../packaged-files.js';
 import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
 import { checkPolicy } from './policy-check.js';
+import { tail } from './tail.js';
+import { defaultAdminSocket } from '../config/endpoint.js';
 import { startCriscope } from './serve.js';
 
 function packageVersion(): string {
@@ -39,6 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(command.configFile, command.overrides);
+  if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);
   const running = await startCriscope(config, log, { version: packageVersion() });

@@ -1,10 +1,12 @@
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { defaultImageListen, unixSocketPath } from '../config/endpoint.js';
+import { defaultAdminSocket, defaultImageListen, unixSocketPath } from '../config/endpoint.js';
 import { loadCriProto } from '../cri/proto-root.js';
 import { buildMethodTable } from '../cri/method-table.js';
+import { AdminServer } from '../http/admin-server.js';
 import { OpsServer } from '../http/ops-server.js';
+import { FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
@@ -72,6 +74,7 @@ export interface BuildInfo {
 
 interface Telemetry {
   readonly observer: CallObserver;
+  readonly recorder: FlightRecorder;
   readonly traceContinuation: TraceContinuation | undefined;
   stop(): Promise<void>;
 }
@@ -107,9 +110,11 @@ async function startTelemetry(
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }
-  observers.push(...policyObservers, new CallLog(log));
+  const recorder = new FlightRecorder({ ...config.flightRecorder, maxSubscribers: config.admin.maxSubscribers, maxQueuedBytesPerSubscriber: config.admin.subscriberQueueBytes });
+  observers.push(...policyObservers, new CallLog(log), recorder);
   return {
     observer: new CallObservers(observers, (error, record) => log.error({ err: error, path: record.path }, 'a call observer failed')),
+    recorder,
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();
@@ -182,12 +187,20 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     await telemetry.stop();
     throw error;
   }
+  const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
+  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version);
+  try {
+    await admin.listen();
+  } catch (error) {
+    // Reading calls is for operators; kubelet needs the relay whether or not it is served.
+    log.error({ err: error, adminSocket }, 'cannot serve the admin socket (criscope tail); relaying all the same');
+  }
   const httpPort = await ops.listenRetrying(HTTP_RETRY_MS, {
     onFailed: (error) => log.error({ http: config.httpListen, err: error, retryMs: HTTP_RETRY_MS }, 'cannot serve /healthz, /readyz and /metrics; relaying all the same, and trying again'),
     onListening: (port) => log.info({ http: `${httpHost}:${port}` }, 'serving /healthz, /readyz and /metrics'),
   });
   log.info(
-    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
+    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), admin: adminSocket, http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
     'criscope serving',
   );
   policy?.reloader.start();
@@ -201,6 +214,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
       runtimeClient.close();
       if (imageClient !== runtimeClient) imageClient.close();
       await ops.close();
+      await admin.close();
       await telemetry.stop();
       log.info({ abandonedCalls }, 'criscope stopped');
     },

@@ -40,6 +40,11 @@ export function defaultImageListen(listen: string): string | undefined {
   return path === undefined ? undefined : posix.join(posix.dirname(path), 'criscope-image.sock');
 }
 
+/** The admin socket's default: admin.sock beside the listen socket (/run/criscope/admin.sock on a node). */
+export function defaultAdminSocket(listen: string): string {
+  return posix.join(posix.dirname(unixSocketPath(listen) ?? '/run/criscope/criscope.sock'), 'admin.sock');
+}
+
 /** The sockets tried, in order, when no runtime endpoint is configured (the same list crictl uses). */
 export const WELL_KNOWN_RUNTIME_ENDPOINTS: readonly string[] = [
   'unix:///run/containerd/containerd.sock',

@@ -7,6 +7,7 @@ import { configSchema, type Config, type ConfigInput } from './schema.js';
 /** Settings given as command-line flags; each one present overrides the file. */
 export type ConfigOverrides = Partial<Pick<ConfigInput, 'listen' | 'runtimeEndpoint' | 'imageEndpoint' | 'imageListen' | 'httpListen' | 'maxMessageBytes' | 'maxKeptBytesPerConnection' | 'policyFile'>> & {
   logLevel?: string;
+  adminSocket?: string;
 };
 
 export interface FileIssue {
@@ -55,7 +56,7 @@ function readConfigFile(path: string): Record<string, unknown> {
  */
 export function loadConfig(filePath: string | undefined, overrides: ConfigOverrides = {}): Config {
   const fromFile = filePath === undefined ? {} : readConfigFile(filePath);
-  const { logLevel, ...flagSettings } = overrides;
+  const { logLevel, adminSocket, ...flagSettings } = overrides;
   const merged: Record<string, unknown> = { ...fromFile };
   for (const [key, value] of Object.entries(flagSettings)) {
     if (value !== undefined) merged[key] = value;
@@ -63,6 +64,10 @@ export function loadConfig(filePath: string | undefined, overrides: ConfigOverri
   if (logLevel !== undefined) {
     const fileLog = typeof fromFile['log'] === 'object' && fromFile['log'] !== null ? fromFile['log'] : {};
     merged['log'] = { ...fileLog, level: logLevel };
+  }
+  if (adminSocket !== undefined) {
+    const fileAdmin = typeof fromFile['admin'] === 'object' && fromFile['admin'] !== null ? fromFile['admin'] : {};
+    merged['admin'] = { ...fileAdmin, socket: adminSocket };
   }
   if (filePath !== undefined) {
     const fileResult = configSchema.safeParse(fromFile);

@@ -71,6 +71,26 @@ const podStartSchema = z
   })
   .strict();
 
+/** The admin socket, where `criscope tail` and other local readers follow calls. Never TCP: records name pods, images and commands. */
+const adminSchema = z
+  .object({
+    /** An absolute path; left out, admin.sock beside listen. */
+    socket: z.string().regex(/^\//, { message: 'must be an absolute path (the admin socket is a unix socket only)' }).optional(),
+    maxSubscribers: z.number().int().min(1).max(64).default(8),
+    /** How far one reader may lag, in bytes, before calls are dropped for it (and it is told how many). */
+    subscriberQueueBytes: z.number().int().min(4096).max(256 * MIB).default(MIB),
+  })
+  .strict();
+
+/** The last calls kept in memory for `criscope tail --since` and later readers. */
+const flightRecorderSchema = z
+  .object({
+    /** 0 keeps none. */
+    maxRecords: z.number().int().min(0).max(1_000_000).default(20_000),
+    maxBytes: z.number().int().min(0).max(1024 * MIB).default(16 * MIB),
+  })
+  .strict();
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** The config file's shape; every key is optional there, and flags override the file. */
@@ -101,6 +121,8 @@ export const configSchema = z
     podStart: podStartSchema.default({ settleSeconds: 5, maxSeconds: 900 }),
     /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
     policyFile: z.string().min(1).optional(),
+    admin: adminSchema.default({ maxSubscribers: 8, subscriberQueueBytes: MIB }),
+    flightRecorder: flightRecorderSchema.default({ maxRecords: 20_000, maxBytes: 16 * MIB }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

@@ -1,0 +1,64 @@
+import { request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { CriscopeError } from '../errors.js';
+import type { CallEntry } from '../telemetry/recorder/call-entry.js';
+import type { LostLine } from '../telemetry/recorder/subscriber.js';
+
+/** The admin socket cannot be used: no criscope there, no permission, or an older criscope. */
+export class AdminSocketError extends CriscopeError {
+  override readonly name = 'AdminSocketError';
+}
+
+/** What a reader of /v1/calls hears: each call, and how many it lost while it lagged. */
+export interface CallsReader {
+  onCall(entry: CallEntry): void;
+  onLost(count: number): void;
+}
+
+function socketErrorText(socketPath: string, error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') return `no criscope serves ${socketPath} (is criscope running, and is this its admin socket? see admin.socket in its config)`;
+  if (error.code === 'EACCES' || error.code === 'EPERM') return `no permission to connect to ${socketPath}: it is mode 0600, for the user criscope runs as (root on a node)`;
+  return `cannot connect to ${socketPath}: ${error.message}`;
+}
+
+/**
+ * Reads GET /v1/calls?… from criscope's admin socket, line by line, until
+ * criscope ends the stream (or `signal` aborts it).
+ */
+export function readCalls(socketPath: string, query: URLSearchParams, reader: CallsReader, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = request({ socketPath, path: `/v1/calls?${query.toString()}`, method: 'GET', signal }, (response) => {
+      if (response.statusCode !== 200) {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => {
+          if (response.statusCode === 404) reject(new AdminSocketError(`the criscope at ${socketPath} has no /v1/calls: it is older than criscope tail`));
+          else reject(new AdminSocketError(`criscope at ${socketPath} refused: ${errorOf(body) ?? `HTTP ${response.statusCode}`}`));
+        });
+        return;
+      }
+      const lines = createInterface({ input: response, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        if (line === '') return;
+        const parsed = JSON.parse(line) as CallEntry | LostLine;
+        if ('lost' in parsed) reader.onLost(parsed.lost);
+        else reader.onCall(parsed);
+      });
+      lines.on('close', () => resolve());
+    });
+    call.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.name === 'AbortError') resolve();
+      else reject(new AdminSocketError(socketErrorText(socketPath, error), { cause: error }));
+    });
+    call.end();
+  });
+}
+
+function errorOf(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    return typeof parsed.error === 'string' ? parsed.error : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,68 @@
+import { readCalls } from './admin-client.js';
+import { ANSI_PAINT, callLine, NO_PAINT } from './call-line.js';
+
+/** What `criscope tail` was asked for. */
+export interface TailOptions {
+  readonly pods: readonly string[];
+  readonly namespaces: readonly string[];
+  readonly methods: readonly string[];
+  readonly errors: boolean;
+  readonly denied: boolean;
+  readonly slowerThanMs: number | undefined;
+  readonly service: 'runtime' | 'image' | undefined;
+  readonly json: boolean;
+  /** Start this far back, from the flight recorder; undefined starts now. */
+  readonly sinceMs: number | undefined;
+  readonly follow: boolean;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "200ms", "2s", "10m", "1h" in milliseconds; throws a TypeError naming the flag. */
+export function parseDuration(text: string, flag: string): number {
+  const match = DURATION.exec(text);
+  if (match === null) throw new TypeError(`${flag} takes a duration such as 200ms, 2s, 10m or 1h, not "${text}"`);
+  return Number(match[1]) * UNIT_MS[match[2]];
+}
+
+/** The admin API query for these options. */
+export function tailQuery(options: TailOptions, now: number): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const pod of options.pods) query.append('pod', pod);
+  for (const namespace of options.namespaces) query.append('namespace', namespace);
+  for (const method of options.methods) query.append('method', method);
+  if (options.errors) query.set('errors', '1');
+  if (options.denied) query.set('denied', '1');
+  if (options.slowerThanMs !== undefined) query.set('slowerThanMs', String(options.slowerThanMs));
+  if (options.service !== undefined) query.set('service', options.service);
+  // Without --since, following starts now, and --no-follow alone shows all the recorder holds.
+  if (options.sinceMs !== undefined) query.set('sinceMs', String(now - options.sinceMs));
+  else if (!options.follow) query.set('sinceMs', '0');
+  query.set('follow', options.follow ? '1' : '0');
+  return query;
+}
+
+/** Prints the calls criscope relays, one line each (or JSON lines), until criscope or the user stops it. */
+export async function tail(socketPath: string, options: TailOptions, out: NodeJS.WriteStream): Promise<number> {
+  const paint = out.isTTY && process.env['NO_COLOR'] === undefined ? ANSI_PAINT : NO_PAINT;
+  const stop = new AbortController();
+  const onInterrupt = (): void => stop.abort();
+  process.once('SIGINT', onInterrupt);
+  process.once('SIGTERM', onInterrupt);
+  try {
+    await readCalls(
+      socketPath,
+      tailQuery(options, Date.now()),
+      {
+        onCall: (entry) => void out.write(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`),
+        onLost: (count) => void out.write(options.json ? `${JSON.stringify({ v: 1, lost: count })}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
+      },
+      stop.signal,
+    );
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+  }
+  return 0;
+}

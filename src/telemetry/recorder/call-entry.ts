@@ -1,0 +1,90 @@
+import type { CallRecord } from '../../cri/call-record.js';
+import { grpcStatusName } from '../../wire-codes.js';
+
+/** The version of CallEntry's shape: a field removed or changing meaning raises it; new fields do not. */
+export const CALL_ENTRY_VERSION = 1;
+
+/** What policy decided about a call, as an entry shows it. */
+export interface EntryPolicy {
+  /** "denied", "clamped", or "audited" (findings recorded, the call went on unchanged). */
+  readonly verdict: 'denied' | 'clamped' | 'audited';
+  /** The first rule that found something ("images.allowed"). */
+  readonly rule: string;
+  readonly reason: string;
+}
+
+/**
+ * One finished call as the flight recorder keeps it and the admin socket
+ * streams it: plain JSON, versioned (`v`), with the pod's identity and
+ * nothing secret (identity comes from the same projections as the logs).
+ */
+export interface CallEntry {
+  readonly v: typeof CALL_ENTRY_VERSION;
+  /** When the request arrived, as an ISO 8601 UTC time with milliseconds. */
+  readonly time: string;
+  /** "runtime" or "image" for CRI's two services; the gRPC service name otherwise. */
+  readonly service: string;
+  readonly method: string;
+  /** The gRPC status name ("OK", "NOT_FOUND", …), or RST(code) for a reset stream. */
+  readonly status: string;
+  readonly code: number;
+  readonly message?: string;
+  readonly durationMs: number;
+  readonly podNamespace?: string;
+  readonly podName?: string;
+  readonly podUid?: string;
+  readonly sandboxId?: string;
+  readonly containerId?: string;
+  readonly containerName?: string;
+  readonly image?: string;
+  readonly exitCode?: number;
+  readonly items?: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  /** True when criscope answered the call itself (the runtime was unreachable, or policy denied it). */
+  readonly byCriscope?: boolean;
+  readonly policy?: EntryPolicy;
+  /** The trace the call's span belongs to, when the client sent a trace context. */
+  readonly traceId?: string;
+}
+
+const SERVICE_NAMES: Readonly<Record<string, string>> = { 'runtime.v1.RuntimeService': 'runtime', 'runtime.v1.ImageService': 'image' };
+
+/** The entry for a finished call. */
+export function callEntry(record: CallRecord): CallEntry {
+  const identity = record.identity;
+  const status = record.grpcStatus === undefined && record.resetCode !== undefined ? `RST(${record.resetCode})` : grpcStatusName(record.code);
+  const traceparent = record.span?.traceparent;
+  return {
+    v: CALL_ENTRY_VERSION,
+    time: new Date(performance.timeOrigin + record.startTick).toISOString(),
+    service: SERVICE_NAMES[record.service] ?? record.service,
+    method: record.methodName,
+    status,
+    code: record.code,
+    message: record.code === 0 ? undefined : record.grpcMessage,
+    durationMs: Math.round(record.durationSeconds * 1e6) / 1e3,
+    podNamespace: identity.podNamespace,
+    podName: identity.podName,
+    podUid: identity.podUid,
+    sandboxId: identity.sandboxId,
+    containerId: identity.containerId,
+    containerName: identity.containerName,
+    image: identity.image,
+    exitCode: identity.exitCode,
+    items: record.responseItems,
+    requestBytes: record.request.payloadBytes,
+    responseBytes: record.response.payloadBytes,
+    byCriscope: record.answeredByCriscope || undefined,
+    policy: entryPolicy(record),
+    traceId: traceparent === undefined ? undefined : traceparent.slice(3, 35),
+  };
+}
+
+function entryPolicy(record: CallRecord): EntryPolicy | undefined {
+  const decision = record.policy;
+  const first = decision?.findings[0];
+  if (decision === undefined || first === undefined) return undefined;
+  const verdict = decision.denial !== undefined ? 'denied' : decision.clamps.length > 0 ? 'clamped' : 'audited';
+  return { verdict, rule: first.rule, reason: first.reason };
+}

@@ -1,0 +1,74 @@
+import type { CallObserver, CallRecord } from '../../cri/call-record.js';
+import { callEntry, type CallEntry } from './call-entry.js';
+import { entryMatcher, type EntryFilter } from './entry-filter.js';
+import { FlightRing } from './flight-ring.js';
+import { PodIndex } from './pod-index.js';
+import { Subscriber, type LineSink } from './subscriber.js';
+
+export interface FlightRecorderSettings {
+  /** The most calls kept; 0 keeps none (subscribers still get live calls). */
+  readonly maxRecords: number;
+  readonly maxBytes: number;
+  /** The most subscribers at once. */
+  readonly maxSubscribers: number;
+  /** How far a subscriber's reader may lag, in bytes, before calls are dropped for it. */
+  readonly maxQueuedBytesPerSubscriber: number;
+}
+
+/** Another subscriber would be one too many. */
+export class TooManySubscribersError extends Error {
+  override readonly name = 'TooManySubscribersError';
+  constructor(readonly limit: number) {
+    super(`criscope already serves ${limit} subscribers, its limit (admin.maxSubscribers)`);
+  }
+}
+
+/**
+ * Keeps the last finished calls in memory (the ring), and hands each to the
+ * subscribers that want it as it finishes. Runs as a call observer, off the
+ * relay's path; a subscriber that does not read loses calls, never slows one.
+ */
+export class FlightRecorder implements CallObserver {
+  private readonly ring: FlightRing;
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly podIndex = new PodIndex();
+
+  constructor(private readonly settings: FlightRecorderSettings) {
+    this.ring = new FlightRing(settings.maxRecords, settings.maxBytes);
+  }
+
+  get heldCalls(): number {
+    return this.ring.size;
+  }
+
+  get heldBytes(): number {
+    return this.ring.bytes;
+  }
+
+  onCall(record: CallRecord): void {
+    if (this.settings.maxRecords === 0 && this.subscribers.size === 0) return;
+    const entry = this.podIndex.complete(callEntry(record));
+    this.ring.add(entry);
+    if (this.subscribers.size === 0) return;
+    let line: string | undefined;
+    const lineOnce = (): string => (line ??= `${JSON.stringify(entry)}\n`);
+    for (const subscriber of this.subscribers) subscriber.offer(entry, lineOnce);
+  }
+
+  /** The calls held that match `filter` and started at or after `sinceMs` (epoch ms), oldest first. */
+  held(filter: EntryFilter, sinceMs = 0): CallEntry[] {
+    const matches = entryMatcher(filter);
+    const since = new Date(sinceMs).toISOString();
+    const found: CallEntry[] = [];
+    for (const entry of this.ring) if (entry.time >= since && matches(entry)) found.push(entry);
+    return found;
+  }
+
+  /** Follows finished calls that match `filter` into `sink` until the returned function is called. */
+  subscribe(filter: EntryFilter, sink: LineSink): () => void {
+    if (this.subscribers.size >= this.settings.maxSubscribers) throw new TooManySubscribersError(this.settings.maxSubscribers);
+    const subscriber = new Subscriber(entryMatcher(filter), sink, this.settings.maxQueuedBytesPerSubscriber);
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+}

@@ -1,0 +1,173 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { CallRecord } from '../../src/cri/call-record.js';
+import { callsQuery } from '../../src/http/admin-server.js';
+import { parseDuration, tailQuery, type TailOptions } from '../../src/cli/tail.js';
+import { CALL_ENTRY_VERSION, callEntry, type CallEntry } from '../../src/telemetry/recorder/call-entry.js';
+import { entryMatcher } from '../../src/telemetry/recorder/entry-filter.js';
+import { FlightRecorder, TooManySubscribersError } from '../../src/telemetry/recorder/flight-recorder.js';
+import { entryBytes, FlightRing } from '../../src/telemetry/recorder/flight-ring.js';
+import { PodIndex } from '../../src/telemetry/recorder/pod-index.js';
+import { Subscriber, type LineSink } from '../../src/telemetry/recorder/subscriber.js';
+import { callFacts } from '../support/call-facts.js';
+import { criMethod } from '../support/cri-client.js';
+
+function entry(overrides: Partial<CallEntry> = {}): CallEntry {
+  return { v: CALL_ENTRY_VERSION, time: new Date(0).toISOString(), service: 'runtime', method: 'Version', status: 'OK', code: 0, durationMs: 1, requestBytes: 0, responseBytes: 0, ...overrides };
+}
+
+/** A reader's socket: keeps what it got; `writableLength` is how far its reader lags. */
+class LaggingSink implements LineSink {
+  readonly lines: string[] = [];
+  writableLength = 0;
+  write(line: string): boolean {
+    this.lines.push(line);
+    return true;
+  }
+}
+
+describe('the flight ring', () => {
+  it('keeps the last calls up to its count, oldest first', () => {
+    const ring = new FlightRing(3, 1 << 20);
+    for (let index = 0; index < 5; index++) ring.add(entry({ durationMs: index }));
+    assert.deepEqual([...ring].map((kept) => kept.durationMs), [2, 3, 4]);
+    assert.equal(ring.size, 3);
+  });
+
+  it('keeps within its bytes, dropping the oldest, and counts what it holds exactly', () => {
+    const one = entryBytes(entry({ podName: 'x'.repeat(100) }));
+    const ring = new FlightRing(1000, one * 2 + 10);
+    for (let index = 0; index < 10; index++) ring.add(entry({ podName: 'x'.repeat(100), durationMs: index }));
+    assert.deepEqual([...ring].map((kept) => kept.durationMs), [8, 9]);
+    assert.equal(ring.bytes, one * 2);
+  });
+
+  it('keeps nothing with a bound of 0', () => {
+    const ring = new FlightRing(0, 1 << 20);
+    ring.add(entry());
+    assert.equal(ring.size, 0);
+  });
+});
+
+describe('an entry filter', () => {
+  const web = entry({ podNamespace: 'shop', podName: 'web-1', method: 'CreateContainer' });
+  const db = entry({ podNamespace: 'shop', podName: 'db-0', method: 'StartContainer', code: 5, status: 'NOT_FOUND', durationMs: 300 });
+  const list = entry({ method: 'ListContainers', service: 'runtime' });
+  const pull = entry({ method: 'PullImage', service: 'image', podNamespace: 'other', podName: 'web-1', policy: { verdict: 'denied', rule: 'images.allowed', reason: 'no' }, code: 7 });
+  const all = [web, db, list, pull];
+  const pick = (filter: Parameters<typeof entryMatcher>[0]): CallEntry[] => all.filter(entryMatcher(filter));
+
+  it('matches pods by NAMESPACE/NAME globs, and leaves out calls of no pod', () => {
+    assert.deepEqual(pick({ pods: ['shop/web-*'] }), [web]);
+    assert.deepEqual(pick({ pods: ['*/web-1'] }), [web, pull]);
+    assert.deepEqual(pick({ pods: ['shop/web-*', 'shop/db-*'] }), [web, db]);
+  });
+
+  it('matches namespaces, method globs, errors, denials, slowness and the service', () => {
+    assert.deepEqual(pick({ namespaces: ['shop'] }), [web, db]);
+    assert.deepEqual(pick({ methods: ['*Container*'] }), [web, db, list]);
+    assert.deepEqual(pick({ errors: true }), [db, pull]);
+    assert.deepEqual(pick({ denied: true }), [pull]);
+    assert.deepEqual(pick({ slowerThanMs: 200 }), [db]);
+    assert.deepEqual(pick({ service: 'image' }), [pull]);
+    assert.deepEqual(pick({ errors: true, service: 'runtime' }), [db]);
+    assert.deepEqual(pick({}), all);
+  });
+});
+
+describe('a subscriber', () => {
+  it('gets the calls it wants, loses them while its reader lags, and is told how many before the next', () => {
+    const sink = new LaggingSink();
+    const subscriber = new Subscriber(entryMatcher({ methods: ['Version'] }), sink, 100);
+    subscriber.offer(entry(), () => 'first\n');
+    subscriber.offer(entry({ method: 'ListContainers' }), () => 'unwanted\n');
+    sink.writableLength = 101;
+    for (let index = 0; index < 7; index++) subscriber.offer(entry(), () => 'dropped\n');
+    assert.equal(subscriber.lost, 7);
+    sink.writableLength = 0;
+    subscriber.offer(entry(), () => 'after\n');
+    assert.deepEqual(sink.lines, ['first\n', `${JSON.stringify({ v: 1, lost: 7 })}\n`, 'after\n']);
+  });
+});
+
+describe('the flight recorder', () => {
+  const record = (methodName: string, startTick: number): CallRecord => new CallRecord({ ...callFacts(criMethod(methodName)), startTick });
+
+  it('holds finished calls as versioned entries, and hands them to subscribers as JSON lines', () => {
+    const recorder = new FlightRecorder({ maxRecords: 10, maxBytes: 1 << 20, maxSubscribers: 1, maxQueuedBytesPerSubscriber: 1 << 20 });
+    const sink = new LaggingSink();
+    recorder.subscribe({ methods: ['Version'] }, sink);
+    recorder.onCall(record('Version', 1));
+    recorder.onCall(record('ListContainers', 2));
+    assert.equal(recorder.heldCalls, 2);
+    assert.deepEqual(recorder.held({ methods: ['List*'] }).map((held) => held.method), ['ListContainers']);
+    assert.equal(sink.lines.length, 1);
+    const streamed = JSON.parse(sink.lines[0]) as CallEntry;
+    assert.equal(streamed.v, 1);
+    assert.equal(streamed.method, 'Version');
+    assert.equal(streamed.status, 'OK');
+  });
+
+  it('refuses a subscriber past its limit, and takes one again when another leaves', () => {
+    const recorder = new FlightRecorder({ maxRecords: 10, maxBytes: 1 << 20, maxSubscribers: 2, maxQueuedBytesPerSubscriber: 1 << 20 });
+    const leave = recorder.subscribe({}, new LaggingSink());
+    recorder.subscribe({}, new LaggingSink());
+    assert.throws(() => recorder.subscribe({}, new LaggingSink()), (error: unknown) => error instanceof TooManySubscribersError && /2 subscribers/.test(error.message));
+    leave();
+    recorder.subscribe({}, new LaggingSink());
+  });
+
+  it('holds only calls since the time asked', () => {
+    const recorder = new FlightRecorder({ maxRecords: 10, maxBytes: 1 << 20, maxSubscribers: 1, maxQueuedBytesPerSubscriber: 1 << 20 });
+    recorder.onCall(record('Version', 0));
+    const later = performance.now();
+    recorder.onCall(record('Status', later + 1000));
+    assert.deepEqual(recorder.held({}, performance.timeOrigin + later + 500).map((held) => held.method), ['Status']);
+  });
+
+  it('makes an entry of a denied call with the rule, and of a reset call with RST', () => {
+    const method = criMethod('CreateContainer');
+    const denied = callEntry(new CallRecord({ ...callFacts(method), grpcStatus: 7, grpcMessage: 'criscope policy', answeredByCriscope: true, policy: { method: 'CreateContainer', pod: { namespace: 'ns', name: 'p', uid: 'u', labels: {} }, findings: [{ rule: 'security.privileged', action: 'deny', mode: 'enforce', reason: 'privileged' }], denial: 'criscope policy', clamps: [] } }));
+    assert.deepEqual(denied.policy, { verdict: 'denied', rule: 'security.privileged', reason: 'privileged' });
+    assert.equal(denied.status, 'PERMISSION_DENIED');
+    assert.equal(denied.byCriscope, true);
+    const reset = callEntry(new CallRecord({ ...callFacts(method), grpcStatus: undefined, resetCode: 8 }));
+    assert.equal(reset.status, 'RST(8)');
+  });
+});
+
+describe('the admin API’s /v1/calls query and criscope tail’s flags', () => {
+  it('refuses an unknown parameter or a bad value, naming it', () => {
+    assert.throws(() => callsQuery(new URLSearchParams('pods=x')), /unknown parameter "pods"/);
+    assert.throws(() => callsQuery(new URLSearchParams('service=kubelet')), /service must be runtime or image/);
+    assert.throws(() => callsQuery(new URLSearchParams('slowerThanMs=fast')), /slowerThanMs must be a number/);
+    assert.throws(() => callsQuery(new URLSearchParams('follow=yes')), /follow must be 1 or 0/);
+  });
+
+  it('read what tail asks, unchanged', () => {
+    const options: TailOptions = { pods: ['ns/a*'], namespaces: ['ns'], methods: ['*Container*', 'PullImage'], errors: true, denied: false, slowerThanMs: 200, service: 'runtime', json: false, sinceMs: 600_000, follow: true };
+    const query = callsQuery(tailQuery(options, 1_000_000));
+    assert.deepEqual(query.filter, { pods: ['ns/a*'], namespaces: ['ns'], methods: ['*Container*', 'PullImage'], errors: true, denied: false, slowerThanMs: 200, service: 'runtime' });
+    assert.equal(query.sinceMs, 400_000);
+    assert.equal(query.follow, true);
+  });
+
+  it('takes durations as tail’s flags write them', () => {
+    assert.equal(parseDuration('200ms', '--slower-than'), 200);
+    assert.equal(parseDuration('1.5s', '--slower-than'), 1500);
+    assert.equal(parseDuration('10m', '--since'), 600_000);
+    assert.equal(parseDuration('1h', '--since'), 3_600_000);
+    assert.throws(() => parseDuration('10', '--since'), /--since takes a duration/);
+  });
+});
+
+describe('the pod index', () => {
+  it('shows a call that names only a container or sandbox with the pod that was named with it', () => {
+    const index = new PodIndex();
+    index.complete(entry({ method: 'RunPodSandbox', podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1' }));
+    index.complete(entry({ method: 'CreateContainer', podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1', containerId: 'c1' }));
+    assert.equal(index.complete(entry({ method: 'StartContainer', containerId: 'c1' })).podName, 'web');
+    assert.equal(index.complete(entry({ method: 'StopPodSandbox', sandboxId: 's1' })).podNamespace, 'ns');
+    assert.equal(index.complete(entry({ method: 'StartContainer', containerId: 'unknown' })).podName, undefined);
+  });
+});
