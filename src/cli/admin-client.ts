@@ -32,15 +32,27 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
         response.on('end', () => {
-          if (response.statusCode === 404) reject(new AdminSocketError(`the criscope at ${socketPath} has no /v1/calls: it is older than criscope tail`));
+          if (response.statusCode === 404) reject(new AdminSocketError(`what serves ${socketPath} has no /v1/calls: not criscope's admin socket, or a criscope of another admin API version`));
           else reject(new AdminSocketError(`criscope at ${socketPath} refused: ${errorOf(body) ?? `HTTP ${response.statusCode}`}`));
         });
         return;
       }
+      // criscope ends its streams cleanly when it stops; a cut stream means it went away some other way.
+      response.on('error', (error) => {
+        if (signal?.aborted === true) resolve();
+        else reject(new AdminSocketError(`the stream from ${socketPath} was cut: criscope stopped or restarted`, { cause: error }));
+      });
       const lines = createInterface({ input: response, crlfDelay: Infinity });
       lines.on('line', (line) => {
         if (line === '') return;
-        const parsed = JSON.parse(line) as CallEntry | LostLine;
+        let parsed: CallEntry | LostLine;
+        try {
+          parsed = JSON.parse(line) as CallEntry | LostLine;
+        } catch (error) {
+          response.destroy();
+          reject(new AdminSocketError(`${socketPath} does not speak criscope's admin API (a line that is not JSON)`, { cause: error }));
+          return;
+        }
         if ('lost' in parsed) reader.onLost(parsed.lost);
         else reader.onCall(parsed);
       });

@@ -25,6 +25,11 @@ function clock(time: string): string {
   return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, '0')}`;
 }
 
+/** Control characters (a terminal's escape sequences among them) shown as '?': the fields come from CRI clients. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
 /** One call as one line: time, method, status, duration, then the pod, container and image it concerns, and the verdict. */
 export function callLine(entry: CallEntry, paint: LinePaint): string {
   const head = `${clock(entry.time)}  ${entry.method.padEnd(22)} ${entry.status.padEnd(18)} ${entry.durationMs.toFixed(1).padStart(9)} ms`;
@@ -41,7 +46,7 @@ export function callLine(entry: CallEntry, paint: LinePaint): string {
     policy,
     entry.message === undefined ? undefined : JSON.stringify(entry.message),
   ].filter((detail): detail is string => detail !== undefined);
-  const line = [head, ...details].join('  ');
+  const line = printable([head, ...details].join('  '));
   if (entry.policy?.verdict === 'denied') return paint.denied(line);
   return entry.code === 0 ? line : paint.failed(line);
 }

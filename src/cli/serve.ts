@@ -188,10 +188,12 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     throw error;
   }
   const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
-  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version);
+  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version, log);
+  let adminServed = true;
   try {
     await admin.listen();
   } catch (error) {
+    adminServed = false;
     // Reading calls is for operators; kubelet needs the relay whether or not it is served.
     log.error({ err: error, adminSocket }, 'cannot serve the admin socket (criscope tail); relaying all the same');
   }
@@ -200,7 +202,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     onListening: (port) => log.info({ http: `${httpHost}:${port}` }, 'serving /healthz, /readyz and /metrics'),
   });
   log.info(
-    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), admin: adminSocket, http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
+    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), admin: adminServed ? adminSocket : null, http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
     'criscope serving',
   );
   policy?.reloader.start();

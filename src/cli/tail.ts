@@ -50,19 +50,25 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
   const onInterrupt = (): void => stop.abort();
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onInterrupt);
+  // A reader that goes away (`criscope tail | head`) ends tail quietly.
+  out.once('error', onInterrupt);
+  const print = (text: string): void => {
+    if (!stop.signal.aborted) out.write(text);
+  };
   try {
     await readCalls(
       socketPath,
       tailQuery(options, Date.now()),
       {
-        onCall: (entry) => void out.write(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`),
-        onLost: (count) => void out.write(options.json ? `${JSON.stringify({ v: 1, lost: count })}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
+        onCall: (entry) => print(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`),
+        onLost: (count) => print(options.json ? `${JSON.stringify({ v: 1, lost: count })}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
       },
       stop.signal,
     );
   } finally {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
+    out.off('error', onInterrupt);
   }
   return 0;
 }

@@ -82,11 +82,15 @@ const adminSchema = z
   })
   .strict();
 
-/** The last calls kept in memory for `criscope tail --since` and later readers. */
+/**
+ * The last calls kept in memory for `criscope tail --since` and later readers.
+ * Off (0) by default for now: keeping the calls does not yet cost as little
+ * per call as it must.
+ */
 const flightRecorderSchema = z
   .object({
     /** 0 keeps none. */
-    maxRecords: z.number().int().min(0).max(1_000_000).default(20_000),
+    maxRecords: z.number().int().min(0).max(1_000_000).default(0),
     maxBytes: z.number().int().min(0).max(1024 * MIB).default(16 * MIB),
   })
   .strict();
@@ -122,7 +126,7 @@ export const configSchema = z
     /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
     policyFile: z.string().min(1).optional(),
     admin: adminSchema.default({ maxSubscribers: 8, subscriberQueueBytes: MIB }),
-    flightRecorder: flightRecorderSchema.default({ maxRecords: 20_000, maxBytes: 16 * MIB }),
+    flightRecorder: flightRecorderSchema.default({ maxRecords: 0, maxBytes: 16 * MIB }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

@@ -1,7 +1,9 @@
 import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { claimSocketPath } from '../relay/socket-path.js';
-import type { EntryFilter } from '../telemetry/recorder/entry-filter.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { CallEntry } from '../telemetry/recorder/call-entry.js';
+import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
 import { TooManySubscribersError, type FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 
 /** The admin API's version, in its paths: /v1/… */
@@ -35,40 +37,57 @@ function nonNegative(value: string | null, name: string): number | undefined {
   return number;
 }
 
+/** The latest time a Date can hold: a later sinceMs can only be a mistake. */
+const MAX_TIME_MS = 8.64e15;
+/** Held calls looked at per turn of the event loop while a reading is written: relaying never waits long for it. */
+const DUMP_BATCH = 256;
+
+function globs(parameters: URLSearchParams, name: string): string[] {
+  const values = parameters.getAll(name);
+  if (values.some((value) => value === '')) throw new BadQueryError(`${name} must not be empty`);
+  return values;
+}
+
 export function callsQuery(parameters: URLSearchParams): CallsQuery {
   for (const name of parameters.keys()) if (!CALL_PARAMETERS.has(name)) throw new BadQueryError(`unknown parameter "${name}" (known: ${[...CALL_PARAMETERS].join(', ')})`);
   const service = parameters.get('service');
   if (service !== null && service !== 'runtime' && service !== 'image') throw new BadQueryError(`service must be runtime or image, not "${service}"`);
+  const sinceMs = nonNegative(parameters.get('sinceMs'), 'sinceMs');
+  if (sinceMs !== undefined && sinceMs > MAX_TIME_MS) throw new BadQueryError(`sinceMs must be a time in epoch milliseconds, not ${sinceMs}`);
   return {
     filter: {
-      pods: parameters.getAll('pod'),
-      namespaces: parameters.getAll('namespace'),
-      methods: parameters.getAll('method'),
+      pods: globs(parameters, 'pod'),
+      namespaces: globs(parameters, 'namespace'),
+      methods: globs(parameters, 'method'),
       errors: flag(parameters.get('errors'), 'errors'),
       denied: flag(parameters.get('denied'), 'denied'),
       slowerThanMs: nonNegative(parameters.get('slowerThanMs'), 'slowerThanMs'),
       service: service ?? undefined,
     },
-    sinceMs: nonNegative(parameters.get('sinceMs'), 'sinceMs'),
+    sinceMs,
     follow: flag(parameters.get('follow'), 'follow'),
   };
 }
 
 /**
  * criscope's admin endpoint: HTTP on a unix socket only (call records name
- * pods, images and commands), mode 0600. GET /v1/calls streams finished calls
- * as JSON lines: first those the flight recorder holds since `sinceMs`, then,
- * with `follow=1`, each call as it finishes, until the reader hangs up.
+ * pods and images), mode 0600. GET /v1/calls streams finished calls as JSON
+ * lines: first those the flight recorder holds since `sinceMs`, then, with
+ * `follow=1`, each call as it finishes, until the reader hangs up. At most
+ * maxSubscribers readers at once, following or not; a failure to serve one is
+ * logged and answered, never more.
  */
 export class AdminServer {
   private readonly server: Server;
+  private readonly readers = new Set<ServerResponse>();
 
   constructor(
     private readonly socketPath: string,
     private readonly recorder: FlightRecorder,
     private readonly version: string,
+    private readonly log: Logger,
   ) {
-    this.server = createServer((request, response) => this.route(request, response));
+    this.server = createServer((request, response) => this.serve(request, response));
   }
 
   async listen(): Promise<void> {
@@ -90,15 +109,34 @@ export class AdminServer {
     await chmod(this.socketPath, 0o600);
   }
 
+  /** Ends every reading cleanly (a reader sees the end of its stream, not a cut), then the server. */
   async close(): Promise<void> {
+    for (const response of this.readers) response.end();
     if (!this.server.listening) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private serve(request: IncomingMessage, response: ServerResponse): void {
+    try {
+      this.route(request, response);
+    } catch (error) {
+      this.log.error({ err: error, url: request.url }, 'the admin socket could not serve a request');
+      if (!response.headersSent) reply(response, 500, { error: `criscope could not serve this request: ${(error as Error).message}` });
+      else response.destroy();
+    }
   }
 
   private route(request: IncomingMessage, response: ServerResponse): void {
-    const url = new URL(request.url ?? '/', 'http://admin');
     if (request.method !== 'GET') return reply(response, 405, { error: `${request.method ?? ''} is not served; the admin API is read-only (GET)` });
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://admin');
+    } catch {
+      return reply(response, 400, { error: `not a request path: ${request.url ?? ''}` });
+    }
     if (url.pathname === `/${ADMIN_API}/version`) return reply(response, 200, { criscope: this.version, api: ADMIN_API });
     if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves /${ADMIN_API}/calls and /${ADMIN_API}/version` });
     let query: CallsQuery;
@@ -108,23 +146,48 @@ export class AdminServer {
       if (error instanceof BadQueryError) return reply(response, 400, { error: error.message });
       throw error;
     }
-    let unsubscribe: (() => void) | undefined;
-    if (query.follow) {
-      try {
-        // Subscribed before the held calls are written, so no call falls between the two.
-        unsubscribe = this.recorder.subscribe(query.filter, response);
-      } catch (error) {
-        if (error instanceof TooManySubscribersError) return reply(response, 503, { error: error.message });
-        throw error;
-      }
-      response.once('close', unsubscribe);
-    }
+    const limit = this.recorder.maxSubscribers;
+    if (this.readers.size >= limit) return reply(response, 503, { error: new TooManySubscribersError(limit).message });
+    // Subscribed before the held calls are read, so that no call falls between the two; live calls wait until those are written.
+    const subscription = query.follow ? this.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
+    this.readers.add(response);
+    response.once('close', () => {
+      subscription?.end();
+      this.readers.delete(response);
+    });
     response.writeHead(200, { 'content-type': 'application/x-ndjson' });
     // A follower learns at once that it is subscribed, even before the first call.
     response.flushHeaders();
-    if (query.sinceMs !== undefined) for (const entry of this.recorder.held(query.filter, query.sinceMs)) response.write(`${JSON.stringify(entry)}\n`);
-    if (!query.follow) response.end();
+    const finish = (): void => {
+      if (subscription !== undefined) subscription.subscriber.release();
+      else response.end();
+    };
+    if (query.sinceMs === undefined) return finish();
+    writeHeld(response, this.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
   }
+}
+
+/**
+ * Writes the held calls that match, a batch per turn of the event loop and
+ * waiting whenever the reader's socket is full: a large reading never holds
+ * up relaying, nor fills memory for a reader that does not read.
+ */
+function writeHeld(response: ServerResponse, entries: readonly CallEntry[], matches: (entry: CallEntry) => boolean, since: string, done: () => void): void {
+  let index = 0;
+  const step = (): void => {
+    if (response.destroyed) return;
+    for (let looked = 0; index < entries.length && looked < DUMP_BATCH; looked++) {
+      const entry = entries[index++];
+      if (entry.time < since || !matches(entry)) continue;
+      if (!response.write(`${JSON.stringify(entry)}\n`)) {
+        response.once('drain', step);
+        return;
+      }
+    }
+    if (index < entries.length) setImmediate(step);
+    else done();
+  };
+  step();
 }
 
 function reply(response: ServerResponse, status: number, body: object): void {

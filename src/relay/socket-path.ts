@@ -31,7 +31,7 @@ export async function claimSocketPath(path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
     return;
   }
-  if (!stats.isSocket()) throw new ListenError(path, 'the path exists and is not a socket; remove it or choose another --listen');
+  if (!stats.isSocket()) throw new ListenError(path, 'the path exists and is not a socket; remove it or choose another path (--listen, --image-listen or --admin-socket)');
   if (await socketAnswers(path)) throw new ListenError(path, 'another process is serving this socket (is criscope already running?)');
   await unlink(path);
 }

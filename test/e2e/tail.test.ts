@@ -70,7 +70,7 @@ describe('criscope tail, against the real containerd', () => {
   const started = async (): Promise<{ criscope: CriscopeProcess; client: CriTestClient; adminSocket: string }> => {
     if (criscope === undefined) {
       // A small queue per reader, so that a reader that stops reading loses calls after a few thousand.
-      criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, logLevel: 'info', config: { admin: { subscriberQueueBytes: 4096 } } });
+      criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket, logLevel: 'info', config: { admin: { subscriberQueueBytes: 4096 }, flightRecorder: { maxRecords: 20_000 } } });
       client = new CriTestClient(criscope.socketPath);
     }
     return { criscope, client: client as CriTestClient, adminSocket: join(dirname(criscope.socketPath), 'admin.sock') };
@@ -191,5 +191,28 @@ describe('criscope tail, against the real containerd', () => {
     });
     assert.equal(message['status'], 400);
     assert.match(String(message['error']), /unknown parameter "bogus"/);
+  });
+
+  it('refuses an empty pattern with a clear error, and criscope goes on relaying', async () => {
+    const { client, adminSocket } = await started();
+    const empty = tail(['--admin-socket', adminSocket, '--pod', '']);
+    assert.equal(await empty.exited(), 1);
+    assert.match(empty.output, /pod must not be empty/);
+    assert.equal((await client.call('Version'))['runtime_name'], 'containerd');
+  });
+
+  it('ends cleanly when criscope stops under it', async () => {
+    const runtimeSocket = runtime.containerdSocket;
+    const own = await startCriscope({ runtimeSocket, logLevel: 'info' });
+    const following = tail(['--admin-socket', join(dirname(own.socketPath), 'admin.sock')]);
+    const ownClient = new CriTestClient(own.socketPath);
+    await waitFor(async () => {
+      await ownClient.call('Version');
+      return following.lines.length > 0;
+    }, 'tail to show a call');
+    ownClient.close();
+    assert.equal(await own.stop(), 0);
+    assert.equal(await following.exited(), 0, following.output);
+    assert.doesNotMatch(following.output, /Error|at /, 'no stack trace');
   });
 });

@@ -57,7 +57,8 @@ export function callEntry(record: CallRecord): CallEntry {
   const traceparent = record.span?.traceparent;
   return {
     v: CALL_ENTRY_VERSION,
-    time: new Date(performance.timeOrigin + record.startTick).toISOString(),
+    // From the wall clock now, not performance.timeOrigin: the node's clock may have been stepped since criscope started.
+    time: new Date(Date.now() - (performance.now() - record.startTick)).toISOString(),
     service: SERVICE_NAMES[record.service] ?? record.service,
     method: record.methodName,
     status,

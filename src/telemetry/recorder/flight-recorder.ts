@@ -5,6 +5,12 @@ import { FlightRing } from './flight-ring.js';
 import { PodIndex } from './pod-index.js';
 import { Subscriber, type LineSink } from './subscriber.js';
 
+/** A subscriber, and how it leaves. */
+export interface Subscription {
+  readonly subscriber: Subscriber;
+  end(): void;
+}
+
 export interface FlightRecorderSettings {
   /** The most calls kept; 0 keeps none (subscribers still get live calls). */
   readonly maxRecords: number;
@@ -37,6 +43,10 @@ export class FlightRecorder implements CallObserver {
     this.ring = new FlightRing(settings.maxRecords, settings.maxBytes);
   }
 
+  get maxSubscribers(): number {
+    return this.settings.maxSubscribers;
+  }
+
   get heldCalls(): number {
     return this.ring.size;
   }
@@ -46,7 +56,7 @@ export class FlightRecorder implements CallObserver {
   }
 
   onCall(record: CallRecord): void {
-    if (this.settings.maxRecords === 0 && this.subscribers.size === 0) return;
+    if ((this.settings.maxRecords === 0 || this.settings.maxBytes === 0) && this.subscribers.size === 0) return;
     const entry = this.podIndex.complete(callEntry(record));
     this.ring.add(entry);
     if (this.subscribers.size === 0) return;
@@ -55,20 +65,20 @@ export class FlightRecorder implements CallObserver {
     for (const subscriber of this.subscribers) subscriber.offer(entry, lineOnce);
   }
 
-  /** The calls held that match `filter` and started at or after `sinceMs` (epoch ms), oldest first. */
-  held(filter: EntryFilter, sinceMs = 0): CallEntry[] {
-    const matches = entryMatcher(filter);
-    const since = new Date(sinceMs).toISOString();
-    const found: CallEntry[] = [];
-    for (const entry of this.ring) if (entry.time >= since && matches(entry)) found.push(entry);
-    return found;
+  /** The calls held now, oldest first: a copy, which later calls do not change. */
+  heldNow(): CallEntry[] {
+    return [...this.ring];
   }
 
-  /** Follows finished calls that match `filter` into `sink` until the returned function is called. */
-  subscribe(filter: EntryFilter, sink: LineSink): () => void {
+  /**
+   * Follows finished calls that match `filter` into `sink` until the returned
+   * function is called; with `holding`, live calls wait until the subscriber is released.
+   */
+  subscribe(filter: EntryFilter, sink: LineSink, holding = false): Subscription {
     if (this.subscribers.size >= this.settings.maxSubscribers) throw new TooManySubscribersError(this.settings.maxSubscribers);
     const subscriber = new Subscriber(entryMatcher(filter), sink, this.settings.maxQueuedBytesPerSubscriber);
+    if (holding) subscriber.hold();
     this.subscribers.add(subscriber);
-    return () => this.subscribers.delete(subscriber);
+    return { subscriber, end: () => this.subscribers.delete(subscriber) };
   }
 }

@@ -17,9 +17,14 @@ export interface LostLine {
  * One follower of finished calls. Its queue is bounded: while its reader lags
  * by more than `maxQueuedBytes`, calls are dropped and counted, never waited
  * for, and the count goes to the reader in-band before the next call it gets.
+ * While the calls held from before are still being written to it, live calls
+ * wait in the same bounded queue, so the reader sees them in order.
  */
 export class Subscriber {
   private lostCalls = 0;
+  /** Live lines waiting for the held calls to be written first; undefined once they have been. */
+  private waiting: string[] | undefined;
+  private waitingBytes = 0;
 
   constructor(
     private readonly wants: (entry: CallEntry) => boolean,
@@ -32,18 +37,40 @@ export class Subscriber {
     return this.lostCalls;
   }
 
+  /** Live calls wait from now until `release()`: the calls held from before go first. */
+  hold(): void {
+    this.waiting ??= [];
+  }
+
+  /** Writes the live calls that waited, and from now on each as it comes. */
+  release(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    this.waitingBytes = 0;
+    for (const line of waiting ?? []) this.sink.write(line);
+  }
+
   /** Offers a finished call; `line` gives its JSON line, made once however many subscribers want it. */
   offer(entry: CallEntry, line: () => string): void {
     if (!this.wants(entry)) return;
-    if (this.sink.writableLength > this.maxQueuedBytes) {
+    if (this.sink.writableLength + this.waitingBytes > this.maxQueuedBytes) {
       this.lostCalls++;
       return;
     }
     if (this.lostCalls > 0) {
       const lost: LostLine = { v: CALL_ENTRY_VERSION, lost: this.lostCalls };
-      this.sink.write(`${JSON.stringify(lost)}\n`);
       this.lostCalls = 0;
+      this.send(`${JSON.stringify(lost)}\n`);
     }
-    this.sink.write(line());
+    this.send(line());
+  }
+
+  private send(text: string): void {
+    if (this.waiting === undefined) {
+      this.sink.write(text);
+      return;
+    }
+    this.waiting.push(text);
+    this.waitingBytes += text.length;
   }
 }
