@@ -17,7 +17,7 @@ import { runPromtool, startPrometheus, type LoadedRuleGroup, type PrometheusProc
 import { grpcFrame, openH2, rawCall } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
-import { hostNetworkPodConfig } from '../support/pods.js';
+import { hostNetworkPodConfig, startSleeper } from '../support/pods.js';
 
 const runtime = testRuntime();
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -279,12 +279,7 @@ describe('criscope scraped by a real Prometheus: every dashboard query answers, 
       session.close();
     }
 
-    const { container_id: containerId } = (await client.call('CreateContainer', {
-      pod_sandbox_id: sandboxId,
-      config: { metadata: { name: 'app' }, image: { image: runtime.pullOnlyImage }, command: ['sleep', '3600'], log_path: 'app.log' },
-      sandbox_config: config,
-    })) as { container_id: string };
-    await client.call('StartContainer', { container_id: containerId });
+    const containerId = await startSleeper(client, sandboxId, config, runtime.pullOnlyImage);
     // The pod counts as started once no further container came for settleSeconds; stopping it earlier would count it as stopped.
     await waitFor(
       async () => /^criscope_pod_starts_total\{[^}]*result="started"[^}]*\} [1-9]/m.test(await (await fetch(`${criscope.httpUrl}/metrics`)).text()),

@@ -11,6 +11,7 @@ import { CriTestClient, statusOf } from '../support/cri-client.js';
 import { startStubCriServer } from '../support/stub-cri-server.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
+import { startSleeper } from '../support/pods.js';
 
 const runtime = testRuntime();
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -167,12 +168,7 @@ async function runSleeperPod(client: CriTestClient): Promise<{ sandboxId: string
     linux: { security_context: { namespace_options: { network: 'NODE' } } },
   };
   const { pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config })) as { pod_sandbox_id: string };
-  const { container_id: containerId } = (await client.call('CreateContainer', {
-    pod_sandbox_id: sandboxId,
-    config: { metadata: { name: 'sleeper' }, image: { image: runtime.busyboxImage }, command: ['sleep', '3600'], log_path: 'sleeper.log' },
-    sandbox_config: config,
-  })) as { container_id: string };
-  await client.call('StartContainer', { container_id: containerId });
+  const containerId = await startSleeper(client, sandboxId, config, runtime.busyboxImage, 'sleeper');
   return { sandboxId, containerId };
 }
 

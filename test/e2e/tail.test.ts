@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { CallEntry } from '../../src/telemetry/recorder/call-entry.js';
 import { CriTestClient, type Message } from '../support/cri-client.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
-import { hostNetworkPodConfig } from '../support/pods.js';
+import { hostNetworkPodConfig, startSleeper } from '../support/pods.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { waitFor } from '../support/wait.js';
 
@@ -49,12 +49,7 @@ class TailProcess {
 async function podLifecycle(client: CriTestClient, name: string): Promise<void> {
   const config = hostNetworkPodConfig(name);
   const { pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config, runtime_handler: '' })) as { pod_sandbox_id: string };
-  const { container_id: containerId } = (await client.call('CreateContainer', {
-    pod_sandbox_id: sandboxId,
-    config: { metadata: { name: 'app' }, image: { image: runtime.busyboxImage }, command: ['sleep', '3600'], log_path: 'app.log' },
-    sandbox_config: config,
-  })) as { container_id: string };
-  await client.call('StartContainer', { container_id: containerId });
+  const containerId = await startSleeper(client, sandboxId, config, runtime.busyboxImage);
   await client.call('StopContainer', { container_id: containerId, timeout: 0 });
   await client.call('RemoveContainer', { container_id: containerId });
   await client.call('StopPodSandbox', { pod_sandbox_id: sandboxId });

@@ -16,7 +16,7 @@ import { echoBehindCriscope } from '../support/echo-fixture.js';
 import { startEchoServer, type EchoServer } from '../support/echo-h2-server.js';
 import { RawH2Client } from '../support/raw-h2-client.js';
 import { waitFor } from '../support/wait.js';
-import { hostNetworkPodConfig } from '../support/pods.js';
+import { hostNetworkPodConfig, startSleeper } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
 import { policyFile } from '../support/policy-env.js';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
@@ -345,12 +345,7 @@ describe('without a client trace context, the calls of one pod start share a tra
     const uid = (podConfig['metadata'] as { uid: string }).uid;
     ({ pod_sandbox_id: sandboxId } = (await client.call('RunPodSandbox', { config: podConfig, runtime_handler: runtime.runtimeHandler })) as { pod_sandbox_id: string });
     await client.call('PullImage', { image: { image: runtime.pullOnlyImage }, sandbox_config: podConfig });
-    const { container_id: containerId } = (await client.call('CreateContainer', {
-      pod_sandbox_id: sandboxId,
-      config: { metadata: { name: 'app' }, image: { image: runtime.busyboxImage }, command: ['sleep', '3600'], log_path: 'app.log' },
-      sandbox_config: podConfig,
-    })) as { container_id: string };
-    await client.call('StartContainer', { container_id: containerId });
+    const containerId = await startSleeper(client, sandboxId, podConfig, runtime.busyboxImage);
 
     const spans = await receiver.waitForSpans((received) => received.some((span) => span.name === 'PodStart' && span.attributes['k8s.pod.uid'] === uid), 15_000);
     const root = spans.find((span) => span.name === 'PodStart' && span.attributes['k8s.pod.uid'] === uid) as ReceivedSpan;
