@@ -31,7 +31,7 @@ export class ClientFrames {
     switch (type) {
       case FrameType.HEADERS:
         parts.limits.clientOpened(streamId);
-        if (this.withheldBlock && !parts.reparenting.reencodes) {
+        if (this.withheldBlock) {
           // The runtime's HPACK table is missing a block: this one would decode wrongly there.
           connection.destroy();
           return FrameVerdict.Drop;
@@ -120,8 +120,7 @@ export class ClientFrames {
     }
     if (connection.state() === 'relaying') {
       try {
-        // The decoder's record of never-indexed fields is of this block: it was decoded just before.
-        parts.reparenting.reparent(block, call, parts.requestBlocks.decoder.neverIndexedFields);
+        parts.reparenting.reparent(block, call);
       } catch (error) {
         // Never half a block: without a replacement, the held frames go on as they came (or the connection ends).
         parts.reparenting.keepOriginal();

@@ -13,7 +13,7 @@ import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
 import { ProtocolErrors } from './protocol-errors.js';
-import { REQUEST_BLOCKS_AS_THEY_CAME, RequestReparenting } from './request-reparenting.js';
+import { REQUEST_BLOCKS_AS_THEY_CAME, RequestReparenting, TRACEPARENT } from './request-reparenting.js';
 import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
 import { RuntimeLoss } from './runtime-loss.js';
@@ -35,7 +35,7 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * GOAWAY and drain, protocol errors) and wires the parts that do the rest:
  * each direction's frames
  * (client-frames, runtime-frames), their HPACK context (header-blocks),
- * tracing's re-encoded requests (request-reparenting), held requests
+ * tracing's re-parented requests (request-reparenting), held requests
  * (held-requests) and the flow control of their streams (owned-streams,
  * request-flow), criscope's own answers (client-answers) and SETTINGS
  * (settings-exchange), and answering for a runtime that is gone (runtime-loss).
@@ -74,7 +74,7 @@ export class ConnectionRelay {
       onViolation: (violation) => this.protocolErrors.runtime(violation),
       onOversized: (length, limit) => this.protocolErrors.runtime({ code: Http2ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
     }, rules.fromServer);
-    const requestBlocks = new HeaderBlockReader(this.goBlind);
+    const requestBlocks = new HeaderBlockReader(this.goBlind, tracking.traceContinuation === undefined ? undefined : TRACEPARENT);
     const responseBlocks = new HeaderBlockReader(this.goBlind);
     const owned = new OwnedStreams(this.ownedStreamsHost());
     const held = new HeldRequests(owned, this.heldRequestsHost(), tracking);
@@ -86,7 +86,7 @@ export class ConnectionRelay {
       toRuntime,
       requestBlocks,
       responseBlocks,
-      reparenting: tracking.traceContinuation === undefined ? REQUEST_BLOCKS_AS_THEY_CAME : new RequestReparenting(tracking.traceContinuation, toRuntime),
+      reparenting: tracking.traceContinuation === undefined ? REQUEST_BLOCKS_AS_THEY_CAME : new RequestReparenting(tracking.traceContinuation, toRuntime, requestBlocks.decoder),
       owned,
       held,
       answers: new ClientAnswers(toClient, calls, responseBlocks),
@@ -286,9 +286,9 @@ export class ConnectionRelay {
     this.blind = true;
     this.parts.requestBlocks.stop();
     this.parts.responseBlocks.stop();
-    if (this.parts.reparenting.reencodes || this.context.tracking.gate.inForce) {
-      // Request blocks can no longer be re-encoded, or calls judged before they go on: the client must reconnect.
-      this.context.log.warn({ reason, err: cause }, 'cannot follow a connection whose requests are re-encoded or judged; closing it');
+    if (this.parts.reparenting.spliced || this.context.tracking.gate.inForce) {
+      // Request blocks can no longer be spliced to match the runtime's table, or calls judged before they go on: the client must reconnect.
+      this.context.log.warn({ reason, err: cause }, 'cannot follow a connection whose requests are spliced or judged; closing it');
       this.close('criscope: cannot follow this connection; reconnect');
       return;
     }

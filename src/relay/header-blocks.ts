@@ -12,6 +12,8 @@ export interface HeaderBlock {
   /** A PUSH_PROMISE block: decoded only to keep HPACK state, never a call. */
   readonly promise: boolean;
   readonly fields: string[];
+  /** The block's octets, its fragments joined. */
+  readonly bytes: Buffer;
 }
 
 interface OpenBlock {
@@ -32,12 +34,21 @@ interface OpenBlock {
  * stops being read.
  */
 export class HeaderBlockReader {
-  readonly decoder = new HpackDecoder();
+  readonly decoder: HpackDecoder;
   private open: OpenBlock | undefined;
   private stopped = false;
 
-  /** `onUnreadable` is told why, once, when a block cannot be read: the reader then stops. */
-  constructor(private readonly onUnreadable: (reason: string, cause?: unknown) => void) {}
+  /**
+   * `onUnreadable` is told why, once, when a block cannot be read: the reader
+   * then stops. `watchedName`: a field name whose place in each block the
+   * decoder notes (HpackDecoder.watchedFields).
+   */
+  constructor(
+    private readonly onUnreadable: (reason: string, cause?: unknown) => void,
+    watchedName?: string,
+  ) {
+    this.decoder = new HpackDecoder(undefined, watchedName);
+  }
 
   /** The stream of the call block being received (not a PUSH_PROMISE), if one is open. */
   get openCallStreamId(): number | undefined {
@@ -90,8 +101,9 @@ export class HeaderBlockReader {
     if (block === undefined) return undefined;
     try {
       const { fragments } = block;
-      const fields = this.decoder.decode(fragments.length === 1 ? fragments[0] : Buffer.concat(fragments));
-      return { streamId: block.streamId, endStream: block.endStream, promise: block.promise, fields };
+      const bytes = fragments.length === 1 ? fragments[0] : Buffer.concat(fragments);
+      const fields = this.decoder.decode(bytes);
+      return { streamId: block.streamId, endStream: block.endStream, promise: block.promise, fields, bytes };
     } catch (error) {
       this.fail((error as Error).message, error);
       return undefined;

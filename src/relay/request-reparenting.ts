@@ -1,14 +1,15 @@
 import type { TraceContinuation } from '../telemetry/trace-continuation.js';
-import { headerIndex, headerValue, type TrackedCall } from './call-tracker.js';
+import { headerValue, type TrackedCall } from './call-tracker.js';
 import { FrameVerdict } from './frame-pump.js';
 import type { HeaderBlock } from './header-blocks.js';
-import { encodeHeaderList } from './hpack/encoder.js';
+import { Representation, type HpackDecoder, type WatchedField } from './hpack/decoder.js';
+import { literalWithValue, literalWithoutIndexing } from './hpack/encoder.js';
 import { Flag, headerBlockFrames } from './http2-frames.js';
 
-/** An HPACK dynamic table size update to 0, which starts every re-encoded request block. */
-const CLEAR_DYNAMIC_TABLE = Buffer.from([0x20]);
+/** The field criscope rewrites in requests; the client's request decoder watches for it. */
+export const TRACEPARENT = 'traceparent';
 
-/** Where re-encoded request blocks go: the runtime's side of the connection. */
+/** Where re-parented request blocks go: the runtime's side of the connection. */
 export interface RequestBlockSink {
   inject(frames: Buffer): void;
   /** The runtime's SETTINGS_MAX_FRAME_SIZE. */
@@ -20,9 +21,9 @@ export type RequestBlockFate = FrameVerdict | 'cut';
 
 /** What becomes of request header blocks on their way to the runtime. */
 export interface RequestBlocks {
-  /** True once request blocks are re-encoded: the runtime's HPACK table no longer follows the client's. */
-  readonly reencodes: boolean;
-  reparent(block: HeaderBlock, call: TrackedCall | undefined, neverIndexed: readonly number[]): void;
+  /** True while the runtime's HPACK table holds a value criscope spliced in: request blocks can no longer pass unread. */
+  readonly spliced: boolean;
+  reparent(block: HeaderBlock, call: TrackedCall | undefined): void;
   keepOriginal(): void;
   forget(): void;
   frameFate(flags: number, frame: Buffer, readable: boolean): RequestBlockFate;
@@ -30,7 +31,7 @@ export interface RequestBlocks {
 
 /** With tracing off, every request block goes on as it came, frame by frame. */
 export const REQUEST_BLOCKS_AS_THEY_CAME: RequestBlocks = {
-  reencodes: false,
+  spliced: false,
   reparent: () => undefined,
   keepOriginal: () => undefined,
   forget: () => undefined,
@@ -39,59 +40,71 @@ export const REQUEST_BLOCKS_AS_THEY_CAME: RequestBlocks = {
 
 /**
  * With tracing on, a request whose client sent a traceparent goes to the
- * runtime with criscope's span as the parent instead. Its header block is
- * re-encoded, and from then on every request block of the connection is: the
- * runtime's HPACK table no longer follows the client's, so criscope decodes
- * with the client's table and encodes without any (literals only), changing
- * no field but traceparent and keeping each field's representation (a field
- * sent never indexed stays so, RFC 7541 §6.2.3).
+ * runtime with criscope's span as the parent instead. The block goes on as
+ * the client encoded it, octet for octet, but for the traceparent field,
+ * whose value is spliced in its own representation (RFC 7541 §6): a field
+ * sent never indexed stays so (§6.2.3), and one the client indexed is indexed
+ * at the runtime too, with a value of the same length (a version-00
+ * traceparent is always 55 octets). Both HPACK tables keep the same entries
+ * and sizes; only that entry's value differs, and the client's decoder
+ * remembers it (HpackDecoder.shadow). Should the client later refer to such
+ * an entry, the runtime is sent a literal with the value it must read
+ * instead, so every field but traceparent reaches it as the client sent it.
  *
  * The frames of a request block are held until the block ends, then go on as
- * they came or give way to the re-encoded block.
+ * they came or give way to the spliced block.
  */
 export class RequestReparenting implements RequestBlocks {
-  /** Set once a request block was re-encoded: every later one must be too. */
-  private reencoding = false;
   /** Copies of the frames of a request block still open. */
   private heldFrames: Buffer[] = [];
-  /** The frames to send instead of the request block that just ended, when it was re-encoded. */
+  /** The frames to send instead of the request block that just ended, when it was spliced. */
   private replacement: Buffer | undefined;
+  /** The block that just ended refers to an entry the runtime holds another value for: as it came, it would read wrongly. */
+  private originalMisleads = false;
 
   constructor(
     private readonly continuation: TraceContinuation,
     private readonly toRuntime: RequestBlockSink,
+    /** The decoder of the client's request blocks, watching traceparent. */
+    private readonly clientDecoder: HpackDecoder,
   ) {}
 
-  /** True once request blocks are re-encoded: the runtime's HPACK table no longer follows the client's. */
-  get reencodes(): boolean {
-    return this.reencoding;
+  get spliced(): boolean {
+    return this.clientDecoder.shadowedEntries > 0;
   }
 
   /**
-   * A request block has ended and was read: re-parents its call's span (when
-   * the client sent a traceparent) and, if blocks are re-encoded, prepares
-   * the replacement. `neverIndexed` lists the fields (by name index) the
-   * client sent never indexed.
+   * A request block has ended and was read (it is the one the client
+   * decoder read last): re-parents its call's span when the client sent a
+   * traceparent, and prepares the spliced block.
    */
-  reparent(block: HeaderBlock, call: TrackedCall | undefined, neverIndexed: readonly number[]): void {
+  reparent(block: HeaderBlock, call: TrackedCall | undefined): void {
+    const watched = this.clientDecoder.watchedFields;
+    if (watched.length === 0) return;
+    this.originalMisleads = watched.some((field) => field.receiverValue !== undefined);
     const { fields } = block;
-    const at = call === undefined ? -1 : headerIndex(fields, 'traceparent');
-    let reparented = false;
-    if (call !== undefined && at >= 0) {
-      call.span = this.continuation.continueTrace(fields[at + 1], headerValue(fields, 'tracestate'));
-      const traceparent = call.span?.traceparent;
-      if (traceparent !== undefined) {
-        // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.
-        for (let index = at; index < fields.length; index += 2) if (fields[index] === 'traceparent') fields[index + 1] = traceparent;
-        reparented = true;
-      }
+    let traceparent: string | undefined;
+    if (call !== undefined) {
+      call.span = this.continuation.continueTrace(fields[watched[0].field + 1], headerValue(fields, 'tracestate'));
+      traceparent = call.span?.traceparent;
     }
-    if (!this.reencoding && !reparented) return;
-    // The size update first: whatever table size the client last set, criscope's blocks need none (RFC 7541 §4.2, §6.3).
-    const encoded = Buffer.concat([CLEAR_DYNAMIC_TABLE, encodeHeaderList(fields, neverIndexed)]);
-    this.replacement = headerBlockFrames(block.streamId, encoded, block.endStream, this.toRuntime.maxFrameSize);
-    // Only once a replacement exists: until then the runtime's table still follows the client's.
-    this.reencoding = true;
+    const pieces: Buffer[] = [];
+    const shadows: [number, string][] = [];
+    let copiedTo = 0;
+    // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.
+    for (const field of watched) {
+      const sent = fields[field.field + 1];
+      const spliced = splicedField(block.bytes, field, sent, traceparent);
+      if (spliced === undefined) continue;
+      pieces.push(block.bytes.subarray(copiedTo, field.start), spliced);
+      copiedTo = field.end;
+      if (field.representation === Representation.IncrementalIndexing && traceparent !== undefined) shadows.push([field.insertion, traceparent]);
+    }
+    if (pieces.length === 0) return;
+    pieces.push(block.bytes.subarray(copiedTo));
+    this.replacement = headerBlockFrames(block.streamId, Buffer.concat(pieces), block.endStream, this.toRuntime.maxFrameSize);
+    // Only once the replacement exists: until then the runtime's table still follows the client's.
+    for (const [insertion, value] of shadows) this.clientDecoder.shadow(insertion, value);
   }
 
   /** The block just read goes on as it came (its replacement could not be made). */
@@ -103,6 +116,7 @@ export class RequestReparenting implements RequestBlocks {
   forget(): void {
     this.heldFrames = [];
     this.replacement = undefined;
+    this.originalMisleads = false;
   }
 
   /**
@@ -113,8 +127,8 @@ export class RequestReparenting implements RequestBlocks {
   frameFate(flags: number, frame: Buffer, readable: boolean): RequestBlockFate {
     if (!readable) {
       // Unreadable halfway through a held block: its frames can no longer be released in order, nor held without bound;
-      // and once blocks are re-encoded, one that cannot be read cannot go on at all.
-      return this.heldFrames.length === 0 && !this.reencoding ? FrameVerdict.Forward : 'cut';
+      // and once the runtime's table holds a spliced value, a block that cannot be read cannot go on at all.
+      return this.heldFrames.length === 0 && !this.spliced ? FrameVerdict.Forward : 'cut';
     }
     if ((flags & Flag.END_HEADERS) === 0) {
       this.heldFrames.push(Buffer.from(frame));
@@ -122,17 +136,40 @@ export class RequestReparenting implements RequestBlocks {
     }
     const held = this.heldFrames;
     const replacement = this.replacement;
+    const misleads = this.originalMisleads;
     this.heldFrames = [];
     this.replacement = undefined;
+    this.originalMisleads = false;
     if (replacement !== undefined) {
       this.toRuntime.inject(replacement);
       return FrameVerdict.Drop;
     }
-    // A block that could not be read cannot be re-encoded, and as it came it would not decode at the runtime.
-    if (this.reencoding) return 'cut';
+    if (misleads) return 'cut';
     if (held.length === 0) return FrameVerdict.Forward;
     for (const heldFrame of held) this.toRuntime.inject(heldFrame);
     this.toRuntime.inject(Buffer.from(frame));
     return FrameVerdict.Drop;
+  }
+}
+
+/**
+ * The representation the runtime gets for a traceparent field the client
+ * sent as `sent`, or undefined when it can go on as it came. With
+ * `traceparent` (the call was re-parented) it carries that value; without,
+ * it carries the client's own value where the runtime's table holds
+ * criscope's instead.
+ */
+function splicedField(block: Buffer, field: WatchedField, sent: string, traceparent: string | undefined): Buffer | undefined {
+  const value = traceparent ?? (field.receiverValue === undefined ? undefined : sent);
+  if (value === undefined) return undefined;
+  switch (field.representation) {
+    case Representation.Indexed:
+      // Same name, from the same index; a literal changes neither table.
+      return literalWithoutIndexing(field.index, value);
+    case Representation.IncrementalIndexing:
+      // Another length would change the runtime's table size and so which entries it evicts: the client's value stays.
+      return value.length === sent.length ? literalWithValue(block.subarray(field.start, field.valueStart), value) : undefined;
+    default:
+      return literalWithValue(block.subarray(field.start, field.valueStart), value);
   }
 }

@@ -20,6 +20,7 @@ import { hostNetworkPodConfig, startSleeper } from '../support/pods.js';
 import { exchangeRaw } from '../support/raw-socket.js';
 import { policyFile } from '../support/policy-env.js';
 import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
+import { Literal, literalField } from '../support/hpack-bytes.js';
 import { buildFrame, CLIENT_PREFACE, Flag, FrameType, settingsFrame } from '../../src/relay/http2-frames.js';
 
 // No OpenTelemetry Collector runs here: the test OTLP receiver (checked against the real
@@ -150,7 +151,7 @@ describe('spans continue the client trace context, and the runtime gets criscope
     assert.notEqual(headerOf(second, 'traceparent'), undefined);
   });
 
-  it('keeps never-indexed fields never indexed in the block it re-encodes (RFC 7541 §6.2.3)', async () => {
+  it('keeps never-indexed fields never indexed in the block it re-parents (RFC 7541 §6.2.3)', async () => {
     const parent = traceparent(true);
     // authorization has a static-table name, x-secret-token a literal one; x-plain stays an ordinary field.
     const headers: OutgoingHttpHeaders & { [sensitiveHeaders]: string[] } = {
@@ -195,7 +196,7 @@ describe('spans continue the client trace context, and the runtime gets criscope
   });
 });
 
-describe('a runtime that lowers SETTINGS_HEADER_TABLE_SIZE, while criscope re-encodes requests', () => {
+describe('a runtime that lowers SETTINGS_HEADER_TABLE_SIZE, while criscope re-parents requests', () => {
   let receiver: OtlpReceiver;
   let echo: EchoServer;
   let criscope: CriscopeProcess;
@@ -211,31 +212,55 @@ describe('a runtime that lowers SETTINGS_HEADER_TABLE_SIZE, while criscope re-en
     await receiver.close();
   });
 
-  /** A request block that first sets the client's table to 4096 octets, as an encoder may until it applies the runtime's 1024. */
-  function resizingBlock(parent: string): Buffer {
-    const fields: [string, string][] = [[':method', 'POST'], [':scheme', 'http'], [':path', VERSION_PATH], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['traceparent', parent]];
-    return Buffer.concat([Buffer.from([0x3f, 0xe1, 0x1f]), encodeHeaderBlock(fields)]);
+  /**
+   * A request block that first sets the client's table to 4096 octets, as an encoder may until it
+   * applies the runtime's 1024; its traceparent indexed (entering both tables) or not.
+   */
+  function resizingBlock(parent: string, indexed: boolean): Buffer {
+    const fields: [string, string][] = [[':method', 'POST'], [':scheme', 'http'], [':path', VERSION_PATH], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers']];
+    const traceparentField = indexed ? literalField(Literal.WITH_INDEXING, 'traceparent', parent) : encodeHeaderBlock([['traceparent', parent]]);
+    return Buffer.concat([Buffer.from([0x3f, 0xe1, 0x1f]), encodeHeaderBlock(fields), traceparentField]);
   }
 
-  it('follows blocks written under the old limit until the client acknowledges the new one, and only then holds to it', async () => {
+  /** Sends one request under the old limit, acknowledges the new one, then sends a block that breaks it. */
+  async function overstepAfterAck(client: RawH2Client, indexed: boolean): Promise<number> {
+    client.write(Buffer.concat([CLIENT_PREFACE, settingsFrame(false)]));
+    // The runtime's SETTINGS has passed criscope; the client has not acknowledged it yet.
+    await client.waitForFrame((type, flags) => type === FrameType.SETTINGS && (flags & Flag.ACK) === 0);
+    const before = echo.requests.length;
+    const parent = traceparent(true);
+    client.write(Buffer.concat([buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, resizingBlock(parent.header, indexed)), buildFrame(FrameType.DATA, Flag.END_STREAM, 1, versionBody())]));
+    await client.waitForFrame((type, flags, streamId) => type === FrameType.HEADERS && streamId === 1 && (flags & Flag.END_STREAM) !== 0);
+    const forwarded = headerOf(echo.requests[before]?.rawHeaders ?? [], 'traceparent') ?? '';
+    assert.match(forwarded, new RegExp(`^00-${parent.traceId}-(?!${parent.spanId})[0-9a-f]{16}-01$`), 'criscope read the block and re-parented it');
+    // Acknowledged: the client's encoder now works under 1024, and a block asking for more cannot be followed.
+    client.write(Buffer.concat([settingsFrame(true), buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 3, resizingBlock(traceparent(true).header, indexed)), buildFrame(FrameType.DATA, Flag.END_STREAM, 3, versionBody())]));
+    // A GOAWAY ends it, from criscope or from the runtime; or the connection just closes.
+    await client.waitForFrame((type) => type === FrameType.GOAWAY).catch(() => undefined);
+    return before;
+  }
+
+  it('relays a block past the acknowledged limit unread, as without tracing, and the runtime refuses it', async () => {
     const client = new RawH2Client(criscope.socketPath);
     try {
-      client.write(Buffer.concat([CLIENT_PREFACE, settingsFrame(false)]));
-      // The runtime's SETTINGS has passed criscope; the client has not acknowledged it yet.
-      await client.waitForFrame((type, flags) => type === FrameType.SETTINGS && (flags & Flag.ACK) === 0);
-      const before = echo.requests.length;
-      const parent = traceparent(true);
-      client.write(Buffer.concat([buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, resizingBlock(parent.header)), buildFrame(FrameType.DATA, Flag.END_STREAM, 1, versionBody())]));
-      await client.waitForFrame((type, flags, streamId) => type === FrameType.HEADERS && streamId === 1 && (flags & Flag.END_STREAM) !== 0);
-      const forwarded = headerOf(echo.requests[before]?.rawHeaders ?? [], 'traceparent') ?? '';
-      assert.match(forwarded, new RegExp(`^00-${parent.traceId}-(?!${parent.spanId})[0-9a-f]{16}-01$`), 'criscope read the block and re-parented it');
+      const before = await overstepAfterAck(client, false);
+      await waitFor(
+        () => criscope.logLines().some((line) => line['msg'] === 'cannot follow a client connection; relaying it without call records' && /4096 exceeds the allowed 1024/.test(String(line['reason']))),
+        'criscope to log that it relays the connection unread',
+      );
+      assert.equal(echo.requests.length, before + 1, 'the runtime took no second request');
+    } finally {
+      client.destroy();
+    }
+  });
 
-      // Acknowledged: the client's encoder now works under 1024, and a block asking for more cannot be followed.
-      client.write(Buffer.concat([settingsFrame(true), buildFrame(FrameType.HEADERS, Flag.END_HEADERS, 3, resizingBlock(traceparent(true).header)), buildFrame(FrameType.DATA, Flag.END_STREAM, 3, versionBody())]));
-      await client.closed;
+  it("closes the connection itself when the runtime's table holds criscope's traceparent: unread blocks could not be spliced", async () => {
+    const client = new RawH2Client(criscope.socketPath);
+    try {
+      const before = await overstepAfterAck(client, true);
       // The log line may reach the test a little after the connection closed.
       await waitFor(
-        () => criscope.logLines().some((line) => line['msg'] === 'cannot follow a connection whose requests are re-encoded or judged; closing it' && /4096 exceeds the allowed 1024/.test(String(line['reason']))),
+        () => criscope.logLines().some((line) => line['msg'] === 'cannot follow a connection whose requests are spliced or judged; closing it' && /4096 exceeds the allowed 1024/.test(String(line['reason']))),
         'criscope to log why it closed the connection',
       );
       assert.equal(echo.requests.length, before + 1, 'the second request never reached the runtime');

@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { createServer, sensitiveHeaders, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions, type Settings } from 'node:http2';
+import { createServer, sensitiveHeaders, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerStreamResponseOptions, type Settings } from 'node:http2';
 
 /**
  * A bare HTTP/2 gRPC peer that reports exactly what reached it and answers
@@ -33,12 +33,16 @@ export interface EchoServer {
 /** `settings`: SETTINGS the peer sends besides its large initial window. */
 export async function startEchoServer(socketPath: string, settings: Settings = {}): Promise<EchoServer> {
   const requests: EchoRequest[] = [];
+  const sessions = new Set<ServerHttp2Session>();
   const server: Http2Server = createServer({ maxSessionMemory: 256, settings: { initialWindowSize: 16 * 1024 * 1024, ...settings } });
   const echo: EchoServer = {
     requests,
     answer: () => ({ headers: { ':status': 200, 'content-type': 'application/grpc' }, trailers: { 'grpc-status': '0' } }),
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A session node:http2 ended with a connection error (GOAWAY sent) can stay open; it would hold close() up.
+      for (const session of sessions) session.destroy();
+      await closed;
       await rm(socketPath, { force: true });
     },
   };
@@ -66,6 +70,10 @@ export async function startEchoServer(socketPath: string, settings: Settings = {
       stream.on('wantTrailers', () => stream.sendTrailers(answer.trailers ?? {}));
       stream.end(answer.body ?? request.body);
     });
+  });
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
   });
   server.on('sessionError', () => undefined);
   await rm(socketPath, { force: true });

@@ -60,7 +60,7 @@ describe('HeaderBlockReader', () => {
   it('reads a block in one HEADERS frame', () => {
     const { reader, reasons } = readerWithReasons();
     const block = feed(reader, buildFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 7, REQUEST_BLOCK));
-    assert.deepEqual(block, { streamId: 7, endStream: true, promise: false, fields: REQUEST_FIELDS });
+    assert.deepEqual(block, { streamId: 7, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
     assert.deepEqual(reasons, []);
   });
 
@@ -68,7 +68,7 @@ describe('HeaderBlockReader', () => {
     it(`reads the same fields from the block split over CONTINUATIONs (fragments ${sizes.join('/')} and the rest)`, () => {
       const { reader, reasons } = readerWithReasons();
       const block = feedAll(reader, splitBlock(5, REQUEST_BLOCK, sizes, Flag.END_STREAM));
-      assert.deepEqual(block, { streamId: 5, endStream: true, promise: false, fields: REQUEST_FIELDS });
+      assert.deepEqual(block, { streamId: 5, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
       assert.deepEqual(reasons, []);
     });
   }
@@ -102,6 +102,7 @@ describe('HeaderBlockReader', () => {
       const { reader, reasons } = readerWithReasons();
       const block = feed(reader, buildFrame(FrameType.HEADERS, flags | Flag.END_HEADERS, 3, payload));
       assert.deepEqual(block?.fields, REQUEST_FIELDS);
+      assert.deepEqual(block?.bytes, REQUEST_BLOCK, 'its octets without padding or priority');
       assert.deepEqual(reasons, []);
     });
 
@@ -116,11 +117,11 @@ describe('HeaderBlockReader', () => {
   it('marks a PUSH_PROMISE block as a promise and reads it past the promised stream id and padding', () => {
     const { reader, reasons } = readerWithReasons();
     const plain = feed(reader, buildFrame(FrameType.PUSH_PROMISE, Flag.END_HEADERS, 1, Buffer.concat([uint32(2), REQUEST_BLOCK])));
-    assert.deepEqual(plain, { streamId: 1, endStream: false, promise: true, fields: REQUEST_FIELDS });
+    assert.deepEqual(plain, { streamId: 1, endStream: false, promise: true, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
     // Its fields went into the table, so the same block now decodes with references to them: pad it instead.
     const paddedPromise = Buffer.concat([Buffer.from([4]), uint32(4), indexedField(63), Buffer.alloc(4)]);
     const paddedBlock = feed(reader, buildFrame(FrameType.PUSH_PROMISE, Flag.END_HEADERS | Flag.PADDED, 3, paddedPromise));
-    assert.deepEqual(paddedBlock, { streamId: 3, endStream: false, promise: true, fields: [':path', PATH] });
+    assert.deepEqual(paddedBlock, { streamId: 3, endStream: false, promise: true, fields: [':path', PATH], bytes: indexedField(63) });
     assert.deepEqual(reasons, []);
   });
 

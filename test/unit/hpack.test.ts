@@ -6,8 +6,8 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
-import { encodeHeaderBlock, encodeHeaderList } from '../../src/relay/hpack/encoder.js';
+import { HpackDecoder, Representation } from '../../src/relay/hpack/decoder.js';
+import { encodeHeaderBlock, literalWithValue, literalWithoutIndexing } from '../../src/relay/hpack/encoder.js';
 import { HpackError } from '../../src/relay/hpack/errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanScratchCapacity } from '../../src/relay/hpack/huffman.js';
 import { prng } from '../support/seeded-random.js';
@@ -416,23 +416,50 @@ describe('HpackDecoder', () => {
     throwsHpack(() => decoder.decode(hex('82 3fe11f')), /size update after a header field/);
   });
 
-  it('reports which fields came never indexed, allocating nothing for a block without any', () => {
-    const decoder = new HpackDecoder();
+  it('locates each field of the watched name in its block, with its representation, allocating nothing for a block without any', () => {
+    const decoder = new HpackDecoder(4096, 'x-w');
     decoder.decode(insertion('x-a', '1'));
-    assert.equal(decoder.neverIndexedFields.length, 0);
-    const none = decoder.neverIndexedFields;
-    const fields = decoder.decode(Buffer.concat([
-      hex('1f08 06'), latin1('secret') /* never indexed, static name (authorization) */,
-      hex('82') /* indexed */,
-      hex('1003'), latin1('k-1'), hex('01'), latin1('v') /* never indexed, new name */,
-      hex('0f10 01'), latin1('x') /* without indexing */,
-      hex('40 03'), latin1('x-b'), hex('01'), latin1('2') /* incremental indexing */,
-      hex('1f30 01'), latin1('3') /* never indexed, dynamic name 63 (x-a) */,
-    ]));
-    assert.deepEqual(fields, ['authorization', 'secret', ':method', 'GET', 'k-1', 'v', 'content-type', 'x', 'x-b', '2', 'x-a', '3']);
-    assert.deepEqual(decoder.neverIndexedFields, [0, 4, 10]);
+    const none = decoder.watchedFields;
+    assert.equal(none.length, 0);
+    const block = Buffer.concat([
+      hex('82') /* :method GET, indexed */,
+      hex('40 03'), latin1('x-w'), hex('01'), latin1('1') /* incremental indexing, new name: enters as 62 */,
+      hex('0f10 01'), latin1('x') /* content-type, without indexing */,
+      hex('10 03'), latin1('x-w'), hex('01'), latin1('2') /* never indexed, new name */,
+      hex('0f2f 01'), latin1('3') /* without indexing, name from dynamic entry 62 (x-w) */,
+      hex('be') /* 62 (x-w: 1), indexed */,
+    ]);
+    const fields = decoder.decode(block);
+    assert.deepEqual(fields, [':method', 'GET', 'x-w', '1', 'content-type', 'x', 'x-w', '2', 'x-w', '3', 'x-w', '1']);
+    const places = decoder.watchedFields.map((field) => ({ ...field, octets: block.subarray(field.start, field.end).toString('hex'), head: block.subarray(field.start, field.valueStart).toString('hex') }));
+    assert.deepEqual(places.map(({ field, representation, octets, head }) => ({ field, representation, octets, head })), [
+      { field: 2, representation: Representation.IncrementalIndexing, octets: '4003782d770131', head: '4003782d77' },
+      { field: 6, representation: Representation.NeverIndexed, octets: '1003782d770132', head: '1003782d77' },
+      { field: 8, representation: Representation.WithoutIndexing, octets: '0f2f0133', head: '0f2f' },
+      { field: 10, representation: Representation.Indexed, octets: 'be', head: 'be' },
+    ]);
+    assert.equal(places[3].index, 62);
+    assert.equal(places[0].insertion, 1, 'the second entry the table took');
+    assert.equal(places[3].receiverValue, undefined);
     decoder.decode(hex('82'));
-    assert.equal(decoder.neverIndexedFields, none, 'the next plain block shares the empty record');
+    assert.equal(decoder.watchedFields, none, 'the next block without the name shares the empty record');
+  });
+
+  it("remembers the receiver's value of a shadowed entry until the entry is evicted", () => {
+    const decoder = new HpackDecoder(4096, 'x-w');
+    decoder.decode(Buffer.concat([hex('40 03'), latin1('x-w'), hex('01'), latin1('a'), insertion('x-b', '2')]));
+    const [inserted] = decoder.watchedFields;
+    decoder.shadow(inserted.insertion, 'z');
+    assert.equal(decoder.shadowedEntries, 1);
+    assert.throws(() => decoder.shadow(inserted.insertion, 'zz'), RangeError, 'only a value of the same length keeps the tables in step');
+    // The client refers to 63 (x-w: a, behind x-b at 62): the receiver holds z there.
+    assert.deepEqual(decoder.decode(hex('bf')), ['x-w', 'a']);
+    assert.equal(decoder.watchedFields[0].receiverValue, 'z');
+    // Fill the table until x-w: a is evicted: the shadow goes with it.
+    for (let round = 0; round < 100; round++) decoder.decode(insertion(`n${round}`, 'v'.repeat(20)));
+    assert.equal(decoder.shadowedEntries, 0);
+    decoder.shadow(inserted.insertion, 'y');
+    assert.equal(decoder.shadowedEntries, 0, 'shadowing an evicted entry does nothing');
   });
 
   it('shrinks the ring of dynamic table entries when the table shrinks', () => {
@@ -494,34 +521,21 @@ describe('encodeHeaderBlock', () => {
     assert.deepEqual(decoder.tableEntries(), [['a', 'b']]);
   });
 
-  it('re-encodes a decoded block keeping never-indexed fields never indexed, and the rest without indexing', () => {
+  it('writes a literal again with another value, its type bits and name as they were', () => {
+    const head = Buffer.concat([hex('10 03'), latin1('x-w')]); // never indexed, new name
+    const literal = literalWithValue(head, 'abc');
+    assert.deepEqual(literal, Buffer.concat([head, hex('03'), latin1('abc')]));
+    const decoder = new HpackDecoder(4096, 'x-w');
+    assert.deepEqual(decoder.decode(literal), ['x-w', 'abc']);
+    assert.equal(decoder.watchedFields[0].representation, Representation.NeverIndexed);
+  });
+
+  it('writes a literal without indexing whose name comes from the table', () => {
     const decoder = new HpackDecoder();
-    decoder.decode(hex('40 03 782d61 01 31')); // x-a: 1 enters the client's table
-    const fields = decoder.decode(Buffer.concat([
-      hex('82') /* :method GET, indexed */,
-      hex('1f08 06'), latin1('secret') /* authorization, never indexed, static name */,
-      hex('0f10 01'), latin1('x') /* content-type, without indexing */,
-      hex('1003'), latin1('k-1'), hex('01'), latin1('v') /* never indexed, new name */,
-      hex('40 03'), latin1('x-b'), hex('01'), latin1('2') /* incremental indexing */,
-      hex('be') /* x-b: 2, indexed from the dynamic table */,
-    ]));
-    const encoded = encodeHeaderList(fields, decoder.neverIndexedFields);
-    assert.deepEqual(
-      encoded,
-      Buffer.concat([
-        hex('00 07'), latin1(':method'), hex('03'), latin1('GET'),
-        hex('10 0d'), latin1('authorization'), hex('06'), latin1('secret'),
-        hex('00 0c'), latin1('content-type'), hex('01'), latin1('x'),
-        hex('10 03'), latin1('k-1'), hex('01'), latin1('v'),
-        hex('00 03'), latin1('x-b'), hex('01'), latin1('2'),
-        hex('00 03'), latin1('x-b'), hex('01'), latin1('2'),
-      ]),
-    );
-    const peer = new HpackDecoder();
-    assert.deepEqual(peer.decode(encoded), fields);
-    assert.deepEqual(peer.neverIndexedFields, [2, 6]);
-    assert.equal(peer.tableLength, 0);
-    assert.deepEqual(encodeHeaderList(fields), encodeHeaderBlock([[':method', 'GET'], ['authorization', 'secret'], ['content-type', 'x'], ['k-1', 'v'], ['x-b', '2'], ['x-b', '2']]), 'without the record, all without indexing');
+    decoder.decode(Buffer.concat([hex('40 03'), latin1('x-w'), hex('03'), latin1('old')]));
+    assert.deepEqual(literalWithoutIndexing(62, 'new'), hex('0f2f 03 6e6577'));
+    assert.deepEqual(decoder.decode(literalWithoutIndexing(62, 'new')), ['x-w', 'new']);
+    assert.deepEqual(decoder.tableEntries(), [['x-w', 'old']], 'the table is unchanged');
   });
 
   it('refuses chars outside latin1 instead of truncating them', () => {

@@ -4,10 +4,10 @@ import type { CallSpan } from '../../src/cri/call-record.js';
 import { CallTracker } from '../../src/relay/call-tracker.js';
 import { FrameVerdict } from '../../src/relay/frame-pump.js';
 import { HeaderBlockReader, type HeaderBlock } from '../../src/relay/header-blocks.js';
-import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
+import { HpackDecoder, Representation } from '../../src/relay/hpack/decoder.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, buildFrame } from '../../src/relay/http2-frames.js';
 import { KeepBudget } from '../../src/relay/keep-budget.js';
-import { RequestReparenting, type RequestBlockFate, type RequestBlockSink } from '../../src/relay/request-reparenting.js';
+import { RequestReparenting, TRACEPARENT, type RequestBlockFate, type RequestBlockSink } from '../../src/relay/request-reparenting.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import type { TraceContinuation } from '../../src/telemetry/trace-continuation.js';
 import { criTable } from '../support/cri-client.js';
@@ -48,14 +48,14 @@ class RuntimeSide implements RequestBlockSink {
 class RequestDirection {
   readonly runtime = new RuntimeSide();
   readonly unreadable: string[] = [];
-  readonly clientBlocks = new HeaderBlockReader((reason) => this.unreadable.push(reason));
+  readonly clientBlocks = new HeaderBlockReader((reason) => this.unreadable.push(reason), TRACEPARENT);
   readonly calls: CallTracker;
   readonly reparenting: RequestReparenting;
 
   constructor(readonly spans = new FixedSpans()) {
     const context = { table: criTable, observer: { onCall: () => undefined }, keepMessagesUpTo: 64 * KIB, maxKeptBytesPerConnection: 1024 * KIB, log: createLogger('silent'), gate: OPEN_GATE };
     this.calls = new CallTracker(context, new KeepBudget(context.maxKeptBytesPerConnection), () => undefined);
-    this.reparenting = new RequestReparenting(spans, this.runtime);
+    this.reparenting = new RequestReparenting(spans, this.runtime, this.clientBlocks.decoder);
   }
 
   /** A client frame (HEADERS or CONTINUATION): read, re-parented when it ends a block, then let through or not. */
@@ -67,7 +67,7 @@ class RequestDirection {
     if (block !== undefined) {
       const call = this.calls.requestHeaders(block.streamId, block.fields);
       try {
-        this.reparenting.reparent(block, call, this.clientBlocks.decoder.neverIndexedFields);
+        this.reparenting.reparent(block, call);
       } catch {
         this.reparenting.keepOriginal();
       }
@@ -117,13 +117,22 @@ const headers = (streamId: number, block: Buffer, flags: number = Flag.END_HEADE
 /** The header block fragment of a frame without padding or priority (all criscope writes). */
 const payloadOf = (frame: Buffer): Buffer => frame.subarray(FRAME_HEADER_LENGTH);
 
+const indexedTraceparent = (value = CLIENT_TRACEPARENT): Buffer => literalField(Literal.WITH_INDEXING, 'traceparent', value);
+
+/** The block with its traceparent literal's value swapped, every other octet as it was. */
+function withValue(block: Buffer, from: string, to: string): Buffer {
+  const at = block.indexOf(Buffer.from(from, 'latin1'));
+  assert.ok(at > 0 && from.length === to.length && from.length < 127);
+  return Buffer.concat([block.subarray(0, at), Buffer.from(to, 'latin1'), block.subarray(at + from.length)]);
+}
+
 describe('RequestReparenting', () => {
-  it('lets a block without a traceparent go on as it came, and re-encodes nothing', () => {
+  it('lets a block without a traceparent go on as it came, and splices nothing', () => {
     const direction = new RequestDirection();
     const frame = headers(1, requestBlock());
     assert.equal(direction.send(frame), FrameVerdict.Forward);
     assert.deepEqual(direction.runtime.injections, []);
-    assert.equal(direction.reparenting.reencodes, false);
+    assert.equal(direction.reparenting.spliced, false);
     assert.deepEqual(direction.spans.asked, []);
     assert.equal(direction.calls.get(1)?.span, undefined);
   });
@@ -133,26 +142,26 @@ describe('RequestReparenting', () => {
     const frames = splitBlock(1, requestBlock(), [4, 6]);
     assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, FrameVerdict.Drop, FrameVerdict.Drop]);
     assert.deepEqual(direction.runtime.received, frames, 'the same frames, byte for byte, in order');
-    assert.equal(direction.reparenting.reencodes, false);
+    assert.equal(direction.reparenting.spliced, false);
   });
 
-  it('replaces a block with a traceparent by one whose fields differ only in traceparent, clearing the table first', () => {
+  it("sends the block as the client encoded it, with criscope's traceparent in the place of the client's", () => {
     const direction = new RequestDirection();
-    assert.equal(direction.send(headers(1, requestBlock(traceparent(), tracestate))), FrameVerdict.Drop);
+    const block = requestBlock(traceparent(), tracestate);
+    assert.equal(direction.send(headers(1, block)), FrameVerdict.Drop);
     assert.deepEqual(direction.spans.asked, [[CLIENT_TRACEPARENT, 'vendor=opaque']]);
     assert.equal(direction.calls.get(1)?.span?.traceparent, CRISCOPE_TRACEPARENT);
-    assert.equal(direction.reparenting.reencodes, true);
 
     assert.equal(direction.runtime.injections.length, 1);
     const [replacement] = parseFrames(direction.runtime.injections[0]);
     assert.equal(replacement.type, FrameType.HEADERS);
     assert.equal(replacement.flags, Flag.END_HEADERS);
     assert.equal(replacement.streamId, 1);
-    assert.equal(replacement.payload[0], 0x20, 'a dynamic table size update to 0 comes first');
+    assert.deepEqual(replacement.payload, withValue(block, CLIENT_TRACEPARENT, CRISCOPE_TRACEPARENT), 'every other octet as the client sent it');
     const runtimeDecoder = new HpackDecoder();
     assert.deepEqual(runtimeDecoder.decode(replacement.payload), [...REQUEST_FIELDS, 'traceparent', CRISCOPE_TRACEPARENT, 'tracestate', 'vendor=opaque']);
-    assert.equal(runtimeDecoder.maxTableSize, 0);
-    assert.equal(runtimeDecoder.tableLength, 0, 'nothing indexed at the runtime');
+    assert.deepEqual(runtimeDecoder.tableEntries(), direction.clientBlocks.decoder.tableEntries(), "the runtime's table is the client's");
+    assert.equal(direction.reparenting.spliced, false, 'a literal without indexing leaves no value of criscope in the table');
   });
 
   it('keeps END_STREAM on the replacement of a block that ends its stream', () => {
@@ -169,50 +178,60 @@ describe('RequestReparenting', () => {
     assert.deepEqual(block.fields, [...REQUEST_FIELDS, 'traceparent', CRISCOPE_TRACEPARENT, 'tracestate', 'vendor=opaque', 'traceparent', CRISCOPE_TRACEPARENT]);
   });
 
-  it('re-encodes every block after the first re-encoded one, so the runtime reads what the client sent', () => {
+  it("indexes criscope's value where the client indexed its own, and sends the client's where the client later refers to it", () => {
     const direction = new RequestDirection();
-    // Before: the runtime's table follows the client's, so this block passes as it came.
-    assert.equal(direction.send(headers(1, requestBlock())), FrameVerdict.Forward);
-    assert.equal(direction.send(headers(3, requestBlock(traceparent()))), FrameVerdict.Drop);
-    // After: the client refers to its table (62 content-type, 63 :path), which the runtime's no longer mirrors.
-    const byReference = Buffer.concat([indexedField(3), indexedField(6), indexedField(63), indexedField(62), literalField(Literal.WITHOUT_INDEXING, 'te', 'trailers')]);
-    assert.equal(direction.send(headers(5, byReference)), FrameVerdict.Drop);
-    // Request trailers (no new call, so nothing to re-parent) are re-encoded too.
-    assert.equal(direction.send(headers(5, literalField(Literal.WITH_INDEXING, 'x-trailer', 'done'), Flag.END_HEADERS | Flag.END_STREAM)), FrameVerdict.Drop);
-    assert.equal(direction.send(headers(7, indexedField(62))), FrameVerdict.Drop, 'even a block of one indexed field');
-
-    assert.equal(direction.runtime.injections.length, 4);
-    for (const injection of direction.runtime.injections) assert.equal(payloadOf(injection)[0], 0x20, 'each replacement clears the table first');
-    assert.deepEqual(direction.spans.asked.length, 1, 'only the block with a traceparent asked for a span');
+    // 62 traceparent, 63 content-type, 64 :path in the client's table after this block.
+    assert.equal(direction.send(headers(1, requestBlock(indexedTraceparent()))), FrameVerdict.Drop);
+    assert.equal(direction.reparenting.spliced, true);
+    assert.deepEqual(direction.runtime.injections.map(payloadOf), [withValue(requestBlock(indexedTraceparent()), CLIENT_TRACEPARENT, CRISCOPE_TRACEPARENT)]);
+    // A block referring only to entries both tables hold alike goes on as it came.
+    const plain = Buffer.concat([indexedField(3), indexedField(6), indexedField(64), indexedField(63), literalField(Literal.WITHOUT_INDEXING, 'te', 'trailers')]);
+    assert.equal(direction.send(headers(3, plain)), FrameVerdict.Forward);
+    // A new call naming the client's traceparent by index: re-parented, as a literal that changes no table.
+    assert.equal(direction.send(headers(5, Buffer.concat([plain, indexedField(62)]))), FrameVerdict.Drop);
+    // Request trailers naming it (no call, nothing to re-parent): the runtime must read the client's value, not criscope's.
+    assert.equal(direction.send(headers(5, indexedField(62), Flag.END_HEADERS | Flag.END_STREAM)), FrameVerdict.Drop);
+    assert.deepEqual(direction.spans.asked.length, 2, 'only the calls asked for a span');
     assert.deepEqual(
       direction.blocksAtRuntime().map(({ streamId, endStream, fields }) => ({ streamId, endStream, fields })),
       [
-        { streamId: 1, endStream: false, fields: REQUEST_FIELDS },
-        { streamId: 3, endStream: false, fields: [...REQUEST_FIELDS, 'traceparent', CRISCOPE_TRACEPARENT] },
-        { streamId: 5, endStream: false, fields: REQUEST_FIELDS },
-        { streamId: 5, endStream: true, fields: ['x-trailer', 'done'] },
-        { streamId: 7, endStream: false, fields: ['x-trailer', 'done'] },
+        { streamId: 1, endStream: false, fields: [...REQUEST_FIELDS, 'traceparent', CRISCOPE_TRACEPARENT] },
+        { streamId: 3, endStream: false, fields: REQUEST_FIELDS },
+        { streamId: 5, endStream: false, fields: [...REQUEST_FIELDS, 'traceparent', CRISCOPE_TRACEPARENT] },
+        { streamId: 5, endStream: true, fields: ['traceparent', CLIENT_TRACEPARENT] },
       ],
     );
   });
 
-  it('keeps a never-indexed field never indexed, whether its name was new or from the table', () => {
+  it('forgets a shadowed value once the client evicts its entry', () => {
+    const direction = new RequestDirection();
+    direction.send(headers(1, requestBlock(indexedTraceparent())));
+    assert.equal(direction.reparenting.spliced, true);
+    const filler = Buffer.concat(Array.from({ length: 40 }, (_, index) => literalField(Literal.WITH_INDEXING, `x-fill-${index}`, 'v'.repeat(80))));
+    assert.equal(direction.send(headers(3, filler)), FrameVerdict.Forward);
+    assert.equal(direction.reparenting.spliced, false, 'the runtime evicted criscope\'s value as the client evicted its own');
+    assert.equal(direction.blocksAtRuntime().length, 2);
+  });
+
+  it("leaves an indexed traceparent of another length as the client sent it: criscope's would change the runtime's table size", () => {
+    const direction = new RequestDirection();
+    const longer = `${CLIENT_TRACEPARENT}-x`;
+    assert.equal(direction.send(headers(1, requestBlock(indexedTraceparent(longer)))), FrameVerdict.Forward);
+    assert.equal(direction.reparenting.spliced, false);
+    assert.deepEqual(direction.blocksAtRuntime()[0].fields, [...REQUEST_FIELDS, 'traceparent', longer]);
+  });
+
+  it('keeps a traceparent sent never indexed never indexed, and every other field as it came', () => {
     const direction = new RequestDirection();
     const secret = literalField(Literal.NEVER_INDEXED, 'x-secret', 's3cr3t');
     const authorization = literalFieldIndexedName(Literal.NEVER_INDEXED, 23, 'Bearer abc');
-    direction.send(headers(1, requestBlock(secret, traceparent(), authorization)));
-    direction.send(headers(3, requestBlock(authorization)));
-    const runtimeDecoder = new HpackDecoder();
-    const [first, second] = direction.runtime.injections.map(payloadOf);
-
-    assert.deepEqual(runtimeDecoder.decode(first), [...REQUEST_FIELDS, 'x-secret', 's3cr3t', 'traceparent', CRISCOPE_TRACEPARENT, 'authorization', 'Bearer abc']);
-    assert.deepEqual(runtimeDecoder.neverIndexedFields, [10, 14]);
-    assert.ok(first.includes(Buffer.from('\x10\x08x-secret', 'latin1')), 'x-secret as a never-indexed literal');
-    assert.ok(first.includes(Buffer.from('\x10\x0dauthorization', 'latin1')), 'authorization as a never-indexed literal');
-    assert.ok(first.includes(Buffer.from('\x00\x0btraceparent', 'latin1')), 'traceparent without indexing');
-
-    assert.deepEqual(runtimeDecoder.decode(second), [...REQUEST_FIELDS, 'authorization', 'Bearer abc']);
-    assert.deepEqual(runtimeDecoder.neverIndexedFields, [10], 'in a later re-encoded block too');
+    const block = requestBlock(secret, literalField(Literal.NEVER_INDEXED, 'traceparent', CLIENT_TRACEPARENT), authorization);
+    direction.send(headers(1, block));
+    const [spliced] = direction.runtime.injections.map(payloadOf);
+    assert.deepEqual(spliced, withValue(block, CLIENT_TRACEPARENT, CRISCOPE_TRACEPARENT));
+    const runtimeDecoder = new HpackDecoder(4096, 'traceparent');
+    assert.deepEqual(runtimeDecoder.decode(spliced), [...REQUEST_FIELDS, 'x-secret', 's3cr3t', 'traceparent', CRISCOPE_TRACEPARENT, 'authorization', 'Bearer abc']);
+    assert.equal(runtimeDecoder.watchedFields[0].representation, Representation.NeverIndexed);
   });
 
   it('holds a block split over CONTINUATIONs until END_HEADERS, then replaces it whole', () => {
@@ -266,28 +285,28 @@ describe('RequestReparenting', () => {
     assert.equal(direction.reparenting.frameFate(rest[4], rest, false), FrameVerdict.Forward);
   });
 
-  it(
-    'cuts the connection for an unreadable block once blocks are re-encoded, however it began',
-    () => {
-      const direction = new RequestDirection();
-      direction.send(headers(1, requestBlock(traceparent())));
-      assert.equal(direction.reparenting.reencodes, true);
-      const next = headers(3, requestBlock());
-      assert.equal(direction.reparenting.frameFate(next[4], next, false), 'cut');
-    },
-  );
+  it("cuts the connection for an unreadable block only while the runtime's table holds a value of criscope's", () => {
+    const unshadowed = new RequestDirection();
+    unshadowed.send(headers(1, requestBlock(traceparent())));
+    const next = headers(3, requestBlock());
+    assert.equal(unshadowed.reparenting.frameFate(next[4], next, false), FrameVerdict.Forward);
 
-  it('lets the held frames go on as they came when no replacement could be made before re-encoding began', () => {
+    const shadowed = new RequestDirection();
+    shadowed.send(headers(1, requestBlock(indexedTraceparent())));
+    assert.equal(shadowed.reparenting.frameFate(next[4], next, false), 'cut');
+  });
+
+  it('lets the held frames go on as they came when no replacement could be made', () => {
     const direction = new RequestDirection();
     direction.spans.failure = 'the span store is full';
-    const frames = splitBlock(1, requestBlock(traceparent()), [9]);
+    const frames = splitBlock(1, requestBlock(indexedTraceparent()), [9]);
     assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, FrameVerdict.Drop]);
     assert.deepEqual(direction.runtime.received, frames, 'unchanged and in order');
-    assert.equal(direction.reparenting.reencodes, false);
+    assert.equal(direction.reparenting.spliced, false);
     const single = headers(3, requestBlock(traceparent()));
     assert.equal(direction.send(single), FrameVerdict.Forward, 'a block in one frame goes on as it came');
 
-    // The runtime's table still follows the client's: the next block can start re-encoding.
+    // The runtime's table still follows the client's: the next block can be spliced.
     direction.spans.failure = undefined;
     assert.equal(direction.send(headers(5, requestBlock(traceparent()))), FrameVerdict.Drop);
     assert.deepEqual(
@@ -300,24 +319,22 @@ describe('RequestReparenting', () => {
     );
   });
 
-  it('cuts the connection when no replacement could be made after re-encoding began', () => {
+  it("cuts the connection when no replacement could be made for a block naming an entry the runtime holds criscope's value for", () => {
     const direction = new RequestDirection();
-    direction.send(headers(1, requestBlock(traceparent())));
+    direction.send(headers(1, requestBlock(indexedTraceparent())));
     direction.spans.failure = 'the span store is full';
-    const frames = splitBlock(3, requestBlock(traceparent()), [9]);
+    const plain = Buffer.concat([indexedField(3), indexedField(6), indexedField(64), indexedField(63)]);
+    const frames = splitBlock(3, Buffer.concat([plain, indexedField(62)]), [2]);
     assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, 'cut']);
     assert.equal(direction.runtime.received.length, 1, 'nothing of the second block went on');
   });
 
-  it(
-    'lets the held frames go on as they came when the first replacement could not be made',
-    () => {
-      // A span whose traceparent is not latin1 cannot be encoded (encodeHeaderList throws a RangeError).
-      const direction = new RequestDirection(new FixedSpans('00-\u0100'));
-      const frames = splitBlock(1, requestBlock(traceparent()), [9]);
-      assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, FrameVerdict.Drop]);
-      assert.deepEqual(direction.runtime.received, frames);
-      assert.equal(direction.reparenting.reencodes, false);
-    },
-  );
+  it('lets the held frames go on as they came when the replacement could not be encoded', () => {
+    // A span whose traceparent is not latin1 cannot be encoded (literalWithValue throws a RangeError).
+    const direction = new RequestDirection(new FixedSpans('00-\u0100'));
+    const frames = splitBlock(1, requestBlock(traceparent()), [9]);
+    assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, FrameVerdict.Drop]);
+    assert.deepEqual(direction.runtime.received, frames);
+    assert.equal(direction.reparenting.spliced, false);
+  });
 });

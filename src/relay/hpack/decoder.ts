@@ -23,8 +23,37 @@ const MAX_INTEGER = 0x7fffffff;
 /** Continuation octets allowed after a full prefix: 5 × 7 bits covers MAX_INTEGER, more is padding abuse. */
 const MAX_CONTINUATION_SCALE = 2 ** 28;
 const INITIAL_CAPACITY = 16;
-/** What `neverIndexedFields` is for a block without such fields: shared, so the common case allocates nothing. */
-const NONE: readonly number[] = Object.freeze([]);
+/** What `watchedFields` is for a block without such fields: shared, so the common case allocates nothing. */
+const NONE: readonly WatchedField[] = Object.freeze([]);
+
+/** How a field was represented in its block (RFC 7541 §6). */
+export const enum Representation {
+  Indexed = 0,
+  IncrementalIndexing = 1,
+  WithoutIndexing = 2,
+  NeverIndexed = 3,
+}
+
+/**
+ * Where a field of the watched name sits in the block just decoded, so that a
+ * relay can splice in another value and pass every other octet on as it came.
+ */
+export interface WatchedField {
+  /** Index of the field's name in the decoded list. */
+  readonly field: number;
+  readonly representation: Representation;
+  /** The representation's octets in the block: [start, end). */
+  readonly start: number;
+  readonly end: number;
+  /** Where a literal's value string starts (after its name); `end` for an indexed field. */
+  readonly valueStart: number;
+  /** An indexed field's index (§2.3.3). */
+  readonly index: number;
+  /** A literal with incremental indexing: its insertion's serial, for shadow(); -1 if it was too large to insert. */
+  readonly insertion: number;
+  /** An indexed field whose entry criscope shadowed: the value the receiver holds there instead of the sender's. */
+  readonly receiverValue: string | undefined;
+}
 
 export class HpackDecoder {
   /**
@@ -41,32 +70,60 @@ export class HpackDecoder {
   // insertion or eviction is O(1) and allocates nothing but (rarely) a bigger ring.
   private names: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
   private values: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
+  /** The receiver's value of an entry, where it differs from the sender's (see shadow()). */
+  private shadows: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
+  private shadowCount = 0;
+  /** Entries inserted so far: the serial of the next one. */
+  private insertions = 0;
   private mask = INITIAL_CAPACITY - 1;
   private head = 0;
   private count = 0;
   /** Read position in the block being decoded (a field, so helpers need not return pairs). */
   private pos = 0;
   private failure: HpackError | undefined;
-  private neverIndexed: readonly number[] = NONE;
+  private watched: readonly WatchedField[] = NONE;
 
   /**
    * `maxTableSize`: the dynamic table's initial maximum size, which is also
    * the initial limit on size updates (HTTP/2's default is 4096).
+   * `watchedName`: a (lowercase) field name whose fields decode() locates in
+   * their block (watchedFields).
    */
-  constructor(maxTableSize = 4096) {
+  constructor(
+    maxTableSize = 4096,
+    private readonly watchedName?: string,
+  ) {
     if (!Number.isSafeInteger(maxTableSize) || maxTableSize < 0) throw new RangeError(`invalid HPACK table size ${maxTableSize}`);
     this.maxSize = maxTableSize;
     this.tableSizeLimit = new SettingLimit(maxTableSize);
   }
 
+  /** The fields of the watched name in the block the last decode() read, in order. */
+  get watchedFields(): readonly WatchedField[] {
+    return this.watched;
+  }
+
+  /** Entries of the table whose receiver holds another value (shadow()). */
+  get shadowedEntries(): number {
+    return this.shadowCount;
+  }
+
   /**
-   * Where the fields the encoder sent as "literal never indexed" (RFC 7541
-   * §6.2.3) are in the list the last decode() returned: the index of each
-   * one's name, ascending. Whoever re-encodes that list must keep them never
-   * indexed (§7.1.3).
+   * Records that the receiver of the sender's blocks inserted `value` where
+   * the sender inserted the entry of serial `insertion`
+   * (WatchedField.insertion): a relay passed that literal on with another
+   * value of the same length, so both tables keep the same sizes and indexes,
+   * and only that entry's value differs. Later references to it report the
+   * receiver's value (WatchedField.receiverValue). No-op for an entry already
+   * evicted.
    */
-  get neverIndexedFields(): readonly number[] {
-    return this.neverIndexed;
+  shadow(insertion: number, value: string): void {
+    const offset = this.insertions - 1 - insertion;
+    if (insertion < 0 || offset < 0 || offset >= this.count) return;
+    const slot = (this.head + offset) & this.mask;
+    if (value.length !== this.values[slot].length) throw new RangeError('a shadow value must be as long as the entry\'s value');
+    if (this.shadows[slot] === undefined) this.shadowCount++;
+    this.shadows[slot] = value;
   }
 
   /** Slots of the dynamic table's ring (grows with the entries, shrinks with the table's maximum size). */
@@ -120,8 +177,9 @@ export class HpackDecoder {
     const fields: string[] = [];
     const end = block.length;
     this.pos = 0;
-    this.neverIndexed = NONE;
-    let neverIndexed: number[] | undefined;
+    this.watched = NONE;
+    let watched: WatchedField[] | undefined;
+    const watchedName = this.watchedName;
     while (this.pos < end) {
       const at = this.pos;
       const first = block[at];
@@ -133,14 +191,22 @@ export class HpackDecoder {
           fields.push(STATIC_NAMES[index], STATIC_VALUES[index]);
         } else {
           const slot = this.dynamicSlot(index, at);
-          fields.push(this.names[slot], this.values[slot]);
+          const name = this.names[slot];
+          if (name === watchedName) {
+            (watched ??= []).push({ field: fields.length, representation: Representation.Indexed, start: at, end: this.pos, valueStart: this.pos, index, insertion: -1, receiverValue: this.shadows[slot] });
+          }
+          fields.push(name, this.values[slot]);
         }
       } else if (first >= 0x40) {
         // 01xxxxxx: literal with incremental indexing (§6.2.1).
         const name = this.readName(block, 0x3f, at);
+        const valueStart = this.pos;
         const value = this.readString(block);
+        const inserted = this.insert(name, value);
+        if (name === watchedName) {
+          (watched ??= []).push({ field: fields.length, representation: Representation.IncrementalIndexing, start: at, end: this.pos, valueStart, index: 0, insertion: inserted ? this.insertions - 1 : -1, receiverValue: undefined });
+        }
         fields.push(name, value);
-        this.insert(name, value);
       } else if (first >= 0x20) {
         // 001xxxxx: dynamic table size update (§6.3), only before the block's first field (§4.2).
         if (fields.length !== 0) throw new HpackError('dynamic table size update after a header field', at);
@@ -151,14 +217,18 @@ export class HpackDecoder {
         this.evictDownTo(size);
         this.fitRing();
       } else {
-        // 0001xxxx never indexed (§6.2.3) and 0000xxxx without indexing (§6.2.2):
-        // same layout; only a re-encoder needs to know which it was.
-        if (first >= 0x10) (neverIndexed ??= []).push(fields.length);
+        // 0001xxxx never indexed (§6.2.3) and 0000xxxx without indexing (§6.2.2): same layout.
         const name = this.readName(block, 0x0f, at);
-        fields.push(name, this.readString(block));
+        const valueStart = this.pos;
+        const value = this.readString(block);
+        if (name === watchedName) {
+          const representation = first >= 0x10 ? Representation.NeverIndexed : Representation.WithoutIndexing;
+          (watched ??= []).push({ field: fields.length, representation, start: at, end: this.pos, valueStart, index: 0, insertion: -1, receiverValue: undefined });
+        }
+        fields.push(name, value);
       }
     }
-    if (neverIndexed !== undefined) this.neverIndexed = neverIndexed;
+    if (watched !== undefined) this.watched = watched;
     return fields;
   }
 
@@ -211,12 +281,13 @@ export class HpackDecoder {
     return (this.head + offset) & this.mask;
   }
 
-  private insert(name: string, value: string): void {
+  /** Returns whether the entry went in. */
+  private insert(name: string, value: string): boolean {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     // §4.4: an entry larger than the whole table empties it and is not added.
     if (size > this.maxSize) {
       this.evictDownTo(0);
-      return;
+      return false;
     }
     this.evictDownTo(this.maxSize - size);
     if (this.count === this.names.length) this.resizeRing(this.names.length * 2);
@@ -225,6 +296,8 @@ export class HpackDecoder {
     this.values[this.head] = value;
     this.count++;
     this.size += size;
+    this.insertions++;
+    return true;
   }
 
   private evictDownTo(limit: number): void {
@@ -234,6 +307,10 @@ export class HpackDecoder {
       // Drop the references so long evicted values can be collected.
       this.names[slot] = '';
       this.values[slot] = '';
+      if (this.shadows[slot] !== undefined) {
+        this.shadows[slot] = undefined;
+        this.shadowCount--;
+      }
       this.count--;
     }
   }
@@ -252,13 +329,16 @@ export class HpackDecoder {
   private resizeRing(capacity: number): void {
     const names = new Array<string>(capacity).fill('');
     const values = new Array<string>(capacity).fill('');
+    const shadows = new Array<string | undefined>(capacity).fill(undefined);
     for (let i = 0; i < this.count; i++) {
       const slot = (this.head + i) & this.mask;
       names[i] = this.names[slot];
       values[i] = this.values[slot];
+      shadows[i] = this.shadows[slot];
     }
     this.names = names;
     this.values = values;
+    this.shadows = shadows;
     this.mask = capacity - 1;
     this.head = 0;
   }

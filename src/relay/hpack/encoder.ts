@@ -1,13 +1,13 @@
 /**
- * Encodes header blocks the relay writes into a connection whose HPACK state
- * belongs to the two peers: a trailers-only gRPC error it injects, or a
- * request block it re-parents. Every field is a literal with a new name and
- * raw strings, "without indexing" (RFC 7541 §6.2.2) or, for a field the client
- * sent so, "never indexed" (§6.2.3): it neither reads nor changes the peer's
- * dynamic table, so the connection's encoder and decoder stay in step
- * whatever the relay adds.
- * No Huffman either: on a unix socket the few bytes it would save cost more
- * CPU than they are worth.
+ * Encodes what the relay writes into a connection whose HPACK state belongs
+ * to the two peers: the header blocks of criscope's own answers (a
+ * trailers-only gRPC error), and the field a re-parented request carries
+ * instead of the client's. Every field criscope writes is a literal that
+ * changes no dynamic table the peers did not agree on: "without indexing"
+ * (RFC 7541 §6.2.2), or the client's own representation with another value of
+ * the same length.
+ * No Huffman: on a unix socket the few bytes it would save cost more CPU than
+ * they are worth.
  */
 
 /** Octets an integer with an N-bit prefix takes (§5.1). */
@@ -46,34 +46,49 @@ export function encodeHeaderBlock(fields: readonly (readonly [string, string])[]
   return encodeHeaderList(fields.flat());
 }
 
-/** First octet of a literal with a new name: without indexing, or never indexed. */
-const WITHOUT_INDEXING = 0x00;
-const NEVER_INDEXED = 0x10;
-const NONE: readonly number[] = Object.freeze([]);
-
 /**
- * The same, for a flat list [name, value, name, value, …] as HpackDecoder
- * returns it. `neverIndexed` holds the indexes of the names of the fields to
- * write as never indexed (HpackDecoder.neverIndexedFields): an intermediary
- * must keep that representation (§6.2.3).
+ * The same, for a flat list [name, value, name, value, …]: every field a
+ * literal with a new name, without indexing.
  */
-export function encodeHeaderList(fields: readonly string[], neverIndexed: readonly number[] = NONE): Buffer {
+export function encodeHeaderList(fields: readonly string[]): Buffer {
   let length = 0;
-  for (const field of fields) {
-    if (NOT_LATIN1.test(field)) throw new RangeError(`header field ${JSON.stringify(field.slice(0, 40))} has a char outside latin1`);
-    length += integerLength(field.length, 0x7f) + field.length;
-  }
+  for (const field of fields) length += stringLength(field);
   const out = Buffer.allocUnsafe(length + fields.length / 2);
   let at = 0;
   for (let index = 0; index < fields.length; index += 2) {
-    const name = fields[index];
-    const value = fields[index + 1];
-    // Name index 0: a new name follows.
-    out[at++] = neverIndexed.length !== 0 && neverIndexed.includes(index) ? NEVER_INDEXED : WITHOUT_INDEXING;
-    at = writeInteger(out, at, name.length, 0x7f, 0x00);
-    at += out.write(name, at, 'latin1');
-    at = writeInteger(out, at, value.length, 0x7f, 0x00);
-    at += out.write(value, at, 'latin1');
+    // 0000 0000: without indexing, name index 0 (a new name follows).
+    out[at++] = 0x00;
+    at = writeString(out, at, fields[index]);
+    at = writeString(out, at, fields[index + 1]);
   }
+  return out;
+}
+
+/** Octets `value` takes as a raw string literal (§5.2). */
+function stringLength(value: string): number {
+  if (NOT_LATIN1.test(value)) throw new RangeError(`header field ${JSON.stringify(value.slice(0, 40))} has a char outside latin1`);
+  return integerLength(value.length, 0x7f) + value.length;
+}
+
+function writeString(out: Buffer, at: number, value: string): number {
+  const start = writeInteger(out, at, value.length, 0x7f, 0x00);
+  return start + out.write(value, start, 'latin1');
+}
+
+/**
+ * `head` (the octets of a literal up to its value: its type bits and name),
+ * then `value` as a raw string literal: the same representation, another value.
+ */
+export function literalWithValue(head: Buffer, value: string): Buffer {
+  const out = Buffer.allocUnsafe(head.length + stringLength(value));
+  head.copy(out);
+  writeString(out, head.length, value);
+  return out;
+}
+
+/** A literal without indexing (§6.2.2) whose name is the entry at `nameIndex`, with a raw `value`. */
+export function literalWithoutIndexing(nameIndex: number, value: string): Buffer {
+  const out = Buffer.allocUnsafe(integerLength(nameIndex, 0x0f) + stringLength(value));
+  writeString(out, writeInteger(out, 0, nameIndex, 0x0f, 0x00), value);
   return out;
 }

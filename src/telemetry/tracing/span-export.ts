@@ -1,6 +1,8 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
+import { writeSpan } from './otlp-encoding.js';
+import { ProtobufWriter } from './protobuf-writer.js';
 
 export type SpanDropReason = 'queue_full' | 'export_failed';
 
@@ -18,62 +20,61 @@ export interface SpanExportLimits {
   readonly exportTimeoutMillis: number;
 }
 
-/** Reports each export's outcome, and logs when exporting starts failing and when it works again (not per batch). */
-class CountingExporter implements SpanExporter {
-  private failing = false;
-
-  constructor(
-    private readonly exporter: SpanExporter,
-    private readonly settled: (count: number, ok: boolean) => void,
-    private readonly log: Logger,
-  ) {}
-
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.exporter.export(spans, (result) => {
-      const ok = result.code === ExportResultCode.SUCCESS;
-      if (ok === this.failing) {
-        this.failing = !ok;
-        if (ok) this.log.info('span export works again');
-        else this.log.warn({ err: result.error ?? new Error('the exporter gave no reason'), spans: spans.length }, 'span export failing; spans are dropped and counted until it works');
-      }
-      this.settled(spans.length, ok);
-      resultCallback(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.exporter.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.exporter.forceFlush?.() ?? Promise.resolve();
-  }
+/** Spans already written as OTLP (ScopeSpans.spans fields, back to back), and how many. */
+export interface EncodedSpans {
+  readonly bytes: Buffer;
+  readonly count: number;
 }
 
+/** Sends a batch of encoded spans to the collector, and says how it went (an OTLP exporter around ExportRequestFraming). */
+export interface EncodedSpanExporter {
+  export(spans: EncodedSpans, done: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** Spans the batch being written starts with room for; the writer grows past it. */
+const INITIAL_BATCH_BYTES = 64 * 1024;
+
 /**
- * Hands finished spans to OpenTelemetry's batch processor, with the bound a
- * node agent needs: the spans waiting or in export are at most
- * `maxQueueSize`, and every span dropped (queue full, or its export failed)
- * is counted. Nothing here ever waits on the collector.
+ * Batches finished spans for export, as OpenTelemetry's batch span
+ * processor does (a batch leaves when full or after the export delay, one
+ * export at a time), with the bound a node agent needs: the spans waiting or
+ * in export are at most `maxQueueSize`, and every span dropped (queue full,
+ * or its export failed) is counted. Nothing here ever waits on the
+ * collector.
+ *
+ * Each span is written as OTLP when it is offered, into the batch's one
+ * buffer, so no span object outlives its call: held until export, thousands
+ * of them would be promoted and then collected by V8's old-generation
+ * collector, which costs more than writing them.
  */
 export class BoundedSpanExport {
   private pending = 0;
-  private readonly batch: BatchSpanProcessor;
+  private batch = new ProtobufWriter(INITIAL_BATCH_BYTES);
+  private batchCount = 0;
+  private readonly full: EncodedSpans[] = [];
+  private exporting = false;
+  private resourceKnown = false;
+  private timer: NodeJS.Timeout | undefined;
+  private drained: (() => void) | undefined;
+  private failing = false;
+  private encodingFailed = false;
 
+  /** `exportsFrom`: exports start once it settles (the resource's attributes are known, or could not be). */
   constructor(
-    exporter: SpanExporter,
+    private readonly exporter: EncodedSpanExporter,
     private readonly limits: SpanExportLimits,
     private readonly stats: SpanExportStats,
-    log: Logger,
+    private readonly log: Logger,
+    exportsFrom: Promise<unknown>,
   ) {
-    this.batch = new BatchSpanProcessor({
-      exporter: new CountingExporter(exporter, this.settled, log),
-      maxQueueSize: limits.maxQueueSize,
-      maxExportBatchSize: limits.maxExportBatchSize,
-      scheduledDelayMillis: limits.exportDelayMillis,
-      // The exporter gives up at its own timeout; the processor only waits a little longer for its answer.
-      exportTimeoutMillis: limits.exportTimeoutMillis + 1000,
-    });
+    // Settled either way: a resource attribute that could not be read is left out, and spans still go.
+    void exportsFrom
+      .catch(() => undefined)
+      .then(() => {
+        this.resourceKnown = true;
+        this.exportNext();
+      });
   }
 
   /** Queues `span` for export; it must be marked sampled (SpanMaker marks a failed call's span so, sampled or not). */
@@ -82,17 +83,90 @@ export class BoundedSpanExport {
       this.stats.dropped('queue_full', 1);
       return;
     }
+    const before = this.batch.length;
+    try {
+      writeSpan(this.batch, span);
+    } catch (error) {
+      this.batch.truncate(before);
+      this.stats.dropped('export_failed', 1);
+      if (!this.encodingFailed) this.log.error({ err: error, span: span.name }, 'could not encode a span; such spans are dropped and counted');
+      this.encodingFailed = true;
+      return;
+    }
     this.pending += 1;
-    this.batch.onEnd(span);
+    this.batchCount += 1;
+    if (this.batchCount >= this.limits.maxExportBatchSize) {
+      this.closeBatch();
+      this.exportNext();
+    } else {
+      this.timer ??= setTimeout(this.exportDue, this.limits.exportDelayMillis).unref();
+    }
   }
 
-  shutdown(): Promise<void> {
-    return this.batch.shutdown();
+  /** Exports what is queued, then shuts the exporter down. */
+  async shutdown(): Promise<void> {
+    this.closeBatch();
+    if (this.exporting || this.full.length > 0) {
+      const drained = new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+      this.exportNext();
+      await drained;
+    }
+    await this.exporter.shutdown();
   }
 
-  private readonly settled = (count: number, ok: boolean): void => {
+  private readonly exportDue = (): void => {
+    this.timer = undefined;
+    this.closeBatch();
+    this.exportNext();
+  };
+
+  private closeBatch(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.batchCount === 0) return;
+    this.full.push({ bytes: this.batch.written(), count: this.batchCount });
+    this.batch = new ProtobufWriter(INITIAL_BATCH_BYTES);
+    this.batchCount = 0;
+  }
+
+  private exportNext(): void {
+    if (this.exporting || !this.resourceKnown) return;
+    const spans = this.full.shift();
+    if (spans === undefined) {
+      this.drained?.();
+      this.drained = undefined;
+      return;
+    }
+    this.exporting = true;
+    let settled = false;
+    // The exporter gives up at its own timeout; this only guards against an answer that never comes.
+    const guard = setTimeout(() => finish({ code: ExportResultCode.FAILED, error: new Error('the exporter did not answer') }), this.limits.exportTimeoutMillis + 1000).unref();
+    const finish = (result: ExportResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(guard);
+      this.settled(spans.count, result);
+      this.exporting = false;
+      if (this.batchCount >= this.limits.maxExportBatchSize) this.closeBatch();
+      this.exportNext();
+    };
+    this.exporter.export(spans, finish);
+  }
+
+  /** Counts an export's outcome, and logs when exporting starts failing and when it works again (not per batch). */
+  private settled(count: number, result: ExportResult): void {
     this.pending -= count;
+    const ok = result.code === ExportResultCode.SUCCESS;
+    if (ok === this.failing) {
+      this.failing = !ok;
+      if (ok) this.log.info('span export works again');
+      else this.log.warn({ err: result.error ?? new Error('the exporter gave no reason'), spans: count }, 'span export failing; spans are dropped and counted until it works');
+    }
     if (ok) this.stats.exported(count);
     else this.stats.dropped('export_failed', count);
-  };
+  }
 }

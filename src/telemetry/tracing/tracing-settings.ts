@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
-import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import type { OTLPGRPCExporterConfigNode } from '@opentelemetry/otlp-grpc-exporter-base';
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import type { SpanExportLimits } from './span-export.js';
 import type { ResolvedSpanLimits } from './span-maker.js';
 
 type TracingConfig = NonNullable<Config['tracing']>;
-type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
+type ExporterConfig = OTLPGRPCExporterConfigNode;
 
 /** Everything span export needs, from the config file first and the OTEL_* variables second. */
 export interface TracingSettings {
