@@ -69,12 +69,17 @@ export function framePayload(frame: Buffer, type: number, flags: number): Buffer
   return frame.subarray(start, end);
 }
 
-export function buildFrame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + payload.length);
-  frame.writeUIntBE(payload.length, 0, 3);
+/** Writes a frame header at the start of `frame`, for a payload of `length` octets that follows it. */
+export function writeFrameHeader(frame: Buffer, length: number, type: number, flags: number, streamId: number): void {
+  frame.writeUIntBE(length, 0, 3);
   frame[3] = type;
   frame[4] = flags;
   frame.writeUInt32BE(streamId & 0x7fffffff, 5);
+}
+
+export function buildFrame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + payload.length);
+  writeFrameHeader(frame, payload.length, type, flags, streamId);
   payload.copy(frame, FRAME_HEADER_LENGTH);
   return frame;
 }

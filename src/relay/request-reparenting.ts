@@ -3,8 +3,8 @@ import { headerValue, type TrackedCall } from './call-tracker.js';
 import { FrameVerdict } from './frame-pump.js';
 import type { HeaderBlock } from './header-blocks.js';
 import { Representation, type HpackDecoder, type WatchedField } from './hpack/decoder.js';
-import { literalWithValue, literalWithoutIndexing } from './hpack/encoder.js';
-import { Flag, headerBlockFrames } from './http2-frames.js';
+import { literalLength, withoutIndexingHead, writeLiteral } from './hpack/encoder.js';
+import { FRAME_HEADER_LENGTH, Flag, FrameType, headerBlockFrames, writeFrameHeader } from './http2-frames.js';
 
 /** The field criscope rewrites in requests; the client's request decoder watches for it. */
 export const TRACEPARENT = 'traceparent';
@@ -88,23 +88,34 @@ export class RequestReparenting implements RequestBlocks {
       call.span = this.continuation.continueTrace(fields[watched[0].field + 1], headerValue(fields, 'tracestate'));
       traceparent = call.span?.traceparent;
     }
-    const pieces: Buffer[] = [];
-    const shadows: [number, string][] = [];
-    let copiedTo = 0;
+    const splices: Splice[] = [];
+    let length = block.bytes.length;
     // Every copy, should a client send it twice: the runtime must not see the client's span as its parent.
     for (const field of watched) {
-      const sent = fields[field.field + 1];
-      const spliced = splicedField(block.bytes, field, sent, traceparent);
-      if (spliced === undefined) continue;
-      pieces.push(block.bytes.subarray(copiedTo, field.start), spliced);
-      copiedTo = field.end;
-      if (field.representation === Representation.IncrementalIndexing && traceparent !== undefined) shadows.push([field.insertion, traceparent]);
+      const splice = spliceOf(block.bytes, field, fields[field.field + 1], traceparent);
+      if (splice === undefined) continue;
+      splices.push(splice);
+      length += literalLength(splice.head, splice.value) - (field.end - field.start);
     }
-    if (pieces.length === 0) return;
-    pieces.push(block.bytes.subarray(copiedTo));
-    this.replacement = headerBlockFrames(block.streamId, Buffer.concat(pieces), block.endStream, this.toRuntime.maxFrameSize);
+    if (splices.length === 0) return;
+    // The block is written after room for a frame header: in the usual case, one frame and one allocation.
+    const framed = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + length);
+    let at = FRAME_HEADER_LENGTH;
+    let copiedTo = 0;
+    for (const { field, head, value } of splices) {
+      at += block.bytes.copy(framed, at, copiedTo, field.start);
+      at = writeLiteral(framed, at, head, value);
+      copiedTo = field.end;
+    }
+    block.bytes.copy(framed, at, copiedTo);
+    if (length <= this.toRuntime.maxFrameSize) {
+      writeFrameHeader(framed, length, FrameType.HEADERS, Flag.END_HEADERS | (block.endStream ? Flag.END_STREAM : 0), block.streamId);
+      this.replacement = framed;
+    } else {
+      this.replacement = headerBlockFrames(block.streamId, framed.subarray(FRAME_HEADER_LENGTH), block.endStream, this.toRuntime.maxFrameSize);
+    }
     // Only once the replacement exists: until then the runtime's table still follows the client's.
-    for (const [insertion, value] of shadows) this.clientDecoder.shadow(insertion, value);
+    for (const { field, value } of splices) if (field.representation === Representation.IncrementalIndexing) this.clientDecoder.shadow(field.insertion, value);
   }
 
   /** The block just read goes on as it came (its replacement could not be made). */
@@ -152,24 +163,31 @@ export class RequestReparenting implements RequestBlocks {
   }
 }
 
+/** A traceparent field the runtime gets with another value: its representation's head, and the value. */
+interface Splice {
+  readonly field: WatchedField;
+  /** The octets of the representation up to its value: the client's own, or a literal without indexing for an indexed field. */
+  readonly head: Buffer;
+  readonly value: string;
+}
+
 /**
- * The representation the runtime gets for a traceparent field the client
- * sent as `sent`, or undefined when it can go on as it came. With
- * `traceparent` (the call was re-parented) it carries that value; without,
- * it carries the client's own value where the runtime's table holds
- * criscope's instead.
+ * How the runtime gets a traceparent field the client sent as `sent`, or
+ * undefined when it can go on as it came. With `traceparent` (the call was
+ * re-parented) it carries that value; without, it carries the client's own
+ * value where the runtime's table holds criscope's instead.
  */
-function splicedField(block: Buffer, field: WatchedField, sent: string, traceparent: string | undefined): Buffer | undefined {
+function spliceOf(block: Buffer, field: WatchedField, sent: string, traceparent: string | undefined): Splice | undefined {
   const value = traceparent ?? (field.receiverValue === undefined ? undefined : sent);
   if (value === undefined) return undefined;
   switch (field.representation) {
     case Representation.Indexed:
       // Same name, from the same index; a literal changes neither table.
-      return literalWithoutIndexing(field.index, value);
+      return { field, head: withoutIndexingHead(field.index), value };
     case Representation.IncrementalIndexing:
       // Another length would change the runtime's table size and so which entries it evicts: the client's value stays.
-      return value.length === sent.length ? literalWithValue(block.subarray(field.start, field.valueStart), value) : undefined;
+      return value.length === sent.length ? { field, head: block.subarray(field.start, field.valueStart), value } : undefined;
     default:
-      return literalWithValue(block.subarray(field.start, field.valueStart), value);
+      return { field, head: block.subarray(field.start, field.valueStart), value };
   }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HpackDecoder, Representation } from '../../src/relay/hpack/decoder.js';
-import { encodeHeaderBlock, literalWithValue, literalWithoutIndexing } from '../../src/relay/hpack/encoder.js';
+import { encodeHeaderBlock, literalLength, withoutIndexingHead, writeLiteral } from '../../src/relay/hpack/encoder.js';
 import { HpackError } from '../../src/relay/hpack/errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanScratchCapacity } from '../../src/relay/hpack/huffman.js';
 import { prng } from '../support/seeded-random.js';
@@ -523,18 +523,24 @@ describe('encodeHeaderBlock', () => {
 
   it('writes a literal again with another value, its type bits and name as they were', () => {
     const head = Buffer.concat([hex('10 03'), latin1('x-w')]); // never indexed, new name
-    const literal = literalWithValue(head, 'abc');
+    const literal = Buffer.alloc(literalLength(head, 'abc'));
+    assert.equal(writeLiteral(literal, 0, head, 'abc'), literal.length);
     assert.deepEqual(literal, Buffer.concat([head, hex('03'), latin1('abc')]));
     const decoder = new HpackDecoder(4096, 'x-w');
     assert.deepEqual(decoder.decode(literal), ['x-w', 'abc']);
     assert.equal(decoder.watchedFields[0].representation, Representation.NeverIndexed);
+    assert.throws(() => writeLiteral(Buffer.alloc(16), 0, head, 'caf\u20ac'), RangeError, 'a char outside latin1 is refused, not truncated');
   });
 
   it('writes a literal without indexing whose name comes from the table', () => {
     const decoder = new HpackDecoder();
     decoder.decode(Buffer.concat([hex('40 03'), latin1('x-w'), hex('03'), latin1('old')]));
-    assert.deepEqual(literalWithoutIndexing(62, 'new'), hex('0f2f 03 6e6577'));
-    assert.deepEqual(decoder.decode(literalWithoutIndexing(62, 'new')), ['x-w', 'new']);
+    const head = withoutIndexingHead(62);
+    assert.deepEqual(head, hex('0f2f'));
+    const literal = Buffer.alloc(literalLength(head, 'new'));
+    writeLiteral(literal, 0, head, 'new');
+    assert.deepEqual(literal, hex('0f2f 03 6e6577'));
+    assert.deepEqual(decoder.decode(literal), ['x-w', 'new']);
     assert.deepEqual(decoder.tableEntries(), [['x-w', 'old']], 'the table is unchanged');
   });
 

@@ -330,7 +330,7 @@ describe('RequestReparenting', () => {
   });
 
   it('lets the held frames go on as they came when the replacement could not be encoded', () => {
-    // A span whose traceparent is not latin1 cannot be encoded (literalWithValue throws a RangeError).
+    // A span whose traceparent is not latin1 cannot be encoded (writeLiteral throws a RangeError).
     const direction = new RequestDirection(new FixedSpans('00-\u0100'));
     const frames = splitBlock(1, requestBlock(traceparent()), [9]);
     assert.deepEqual(direction.sendAll(frames), [FrameVerdict.Drop, FrameVerdict.Drop]);

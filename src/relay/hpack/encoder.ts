@@ -75,20 +75,31 @@ function writeString(out: Buffer, at: number, value: string): number {
   return start + out.write(value, start, 'latin1');
 }
 
-/**
- * `head` (the octets of a literal up to its value: its type bits and name),
- * then `value` as a raw string literal: the same representation, another value.
- */
-export function literalWithValue(head: Buffer, value: string): Buffer {
-  const out = Buffer.allocUnsafe(head.length + stringLength(value));
-  head.copy(out);
-  writeString(out, head.length, value);
-  return out;
+/** The octets of a literal without indexing (§6.2.2) up to its value, its name being the entry at `nameIndex`. */
+export function withoutIndexingHead(nameIndex: number): Buffer {
+  const head = Buffer.allocUnsafe(integerLength(nameIndex, 0x0f));
+  writeInteger(head, 0, nameIndex, 0x0f, 0x00);
+  return head;
 }
 
-/** A literal without indexing (§6.2.2) whose name is the entry at `nameIndex`, with a raw `value`. */
-export function literalWithoutIndexing(nameIndex: number, value: string): Buffer {
-  const out = Buffer.allocUnsafe(integerLength(nameIndex, 0x0f) + stringLength(value));
-  writeString(out, writeInteger(out, 0, nameIndex, 0x0f, 0x00), value);
-  return out;
+/** Octets `head` (a literal's type bits and name, as written) followed by `value` as a raw string take. */
+export function literalLength(head: Buffer, value: string): number {
+  return head.length + integerLength(value.length, 0x7f) + value.length;
+}
+
+/**
+ * Writes `head`, then `value` as a raw string literal, at `at`: the same
+ * representation with another value. Returns where it ended. A char above
+ * U+00FF throws a RangeError.
+ */
+export function writeLiteral(out: Buffer, at: number, head: Buffer, value: string): number {
+  let end = at + head.copy(out, at);
+  end = writeInteger(out, end, value.length, 0x7f, 0x00);
+  // Char by char: header values are short, and a call into Buffer.write costs more.
+  for (let index = 0; index < value.length; index++) {
+    const code = value.charCodeAt(index);
+    if (code > 0xff) throw new RangeError(`header field ${JSON.stringify(value.slice(0, 40))} has a char outside latin1`);
+    out[end++] = code;
+  }
+  return end;
 }

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, type Attributes, type SpanContext, type SpanStatus } from '@opentelemetry/api';
-import { TraceState, parseTraceParent } from '@opentelemetry/core';
+import { TraceState } from '@opentelemetry/core';
 import type { CallObserver, CallRecord, CallSpan } from '../../cri/call-record.js';
 import type { CriIdentity } from '../../cri/method-specs.js';
 import type { PodStart, PodStartListener, PodStartResult, PodStarts } from '../pod-starts.js';
@@ -7,6 +7,7 @@ import type { TraceContinuation } from '../trace-continuation.js';
 import * as semconv from './semconv.js';
 import type { RpcConventions } from './semconv.js';
 import type { SpanEvent, SpanMaker, StartedSpan } from './span-maker.js';
+import { parseTraceparent, type TraceParent } from './trace-context.js';
 import type { PolicyDecision } from '../../cri/policy-decision.js';
 import { GrpcStatus, grpcStatusName } from '../../wire-codes.js';
 
@@ -58,8 +59,6 @@ function identityAttributes(identity: CriIdentity, podStart: PodStart | undefine
   if (identity.image !== undefined) imageAttributes(identity.image, attributes);
 }
 
-/** The parent a W3C traceparent names. */
-type TraceParent = Pick<SpanContext, 'traceId' | 'spanId' | 'traceFlags'>;
 
 /** Where a continued span sits: the client's trace context, and the span id criscope chose for it. */
 interface ContinuedPlace {
@@ -120,8 +119,8 @@ export class CallSpans implements CallObserver, PodStartListener, TraceContinuat
    * sampler decides for a call with a parent (all other flags pass as sent).
    */
   readonly continueTrace = (traceparent: string, tracestate: string | undefined): CallSpan | undefined => {
-    const parent = parseTraceParent(traceparent);
-    if (parent === null) return undefined;
+    const parent = parseTraceparent(traceparent);
+    if (parent === undefined) return undefined;
     const spanId = this.spans.newSpanId();
     const flags = parent.traceFlags.toString(16).padStart(2, '0');
     return new ContinuedSpan({ parent, tracestate, spanId, traceparent: `00-${parent.traceId}-${spanId}-${flags}` }, this.makeContinued);

@@ -12,6 +12,11 @@ export function tag(field: number, wireType: WireType): number {
 }
 
 const TWO_TO_32 = 4294967296;
+
+/** A hex digit's value from its char code ('0'-'9', 'a'-'f'). */
+function hexValue(code: number): number {
+  return code <= 0x39 ? code - 0x30 : code - 0x57;
+}
 const INITIAL_BYTES = 64 * 1024;
 
 /** Octets of `value` as a varint. */
@@ -50,8 +55,17 @@ export class ProtobufWriter {
   }
 
   raw(bytes: Buffer): void {
-    this.reserve(bytes.length);
-    this.at += bytes.copy(this.buffer, this.at);
+    const length = bytes.length;
+    this.reserve(length);
+    if (length > 64) {
+      this.at += bytes.copy(this.buffer, this.at);
+      return;
+    }
+    // An attribute's key and the like: byte by byte costs less than a call into Buffer.copy.
+    const buffer = this.buffer;
+    const at = this.at;
+    for (let index = 0; index < length; index++) buffer[at + index] = bytes[index];
+    this.at = at + length;
   }
 
   octet(value: number): void {
@@ -113,30 +127,43 @@ export class ProtobufWriter {
 
   /** A length-delimited UTF-8 string field. */
   string(fieldTag: number, value: string): void {
-    const most = value.length * 3;
-    if (most < 0x80) {
-      // The length fits one octet whatever the UTF-8 encoding takes: write, then set it.
-      this.reserve(2 + most);
-      this.buffer[this.at] = fieldTag;
-      const length = this.buffer.write(value, this.at + 2, 'utf8');
-      this.buffer[this.at + 1] = length;
-      this.at += 2 + length;
-      return;
+    const length = value.length;
+    if (length < 0x80) {
+      // Most of a span's strings are short ASCII: copied char by char, cheaper than a call into Buffer.write.
+      this.reserve(2 + length);
+      const buffer = this.buffer;
+      const at = this.at + 2;
+      let index = 0;
+      while (index < length) {
+        const code = value.charCodeAt(index);
+        if (code >= 0x80) break;
+        buffer[at + index] = code;
+        index++;
+      }
+      if (index === length) {
+        buffer[this.at] = fieldTag;
+        buffer[this.at + 1] = length;
+        this.at = at + length;
+        return;
+      }
     }
-    const length = Buffer.byteLength(value, 'utf8');
+    const bytes = Buffer.byteLength(value, 'utf8');
     this.octet(fieldTag);
-    this.varint(length);
-    this.reserve(length);
+    this.varint(bytes);
+    this.reserve(bytes);
     this.at += this.buffer.write(value, this.at, 'utf8');
   }
 
-  /** A length-delimited bytes field from lowercase hex (a trace or span id). */
+  /** A length-delimited bytes field from lowercase hex (a trace or span id, already checked). */
   hexBytes(fieldTag: number, hex: string): void {
     const length = hex.length >>> 1;
     this.reserve(2 + length);
-    this.buffer[this.at] = fieldTag;
-    this.buffer[this.at + 1] = length;
-    this.at += 2 + this.buffer.write(hex, this.at + 2, length, 'hex');
+    const buffer = this.buffer;
+    buffer[this.at] = fieldTag;
+    buffer[this.at + 1] = length;
+    const at = this.at + 2;
+    for (let index = 0; index < length; index++) buffer[at + index] = (hexValue(hex.charCodeAt(2 * index)) << 4) | hexValue(hex.charCodeAt(2 * index + 1));
+    this.at = at + length;
   }
 
   /** Starts a nested message field; returns where, for endNested. A one-octet length is assumed and fixed up if longer. */

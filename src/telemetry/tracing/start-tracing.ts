@@ -4,10 +4,11 @@ import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import { detectResources, envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { RandomIdGenerator, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import { TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../logger.js';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { ExportRequestFraming } from './otlp-encoding.js';
+import { PooledRandomIds } from './trace-context.js';
 import { BoundedSpanExport, type EncodedSpanExporter, type EncodedSpans, type SpanExportStats } from './span-export.js';
 import { SpanMaker } from './span-maker.js';
 import type { TracingSettings } from './tracing-settings.js';
@@ -63,7 +64,7 @@ export function startTracing(settings: TracingSettings, build: { version: string
   const spans = new SpanMaker({
     // Spans with a parent follow it; unsampled ones are still recorded, so a failure among them can be kept (see SpanMaker).
     rootSampler: new TraceIdRatioBasedSampler(settings.samplingRatio),
-    ids: new RandomIdGenerator(),
+    ids: new PooledRandomIds(),
     resource,
     scope,
     limits: settings.spanLimits,
