@@ -9,6 +9,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
 import { checkPolicy } from './policy-check.js';
 import { tail } from './tail.js';
+import { showFlightDump } from './flight-show.js';
 import { defaultAdminSocket } from '../config/endpoint.js';
 import { startCriscope } from './serve.js';
 
@@ -40,6 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
     else await uninstall(command.options, write);
     return 0;
   }
+  if (command.kind === 'flight-show') return showFlightDump(command.path, command.options, process.stdout);
   const config = loadConfig(command.configFile, command.overrides);
   if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
@@ -62,6 +64,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => running.reloadPolicy());
+    // Replaces Node's own use of SIGUSR1 (opening the inspector), which a node's criscope has no use for.
+    process.on('SIGUSR1', () => running.dumpFlightRecorder());
   });
 }
 

@@ -506,6 +506,7 @@ describe('PodStarts', () => {
       service: 'runtime.v1.ImageService',
       methodName: 'PullImage',
       serverStreaming: false,
+      startedTick: performance.now(),
       responseMessages: 0,
       requestIdentity: () => ({ podUid: 'u-1', image: 'big:1' }),
     };
