@@ -4,6 +4,7 @@ import type { ConfigOverrides } from '../config/load.js';
 import { SYSTEMD_MODES, type InstallOptions, type SystemdMode } from '../install/install-options.js';
 import type { FlightShowOptions } from './flight-show.js';
 import { parseDuration, type TailOptions } from './tail.js';
+import { parsePodName } from './why.js';
 
 export const USAGE = `usage: criscope serve [options]
        criscope policy check [options]   report what the policy would deny among the
@@ -15,6 +16,8 @@ export const USAGE = `usage: criscope serve [options]
        criscope tail [tail options]      print the calls a running criscope relays, one
                                          line each, as they finish
        criscope flight show FILE [filters]  print a flight dump (SIGUSR1 makes one)
+       criscope why NAMESPACE/NAME       a pod's calls from the flight recorder, and
+                                         where it stands
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -76,6 +79,7 @@ export type Command =
   | { readonly kind: 'uninstall'; readonly options: InstallOptions }
   | { readonly kind: 'tail'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TailOptions }
   | { readonly kind: 'flight-show'; readonly path: string; readonly options: FlightShowOptions }
+  | { readonly kind: 'why'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly pod: { readonly namespace: string; readonly name: string } }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
@@ -141,6 +145,10 @@ export function parseCommand(argv: readonly string[]): Command {
         follow: values['no-follow'] !== true,
       },
     };
+  }
+  if (command === 'why') {
+    if (extra.length > 1) throw new TypeError(`unexpected argument "${extra[1]}"`);
+    return { kind: 'why', configFile: values.config, overrides: { listen: values.listen, adminSocket: values['admin-socket'] }, pod: parsePodName(extra[0]) };
   }
   if (command === 'flight') {
     const [subcommand, path, ...rest] = extra;

@@ -2,15 +2,22 @@ import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { claimSocketPath } from '../relay/socket-path.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { CallEntry } from '../telemetry/recorder/call-entry.js';
+import { CALL_ENTRY_VERSION, type CallEntry } from '../telemetry/recorder/call-entry.js';
+import type { PodHistory } from '../telemetry/recorder/pod-history.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
 import { TooManySubscribersError, type FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 
 /** The admin API's version, in its paths: /v1/… */
 export const ADMIN_API = 'v1';
 
+/** A pod's history: /v1/pods/NAMESPACE/NAME/history. */
+const POD_HISTORY = new RegExp(`^/${ADMIN_API}/pods/([^/]+)/([^/]+)/history$`);
+const SERVED = [`/${ADMIN_API}/calls`, `/${ADMIN_API}/pods/NAMESPACE/NAME/history`, `/${ADMIN_API}/version`];
+
 /** The query parameters /v1/calls understands; any other is refused, so a typo never widens a filter. */
 const CALL_PARAMETERS = new Set(['pod', 'namespace', 'method', 'errors', 'denied', 'slowerThanMs', 'service', 'sinceMs', 'follow']);
+
+const RECORDER_OFF = "the flight recorder is off (flightRecorder.maxRecords is 0): criscope keeps no calls to tell a pod's history from; set flightRecorder.maxRecords (e.g. 20000) and restart criscope";
 
 /** A request the admin API cannot serve as asked. */
 class BadQueryError extends Error {}
@@ -138,7 +145,9 @@ export class AdminServer {
       return reply(response, 400, { error: `not a request path: ${request.url ?? ''}` });
     }
     if (url.pathname === `/${ADMIN_API}/version`) return reply(response, 200, { criscope: this.version, api: ADMIN_API });
-    if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves /${ADMIN_API}/calls and /${ADMIN_API}/version` });
+    const pod = POD_HISTORY.exec(url.pathname);
+    if (pod !== null) return this.podHistory(response, decodeURIComponent(pod[1]), decodeURIComponent(pod[2]));
+    if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves ${SERVED.join(', ')}` });
     let query: CallsQuery;
     try {
       query = callsQuery(url.searchParams);
@@ -164,6 +173,21 @@ export class AdminServer {
     };
     if (query.sinceMs === undefined) return finish();
     writeHeld(response, this.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
+  }
+
+  /** The pod's calls the recorder holds, in the order they were made, and its calls in flight now. */
+  private podHistory(response: ServerResponse, namespace: string, name: string): void {
+    if (!this.recorder.keeps) return reply(response, 503, { error: RECORDER_OFF });
+    const held = this.recorder.heldNow();
+    const ofPod = (entry: { podNamespace?: string; podName?: string }): boolean => entry.podName === name && entry.podNamespace === namespace;
+    const history: PodHistory = {
+      v: CALL_ENTRY_VERSION,
+      pod: { namespace, name },
+      held: { calls: held.length, since: held[0]?.time },
+      calls: held.filter(ofPod).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)),
+      inFlight: this.recorder.inFlightNow().filter(ofPod),
+    };
+    reply(response, 200, history);
   }
 }
 
