@@ -4,6 +4,7 @@ import type { ConfigOverrides } from '../config/load.js';
 import { SYSTEMD_MODES, type InstallOptions, type SystemdMode } from '../install/install-options.js';
 import type { FlightShowOptions } from './flight-show.js';
 import { parseDuration, type TailOptions } from './tail.js';
+import type { TopOptions } from './top.js';
 import { parsePodName } from './why.js';
 
 export const USAGE = `usage: criscope serve [options]
@@ -18,6 +19,8 @@ export const USAGE = `usage: criscope serve [options]
        criscope flight show FILE [filters]  print a flight dump (SIGUSR1 makes one)
        criscope why NAMESPACE/NAME       a pod's calls from the flight recorder, and
                                          where it stands
+       criscope top [--once]             calls per method over the last minute, calls in
+                                         flight and pods starting, redrawn each second
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -68,6 +71,9 @@ tail options (several --pod, --namespace or --method match any of them):
   --admin-socket PATH       criscope's admin socket (default: admin.sock beside --listen,
                             /run/criscope/admin.sock on a node)
 
+top keys: c, p, e, f, n sort by calls/s, p99, errors/s, calls in flight, name; s the next
+  sort; q quits. --once prints one plain snapshot (as does a run that is not on a terminal).
+
 flight show FILE [filters]: a flight dump (flightRecorder.dumpDir, /var/lib/criscope/flight)
   read back in tail's format, with tail's filters and --json
 `;
@@ -79,6 +85,7 @@ export type Command =
   | { readonly kind: 'uninstall'; readonly options: InstallOptions }
   | { readonly kind: 'tail'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TailOptions }
   | { readonly kind: 'flight-show'; readonly path: string; readonly options: FlightShowOptions }
+  | { readonly kind: 'top'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TopOptions }
   | { readonly kind: 'why'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly pod: { readonly namespace: string; readonly name: string } }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
@@ -120,6 +127,7 @@ export function parseCommand(argv: readonly string[]): Command {
       since: { type: 'string' },
       'no-follow': { type: 'boolean' },
       'admin-socket': { type: 'string' },
+      once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -145,6 +153,10 @@ export function parseCommand(argv: readonly string[]): Command {
         follow: values['no-follow'] !== true,
       },
     };
+  }
+  if (command === 'top') {
+    if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+    return { kind: 'top', configFile: values.config, overrides: { listen: values.listen, adminSocket: values['admin-socket'] }, options: { once: values.once === true } };
   }
   if (command === 'why') {
     if (extra.length > 1) throw new TypeError(`unexpected argument "${extra[1]}"`);

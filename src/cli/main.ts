@@ -10,6 +10,7 @@ import { parseCommand, USAGE } from './args.js';
 import { checkPolicy } from './policy-check.js';
 import { tail } from './tail.js';
 import { showFlightDump } from './flight-show.js';
+import { top } from './top.js';
 import { why } from './why.js';
 import { defaultAdminSocket } from '../config/endpoint.js';
 import { startCriscope } from './serve.js';
@@ -45,6 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command.kind === 'flight-show') return showFlightDump(command.path, command.options, process.stdout);
   const config = loadConfig(command.configFile, command.overrides);
   if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout);
+  if (command.kind === 'top') return top(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stdin);
   if (command.kind === 'why') return why(config.admin.socket ?? defaultAdminSocket(config.listen), command.pod, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);

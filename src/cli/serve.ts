@@ -8,6 +8,8 @@ import { AdminServer } from '../http/admin-server.js';
 import { OpsServer } from '../http/ops-server.js';
 import { FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 import { FlightDumper } from '../telemetry/recorder/flight-dumper.js';
+import { CallRates } from '../telemetry/top/call-rates.js';
+import { TopView } from '../telemetry/top/top-view.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
@@ -79,6 +81,7 @@ interface Telemetry {
   readonly observer: CallObserver;
   readonly recorder: FlightRecorder;
   readonly dumper: FlightDumper;
+  readonly top: TopView;
   readonly traceContinuation: TraceContinuation | undefined;
   stop(): Promise<void>;
 }
@@ -120,12 +123,14 @@ async function startTelemetry(
   );
   // After the recorder: a call that makes a dump is in it.
   const dumper = new FlightDumper(recorder, config.flightRecorder, callsInFlight, build.version, log);
-  observers.push(...policyObservers, new CallLog(log), recorder, dumper);
+  const rates = new CallRates();
+  observers.push(...policyObservers, new CallLog(log), recorder, dumper, rates);
   dumper.start();
   return {
     observer: new CallObservers(observers, (error, record) => log.error({ err: error, path: record.path }, 'a call observer failed')),
     recorder,
     dumper,
+    top: new TopView(rates, podStarts, callsInFlight),
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();
@@ -203,7 +208,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     throw error;
   }
   const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
-  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version, log);
+  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version, log, telemetry.top);
   let adminServed = true;
   try {
     await admin.listen();

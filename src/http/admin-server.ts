@@ -4,6 +4,7 @@ import { claimSocketPath } from '../relay/socket-path.js';
 import type { Logger } from '../telemetry/logger.js';
 import { CALL_ENTRY_VERSION, type CallEntry } from '../telemetry/recorder/call-entry.js';
 import type { PodHistory } from '../telemetry/recorder/pod-history.js';
+import type { TopSnapshot } from '../telemetry/top/top-view.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
 import { TooManySubscribersError, type FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 
@@ -12,7 +13,12 @@ export const ADMIN_API = 'v1';
 
 /** A pod's history: /v1/pods/NAMESPACE/NAME/history. */
 const POD_HISTORY = new RegExp(`^/${ADMIN_API}/pods/([^/]+)/([^/]+)/history$`);
-const SERVED = [`/${ADMIN_API}/calls`, `/${ADMIN_API}/pods/NAMESPACE/NAME/history`, `/${ADMIN_API}/version`];
+const SERVED = [`/${ADMIN_API}/calls`, `/${ADMIN_API}/pods/NAMESPACE/NAME/history`, `/${ADMIN_API}/top`, `/${ADMIN_API}/version`];
+
+/** Where /v1/top's numbers come from. */
+export interface TopSource {
+  snapshot(): TopSnapshot;
+}
 
 /** The query parameters /v1/calls understands; any other is refused, so a typo never widens a filter. */
 const CALL_PARAMETERS = new Set(['pod', 'namespace', 'method', 'errors', 'denied', 'slowerThanMs', 'service', 'sinceMs', 'follow']);
@@ -78,7 +84,8 @@ export function callsQuery(parameters: URLSearchParams): CallsQuery {
 
 /**
  * criscope's admin endpoint: HTTP on a unix socket only (call records name
- * pods and images), mode 0600. GET /v1/calls streams finished calls as JSON
+ * pods and images), mode 0600. GET /v1/top and GET
+ * /v1/pods/NAMESPACE/NAME/history answer one JSON object. GET /v1/calls streams finished calls as JSON
  * lines: first those the flight recorder holds since `sinceMs`, then, with
  * `follow=1`, each call as it finishes, until the reader hangs up. At most
  * maxSubscribers readers at once, following or not; a failure to serve one is
@@ -93,6 +100,7 @@ export class AdminServer {
     private readonly recorder: FlightRecorder,
     private readonly version: string,
     private readonly log: Logger,
+    private readonly top: TopSource,
   ) {
     this.server = createServer((request, response) => this.serve(request, response));
   }
@@ -145,6 +153,7 @@ export class AdminServer {
       return reply(response, 400, { error: `not a request path: ${request.url ?? ''}` });
     }
     if (url.pathname === `/${ADMIN_API}/version`) return reply(response, 200, { criscope: this.version, api: ADMIN_API });
+    if (url.pathname === `/${ADMIN_API}/top`) return reply(response, 200, this.top.snapshot());
     const pod = POD_HISTORY.exec(url.pathname);
     if (pod !== null) return this.podHistory(response, decodeURIComponent(pod[1]), decodeURIComponent(pod[2]));
     if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves ${SERVED.join(', ')}` });
