@@ -21,8 +21,11 @@ const LIFECYCLE: ReadonlySet<string> = new Set([
 /** Calls that take a pod down: they undo no failure of its start. */
 const TEARDOWN: ReadonlySet<string> = new Set(['StopPodSandbox', 'RemovePodSandbox', 'StopContainer', 'RemoveContainer']);
 
-/** The longest runtime message a verdict quotes; the history line above it has all of it. */
-const MAX_VERDICT_MESSAGE = 200;
+/** The longest runtime message a verdict quotes whole; the history line above it has all of it. */
+const MAX_VERDICT_MESSAGE = 240;
+/** Of a longer one, the verdict keeps the start and, longer, the end: runtimes put the cause last ("…: not found"). */
+const VERDICT_HEAD = 80;
+const VERDICT_TAIL = 150;
 
 /** One line of a pod's story: a call, or several alike in a row (kubelet's retries). */
 export interface StoryEvent {
@@ -106,7 +109,8 @@ interface ContainerState {
 
 function failureVerdict(call: CallEntry): string {
   if (call.policy?.verdict === 'denied') return `denied by policy rule ${call.policy.rule}: ${call.policy.reason}`;
-  const message = call.message === undefined ? '' : ` ${call.message.length > MAX_VERDICT_MESSAGE ? `${call.message.slice(0, MAX_VERDICT_MESSAGE)}…` : call.message}`;
+  const text = call.message;
+  const message = text === undefined ? '' : ` ${text.length > MAX_VERDICT_MESSAGE ? `${text.slice(0, VERDICT_HEAD)}…${text.slice(-VERDICT_TAIL)}` : text}`;
   return `${call.method} failed: ${call.status}${message}`;
 }
 

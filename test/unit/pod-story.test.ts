@@ -58,6 +58,11 @@ describe('criscope why: the verdict', () => {
       verdict: 'PullImage failed: NOT_FOUND registry.example/app:1.2: not found',
     },
     {
+      name: 'a long runtime message keeps its start and its end, where the cause is',
+      calls: [run(), pull('registry.example/app:1.2', { ...notFound, message: `failed to pull and unpack image ${'x'.repeat(300)}: not found` })],
+      verdict: /^PullImage failed: NOT_FOUND failed to pull and unpack image x+…x+: not found$/,
+    },
+    {
       name: 'a denial by policy names the rule and why',
       calls: [run(), pull('evil.example/x:1', denial)],
       verdict: 'denied by policy rule images.allowed: image "evil.example/x:1" is not in an allowed registry or repository',
