@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,7 +12,9 @@ import { CALL_ENTRY_VERSION, type CallEntry } from '../../src/telemetry/recorder
 import { dumpFileName, FLIGHT_DUMP_KIND, openDump, pruneDumps, writeDump, type FlightDumpHeader } from '../../src/telemetry/recorder/flight-dump.js';
 import { FlightDumper } from '../../src/telemetry/recorder/flight-dumper.js';
 import { FlightRecorder } from '../../src/telemetry/recorder/flight-recorder.js';
+import type { CallInFlight } from '../../src/telemetry/call-in-flight.js';
 import { callFacts } from '../support/call-facts.js';
+import { waitFor } from '../support/wait.js';
 import { criMethod } from '../support/cri-client.js';
 
 function entry(overrides: Partial<CallEntry> = {}): CallEntry {
@@ -147,6 +149,26 @@ describe('the flight dumper', () => {
     await off.stop();
     assert.deepEqual(readdirSync(offDir), []);
     assert.match(lines.join(''), /nothing to dump: the flight recorder is off \(set flightRecorder\.maxRecords/);
+  });
+
+  it('dumps when a call stays in flight past the threshold, once for that call, naming it; not for a streaming call', async () => {
+    const dir = freshDir();
+    const recorder = recorderOf(100);
+    const stuck: CallInFlight = { path: '/runtime.v1.ImageService/PullImage', method: criMethod('PullImage'), service: 'runtime.v1.ImageService', methodName: 'PullImage', serverStreaming: false, startedTick: performance.now() - 60_000, responseMessages: 0, requestIdentity: () => ({ image: 'app:1.2' }) };
+    const events: CallInFlight = { ...stuck, path: '/runtime.v1.RuntimeService/GetContainerEvents', methodName: 'GetContainerEvents', serverStreaming: true };
+    const dumper = new FlightDumper(recorder, { ...settings, dumpDir: dir, stuckCallSeconds: 0.04, autoDumpIntervalSeconds: 0 }, () => [events, stuck], '0.1.0', createLogger('silent'));
+    dumper.start();
+    try {
+      await waitFor(() => existsSync(dir) && readdirSync(dir).length > 0, 'a dump');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await dumper.stop();
+    }
+    const dumps = readdirSync(dir);
+    assert.equal(dumps.length, 1, 'one dump for the one stuck call, however often it is seen');
+    const read = await readAll(join(dir, dumps[0]));
+    assert.equal(read.header.trigger, 'stuck-call');
+    assert.equal(read.header.reason, 'PullImage in flight for over 0.04s');
   });
 
   it('logs a dump it cannot write, and goes on', async () => {
