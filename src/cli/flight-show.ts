@@ -25,8 +25,12 @@ export async function showFlightDump(path: string, options: FlightShowOptions, o
   const { header, entries } = await openDump(path);
   const matches = entryMatcher(options);
   const paint = out.isTTY === true && process.env['NO_COLOR'] === undefined ? ANSI_PAINT : NO_PAINT;
+  // A reader that goes away (`criscope flight show FILE | head`) ends the reading quietly.
+  let readerGone = false;
+  out.once('error', () => (readerGone = true));
   if (!options.json) out.write(`# flight dump taken ${header.time} by criscope ${header.criscope}: ${header.reason} (${header.calls} calls, ${header.inFlight.length} in flight)\n`);
   for await (const entry of entries) {
+    if (readerGone) return 0;
     if (!matches(entry)) continue;
     out.write(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`);
   }
