@@ -50,7 +50,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command.kind === 'why') return why(config.admin.socket ?? defaultAdminSocket(config.listen), command.pod, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);
+  // Taken before starting, so Node's own use of SIGUSR1 (opening the inspector) never applies: a node's criscope has no use for it.
+  let dumpFlightRecorder = (): void => log.warn('SIGUSR1 before criscope serves: nothing to dump yet');
+  process.on('SIGUSR1', () => dumpFlightRecorder());
   const running = await startCriscope(config, log, { version: packageVersion() });
+  dumpFlightRecorder = () => running.dumpFlightRecorder();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -68,8 +72,6 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => running.reloadPolicy());
-    // Replaces Node's own use of SIGUSR1 (opening the inspector), which a node's criscope has no use for.
-    process.on('SIGUSR1', () => running.dumpFlightRecorder());
   });
 }
 
