@@ -2,7 +2,7 @@ import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filt
 import { openDump } from '../telemetry/recorder/flight-dump.js';
 import type { InFlightEntry } from '../telemetry/recorder/in-flight-entry.js';
 import { ANSI_PAINT, callLine, NO_PAINT } from './call-line.js';
-import { formatAge } from './durations.js';
+import { formatAge } from './readable-units.js';
 
 /** What `criscope flight show` was asked for: tail's filters, and --json. */
 export interface FlightShowOptions extends EntryFilter {

@@ -1,7 +1,7 @@
 import type { CallEntry } from '../telemetry/recorder/call-entry.js';
 import type { InFlightEntry } from '../telemetry/recorder/in-flight-entry.js';
 import { clock, printable, short } from './call-line.js';
-import { formatAge } from './durations.js';
+import { formatAge, formatBytes } from './readable-units.js';
 
 /** The calls that change a pod (its sandbox, images, containers); status and list calls tell its story only when they fail. */
 const LIFECYCLE: ReadonlySet<string> = new Set([
@@ -79,11 +79,13 @@ function containerLabel(id: string, name: string | undefined): string {
 }
 
 /** One story event as a line: time, method, outcome, duration, then what it acted on and what it was told. */
-export function storyLine(event: StoryEvent, names: ReadonlyMap<string, string>): string {
+export function storyLine(event: StoryEvent, names: ReadonlyMap<string, string>, imageSizes: Readonly<Record<string, number>> = {}): string {
   const { call, times } = event;
+  const size = call.method === 'PullImage' && call.code === 0 && call.image !== undefined ? imageSizes[call.image] : undefined;
   const status = times > 1 ? `${call.status} ×${times}` : call.status;
   const details: (string | undefined)[] = [
     call.method === 'PullImage' || call.method === 'CreateContainer' ? (call.image === undefined ? undefined : `image=${call.image}`) : undefined,
+    size === undefined ? undefined : `size=${formatBytes(size)}`,
     call.containerId === undefined ? undefined : `container=${containerLabel(call.containerId, call.containerName ?? names.get(call.containerId))}`,
     call.sandboxId === undefined || call.containerId !== undefined ? undefined : `sandbox=${short(call.sandboxId) ?? ''}`,
     call.containerState === 'exited' ? `exited code=${call.exitCode ?? '?'}${call.reason === undefined ? '' : ` (${call.reason})`}` : undefined,
@@ -182,8 +184,8 @@ export function podVerdict(calls: readonly CallEntry[], inFlight: readonly InFli
   return 'no call that starts or stops this pod is held (only status and list calls)';
 }
 
-/** The pod's story as lines, oldest first, then what is in flight for it now. */
-export function storyLines(calls: readonly CallEntry[], inFlight: readonly InFlightEntry[]): string[] {
+/** The pod's story as lines, oldest first, then what is in flight for it now; pulls with the image's size, where known. */
+export function storyLines(calls: readonly CallEntry[], inFlight: readonly InFlightEntry[], imageSizes: Readonly<Record<string, number>> = {}): string[] {
   const names = containerNames(calls);
-  return [...storyEvents(calls).map((event) => storyLine(event, names)), ...inFlight.map((call) => inFlightStoryLine(call, names))];
+  return [...storyEvents(calls).map((event) => storyLine(event, names, imageSizes)), ...inFlight.map((call) => inFlightStoryLine(call, names))];
 }

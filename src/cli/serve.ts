@@ -15,6 +15,7 @@ import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
+import { imageSizes } from '../runtime/image-sizes.js';
 import { CallObservers, type CallObserver } from '../cri/call-record.js';
 import type { MethodTable } from '../cri/method-table.js';
 import { loadPolicy } from '../config/load-policy.js';
@@ -208,7 +209,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     throw error;
   }
   const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
-  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version, log, telemetry.top);
+  const admin = new AdminServer(adminSocket, { recorder: telemetry.recorder, top: telemetry.top, imageSizes: (images) => imageSizes(imageClient, images) }, build.version, log);
   let adminServed = true;
   try {
     await admin.listen();

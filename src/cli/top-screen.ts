@@ -1,6 +1,6 @@
 import type { TopMethodRow, TopPodRow, TopSnapshot } from '../telemetry/top/top-view.js';
 import { clock, printable } from './call-line.js';
-import { formatAge } from './durations.js';
+import { formatAge } from './readable-units.js';
 
 /** What `criscope top` can sort its methods by, and the key for each. */
 export const SORTS = { c: 'calls', p: 'p99', e: 'errors', f: 'in flight', n: 'name' } as const;

@@ -25,7 +25,7 @@ export async function why(socketPath: string, pod: { namespace: string; name: st
   const uids = [...new Set(history.calls.map((call) => call.podUid).filter((uid) => uid !== undefined))];
   const identity = uids.length === 1 ? ` (uid ${uids[0]})` : uids.length > 1 ? ` (${uids.length} pods of this name: uids ${uids.join(', ')})` : '';
   out.write(`pod ${podName}${identity}: ${history.calls.length} calls held, ${history.inFlight.length} in flight\n`);
-  for (const line of storyLines(history.calls, history.inFlight)) out.write(`${line}\n`);
+  for (const line of storyLines(history.calls, history.inFlight, history.imageSizes)) out.write(`${line}\n`);
   out.write(`verdict: ${podVerdict(history.calls, history.inFlight)}\n`);
   return 0;
 }

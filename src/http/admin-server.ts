@@ -15,9 +15,13 @@ export const ADMIN_API = 'v1';
 const POD_HISTORY = new RegExp(`^/${ADMIN_API}/pods/([^/]+)/([^/]+)/history$`);
 const SERVED = [`/${ADMIN_API}/calls`, `/${ADMIN_API}/pods/NAMESPACE/NAME/history`, `/${ADMIN_API}/top`, `/${ADMIN_API}/version`];
 
-/** Where /v1/top's numbers come from. */
-export interface TopSource {
-  snapshot(): TopSnapshot;
+/** What the admin API reads. */
+export interface AdminSources {
+  readonly recorder: FlightRecorder;
+  /** /v1/top's numbers. */
+  readonly top: { snapshot(): TopSnapshot };
+  /** The size of each image the runtime has now, by name; the ones it cannot tell are left out. */
+  readonly imageSizes: (images: readonly string[]) => Promise<Readonly<Record<string, number>>>;
 }
 
 /** The query parameters /v1/calls understands; any other is refused, so a typo never widens a filter. */
@@ -95,13 +99,15 @@ export class AdminServer {
   private readonly server: Server;
   private readonly readers = new Set<ServerResponse>();
 
+  private readonly recorder: FlightRecorder;
+
   constructor(
     private readonly socketPath: string,
-    private readonly recorder: FlightRecorder,
+    private readonly sources: AdminSources,
     private readonly version: string,
     private readonly log: Logger,
-    private readonly top: TopSource,
   ) {
+    this.recorder = sources.recorder;
     this.server = createServer((request, response) => this.serve(request, response));
   }
 
@@ -153,9 +159,15 @@ export class AdminServer {
       return reply(response, 400, { error: `not a request path: ${request.url ?? ''}` });
     }
     if (url.pathname === `/${ADMIN_API}/version`) return reply(response, 200, { criscope: this.version, api: ADMIN_API });
-    if (url.pathname === `/${ADMIN_API}/top`) return reply(response, 200, this.top.snapshot());
+    if (url.pathname === `/${ADMIN_API}/top`) return reply(response, 200, this.sources.top.snapshot());
     const pod = POD_HISTORY.exec(url.pathname);
-    if (pod !== null) return this.podHistory(response, decodeURIComponent(pod[1]), decodeURIComponent(pod[2]));
+    if (pod !== null) {
+      this.podHistory(response, decodeURIComponent(pod[1]), decodeURIComponent(pod[2])).catch((error: unknown) => {
+        this.log.error({ err: error, url: request.url }, 'the admin socket could not serve a request');
+        if (!response.headersSent) reply(response, 500, { error: `criscope could not serve this request: ${(error as Error).message}` });
+      });
+      return;
+    }
     if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves ${SERVED.join(', ')}` });
     let query: CallsQuery;
     try {
@@ -184,17 +196,21 @@ export class AdminServer {
     writeHeld(response, this.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
   }
 
-  /** The pod's calls the recorder holds, in the order they were made, and its calls in flight now. */
-  private podHistory(response: ServerResponse, namespace: string, name: string): void {
+  /** The pod's calls the recorder holds, in the order they were made, its calls in flight now, and the size of the images it pulled. */
+  private async podHistory(response: ServerResponse, namespace: string, name: string): Promise<void> {
     if (!this.recorder.keeps) return reply(response, 503, { error: RECORDER_OFF });
     const held = this.recorder.heldNow();
     const ofPod = (entry: { podNamespace?: string; podName?: string }): boolean => entry.podName === name && entry.podNamespace === namespace;
+    const calls = held.filter(ofPod).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    const inFlight = this.recorder.inFlightNow().filter(ofPod);
+    const pulled = calls.filter((call) => call.method === 'PullImage' && call.code === 0 && call.image !== undefined).map((call) => call.image as string);
     const history: PodHistory = {
       v: CALL_ENTRY_VERSION,
       pod: { namespace, name },
       held: { calls: held.length, since: held[0]?.time },
-      calls: held.filter(ofPod).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)),
-      inFlight: this.recorder.inFlightNow().filter(ofPod),
+      calls,
+      inFlight,
+      imageSizes: pulled.length === 0 ? {} : await this.sources.imageSizes(pulled),
     };
     reply(response, 200, history);
   }

@@ -164,14 +164,16 @@ describe('flight dumps, criscope why and criscope top, against the real containe
     const { criscope, client } = await ownCriscope(runtime.containerdSocket, { flightRecorder: RECORDER_ON });
     const name = `why-pull-${randomUUID().slice(0, 8)}`;
     const { config } = await sandbox(client, name);
+    await client.call('PullImage', { image: { image: runtime.busyboxImage }, sandbox_config: config });
     // kubelet retries a failed pull; criscope folds the retries into one line.
     for (let attempt = 0; attempt < 2; attempt++) await assert.rejects(client.call('PullImage', { image: { image: MISSING_TAG }, sandbox_config: config }));
     const why = await criscopeCli(['why', `criscope-e2e/${name}`, '--admin-socket', adminSocketOf(criscope)]);
     assert.equal(why.code, 0, why.output);
     const lines = why.output.trim().split('\n');
-    assert.match(lines[0], new RegExp(`^pod criscope-e2e/${name} \\(uid [0-9a-f-]{36}\\): 3 calls held, 0 in flight$`));
+    assert.match(lines[0], new RegExp(`^pod criscope-e2e/${name} \\(uid [0-9a-f-]{36}\\): 4 calls held, 0 in flight$`));
     assert.match(lines[1], /RunPodSandbox +OK .*sandbox=[0-9a-f]{12}/);
-    assert.match(lines[2], new RegExp(`PullImage +NOT_FOUND ×2 .*image=${MISSING_TAG.replace(/[.]/g, '\\.')} .*not found`));
+    assert.match(lines[2], /PullImage +OK .*image=\S+busybox\S+  size=\d+(\.\d)? (KiB|MiB)$/, 'a pull with the image’s size');
+    assert.match(lines[3], new RegExp(`PullImage +NOT_FOUND ×2 .*image=${MISSING_TAG.replace(/[.]/g, '\\.')} .*not found`));
     assert.match(lines.at(-1) ?? '', new RegExp(`^verdict: PullImage failed: NOT_FOUND .*${MISSING_TAG.replace(/[.]/g, '\\.')}.*not found`));
 
     const unknown = await criscopeCli(['why', 'criscope-e2e/no-such-pod', '--admin-socket', adminSocketOf(criscope)]);

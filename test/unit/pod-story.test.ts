@@ -143,6 +143,11 @@ describe('criscope why: the story', () => {
     assert.match(lines.at(-1) ?? '', /StopContainer +IN FLIGHT +2\.0s  app$/);
   });
 
+  it('shows a pull with its time and the image’s size, when the runtime told it', () => {
+    const [line] = storyLines([pull('registry.example/app:1.2', { durationMs: 2345.6 })], [], { 'registry.example/app:1.2': 4_404_019 });
+    assert.match(line, /PullImage +OK +2345\.6 ms  image=registry\.example\/app:1\.2  size=4\.2 MiB$/);
+  });
+
   it('shows a denial with its rule and reason', () => {
     const [line] = storyLines([pull('evil.example/x:1', denial)], []);
     assert.match(line, /PullImage +PERMISSION_DENIED .*policy denied by rule images\.allowed: image "evil\.example\/x:1" is not in an allowed/);

@@ -11,4 +11,6 @@ export interface PodHistory {
   readonly calls: readonly CallEntry[];
   /** The pod's calls in flight now, oldest first. */
   readonly inFlight: readonly InFlightEntry[];
+  /** The size in bytes of each image it pulled, as the runtime has it now (PullImage answers no size); one it no longer has is left out. */
+  readonly imageSizes: Readonly<Record<string, number>>;
 }
