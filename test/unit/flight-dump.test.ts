@@ -85,6 +85,7 @@ describe('flight dumps', () => {
     writeFileSync(other, gzipSync('{"v":1,"lost":3}\n'));
     await assert.rejects(openDump(other), /other\.jsonl\.gz is not a flight dump: its first line is not a header/);
     await assert.rejects(openDump(join(dir, 'missing.gz')), /cannot read .*missing\.gz: ENOENT/);
+    await assert.rejects(openDump(dir), /cannot read .*: EISDIR/, 'a directory');
   });
 
   it('shows a dump in tail’s format with tail’s filters, then what was in flight', async () => {

@@ -116,17 +116,14 @@ function isHeader(value: unknown): value is FlightDumpHeader {
 export async function openDump(path: string): Promise<OpenedDump> {
   const input = createReadStream(path);
   const gunzip = createGunzip();
-  const opened = new Promise<void>((resolve, reject) => {
-    input.once('open', () => resolve());
-    input.once('error', (error) => reject(new FlightDumpError(`cannot read ${path}: ${error.message}`, { cause: error })));
-  });
-  await opened;
-  const text = input.pipe(gunzip);
+  // Whichever stream fails first ends the reading with why; raced against each line read.
   const failure = new Promise<never>((_resolve, reject) => {
+    input.once('error', (error) => reject(new FlightDumpError(`cannot read ${path}: ${error.message}`, { cause: error })));
     gunzip.once('error', (error) => reject(new FlightDumpError(`${path} is not a flight dump (gzip-compressed JSON lines): ${error.message}`, { cause: error })));
   });
+  // Handled where it is raced; this only keeps a failure after the last read from going unhandled.
   failure.catch(() => undefined);
-  const lines = createInterface({ input: text, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  const lines = createInterface({ input: input.pipe(gunzip), crlfDelay: Infinity })[Symbol.asyncIterator]();
   const first = await Promise.race([lines.next(), failure]);
   const header = first.done === true ? undefined : parseLine(path, first.value, 1);
   if (!isHeader(header)) {
