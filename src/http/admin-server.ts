@@ -88,11 +88,11 @@ export function callsQuery(parameters: URLSearchParams): CallsQuery {
 
 /**
  * criscope's admin endpoint: HTTP on a unix socket only (call records name
- * pods and images), mode 0600. GET /v1/top and GET
- * /v1/pods/NAMESPACE/NAME/history answer one JSON object. GET /v1/calls streams finished calls as JSON
+ * pods and images), mode 0600. GET /v1/calls streams finished calls as JSON
  * lines: first those the flight recorder holds since `sinceMs`, then, with
- * `follow=1`, each call as it finishes, until the reader hangs up. At most
- * maxSubscribers readers at once, following or not; a failure to serve one is
+ * `follow=1`, each call as it finishes, until the reader hangs up; GET /v1/top
+ * and GET /v1/pods/NAMESPACE/NAME/history answer one JSON object each. At most
+ * maxSubscribers readers of /v1/calls at once, following or not; a failure to serve one is
  * logged and answered, never more.
  */
 export class AdminServer {
@@ -162,7 +162,14 @@ export class AdminServer {
     if (url.pathname === `/${ADMIN_API}/top`) return reply(response, 200, this.sources.top.snapshot());
     const pod = POD_HISTORY.exec(url.pathname);
     if (pod !== null) {
-      this.podHistory(response, decodeURIComponent(pod[1]), decodeURIComponent(pod[2])).catch((error: unknown) => {
+      let namespace: string;
+      let name: string;
+      try {
+        [namespace, name] = [decodeURIComponent(pod[1]), decodeURIComponent(pod[2])];
+      } catch {
+        return reply(response, 400, { error: `not a pod's namespace and name: ${url.pathname}` });
+      }
+      this.podHistory(response, namespace, name).catch((error: unknown) => {
         this.log.error({ err: error, url: request.url }, 'the admin socket could not serve a request');
         if (!response.headersSent) reply(response, 500, { error: `criscope could not serve this request: ${(error as Error).message}` });
       });
