@@ -49,6 +49,8 @@ class RuntimeDoor {
   readonly path = join(mkdtempSync(join(tmpdir(), 'criscope-door-')), 'runtime.sock');
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Each connection's runtime side, and its client side. */
+  private readonly pairs = new Map<Socket, Socket>();
 
   constructor(target: string) {
     this.server = createServer((client) => {
@@ -56,10 +58,26 @@ class RuntimeDoor {
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
         socket.on('error', () => socket.destroy());
-        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('close', () => {
+          this.sockets.delete(socket);
+          this.pairs.delete(socket);
+        });
       }
+      this.pairs.set(upstream, client);
       client.pipe(upstream).pipe(client);
     });
+  }
+
+  /** The runtime's answers wait (calls stay in flight) until release(). */
+  hold(): void {
+    for (const [upstream, client] of this.pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  release(): void {
+    for (const [upstream, client] of this.pairs) upstream.pipe(client);
   }
 
   open(): Promise<void> {
@@ -149,6 +167,34 @@ describe('flight dumps, criscope why and criscope top, against the real containe
     criscope.child.kill('SIGUSR1');
     await waitFor(() => readdirSync(dumpDir).some((name) => name.endsWith('-signal.jsonl.gz')), 'a dump on SIGUSR1');
     assert.equal(criscope.child.exitCode, null, 'criscope goes on');
+  });
+
+  it('why and top show what a pod waits on while its pull is in flight', async () => {
+    const door = new RuntimeDoor(runtime.containerdSocket);
+    await door.open();
+    cleanups.push(() => door.close());
+    const { criscope, client } = await ownCriscope(door.path, { flightRecorder: RECORDER_ON });
+    const name = `why-waiting-${randomUUID().slice(0, 8)}`;
+    const { config } = await sandbox(client, name);
+    door.hold();
+    const pulling = client.call('PullImage', { image: { image: runtime.busyboxImage }, sandbox_config: config });
+    try {
+      const image = runtime.busyboxImage.replace(/[.]/g, '\\.');
+      let why: CliRun = { code: null, output: '' };
+      await waitFor(async () => {
+        why = await criscopeCli(['why', `criscope-e2e/${name}`, '--admin-socket', adminSocketOf(criscope)]);
+        return /^verdict: waiting/m.test(why.output);
+      }, 'why to see the pull in flight', 20_000);
+      assert.match(why.output, /: 1 calls held, 1 in flight$/m);
+      assert.match(why.output, new RegExp(`PullImage +IN FLIGHT +\\S+  ${image}$`, 'm'));
+      assert.match(why.output, new RegExp(`^verdict: waiting \\S+ on PullImage ${image}$`, 'm'));
+      const top = await criscopeCli(['top', '--once', '--admin-socket', adminSocketOf(criscope)]);
+      assert.match(top.output, /^PullImage +image +[\d.]+ +- +- +[\d.]+ +1 +\S+$/m, `the pull in flight, and no pull finished:\n${top.output}`);
+      assert.match(top.output, new RegExp(`^criscope-e2e/${name} .* PullImage ${image} \\(\\S+\\)$`, 'm'), 'the pod starting, waiting on its pull');
+    } finally {
+      door.release();
+    }
+    await pulling;
   });
 
   it('says what to do when the recorder is off: SIGUSR1 has nothing to dump, why cannot tell', async () => {
