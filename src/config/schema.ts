@@ -98,8 +98,8 @@ const flightRecorderSchema = z
     dumpDir: z.string().regex(/^\//, { message: 'must be an absolute path' }).default(DEFAULT_DUMP_DIR),
     /** The dumps kept in dumpDir; older ones are removed. */
     maxDumps: z.number().int().min(1).max(1000).default(10),
-    /** The least time between two automatic dumps (SIGUSR1 is never held back). */
-    autoDumpIntervalSeconds: z.number().min(0).max(86_400).default(60),
+    /** The least time between two automatic dumps (SIGUSR1 is never held back); at least a second, so that an outage cannot dump at every failed call. */
+    autoDumpIntervalSeconds: z.number().min(1).max(86_400).default(60),
     /** A call in flight this long dumps the recorder (once per call). */
     stuckCallSeconds: z.number().min(1).max(86_400).default(120),
   })

@@ -141,7 +141,7 @@ describe('flight dumps, criscope why and criscope top, against the real containe
     const door = new RuntimeDoor(runtime.containerdSocket);
     await door.open();
     const dumpDir = join(mkdtempSync(join(tmpdir(), 'criscope-flight-')), 'flight');
-    const { criscope, client } = await ownCriscope(door.path, { flightRecorder: { ...RECORDER_ON, dumpDir, autoDumpIntervalSeconds: 0 } });
+    const { criscope, client } = await ownCriscope(door.path, { flightRecorder: { ...RECORDER_ON, dumpDir } });
     const missing = `missing-${randomUUID()}`;
     await client.call('Version');
     await client.call('ListPodSandbox', {});

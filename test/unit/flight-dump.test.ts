@@ -133,10 +133,11 @@ describe('the flight dumper', () => {
     assert.deepEqual(read.entries.map((call) => call.status), ['OK', 'DEADLINE_EXCEEDED']);
   });
 
-  it('dumps on demand however recently it dumped, and with the recorder off, says there is nothing to dump', async () => {
+  it('dumps on demand however recently it dumped (a signal while a dump is written gets that one), and with the recorder off, says there is nothing to dump', async () => {
     const dir = freshDir();
     const dumper = new FlightDumper(recorderOf(100), { ...settings, dumpDir: dir }, () => [], '0.1.0', createLogger('silent'));
     dumper.reachabilityChanged('unix:///run/containerd/containerd.sock', false);
+    assert.match((await dumper.dumpNow('SIGUSR1')) ?? '', /-runtime-unreachable\.jsonl\.gz$/, 'asked while the automatic dump was written');
     assert.match((await dumper.dumpNow('SIGUSR1')) ?? '', /-signal\.jsonl\.gz$/);
     await dumper.stop();
     assert.equal(readdirSync(dir).length, 2);
@@ -152,11 +153,68 @@ describe('the flight dumper', () => {
     assert.match(lines.join(''), /nothing to dump: the flight recorder is off \(set flightRecorder\.maxRecords/);
   });
 
+  it("does not dump for criscope's own UNAVAILABLE answers nor for ExecSync's DEADLINE_EXCEEDED", async () => {
+    const dir = freshDir();
+    const recorder = recorderOf(100);
+    const dumper = new FlightDumper(recorder, { ...settings, dumpDir: dir }, () => [], '0.1.0', createLogger('silent'));
+    const routine = [
+      new CallRecord({ ...callFacts(criMethod('ListPodSandbox')), grpcStatus: 14, answeredByCriscope: true }),
+      new CallRecord({ ...callFacts(criMethod('ExecSync')), grpcStatus: 4 }),
+    ];
+    for (const record of routine) dumper.onCall(record);
+    await dumper.stop();
+    assert.deepEqual(readdirSync(dir), []);
+    dumper.onCall(new CallRecord({ ...callFacts(criMethod('ExecSync')), grpcStatus: 14 }));
+    await dumper.stop();
+    assert.equal(readdirSync(dir).length, 1, "the runtime's UNAVAILABLE for ExecSync dumps");
+  });
+
+  it('writes one dump for a burst of trouble, however short the interval', async () => {
+    const dir = freshDir();
+    const recorder = recorderOf(100);
+    // Below the schema's least interval (1 s): only the dump being written holds the others back.
+    const dumper = new FlightDumper(recorder, { ...settings, dumpDir: dir, autoDumpIntervalSeconds: 0 }, () => [], '0.1.0', createLogger('silent'));
+    for (let index = 0; index < 50; index++) {
+      recorder.onCall(failed(14));
+      dumper.onCall(failed(14));
+    }
+    await dumper.stop();
+    assert.equal(readdirSync(dir).length, 1);
+  });
+
+  it('logs a trigger that fails, from the relay or the scan for stuck calls, and throws nothing', async () => {
+    const lines: string[] = [];
+    const recorder = recorderOf(100);
+    recorder.heldNow = () => {
+      throw new Error('the recorder broke');
+    };
+    const dumper = new FlightDumper(
+      recorder,
+      { ...settings, dumpDir: freshDir(), stuckCallSeconds: 0.04 },
+      () => {
+        throw new Error('the calls in flight broke');
+      },
+      '0.1.0',
+      createLogger('info', { write: (line: string) => void lines.push(line) }),
+    );
+    dumper.reachabilityChanged('unix:///run/containerd/containerd.sock', false);
+    dumper.start();
+    try {
+      await waitFor(() => lines.length >= 2, 'both failures logged');
+    } finally {
+      await dumper.stop();
+    }
+    const failures = lines.slice(0, 2).map((line) => JSON.parse(line) as { msg: string; err: { message: string } });
+    assert.deepEqual(failures.map((line) => line.msg), ['flight dump trigger failed', 'flight dump trigger failed']);
+    assert.deepEqual(failures.map((line) => line.err.message), ['the recorder broke', 'the calls in flight broke']);
+  });
+
   it('dumps when a call stays in flight past the threshold, once for that call, naming it; not for a streaming call', async () => {
     const dir = freshDir();
     const recorder = recorderOf(100);
     const stuck: CallInFlight = { path: '/runtime.v1.ImageService/PullImage', method: criMethod('PullImage'), service: 'runtime.v1.ImageService', methodName: 'PullImage', serverStreaming: false, startedTick: performance.now() - 60_000, responseMessages: 0, requestIdentity: () => ({ image: 'app:1.2' }) };
     const events: CallInFlight = { ...stuck, path: '/runtime.v1.RuntimeService/GetContainerEvents', methodName: 'GetContainerEvents', serverStreaming: true };
+    // Below the schema's least threshold and interval (1 s each): the scan runs every 10 ms, so the test need not wait seconds.
     const dumper = new FlightDumper(recorder, { ...settings, dumpDir: dir, stuckCallSeconds: 0.04, autoDumpIntervalSeconds: 0 }, () => [events, stuck], '0.1.0', createLogger('silent'));
     dumper.start();
     try {

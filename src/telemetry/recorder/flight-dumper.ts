@@ -23,12 +23,15 @@ const MAX_STUCK_SCAN_MS = 10_000;
  * trouble starts (the runtime becomes unreachable, a call ends
  * DEADLINE_EXCEEDED or UNAVAILABLE, a call stays in flight too long), at most
  * one automatic dump per interval. The calls are taken at once, the file is
- * written after, off the relay's path; one dump is written at a time, and a
- * failure is logged, never thrown at a call.
+ * written after, off the relay's path. One dump at a time: while one is being
+ * written, another asked for is not taken (a dump copies the whole recorder,
+ * so an outage or a burst of signals must not queue copies of it). A failure
+ * is logged, never thrown at a call nor at the relay.
  */
 export class FlightDumper implements CallObserver {
   private lastAutomaticTick = -Infinity;
-  private writing: Promise<unknown> = Promise.resolve();
+  /** The dump being written, until it is; undefined when none is. */
+  private writing: Promise<string | undefined> | undefined;
   private readonly reportedStuck = new WeakSet<CallInFlight>();
   private stuckScan: NodeJS.Timeout | undefined;
 
@@ -44,7 +47,7 @@ export class FlightDumper implements CallObserver {
   start(): void {
     if (!this.recorder.keeps) return;
     const everyMs = Math.min(MAX_STUCK_SCAN_MS, (this.settings.stuckCallSeconds * 1000) / 4);
-    this.stuckScan = setInterval(() => this.findStuckCalls(), everyMs);
+    this.stuckScan = setInterval(() => this.guarded(() => this.findStuckCalls()), everyMs);
     this.stuckScan.unref();
   }
 
@@ -57,29 +60,47 @@ export class FlightDumper implements CallObserver {
   onCall(record: CallRecord): void {
     const code = record.code;
     if (code !== GrpcStatus.DEADLINE_EXCEEDED && code !== GrpcStatus.UNAVAILABLE) return;
+    // criscope's own answers (UNAVAILABLE while it shuts down or drains) come with every restart; losing the runtime is the reachability trigger's.
+    if (record.answeredByCriscope) return;
+    // ExecSync ends DEADLINE_EXCEEDED whenever a probe's command outlives its timeout: routine, and it would rotate an incident's dump out.
+    if (code === GrpcStatus.DEADLINE_EXCEEDED && record.methodName === 'ExecSync') return;
     this.automatic('call-status', `${record.methodName} ended ${grpcStatusName(code)}`);
   }
 
   /** From the relay: a change of the runtime's reachability. */
   readonly reachabilityChanged = (endpoint: string, reachable: boolean): void => {
-    if (!reachable) this.automatic('runtime-unreachable', `the runtime at ${endpoint} became unreachable`);
+    if (!reachable) this.guarded(() => this.automatic('runtime-unreachable', `the runtime at ${endpoint} became unreachable`));
   };
 
-  /** A dump asked for by the operator (SIGUSR1): never held back. Resolves with its path, or undefined when none was written. */
+  /**
+   * A dump asked for by the operator (SIGUSR1): never held back by the
+   * interval. Resolves with its path, or undefined when none was written; while
+   * a dump is being written, with that one's.
+   */
   dumpNow(reason: string): Promise<string | undefined> {
     if (!this.recorder.keeps) {
       this.log.warn({ reason }, 'nothing to dump: the flight recorder is off (set flightRecorder.maxRecords, e.g. 20000, and restart criscope)');
       return Promise.resolve(undefined);
     }
+    if (this.writing !== undefined) {
+      this.log.debug({ reason }, 'a flight dump is already being written: this request is answered by it');
+      return this.writing;
+    }
     return this.dump('signal', reason);
   }
 
-  private automatic(trigger: DumpTrigger, reason: string): void {
-    if (!this.recorder.keeps) return;
+  /** Dumps unless the recorder is off, the last automatic dump is too recent, or one is being written; says whether it dumped. */
+  private automatic(trigger: DumpTrigger, reason: string): boolean {
+    if (!this.recorder.keeps) return false;
     const now = performance.now();
-    if (now - this.lastAutomaticTick < this.settings.autoDumpIntervalSeconds * 1000) return;
+    if (now - this.lastAutomaticTick < this.settings.autoDumpIntervalSeconds * 1000) return false;
+    if (this.writing !== undefined) {
+      this.log.debug({ trigger, reason }, 'a flight dump is already being written: no other is taken');
+      return false;
+    }
     this.lastAutomaticTick = now;
     void this.dump(trigger, reason);
+    return true;
   }
 
   private findStuckCalls(): void {
@@ -88,12 +109,21 @@ export class FlightDumper implements CallObserver {
     for (const call of this.callsInFlight()) {
       // A streaming call (GetContainerEvents) stays open by design.
       if (call.serverStreaming || now - call.startedTick < thresholdMs || this.reportedStuck.has(call)) continue;
-      this.reportedStuck.add(call);
-      this.automatic('stuck-call', `${call.methodName} in flight for over ${this.settings.stuckCallSeconds}s`);
+      // Reported only once a dump holds it: one held back is looked at again at the next scan.
+      if (this.automatic('stuck-call', `${call.methodName} in flight for over ${this.settings.stuckCallSeconds}s`)) this.reportedStuck.add(call);
     }
   }
 
-  /** Takes the calls now, and writes them once the dump before (if any) is written. */
+  /** A trigger run from a timer or from the relay: what it throws is logged here, never left to crash criscope or reach the relay. */
+  private guarded(trigger: () => void): void {
+    try {
+      trigger();
+    } catch (error) {
+      this.log.error({ err: error }, 'flight dump trigger failed');
+    }
+  }
+
+  /** Takes the calls now, and writes them; the caller has checked that no dump is being written. */
   private dump(trigger: DumpTrigger, reason: string): Promise<string | undefined> {
     const entries = this.recorder.heldNow();
     const header: FlightDumpHeader = {
@@ -107,7 +137,7 @@ export class FlightDumper implements CallObserver {
       inFlight: this.recorder.inFlightNow(),
     };
     const { dumpDir, maxDumps } = this.settings;
-    const written = this.writing.then(async () => {
+    const written = (async () => {
       try {
         const path = await writeDump(dumpDir, header, entries);
         const removed = await pruneDumps(dumpDir, maxDumps);
@@ -118,8 +148,10 @@ export class FlightDumper implements CallObserver {
       } catch (error) {
         this.log.error({ err: error, dumpDir, trigger, reason }, 'could not dump the flight recorder');
         return undefined;
+      } finally {
+        this.writing = undefined;
       }
-    });
+    })();
     this.writing = written;
     return written;
   }
