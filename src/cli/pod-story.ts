@@ -1,3 +1,4 @@
+import { callTarget } from '../telemetry/call-target.js';
 import type { CallEntry } from '../telemetry/recorder/call-entry.js';
 import type { InFlightEntry } from '../telemetry/recorder/in-flight-entry.js';
 import { clock, printable, short } from './call-line.js';
@@ -65,12 +66,9 @@ function containerNames(calls: readonly CallEntry[]): Map<string, string> {
   return names;
 }
 
-/** What a call acts on, in words: the image it pulls, the container it makes or starts, the sandbox. */
+/** What a call acts on, in words (see callTarget), with the pod's container names; a call naming nothing acts on the sandbox. */
 function target(call: CallEntry | InFlightEntry, names: ReadonlyMap<string, string>): string {
-  if (call.method === 'PullImage') return call.image ?? 'an image';
-  if (call.containerName !== undefined) return call.containerName;
-  if (call.containerId !== undefined) return names.get(call.containerId) ?? `container ${short(call.containerId) ?? ''}`;
-  return 'sandbox';
+  return callTarget(call, (id) => names.get(id)) ?? (call.method === 'PullImage' ? 'an image' : 'sandbox');
 }
 
 function containerLabel(id: string, name: string | undefined): string {

@@ -1,6 +1,6 @@
 import type { PodHistory } from '../telemetry/recorder/pod-history.js';
 import { getJson } from './admin-client.js';
-import { clock } from './call-line.js';
+import { clock, printable } from './call-line.js';
 import { podVerdict, storyLines } from './pod-story.js';
 
 /** NAMESPACE/NAME as `criscope why` takes it; throws a TypeError naming the argument. */
@@ -24,8 +24,9 @@ export async function why(socketPath: string, pod: { namespace: string; name: st
   }
   const uids = [...new Set(history.calls.map((call) => call.podUid).filter((uid) => uid !== undefined))];
   const identity = uids.length === 1 ? ` (uid ${uids[0]})` : uids.length > 1 ? ` (${uids.length} pods of this name: uids ${uids.join(', ')})` : '';
-  out.write(`pod ${podName}${identity}: ${history.calls.length} calls held, ${history.inFlight.length} in flight\n`);
+  // The uids and the verdict (a runtime's message among it) come from CRI clients and the runtime: no terminal escapes reach the screen.
+  out.write(`${printable(`pod ${podName}${identity}: ${history.calls.length} calls held, ${history.inFlight.length} in flight`)}\n`);
   for (const line of storyLines(history.calls, history.inFlight, history.imageSizes)) out.write(`${line}\n`);
-  out.write(`verdict: ${podVerdict(history.calls, history.inFlight)}\n`);
+  out.write(`verdict: ${printable(podVerdict(history.calls, history.inFlight))}\n`);
   return 0;
 }

@@ -101,7 +101,7 @@ describe('flight dumps', () => {
     assert.match(lines[1], /PullImage +NOT_FOUND .*pod=default\/web .*image=app:2 .*"not found"/);
     const byPod = new Collected();
     await showFlightDump(path, { pods: ['default/web'], json: false }, byPod);
-    assert.match(byPod.text, /in flight 3m12s +PullImage +pod=default\/web  image=app:1/);
+    assert.match(byPod.text, /in flight 3m12s +PullImage +pod=default\/web  app:1$/m);
     const json = new Collected();
     await showFlightDump(path, { methods: ['Version'], json: true }, json);
     assert.deepEqual(json.text.trimEnd().split('\n').map((line) => JSON.parse(line) as CallEntry), [calls[0]]);
