@@ -124,7 +124,7 @@ async function startTelemetry(
   );
   // After the recorder: a call that makes a dump is in it.
   const dumper = new FlightDumper(recorder, config.flightRecorder, callsInFlight, build.version, log);
-  const rates = new CallRates();
+  const rates = new CallRates(table);
   observers.push(...policyObservers, new CallLog(log), recorder, dumper, rates);
   dumper.start();
   return {

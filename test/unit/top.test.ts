@@ -3,11 +3,14 @@ import { describe, it } from 'node:test';
 import { CallRecord } from '../../src/cri/call-record.js';
 import { nextSort, topLines } from '../../src/cli/top-screen.js';
 import { CALL_ENTRY_VERSION } from '../../src/telemetry/recorder/call-entry.js';
+import type { CallInFlight } from '../../src/telemetry/call-in-flight.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { PodStarts } from '../../src/telemetry/pod-starts.js';
 import { CallRates } from '../../src/telemetry/top/call-rates.js';
 import { BIN_COUNT, binMiddleMs, durationBin, MethodWindow, WINDOW_SECONDS } from '../../src/telemetry/top/method-window.js';
-import type { TopSnapshot } from '../../src/telemetry/top/top-view.js';
+import { TopView, type TopSnapshot } from '../../src/telemetry/top/top-view.js';
 import { callFacts } from '../support/call-facts.js';
-import { criMethod } from '../support/cri-client.js';
+import { criMethod, criTable } from '../support/cri-client.js';
 
 describe('criscope top: the one-minute window', () => {
   it('puts each duration in a bin whose middle is within 10% of it, from 0.1 ms to minutes', () => {
@@ -56,7 +59,7 @@ describe('criscope top: the one-minute window', () => {
   });
 
   it('follows each method apart, from the records', () => {
-    const rates = new CallRates(0);
+    const rates = new CallRates(criTable, 0);
     const record = (method: string, durationSeconds: number, grpcStatus = 0): CallRecord => new CallRecord({ ...callFacts(criMethod(method)), startTick: 5000, durationSeconds, grpcStatus });
     for (let index = 0; index < 4; index++) rates.onCall(record('ListContainers', 0.002));
     rates.onCall(record('PullImage', 2, 5));
@@ -66,6 +69,60 @@ describe('criscope top: the one-minute window', () => {
     assert.equal(byMethod.get('PullImage')?.errors, 1);
     assert.equal(byMethod.get('PullImage')?.service, 'runtime.v1.ImageService');
     assert.equal(byMethod.get('ListContainers')?.seconds, 10, 'criscope has counted for ten seconds');
+  });
+
+  it('counts calls to paths the method table does not describe in one row, so they never push out a CRI method', () => {
+    const rates = new CallRates(criTable, 0);
+    const version = criMethod('Version');
+    for (let index = 0; index < 200; index++) {
+      const path = index % 2 === 0 ? `/junk.Service/Method${index}` : `/runtime.v1alpha2.RuntimeService/Call${index}`;
+      rates.onCall(new CallRecord({ ...callFacts(version), path, method: undefined, service: path.slice(1, path.lastIndexOf('/')), methodName: `Method${index}`, startTick: 5000 }));
+    }
+    rates.onCall(new CallRecord({ ...callFacts(version), startTick: 5000 }));
+    const summaries = rates.summaries(9000);
+    const called = summaries.filter((summary) => summary.calls > 0).map((summary) => [summary.method, summary.calls]);
+    assert.deepEqual(called, [['Version', 1], ['(other paths)', 200]]);
+    assert.equal(summaries.length, [...criTable.methods].length + 1, 'a row per method of the table, and one for other paths: no more however many paths are called');
+  });
+});
+
+describe('criscope top: the snapshot', () => {
+  const flying = (method: string, ageMs: number, identity: Record<string, string> = {}, path?: string): CallInFlight => {
+    const cri = path === undefined ? criMethod(method) : undefined;
+    return {
+      path: path ?? cri?.path ?? '',
+      method: cri,
+      service: cri?.service ?? 'runtime.v1alpha2.RuntimeService',
+      methodName: method,
+      serverStreaming: false,
+      startedTick: 100_000 - ageMs,
+      responseMessages: 0,
+      requestIdentity: () => identity,
+    };
+  };
+
+  it('puts each method\'s calls in flight on its row, gives a row to methods with calls only in flight, and shows what a pod starting waits on', () => {
+    const rates = new CallRates(criTable, 40_000);
+    const pull = (durationSeconds: number, grpcStatus = 0): CallRecord => new CallRecord({ ...callFacts(criMethod('PullImage')), startTick: 90_000, durationSeconds, grpcStatus });
+    rates.onCall(pull(2));
+    rates.onCall(pull(4, 5));
+    const inFlight = [
+      flying('PullImage', 30_000, { image: 'registry.example/app:1.2' }),
+      flying('PullImage', 5_000, { image: 'registry.example/side:1' }),
+      flying('StopContainer', 12_000, { containerId: 'c'.repeat(64) }),
+      flying('RunPodSandbox', 2_000, { podUid: 'u-1', podName: 'web', podNamespace: 'default' }),
+      flying('Version', 1_000, {}, '/runtime.v1alpha2.RuntimeService/Version'),
+    ];
+    const podStarts = new PodStarts({ settleSeconds: 1, maxSeconds: 600 }, () => inFlight, createLogger('silent'));
+    const snapshot = new TopView(rates, podStarts, () => inFlight).snapshot(100_000);
+    podStarts.close();
+    const rows = new Map(snapshot.methods.map((row) => [row.method, row]));
+    assert.deepEqual([...rows.keys()].sort(), ['(other paths)', 'PullImage', 'RunPodSandbox', 'StopContainer']);
+    assert.deepEqual(rows.get('PullImage'), { service: 'image', method: 'PullImage', callsPerSecond: 0.03, errorsPerSecond: 0.02, p50Ms: rows.get('PullImage')?.p50Ms, p99Ms: rows.get('PullImage')?.p99Ms, inFlight: 2, oldestInFlightMs: 30_000 });
+    assert.ok(Math.abs((rows.get('PullImage')?.p99Ms ?? 0) - 4000) < 400, 'p99 of the finished pulls');
+    assert.deepEqual(rows.get('StopContainer'), { service: 'runtime', method: 'StopContainer', callsPerSecond: 0, errorsPerSecond: 0, p50Ms: undefined, p99Ms: undefined, inFlight: 1, oldestInFlightMs: 12_000 });
+    assert.equal(rows.get('(other paths)')?.inFlight, 1, 'a call in flight to another path is on the row of other paths');
+    assert.deepEqual(snapshot.podStarts, [{ namespace: 'default', name: 'web', uid: 'u-1', ageMs: 2000, phasesMs: { sandbox: 2000, pulls: 0, creates: 0, starts: 0 }, waitingOn: { method: 'RunPodSandbox', target: undefined, ageMs: 2000 } }]);
   });
 });
 

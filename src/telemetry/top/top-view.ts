@@ -1,7 +1,8 @@
 import type { CallsInFlight } from '../call-in-flight.js';
+import { callTarget } from '../call-target.js';
 import type { PodStartPhase, PodStarts } from '../pod-starts.js';
 import { CALL_ENTRY_VERSION, entryService } from '../recorder/call-entry.js';
-import type { CallRates } from './call-rates.js';
+import { OTHER_PATHS, type CallRates } from './call-rates.js';
 import { WINDOW_SECONDS } from './method-window.js';
 
 /** One method in `criscope top`: its last minute, and its calls in flight now. */
@@ -50,11 +51,12 @@ export class TopView {
   ) {}
 
   snapshot(nowTick = performance.now()): TopSnapshot {
-    const flying = new Map<string, { service: string; method: string; count: number; oldestTick: number }>();
+    // By :path, as the rates are kept: calls in flight to paths the method table does not describe go to the row of other paths.
+    const flying = new Map<string | undefined, { service: string; method: string; count: number; oldestTick: number }>();
     for (const call of this.callsInFlight()) {
-      const key = `${call.service}/${call.methodName}`;
+      const key = call.method?.path;
       const seen = flying.get(key);
-      if (seen === undefined) flying.set(key, { service: call.service, method: call.methodName, count: 1, oldestTick: call.startedTick });
+      if (seen === undefined) flying.set(key, { ...(call.method === undefined ? OTHER_PATHS : { service: call.service, method: call.methodName }), count: 1, oldestTick: call.startedTick });
       else {
         seen.count++;
         seen.oldestTick = Math.min(seen.oldestTick, call.startedTick);
@@ -62,9 +64,8 @@ export class TopView {
     }
     const methods: TopMethodRow[] = [];
     for (const rates of this.rates.summaries(nowTick)) {
-      const key = `${rates.service}/${rates.method}`;
-      const inFlight = flying.get(key);
-      flying.delete(key);
+      const inFlight = flying.get(rates.path);
+      flying.delete(rates.path);
       if (rates.calls === 0 && inFlight === undefined) continue;
       methods.push({
         service: entryService(rates.service),
@@ -87,10 +88,7 @@ export class TopView {
       uid: start.uid,
       ageMs: Math.round(start.ageMs),
       phasesMs: { sandbox: Math.round(start.phasesMs.sandbox), pulls: Math.round(start.phasesMs.pulls), creates: Math.round(start.phasesMs.creates), starts: Math.round(start.phasesMs.starts) },
-      waitingOn:
-        start.waitingOn === undefined
-          ? undefined
-          : { method: start.waitingOn.method, target: start.waitingOn.image ?? start.waitingOn.containerName ?? start.waitingOn.containerId?.slice(0, 12), ageMs: Math.round(start.waitingOn.ageMs) },
+      waitingOn: start.waitingOn === undefined ? undefined : { method: start.waitingOn.method, target: callTarget(start.waitingOn), ageMs: Math.round(start.waitingOn.ageMs) },
     }));
     return { v: CALL_ENTRY_VERSION, time: new Date().toISOString(), windowSeconds: WINDOW_SECONDS, methods, podStarts };
   }
