@@ -107,11 +107,32 @@ interface ContainerState {
   reason?: string | undefined;
 }
 
-function failureVerdict(call: CallEntry): string {
+/** An image without its tag or digest: "registry.example/app:1.2" → "registry.example/app". */
+function repository(image: string): string {
+  const named = image.split('@')[0];
+  const colon = named.lastIndexOf(':');
+  return colon > named.lastIndexOf('/') ? named.slice(0, colon) : named;
+}
+
+/**
+ * What a lifecycle call concerns, so that a success undoes only failures of
+ * the same: a container (by name), an image repository (a pull of another tag
+ * of it is the pod's image changed), or the sandbox.
+ */
+function concernOf(call: CallEntry, names: ReadonlyMap<string, string>): string {
+  if (call.method === 'PullImage') return `image ${repository(call.image ?? '')}`;
+  const acted = target(call, names);
+  return acted === 'sandbox' ? 'sandbox' : `container ${acted}`;
+}
+
+/** A failure as the verdict says it; one of a container's calls names the container (its message seldom does). */
+function failureVerdict(call: CallEntry, names: ReadonlyMap<string, string>): string {
   if (call.policy?.verdict === 'denied') return `denied by policy rule ${call.policy.rule}: ${call.policy.reason}`;
   const text = call.message;
   const message = text === undefined ? '' : ` ${text.length > MAX_VERDICT_MESSAGE ? `${text.slice(0, VERDICT_HEAD)}…${text.slice(-VERDICT_TAIL)}` : text}`;
-  return `${call.method} failed: ${call.status}${message}`;
+  const concern = concernOf(call, names);
+  const acted = concern.startsWith('container ') ? ` ${target(call, names)}` : '';
+  return `${call.method}${acted} failed: ${call.status}${message}`;
 }
 
 function containersVerdict(containers: readonly ContainerState[]): string | undefined {
@@ -133,15 +154,19 @@ function containersVerdict(containers: readonly ContainerState[]): string | unde
 
 /**
  * One line that says where the pod stands, from its calls in order and those
- * in flight: what it waits on, else the failure or denial no later success
- * undid, else its sandbox gone, else its containers' states.
+ * in flight: what it waits on; else its sandbox gone (and the failure before);
+ * else its containers' states and the failure or denial no later success
+ * undid (one container's failure is not undone by another's success).
  */
 export function podVerdict(calls: readonly CallEntry[], inFlight: readonly InFlightEntry[]): string {
   const names = containerNames(calls);
   const waiting = inFlight.find((call) => LIFECYCLE.has(call.method));
   if (waiting !== undefined) return `waiting ${formatAge(waiting.ageMs)} on ${waiting.method} ${target(waiting, names)}`;
-  // The failures no later success undid: of the same call (method and target), or of a later step of the pod's start.
-  const unresolved = new Map<string, CallEntry>();
+  // The failures no later success undid, by method and concern; the latest last.
+  const unresolved = new Map<string, { readonly call: CallEntry; readonly concern: string }>();
+  const undo = (concern: string, method?: string): void => {
+    for (const [key, failed] of unresolved) if (failed.concern === concern && (method === undefined || failed.call.method === method)) unresolved.delete(key);
+  };
   let sandbox: { state: 'ready' | 'stopped' | 'removed'; time: string } | undefined;
   const containers = new Map<string, ContainerState>();
   for (const call of calls) {
@@ -152,14 +177,22 @@ export function podVerdict(calls: readonly CallEntry[], inFlight: readonly InFli
       container.reason = call.reason;
     }
     if (!LIFECYCLE.has(call.method)) continue;
-    const key = `${call.method}:${target(call, names)}`;
+    const concern = concernOf(call, names);
     if (call.code !== 0) {
+      const key = `${call.method} ${concern}`;
       unresolved.delete(key);
-      unresolved.set(key, call);
+      unresolved.set(key, { call, concern });
       continue;
     }
-    unresolved.delete(key);
-    if (!TEARDOWN.has(call.method)) unresolved.clear();
+    // A new sandbox starts the pod over: what failed before it is history.
+    if (call.method === 'RunPodSandbox') unresolved.clear();
+    // Taking a thing down undoes only a failure to take it down.
+    else if (TEARDOWN.has(call.method)) undo(concern, call.method);
+    else {
+      undo(concern);
+      // A container made from an image: that image is on the node, whatever its pulls said.
+      if (call.method === 'CreateContainer' && call.image !== undefined) undo(concernOf({ ...call, method: 'PullImage' }, names));
+    }
     if (call.method === 'RunPodSandbox') sandbox = { state: 'ready', time: call.time };
     else if (call.method === 'StopPodSandbox' && sandbox?.state !== 'removed') sandbox = { state: 'stopped', time: call.time };
     else if (call.method === 'RemovePodSandbox') sandbox = { state: 'removed', time: call.time };
@@ -170,13 +203,13 @@ export function podVerdict(calls: readonly CallEntry[], inFlight: readonly InFli
       else if (call.method === 'RemoveContainer') container.state = 'removed';
     }
   }
-  const failure = [...unresolved.values()].at(-1);
+  const failure = [...unresolved.values()].at(-1)?.call;
   if (sandbox !== undefined && sandbox.state !== 'ready') {
     const gone = `sandbox ${sandbox.state} at ${clock(sandbox.time)}`;
-    return failure === undefined ? gone : `${gone}; before that, ${failureVerdict(failure)}`;
+    return failure === undefined ? gone : `${gone}; before that, ${failureVerdict(failure, names)}`;
   }
-  if (failure !== undefined) return failureVerdict(failure);
   const states = containersVerdict([...containers.values()]);
+  if (failure !== undefined) return states === undefined ? failureVerdict(failure, names) : `${states}; ${failureVerdict(failure, names)}`;
   if (states !== undefined) return states;
   if (sandbox !== undefined) return 'sandbox ready; no container created yet';
   return 'no call that starts or stops this pod is held (only status and list calls)';

@@ -78,6 +78,21 @@ describe('criscope why: the verdict', () => {
       verdict: 'running (app)',
     },
     {
+      name: "another container's pull failing is not undone by the app's start",
+      calls: [run(), pull('registry.example/side:1', { ...notFound, message: 'registry.example/side:1: not found' }), pull('registry.example/app:1.2'), create('app', 'c-1'), start('c-1')],
+      verdict: 'running (app); PullImage failed: NOT_FOUND registry.example/side:1: not found',
+    },
+    {
+      name: "another container's create failing is named, beside the app running",
+      calls: [run(), pull('registry.example/app:1.2'), call('CreateContainer', { containerName: 'side', sandboxId: 'sb-1', image: 'registry.example/app:1.2', status: 'UNKNOWN', code: 2, message: 'failed to create containerd container: mount denied' }), create('app', 'c-1'), start('c-1')],
+      verdict: 'running (app); CreateContainer side failed: UNKNOWN failed to create containerd container: mount denied',
+    },
+    {
+      name: 'a new sandbox starts the pod over: what failed in the one before is history',
+      calls: [run(), pull('registry.example/app:1.2', notFound), run()],
+      verdict: 'sandbox ready; no container created yet',
+    },
+    {
       name: 'a container that exited, with its code and reason, beside one running',
       calls: [run(), create('app', 'c-1'), start('c-1'), create('sidecar', 'c-2'), start('c-2'), exited('c-1', 137, 'OOMKilled')],
       verdict: 'app exited with code 137 (OOMKilled); running (sidecar)',
