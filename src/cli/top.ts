@@ -1,5 +1,5 @@
 import type { TopSnapshot } from '../telemetry/top/top-view.js';
-import { getJson } from './admin-client.js';
+import { AdminSocketError, getJson } from './admin-client.js';
 import { isSortKey, nextSort, SORTS, topLines, type SortKey } from './top-screen.js';
 
 /** How often the screen is redrawn. */
@@ -30,6 +30,8 @@ async function liveScreen(fetchSnapshot: () => Promise<TopSnapshot>, out: NodeJS
   let sort: SortKey = 'c';
   let last: TopSnapshot | undefined;
   let timer: NodeJS.Timeout | undefined;
+  // A fetch answered after top ended neither draws nor schedules another.
+  let running = true;
   let stop = (): void => undefined;
   const draw = (): void => {
     if (last === undefined) return;
@@ -37,35 +39,52 @@ async function liveScreen(fetchSnapshot: () => Promise<TopSnapshot>, out: NodeJS
     lines.push('', `keys: ${Object.entries(SORTS).map(([key, name]) => `${key} ${name}`).join(', ')}, s next sort, q quit`);
     out.write(HOME_AND_CLEAR + lines.slice(0, Math.max(1, out.rows - 1)).join('\n'));
   };
+  // Set once top runs; the listeners are removed by the same references.
+  let redraw = (): void => undefined;
+  let onKeys: (chunk: Buffer) => void = () => undefined;
   out.write(ENTER_SCREEN);
   input.setRawMode(true);
   input.resume();
   try {
     await new Promise<void>((resolve, reject) => {
       stop = resolve;
-      const refresh = (): void => {
-        fetchSnapshot().then((snapshot) => {
-          last = snapshot;
+      // An answer that cannot be drawn ends top as a failed fetch does: through the finally below, the terminal given back.
+      redraw = () => {
+        try {
           draw();
-          timer = setTimeout(refresh, REFRESH_MS);
-        }, reject);
+        } catch (error) {
+          reject(new AdminSocketError("criscope's answer to /v1/top cannot be drawn: an older or newer criscope, or not criscope's admin socket", { cause: error }));
+        }
       };
-      input.on('data', (chunk: Buffer) => {
+      const refresh = (): void => {
+        fetchSnapshot()
+          .then((snapshot) => {
+            if (!running) return;
+            last = snapshot;
+            redraw();
+            timer = setTimeout(refresh, REFRESH_MS);
+          })
+          .catch(reject);
+      };
+      onKeys = (chunk) => {
         for (const key of chunk.toString()) {
           if (key === 'q' || key === CTRL_C) resolve();
           else if (key === 's') sort = nextSort(sort);
           else if (isSortKey(key)) sort = key;
         }
-        draw();
-      });
-      out.on('resize', draw);
+        redraw();
+      };
+      input.on('data', onKeys);
+      out.on('resize', redraw);
       process.once('SIGTERM', stop);
       refresh();
     });
   } finally {
+    running = false;
     clearTimeout(timer);
     process.off('SIGTERM', stop);
-    out.off('resize', draw);
+    input.off('data', onKeys);
+    out.off('resize', redraw);
     input.setRawMode(false);
     input.pause();
     out.write(LEAVE_SCREEN);

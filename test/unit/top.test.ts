@@ -1,7 +1,13 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { CallRecord } from '../../src/cri/call-record.js';
 import { nextSort, topLines } from '../../src/cli/top-screen.js';
+import { top } from '../../src/cli/top.js';
 import { CALL_ENTRY_VERSION } from '../../src/telemetry/recorder/call-entry.js';
 import type { CallInFlight } from '../../src/telemetry/call-in-flight.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -10,6 +16,7 @@ import { CallRates } from '../../src/telemetry/top/call-rates.js';
 import { BIN_COUNT, binMiddleMs, durationBin, MethodWindow, WINDOW_SECONDS } from '../../src/telemetry/top/method-window.js';
 import { TopView, type TopSnapshot } from '../../src/telemetry/top/top-view.js';
 import { callFacts } from '../support/call-facts.js';
+import { waitFor } from '../support/wait.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
 describe('criscope top: the one-minute window', () => {
@@ -166,5 +173,78 @@ describe('criscope top: the screen', () => {
 
   it('steps through the sorts with s', () => {
     assert.deepEqual([nextSort('c'), nextSort('p'), nextSort('n')], ['p', 'e', 'c']);
+  });
+});
+
+/** A terminal as top sees it: what is written to it, and each raw-mode switch of its keyboard. */
+class FakeTerminal {
+  text = '';
+  readonly rawModes: boolean[] = [];
+  readonly out = Object.assign(
+    new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.text += chunk.toString();
+        done();
+      },
+    }),
+    { isTTY: true, columns: 120, rows: 40 },
+  );
+  readonly input = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (mode: boolean) => this.rawModes.push(mode) });
+
+  run(socketPath: string): Promise<number> {
+    return top(socketPath, { once: false }, this.out as unknown as NodeJS.WriteStream, this.input as unknown as NodeJS.ReadStream);
+  }
+
+  /** Whether the terminal was given back: raw mode off, the cursor shown and the alternate screen left, last. */
+  givenBack(): boolean {
+    return this.rawModes.at(-1) === false && this.text.endsWith('\x1b[?25h\x1b[?1049l');
+  }
+}
+
+/** An admin socket answering /v1/top with `body`. */
+async function adminSocket(body: string): Promise<{ path: string; server: Server }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'criscope-top-')), 'admin.sock');
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { path, server };
+}
+
+describe('criscope top: the live screen', () => {
+  const snapshot: TopSnapshot = { v: CALL_ENTRY_VERSION, time: '2026-12-07T03:50:00.000Z', windowSeconds: 60, methods: [], podStarts: [] };
+
+  it('draws on the alternate screen and gives the terminal back on q', async () => {
+    const { path, server } = await adminSocket(JSON.stringify(snapshot));
+    const terminal = new FakeTerminal();
+    try {
+      const ended = terminal.run(path);
+      await waitFor(() => terminal.text.includes('criscope top'), 'the first screen');
+      assert.ok(terminal.text.startsWith('\x1b[?1049h'), 'on the alternate screen');
+      assert.deepEqual(terminal.rawModes, [true]);
+      terminal.input.write('q');
+      assert.equal(await ended, 0);
+      assert.ok(terminal.givenBack(), JSON.stringify(terminal.text.slice(-40)));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('gives the terminal back when criscope cannot be asked', async () => {
+    const terminal = new FakeTerminal();
+    await assert.rejects(terminal.run(join(mkdtempSync(join(tmpdir(), 'criscope-top-')), 'none.sock')), /no criscope serves/);
+    assert.ok(terminal.givenBack());
+  });
+
+  it('gives the terminal back when an answer cannot be drawn', async () => {
+    const { path, server } = await adminSocket('{}');
+    const terminal = new FakeTerminal();
+    try {
+      await assert.rejects(terminal.run(path), /answer to \/v1\/top cannot be drawn/);
+      assert.ok(terminal.givenBack());
+    } finally {
+      server.close();
+    }
   });
 });
