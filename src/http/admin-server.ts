@@ -99,15 +99,12 @@ export class AdminServer {
   private readonly server: Server;
   private readonly readers = new Set<ServerResponse>();
 
-  private readonly recorder: FlightRecorder;
-
   constructor(
     private readonly socketPath: string,
     private readonly sources: AdminSources,
     private readonly version: string,
     private readonly log: Logger,
   ) {
-    this.recorder = sources.recorder;
     this.server = createServer((request, response) => this.serve(request, response));
   }
 
@@ -183,10 +180,10 @@ export class AdminServer {
       if (error instanceof BadQueryError) return reply(response, 400, { error: error.message });
       throw error;
     }
-    const limit = this.recorder.maxSubscribers;
+    const limit = this.sources.recorder.maxSubscribers;
     if (this.readers.size >= limit) return reply(response, 503, { error: new TooManySubscribersError(limit).message });
     // Subscribed before the held calls are read, so that no call falls between the two; live calls wait until those are written.
-    const subscription = query.follow ? this.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
+    const subscription = query.follow ? this.sources.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
     this.readers.add(response);
     response.once('close', () => {
       subscription?.end();
@@ -200,16 +197,16 @@ export class AdminServer {
       else response.end();
     };
     if (query.sinceMs === undefined) return finish();
-    writeHeld(response, this.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
+    writeHeld(response, this.sources.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
   }
 
   /** The pod's calls the recorder holds, in the order they were made, its calls in flight now, and the size of the images it pulled. */
   private async podHistory(response: ServerResponse, namespace: string, name: string): Promise<void> {
-    if (!this.recorder.keeps) return reply(response, 503, { error: RECORDER_OFF });
-    const held = this.recorder.heldNow();
+    if (!this.sources.recorder.keeps) return reply(response, 503, { error: RECORDER_OFF });
+    const held = this.sources.recorder.heldNow();
     const ofPod = (entry: { podNamespace?: string; podName?: string }): boolean => entry.podName === name && entry.podNamespace === namespace;
     const calls = held.filter(ofPod).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    const inFlight = this.recorder.inFlightNow().filter(ofPod);
+    const inFlight = this.sources.recorder.inFlightNow().filter(ofPod);
     const pulled = calls.filter((call) => call.method === 'PullImage' && call.code === 0 && call.image !== undefined).map((call) => call.image as string);
     const history: PodHistory = {
       v: CALL_ENTRY_VERSION,

@@ -33,7 +33,7 @@ const PHASE_OF_STEP: Readonly<Partial<Record<PodStartStep, PodStartPhase>>> = {
 };
 
 /** A pod start still under way, as `criscope top` shows it. */
-export interface StartingPod {
+interface StartingPod {
   readonly uid: string;
   readonly name: string | undefined;
   readonly namespace: string | undefined;

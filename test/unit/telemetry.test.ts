@@ -364,7 +364,8 @@ const startContainer = (containerId: string, code = 0): Step => ({ method: 'Star
 const stopSandbox = (sandboxId: string): Step => ({ method: 'StopPodSandbox', request: { pod_sandbox_id: sandboxId }, response: {} });
 const wait = (ms: number): Step => ({ waitMs: ms });
 
-type Step = { method: string; request: Message; response: Message; code?: number } | { waitMs: number };
+/** A call (made now, unless `startTick` says when), or a pause. */
+type Step = { method: string; request: Message; response: Message; code?: number; startTick?: number } | { waitMs: number };
 
 /** Feeds the steps in order (waiting where told); returns the records made. */
 async function feed(podStarts: PodStarts, steps: readonly Step[]): Promise<CallRecord[]> {
@@ -374,7 +375,7 @@ async function feed(podStarts: PodStarts, steps: readonly Step[]): Promise<CallR
       await sleep(step.waitMs);
       continue;
     }
-    const record = recordOf(step.method, step.request, step.response, step.code ?? 0);
+    const record = recordOf(step.method, step.request, step.response, step.code ?? 0, step.startTick);
     records.push(record);
     podStarts.onCall(record);
   }
@@ -570,8 +571,11 @@ describe('PodStarts', () => {
   it('tells the pods starting now (criscope top): the time of each phase, a call in flight counted so far, and what each waits on', async () => {
     let inFlight: CallInFlight[] = [];
     const podStarts = new PodStarts({ settleSeconds: SETTLE_SECONDS, maxSeconds: 30 }, () => inFlight, log);
-    await feed(podStarts, [run('u-1', 'sb-1'), pull('u-1', 'busybox'), create('u-1', 'sb-1', 'init', 'c-1'), startContainer('c-1')]);
-    const nowTick = performance.now() + 10;
+    // Every tick is set: the ages below do not depend on how fast the test runs.
+    const startTick = performance.now();
+    const at = (step: Step, offsetMs: number): Step => ({ ...step, startTick: startTick + offsetMs });
+    await feed(podStarts, [at(run('u-1', 'sb-1'), 0), at(pull('u-1', 'busybox'), 10), at(create('u-1', 'sb-1', 'init', 'c-1'), 20), at(startContainer('c-1'), 30)]);
+    const nowTick = startTick + 1000;
     const flying = (methodName: string, identity: CriIdentity, ageMs: number, path: string): CallInFlight => ({
       path,
       method: criMethod(methodName),

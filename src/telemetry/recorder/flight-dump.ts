@@ -49,7 +49,7 @@ export function dumpFileName(at: Date, trigger: DumpTrigger): string {
   return `flight-${stamp}-${trigger}.jsonl.gz`;
 }
 
-export function isDumpFileName(name: string): boolean {
+function isDumpFileName(name: string): boolean {
   return DUMP_NAME.test(name);
 }
 

@@ -1,7 +1,7 @@
 /** The window `criscope top` shows: the last minute, one slot a second. */
 export const WINDOW_SECONDS = 60;
 
-/** Duration bins on a log scale, four to a doubling (each about 19% wide): from 0.1 ms to about 7 minutes. */
+/** Duration bins on a log scale, four to a doubling (each about 19% wide): from 0.1 ms to about 5.9 minutes (the last bin, 0.1 ms × 2^(87/4)), and anything longer in that last bin. */
 const BINS_PER_DOUBLING = 4;
 const BASE_MS = 0.1;
 export const BIN_COUNT = 88;
