@@ -66,6 +66,30 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
   });
 }
 
+/** GETs `path` from criscope's admin socket and parses its JSON answer; anything but 200 is an AdminSocketError with criscope's reason. */
+export function getJson<Answer>(socketPath: string, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const call = request({ socketPath, path, method: 'GET' }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('error', (error) => reject(new AdminSocketError(`the answer from ${socketPath} was cut: criscope stopped or restarted`, { cause: error })));
+      response.on('end', () => {
+        if (response.statusCode !== 200) {
+          reject(new AdminSocketError(`criscope at ${socketPath} refused: ${errorOf(body) ?? `HTTP ${response.statusCode}`}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(body) as Answer);
+        } catch (error) {
+          reject(new AdminSocketError(`${socketPath} does not speak criscope's admin API (an answer that is not JSON)`, { cause: error }));
+        }
+      });
+    });
+    call.on('error', (error: NodeJS.ErrnoException) => reject(new AdminSocketError(socketErrorText(socketPath, error), { cause: error })));
+    call.end();
+  });
+}
+
 function errorOf(body: string): string | undefined {
   try {
     const parsed = JSON.parse(body) as { error?: unknown };

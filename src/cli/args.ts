@@ -2,7 +2,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigOverrides } from '../config/load.js';
 import { SYSTEMD_MODES, type InstallOptions, type SystemdMode } from '../install/install-options.js';
+import type { FlightShowOptions } from './flight-show.js';
 import { parseDuration, type TailOptions } from './tail.js';
+import type { TopOptions } from './top.js';
+import { parsePodName } from './why.js';
 
 export const USAGE = `usage: criscope serve [options]
        criscope policy check [options]   report what the policy would deny among the
@@ -13,6 +16,11 @@ export const USAGE = `usage: criscope serve [options]
                                          the service
        criscope tail [tail options]      print the calls a running criscope relays, one
                                          line each, as they finish
+       criscope flight show FILE [filters]  print a flight dump (SIGUSR1 makes one)
+       criscope why NAMESPACE/NAME       a pod's calls from the flight recorder, and
+                                         where it stands
+       criscope top [--once]             calls per method over the last minute, calls in
+                                         flight and pods starting, redrawn each second
 
   --config FILE             YAML config file (flags override it)
   --listen ENDPOINT         socket kubelet connects to (default unix:///run/criscope/criscope.sock)
@@ -62,6 +70,12 @@ tail options (several --pod, --namespace or --method match any of them):
   --no-follow               stop at now instead of following new calls
   --admin-socket PATH       criscope's admin socket (default: admin.sock beside --listen,
                             /run/criscope/admin.sock on a node)
+
+top keys: c, p, e, f, n sort by calls/s, p99, errors/s, calls in flight, name; s the next
+  sort; q quits. --once prints one plain snapshot (as does a run that is not on a terminal).
+
+flight show FILE [filters]: a flight dump (flightRecorder.dumpDir, /var/lib/criscope/flight)
+  read back in tail's format, with tail's filters and --json
 `;
 
 export type Command =
@@ -70,6 +84,9 @@ export type Command =
   | { readonly kind: 'install'; readonly options: InstallOptions }
   | { readonly kind: 'uninstall'; readonly options: InstallOptions }
   | { readonly kind: 'tail'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TailOptions }
+  | { readonly kind: 'flight-show'; readonly path: string; readonly options: FlightShowOptions }
+  | { readonly kind: 'top'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly options: TopOptions }
+  | { readonly kind: 'why'; readonly configFile: string | undefined; readonly overrides: ConfigOverrides; readonly pod: { readonly namespace: string; readonly name: string } }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' };
 
@@ -110,6 +127,7 @@ export function parseCommand(argv: readonly string[]): Command {
       since: { type: 'string' },
       'no-follow': { type: 'boolean' },
       'admin-socket': { type: 'string' },
+      once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -124,26 +142,32 @@ export function parseCommand(argv: readonly string[]): Command {
   }
   if (command === 'tail') {
     if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
-    if (values.runtime === true && values.image === true) throw new TypeError('--runtime and --image exclude each other');
-    const slowerThan = values['slower-than'];
     const since = values.since;
     return {
       kind: 'tail',
       configFile: values.config,
       overrides: { listen: values.listen, adminSocket: values['admin-socket'] },
       options: {
-        pods: values.pod ?? [],
-        namespaces: values.namespace ?? [],
-        methods: values.method ?? [],
-        errors: values.errors === true,
-        denied: values.denied === true,
-        slowerThanMs: slowerThan === undefined ? undefined : parseDuration(slowerThan, '--slower-than'),
-        service: values.runtime === true ? 'runtime' : values.image === true ? 'image' : undefined,
-        json: values.json === true,
+        ...filterOptions(values),
         sinceMs: since === undefined ? undefined : parseDuration(since, '--since'),
         follow: values['no-follow'] !== true,
       },
     };
+  }
+  if (command === 'top') {
+    if (extra.length > 0) throw new TypeError(`unexpected argument "${extra[0]}"`);
+    return { kind: 'top', configFile: values.config, overrides: { listen: values.listen, adminSocket: values['admin-socket'] }, options: { once: values.once === true } };
+  }
+  if (command === 'why') {
+    if (extra.length > 1) throw new TypeError(`unexpected argument "${extra[1]}"`);
+    return { kind: 'why', configFile: values.config, overrides: { listen: values.listen, adminSocket: values['admin-socket'] }, pod: parsePodName(extra[0]) };
+  }
+  if (command === 'flight') {
+    const [subcommand, path, ...rest] = extra;
+    if (subcommand !== 'show') throw new TypeError(subcommand === undefined ? 'missing flight subcommand (show FILE)' : `unknown flight subcommand "${subcommand}"`);
+    if (path === undefined) throw new TypeError('flight show needs the dump file to read');
+    if (rest.length > 0) throw new TypeError(`unexpected argument "${rest[0]}"`);
+    return { kind: 'flight-show', path, options: filterOptions(values) };
   }
   let kind: 'serve' | 'policy-check';
   if (command === 'serve') kind = 'serve';
@@ -169,6 +193,34 @@ export function parseCommand(argv: readonly string[]): Command {
       policyFile: values.policy,
       logLevel: values['log-level'],
     },
+  };
+}
+
+interface FilterFlags {
+  readonly pod?: string[] | undefined;
+  readonly namespace?: string[] | undefined;
+  readonly method?: string[] | undefined;
+  readonly errors?: boolean | undefined;
+  readonly denied?: boolean | undefined;
+  readonly 'slower-than'?: string | undefined;
+  readonly runtime?: boolean | undefined;
+  readonly image?: boolean | undefined;
+  readonly json?: boolean | undefined;
+}
+
+/** tail's filters and --json, which `flight show` takes too. */
+function filterOptions(values: FilterFlags): Omit<TailOptions, 'sinceMs' | 'follow'> {
+  if (values.runtime === true && values.image === true) throw new TypeError('--runtime and --image exclude each other');
+  const slowerThan = values['slower-than'];
+  return {
+    pods: values.pod ?? [],
+    namespaces: values.namespace ?? [],
+    methods: values.method ?? [],
+    errors: values.errors === true,
+    denied: values.denied === true,
+    slowerThanMs: slowerThan === undefined ? undefined : parseDuration(slowerThan, '--slower-than'),
+    service: values.runtime === true ? 'runtime' : values.image === true ? 'image' : undefined,
+    json: values.json === true,
   };
 }
 

@@ -10,7 +10,7 @@ export const ANSI_PAINT: LinePaint = { failed: (text) => `\x1b[31m${text}\x1b[0m
 export const NO_PAINT: LinePaint = { failed: (text) => text, denied: (text) => text };
 
 /** Ids cut to a prefix, as crictl shows them (and accepts back). */
-function short(id: string | undefined): string | undefined {
+export function short(id: string | undefined): string | undefined {
   return id === undefined || id.length <= 12 ? id : id.slice(0, 12);
 }
 
@@ -19,14 +19,14 @@ function labelled(label: string, value: string | number | undefined): string | u
 }
 
 /** The local time of day of an ISO time, HH:MM:SS.mmm. */
-function clock(time: string): string {
+export function clock(time: string): string {
   const at = new Date(time);
   const two = (value: number): string => String(value).padStart(2, '0');
   return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, '0')}`;
 }
 
 /** Control characters (a terminal's escape sequences among them) shown as '?': the fields come from CRI clients. */
-function printable(text: string): string {
+export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 

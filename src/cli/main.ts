@@ -9,6 +9,9 @@ import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
 import { checkPolicy } from './policy-check.js';
 import { tail } from './tail.js';
+import { showFlightDump } from './flight-show.js';
+import { top } from './top.js';
+import { why } from './why.js';
 import { defaultAdminSocket } from '../config/endpoint.js';
 import { startCriscope } from './serve.js';
 
@@ -40,11 +43,18 @@ async function main(argv: readonly string[]): Promise<number> {
     else await uninstall(command.options, write);
     return 0;
   }
+  if (command.kind === 'flight-show') return showFlightDump(command.path, command.options, process.stdout);
   const config = loadConfig(command.configFile, command.overrides);
   if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout);
+  if (command.kind === 'top') return top(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stdin);
+  if (command.kind === 'why') return why(config.admin.socket ?? defaultAdminSocket(config.listen), command.pod, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
   const log = createLogger(config.log.level);
+  // Taken before starting, so Node's own use of SIGUSR1 (opening the inspector) never applies: a node's criscope has no use for it.
+  let dumpFlightRecorder = (): void => log.warn('SIGUSR1 before criscope serves: nothing to dump yet');
+  process.on('SIGUSR1', () => dumpFlightRecorder());
   const running = await startCriscope(config, log, { version: packageVersion() });
+  dumpFlightRecorder = () => running.dumpFlightRecorder();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

@@ -7,11 +7,15 @@ import { buildMethodTable } from '../cri/method-table.js';
 import { AdminServer } from '../http/admin-server.js';
 import { OpsServer } from '../http/ops-server.js';
 import { FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
+import { FlightDumper } from '../telemetry/recorder/flight-dumper.js';
+import { CallRates } from '../telemetry/top/call-rates.js';
+import { TopView } from '../telemetry/top/top-view.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
+import { imageSizes } from '../runtime/image-sizes.js';
 import { CallObservers, type CallObserver } from '../cri/call-record.js';
 import type { MethodTable } from '../cri/method-table.js';
 import { loadPolicy } from '../config/load-policy.js';
@@ -43,6 +47,8 @@ const HTTP_RETRY_MS = 5000;
 export interface RunningCriscope {
   /** Reloads the policy file now (SIGHUP); nothing when no policy is configured. */
   reloadPolicy(): void;
+  /** Dumps the flight recorder to flightRecorder.dumpDir now (SIGUSR1). */
+  dumpFlightRecorder(): void;
   /** Graceful stop: the relay's shutdown, then the rest. */
   stop(): Promise<void>;
 }
@@ -75,6 +81,8 @@ export interface BuildInfo {
 interface Telemetry {
   readonly observer: CallObserver;
   readonly recorder: FlightRecorder;
+  readonly dumper: FlightDumper;
+  readonly top: TopView;
   readonly traceContinuation: TraceContinuation | undefined;
   stop(): Promise<void>;
 }
@@ -110,14 +118,24 @@ async function startTelemetry(
     podStarts.addListener(callSpans);
     observers.push(callSpans);
   }
-  const recorder = new FlightRecorder({ ...config.flightRecorder, maxSubscribers: config.admin.maxSubscribers, maxQueuedBytesPerSubscriber: config.admin.subscriberQueueBytes });
-  observers.push(...policyObservers, new CallLog(log), recorder);
+  const recorder = new FlightRecorder(
+    { ...config.flightRecorder, maxSubscribers: config.admin.maxSubscribers, maxQueuedBytesPerSubscriber: config.admin.subscriberQueueBytes },
+    callsInFlight,
+  );
+  // After the recorder: a call that makes a dump is in it.
+  const dumper = new FlightDumper(recorder, config.flightRecorder, callsInFlight, build.version, log);
+  const rates = new CallRates(table);
+  observers.push(...policyObservers, new CallLog(log), recorder, dumper, rates);
+  dumper.start();
   return {
     observer: new CallObservers(observers, (error, record) => log.error({ err: error, path: record.path }, 'a call observer failed')),
     recorder,
+    dumper,
+    top: new TopView(rates, podStarts, callsInFlight),
     traceContinuation: callSpans,
     async stop() {
       podStarts.close();
+      await dumper.stop();
       callSpans?.endOpenRoots();
       await tracing?.shutdown(2000);
     },
@@ -168,7 +186,10 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     socketMode: config.socketMode,
     log,
     tracking: { table, observer: telemetry.observer, keepMessagesUpTo: config.maxMessageBytes, maxKeptBytesPerConnection: config.maxKeptBytesPerConnection, log, traceContinuation: telemetry.traceContinuation, gate: policy?.engine ?? OPEN_GATE },
-    onReachabilityChange: runtimeMetrics.reachabilityChanged,
+    onReachabilityChange: (endpoint, reachable) => {
+      runtimeMetrics.reachabilityChanged(endpoint, reachable);
+      telemetry.dumper.reachabilityChanged(endpoint, reachable);
+    },
   });
   const separator = config.httpListen.lastIndexOf(':');
   const httpHost = config.httpListen.slice(0, separator);
@@ -188,7 +209,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     throw error;
   }
   const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
-  const admin = new AdminServer(adminSocket, telemetry.recorder, build.version, log);
+  const admin = new AdminServer(adminSocket, { recorder: telemetry.recorder, top: telemetry.top, imageSizes: (images) => imageSizes(imageClient, images) }, build.version, log);
   let adminServed = true;
   try {
     await admin.listen();
@@ -209,6 +230,9 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
   return {
     reloadPolicy() {
       policy?.reloader.reload(true);
+    },
+    dumpFlightRecorder() {
+      void telemetry.dumper.dumpNow('SIGUSR1');
     },
     async stop() {
       policy?.reloader.stop();

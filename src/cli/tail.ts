@@ -1,5 +1,6 @@
 import { readCalls } from './admin-client.js';
-import { ANSI_PAINT, callLine, NO_PAINT } from './call-line.js';
+import { callLine } from './call-line.js';
+import { linePaint, whenReaderGone } from './output.js';
 
 /** What `criscope tail` was asked for. */
 export interface TailOptions {
@@ -45,13 +46,12 @@ export function tailQuery(options: TailOptions, now: number): URLSearchParams {
 
 /** Prints the calls criscope relays, one line each (or JSON lines), until criscope or the user stops it. */
 export async function tail(socketPath: string, options: TailOptions, out: NodeJS.WriteStream): Promise<number> {
-  const paint = out.isTTY && process.env['NO_COLOR'] === undefined ? ANSI_PAINT : NO_PAINT;
+  const paint = linePaint(out);
   const stop = new AbortController();
   const onInterrupt = (): void => stop.abort();
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onInterrupt);
-  // A reader that goes away (`criscope tail | head`) ends tail quietly.
-  out.once('error', onInterrupt);
+  const stopWatching = whenReaderGone(out, onInterrupt);
   const print = (text: string): void => {
     if (!stop.signal.aborted) out.write(text);
   };
@@ -68,7 +68,7 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
   } finally {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
-    out.off('error', onInterrupt);
+    stopWatching();
   }
   return 0;
 }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { canonicalSocketPath, defaultImageListen, unixSocketPath } from './endpoint.js';
 
 const MIB = 1024 * 1024;
+/** Where flight dumps go on a node. */
+const DEFAULT_DUMP_DIR = '/var/lib/criscope/flight';
 /** What one connection may keep for decoding at once, unless maxMessageBytes is larger. */
 const DEFAULT_MAX_KEPT_BYTES_PER_CONNECTION = 32 * MIB;
 
@@ -92,6 +94,14 @@ const flightRecorderSchema = z
     /** 0 keeps none. */
     maxRecords: z.number().int().min(0).max(1_000_000).default(0),
     maxBytes: z.number().int().min(0).max(1024 * MIB).default(16 * MIB),
+    /** Where the recorder's calls are dumped (SIGUSR1, and by itself when trouble starts); made mode 0700. */
+    dumpDir: z.string().regex(/^\//, { message: 'must be an absolute path' }).default(DEFAULT_DUMP_DIR),
+    /** The dumps kept in dumpDir; older ones are removed. */
+    maxDumps: z.number().int().min(1).max(1000).default(10),
+    /** The least time between two automatic dumps (SIGUSR1 is never held back); at least a second, so that an outage cannot dump at every failed call. */
+    autoDumpIntervalSeconds: z.number().min(1).max(86_400).default(60),
+    /** A call in flight this long dumps the recorder (once per call). */
+    stuckCallSeconds: z.number().min(1).max(86_400).default(120),
   })
   .strict();
 
@@ -126,7 +136,7 @@ export const configSchema = z
     /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
     policyFile: z.string().min(1).optional(),
     admin: adminSchema.default({ maxSubscribers: 8, subscriberQueueBytes: MIB }),
-    flightRecorder: flightRecorderSchema.default({ maxRecords: 0, maxBytes: 16 * MIB }),
+    flightRecorder: flightRecorderSchema.default({ maxRecords: 0, maxBytes: 16 * MIB, dumpDir: DEFAULT_DUMP_DIR, maxDumps: 10, autoDumpIntervalSeconds: 60, stuckCallSeconds: 120 }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

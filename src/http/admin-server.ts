@@ -2,15 +2,32 @@ import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { claimSocketPath } from '../relay/socket-path.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { CallEntry } from '../telemetry/recorder/call-entry.js';
+import { CALL_ENTRY_VERSION, type CallEntry } from '../telemetry/recorder/call-entry.js';
+import type { PodHistory } from '../telemetry/recorder/pod-history.js';
+import type { TopSnapshot } from '../telemetry/top/top-view.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
 import { TooManySubscribersError, type FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
 
 /** The admin API's version, in its paths: /v1/… */
 export const ADMIN_API = 'v1';
 
+/** A pod's history: /v1/pods/NAMESPACE/NAME/history. */
+const POD_HISTORY = new RegExp(`^/${ADMIN_API}/pods/([^/]+)/([^/]+)/history$`);
+const SERVED = [`/${ADMIN_API}/calls`, `/${ADMIN_API}/pods/NAMESPACE/NAME/history`, `/${ADMIN_API}/top`, `/${ADMIN_API}/version`];
+
+/** What the admin API reads. */
+export interface AdminSources {
+  readonly recorder: FlightRecorder;
+  /** /v1/top's numbers. */
+  readonly top: { snapshot(): TopSnapshot };
+  /** The size of each image the runtime has now, by name; the ones it cannot tell are left out. */
+  readonly imageSizes: (images: readonly string[]) => Promise<Readonly<Record<string, number>>>;
+}
+
 /** The query parameters /v1/calls understands; any other is refused, so a typo never widens a filter. */
 const CALL_PARAMETERS = new Set(['pod', 'namespace', 'method', 'errors', 'denied', 'slowerThanMs', 'service', 'sinceMs', 'follow']);
+
+const RECORDER_OFF = "the flight recorder is off (flightRecorder.maxRecords is 0): criscope keeps no calls to tell a pod's history from; set flightRecorder.maxRecords (e.g. 20000) and restart criscope";
 
 /** A request the admin API cannot serve as asked. */
 class BadQueryError extends Error {}
@@ -73,8 +90,9 @@ export function callsQuery(parameters: URLSearchParams): CallsQuery {
  * criscope's admin endpoint: HTTP on a unix socket only (call records name
  * pods and images), mode 0600. GET /v1/calls streams finished calls as JSON
  * lines: first those the flight recorder holds since `sinceMs`, then, with
- * `follow=1`, each call as it finishes, until the reader hangs up. At most
- * maxSubscribers readers at once, following or not; a failure to serve one is
+ * `follow=1`, each call as it finishes, until the reader hangs up; GET /v1/top
+ * and GET /v1/pods/NAMESPACE/NAME/history answer one JSON object each. At most
+ * maxSubscribers readers of /v1/calls at once, following or not; a failure to serve one is
  * logged and answered, never more.
  */
 export class AdminServer {
@@ -83,7 +101,7 @@ export class AdminServer {
 
   constructor(
     private readonly socketPath: string,
-    private readonly recorder: FlightRecorder,
+    private readonly sources: AdminSources,
     private readonly version: string,
     private readonly log: Logger,
   ) {
@@ -138,7 +156,23 @@ export class AdminServer {
       return reply(response, 400, { error: `not a request path: ${request.url ?? ''}` });
     }
     if (url.pathname === `/${ADMIN_API}/version`) return reply(response, 200, { criscope: this.version, api: ADMIN_API });
-    if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves /${ADMIN_API}/calls and /${ADMIN_API}/version` });
+    if (url.pathname === `/${ADMIN_API}/top`) return reply(response, 200, this.sources.top.snapshot());
+    const pod = POD_HISTORY.exec(url.pathname);
+    if (pod !== null) {
+      let namespace: string;
+      let name: string;
+      try {
+        [namespace, name] = [decodeURIComponent(pod[1]), decodeURIComponent(pod[2])];
+      } catch {
+        return reply(response, 400, { error: `not a pod's namespace and name: ${url.pathname}` });
+      }
+      this.podHistory(response, namespace, name).catch((error: unknown) => {
+        this.log.error({ err: error, url: request.url }, 'the admin socket could not serve a request');
+        if (!response.headersSent) reply(response, 500, { error: `criscope could not serve this request: ${(error as Error).message}` });
+      });
+      return;
+    }
+    if (url.pathname !== `/${ADMIN_API}/calls`) return reply(response, 404, { error: `no ${url.pathname} here; this criscope serves ${SERVED.join(', ')}` });
     let query: CallsQuery;
     try {
       query = callsQuery(url.searchParams);
@@ -146,10 +180,10 @@ export class AdminServer {
       if (error instanceof BadQueryError) return reply(response, 400, { error: error.message });
       throw error;
     }
-    const limit = this.recorder.maxSubscribers;
+    const limit = this.sources.recorder.maxSubscribers;
     if (this.readers.size >= limit) return reply(response, 503, { error: new TooManySubscribersError(limit).message });
     // Subscribed before the held calls are read, so that no call falls between the two; live calls wait until those are written.
-    const subscription = query.follow ? this.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
+    const subscription = query.follow ? this.sources.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
     this.readers.add(response);
     response.once('close', () => {
       subscription?.end();
@@ -163,7 +197,26 @@ export class AdminServer {
       else response.end();
     };
     if (query.sinceMs === undefined) return finish();
-    writeHeld(response, this.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
+    writeHeld(response, this.sources.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
+  }
+
+  /** The pod's calls the recorder holds, in the order they were made, its calls in flight now, and the size of the images it pulled. */
+  private async podHistory(response: ServerResponse, namespace: string, name: string): Promise<void> {
+    if (!this.sources.recorder.keeps) return reply(response, 503, { error: RECORDER_OFF });
+    const held = this.sources.recorder.heldNow();
+    const ofPod = (entry: { podNamespace?: string; podName?: string }): boolean => entry.podName === name && entry.podNamespace === namespace;
+    const calls = held.filter(ofPod).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    const inFlight = this.sources.recorder.inFlightNow().filter(ofPod);
+    const pulled = calls.filter((call) => call.method === 'PullImage' && call.code === 0 && call.image !== undefined).map((call) => call.image as string);
+    const history: PodHistory = {
+      v: CALL_ENTRY_VERSION,
+      pod: { namespace, name },
+      held: { calls: held.length, since: held[0]?.time },
+      calls,
+      inFlight,
+      imageSizes: pulled.length === 0 ? {} : await this.sources.imageSizes(pulled),
+    };
+    reply(response, 200, history);
   }
 }
 

@@ -8,6 +8,8 @@ export interface CallInFlight {
   readonly service: string;
   readonly methodName: string;
   readonly serverStreaming: boolean;
+  /** performance.now() when its request headers arrived. */
+  readonly startedTick: number;
   /** Response messages relayed so far. */
   readonly responseMessages: number;
   /** The identity its request carries, decoded now; undefined until the request has arrived. */

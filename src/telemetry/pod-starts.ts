@@ -1,5 +1,6 @@
 import type { CallObserver, CallRecord } from '../cri/call-record.js';
-import type { CallsInFlight } from './call-in-flight.js';
+import type { CallInFlight, CallsInFlight } from './call-in-flight.js';
+import type { CriIdentity, PodStartStep } from '../cri/method-specs.js';
 import type { Logger } from './logger.js';
 import { GrpcStatus } from '../wire-codes.js';
 
@@ -19,6 +20,28 @@ export interface PodStart {
   readonly containersStarted: number;
   /** Calls of this pod start that failed (kubelet retries most of them). */
   readonly failedCalls: number;
+}
+
+/** The parts of a pod start whose time `criscope top` shows. */
+export type PodStartPhase = 'sandbox' | 'pulls' | 'creates' | 'starts';
+
+const PHASE_OF_STEP: Readonly<Partial<Record<PodStartStep, PodStartPhase>>> = {
+  'run-sandbox': 'sandbox',
+  'pull-image': 'pulls',
+  'create-container': 'creates',
+  'start-container': 'starts',
+};
+
+/** A pod start still under way, as `criscope top` shows it. */
+interface StartingPod {
+  readonly uid: string;
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+  readonly ageMs: number;
+  /** Time spent in each phase: its finished calls, and those in flight so far. */
+  readonly phasesMs: Readonly<Record<PodStartPhase, number>>;
+  /** Its oldest call in flight now, if any: what it waits on. */
+  readonly waitingOn: { readonly method: string; readonly image: string | undefined; readonly containerName: string | undefined; readonly containerId: string | undefined; readonly ageMs: number } | undefined;
 }
 
 /** Told when a pod start ends; the tick is when it ended (performance.now()). */
@@ -44,6 +67,8 @@ class OpenPodStart implements PodStart {
   failedCalls = 0;
   lastStartEndTick: number | undefined;
   readonly containerIds: string[] = [];
+  /** Milliseconds of finished calls per phase. */
+  readonly phasesMs: Record<PodStartPhase, number> = { sandbox: 0, pulls: 0, creates: 0, starts: 0 };
   settleTimer: NodeJS.Timeout | undefined;
   boundTimer: NodeJS.Timeout | undefined;
 
@@ -53,6 +78,13 @@ class OpenPodStart implements PodStart {
     readonly namespace: string | undefined,
     readonly startTick: number,
   ) {}
+}
+
+/** Whether a call, by the identity its request carries, is part of this pod start. */
+function belongsTo(identity: CriIdentity, start: OpenPodStart): boolean {
+  if (identity.podUid === start.uid) return true;
+  if (identity.sandboxId !== undefined && start.sandboxIds.includes(identity.sandboxId)) return true;
+  return identity.containerId !== undefined && start.containerIds.includes(identity.containerId);
 }
 
 /**
@@ -127,6 +159,8 @@ export class PodStarts implements CallObserver {
     }
     if (start === undefined) return;
     this.ofRecord.set(record, start);
+    const phase = PHASE_OF_STEP[step];
+    if (phase !== undefined) start.phasesMs[phase] += record.durationSeconds * 1000;
     if (!ok) start.failedCalls += 1;
     // Only a container start can be the last step; anything else (a failure included) means kubelet is still at it.
     if (step === 'start-container' && ok) this.scheduleSettle(start);
@@ -177,12 +211,59 @@ export class PodStarts implements CallObserver {
       const step = call.method?.podStartStep;
       if (step !== 'pull-image' && step !== 'create-container' && step !== 'start-container') continue;
       const identity = call.requestIdentity();
-      if (identity === undefined) continue;
-      if (identity.podUid === start.uid) return true;
-      if (identity.sandboxId !== undefined && start.sandboxIds.includes(identity.sandboxId)) return true;
-      if (identity.containerId !== undefined && start.containerIds.includes(identity.containerId)) return true;
+      if (identity !== undefined && belongsTo(identity, start)) return true;
     }
     return false;
+  }
+
+  /**
+   * The pod starts under way now, oldest first, with the time of each phase
+   * (calls in flight counted so far) and what each waits on. Read when asked
+   * (`criscope top`), never per call.
+   */
+  startingNow(nowTick = performance.now()): StartingPod[] {
+    const flying: { call: CallInFlight; identity: CriIdentity; phase: PodStartPhase }[] = [];
+    for (const call of this.callsInFlight()) {
+      const step = call.method?.podStartStep;
+      const phase = step === undefined ? undefined : PHASE_OF_STEP[step];
+      const identity = phase === undefined ? undefined : call.requestIdentity();
+      if (phase !== undefined && identity !== undefined) flying.push({ call, identity, phase });
+    }
+    const starting: StartingPod[] = [];
+    for (const start of this.byUid.values()) {
+      const phasesMs = { ...start.phasesMs };
+      let oldest: { call: CallInFlight; identity: CriIdentity } | undefined;
+      for (const { call, identity, phase } of flying) {
+        if (!belongsTo(identity, start)) continue;
+        phasesMs[phase] += nowTick - call.startedTick;
+        if (oldest === undefined || call.startedTick < oldest.call.startedTick) oldest = { call, identity };
+      }
+      starting.push({
+        uid: start.uid,
+        name: start.name,
+        namespace: start.namespace,
+        ageMs: nowTick - start.startTick,
+        phasesMs,
+        waitingOn:
+          oldest === undefined
+            ? undefined
+            : { method: oldest.call.methodName, image: oldest.identity.image, containerName: oldest.identity.containerName, containerId: oldest.identity.containerId, ageMs: nowTick - oldest.call.startedTick },
+      });
+    }
+    // A pod whose RunPodSandbox is still in flight is starting too, though its start opens only when the sandbox is made.
+    for (const { call, identity, phase } of flying) {
+      if (phase !== 'sandbox' || identity.podUid === undefined || this.byUid.has(identity.podUid)) continue;
+      const ageMs = nowTick - call.startedTick;
+      starting.push({
+        uid: identity.podUid,
+        name: identity.podName,
+        namespace: identity.podNamespace,
+        ageMs,
+        phasesMs: { sandbox: ageMs, pulls: 0, creates: 0, starts: 0 },
+        waitingOn: { method: call.methodName, image: undefined, containerName: undefined, containerId: undefined, ageMs },
+      });
+    }
+    return starting.sort((a, b) => b.ageMs - a.ageMs);
   }
 
   private cancelSettle(start: OpenPodStart): void {

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { CallRecord, type CallTraffic } from '../../src/cri/call-record.js';
 import type { CriMethod } from '../../src/cri/method-table.js';
+import type { CriIdentity } from '../../src/cri/method-specs.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { FirstSeenValues, MethodLabelValues, registryOf, type MethodLabels } from '../../src/telemetry/metrics/label-values.js';
@@ -363,7 +364,8 @@ const startContainer = (containerId: string, code = 0): Step => ({ method: 'Star
 const stopSandbox = (sandboxId: string): Step => ({ method: 'StopPodSandbox', request: { pod_sandbox_id: sandboxId }, response: {} });
 const wait = (ms: number): Step => ({ waitMs: ms });
 
-type Step = { method: string; request: Message; response: Message; code?: number } | { waitMs: number };
+/** A call (made now, unless `startTick` says when), or a pause. */
+type Step = { method: string; request: Message; response: Message; code?: number; startTick?: number } | { waitMs: number };
 
 /** Feeds the steps in order (waiting where told); returns the records made. */
 async function feed(podStarts: PodStarts, steps: readonly Step[]): Promise<CallRecord[]> {
@@ -373,7 +375,7 @@ async function feed(podStarts: PodStarts, steps: readonly Step[]): Promise<CallR
       await sleep(step.waitMs);
       continue;
     }
-    const record = recordOf(step.method, step.request, step.response, step.code ?? 0);
+    const record = recordOf(step.method, step.request, step.response, step.code ?? 0, step.startTick);
     records.push(record);
     podStarts.onCall(record);
   }
@@ -506,6 +508,7 @@ describe('PodStarts', () => {
       service: 'runtime.v1.ImageService',
       methodName: 'PullImage',
       serverStreaming: false,
+      startedTick: performance.now(),
       responseMessages: 0,
       requestIdentity: () => ({ podUid: 'u-1', image: 'big:1' }),
     };
@@ -560,6 +563,45 @@ describe('PodStarts', () => {
       assert.deepEqual(uids, ['u-1', 'u-2', 'u-1', 'u-1', 'u-2', 'u-2', 'u-1', undefined]);
       assert.equal(podStarts.startOf(records[0]), podStarts.startOf(records[6]), 'the same start object');
       assert.equal(podStarts.startOf(recordOf('StartContainer', { container_id: 'c-1' }, {})), undefined, 'a record it has not seen');
+    } finally {
+      podStarts.close();
+    }
+  });
+
+  it('tells the pods starting now (criscope top): the time of each phase, a call in flight counted so far, and what each waits on', async () => {
+    let inFlight: CallInFlight[] = [];
+    const podStarts = new PodStarts({ settleSeconds: SETTLE_SECONDS, maxSeconds: 30 }, () => inFlight, log);
+    // Every tick is set: the ages below do not depend on how fast the test runs.
+    const startTick = performance.now();
+    const at = (step: Step, offsetMs: number): Step => ({ ...step, startTick: startTick + offsetMs });
+    await feed(podStarts, [at(run('u-1', 'sb-1'), 0), at(pull('u-1', 'busybox'), 10), at(create('u-1', 'sb-1', 'init', 'c-1'), 20), at(startContainer('c-1'), 30)]);
+    const nowTick = startTick + 1000;
+    const flying = (methodName: string, identity: CriIdentity, ageMs: number, path: string): CallInFlight => ({
+      path,
+      method: criMethod(methodName),
+      service: criMethod(methodName).service,
+      methodName,
+      serverStreaming: false,
+      startedTick: nowTick - ageMs,
+      responseMessages: 0,
+      requestIdentity: () => identity,
+    });
+    inFlight = [
+      flying('PullImage', { podUid: 'u-1', image: 'app:1.2' }, 4000, '/runtime.v1.ImageService/PullImage'),
+      flying('RunPodSandbox', { podUid: 'u-2', podName: 'pod-u-2', podNamespace: 'shop' }, 1500, '/runtime.v1.RuntimeService/RunPodSandbox'),
+    ];
+    try {
+      const starting = podStarts.startingNow(nowTick);
+      assert.deepEqual(starting.map((start) => start.uid), ['u-2', 'u-1'], 'oldest first');
+      const [second, first] = starting;
+      assert.equal(first.name, 'pod-u-1');
+      assert.ok(first.phasesMs.pulls >= 4000, `the pull in flight counts: ${first.phasesMs.pulls}`);
+      assert.ok(first.phasesMs.sandbox > 0 && first.phasesMs.creates > 0 && first.phasesMs.starts > 0);
+      assert.deepEqual({ ...first.waitingOn, ageMs: undefined }, { method: 'PullImage', image: 'app:1.2', containerName: undefined, containerId: undefined, ageMs: undefined });
+      assert.equal(first.waitingOn?.ageMs, 4000);
+      assert.equal(second.name, 'pod-u-2', 'a pod whose sandbox is still being made is starting too');
+      assert.equal(second.phasesMs.sandbox, 1500);
+      assert.equal(second.waitingOn?.method, 'RunPodSandbox');
     } finally {
       podStarts.close();
     }

@@ -38,6 +38,10 @@ export interface CallEntry {
   readonly containerName?: string;
   readonly image?: string;
   readonly exitCode?: number;
+  /** A ContainerStatus answer's container state: "created", "running", "exited" or "unknown". */
+  readonly containerState?: string;
+  /** A ContainerStatus answer's short reason ("OOMKilled", "Completed"). */
+  readonly reason?: string;
   readonly items?: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
@@ -50,6 +54,14 @@ export interface CallEntry {
 
 const SERVICE_NAMES: Readonly<Record<string, string>> = { 'runtime.v1.RuntimeService': 'runtime', 'runtime.v1.ImageService': 'image' };
 
+/** runtime.v1 ContainerState, by number. */
+const CONTAINER_STATES: readonly string[] = ['created', 'running', 'exited', 'unknown'];
+
+/** "runtime" or "image" for CRI's two services, the full gRPC service name for any other. */
+export function entryService(service: string): string {
+  return SERVICE_NAMES[service] ?? service;
+}
+
 /** The entry for a finished call. */
 export function callEntry(record: CallRecord): CallEntry {
   const identity = record.identity;
@@ -59,7 +71,7 @@ export function callEntry(record: CallRecord): CallEntry {
     v: CALL_ENTRY_VERSION,
     // From the wall clock now, not performance.timeOrigin: the node's clock may have been stepped since criscope started.
     time: new Date(Date.now() - (performance.now() - record.startTick)).toISOString(),
-    service: SERVICE_NAMES[record.service] ?? record.service,
+    service: entryService(record.service),
     method: record.methodName,
     status,
     code: record.code,
@@ -73,6 +85,8 @@ export function callEntry(record: CallRecord): CallEntry {
     containerName: identity.containerName,
     image: identity.image,
     exitCode: identity.exitCode,
+    containerState: identity.containerState === undefined ? undefined : (CONTAINER_STATES[identity.containerState] ?? 'unknown'),
+    reason: identity.reason === '' ? undefined : identity.reason,
     items: record.responseItems,
     requestBytes: record.request.payloadBytes,
     responseBytes: record.response.payloadBytes,

@@ -1,7 +1,9 @@
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
+import type { CallsInFlight } from '../call-in-flight.js';
 import { callEntry, type CallEntry } from './call-entry.js';
 import { entryMatcher, type EntryFilter } from './entry-filter.js';
 import { FlightRing } from './flight-ring.js';
+import { inFlightEntry, type InFlightEntry } from './in-flight-entry.js';
 import { PodIndex } from './pod-index.js';
 import { Subscriber, type LineSink } from './subscriber.js';
 
@@ -39,8 +41,16 @@ export class FlightRecorder implements CallObserver {
   private readonly subscribers = new Set<Subscriber>();
   private readonly podIndex = new PodIndex();
 
-  constructor(private readonly settings: FlightRecorderSettings) {
+  constructor(
+    private readonly settings: FlightRecorderSettings,
+    private readonly callsInFlight: CallsInFlight = () => [],
+  ) {
     this.ring = new FlightRing(settings.maxRecords, settings.maxBytes);
+  }
+
+  /** Whether it keeps calls at all (flightRecorder.maxRecords and maxBytes are not 0). */
+  get keeps(): boolean {
+    return this.settings.maxRecords > 0 && this.settings.maxBytes > 0;
   }
 
   get maxSubscribers(): number {
@@ -56,7 +66,7 @@ export class FlightRecorder implements CallObserver {
   }
 
   onCall(record: CallRecord): void {
-    if ((this.settings.maxRecords === 0 || this.settings.maxBytes === 0) && this.subscribers.size === 0) return;
+    if (!this.keeps && this.subscribers.size === 0) return;
     const entry = this.podIndex.complete(callEntry(record));
     this.ring.add(entry);
     if (this.subscribers.size === 0) return;
@@ -68,6 +78,14 @@ export class FlightRecorder implements CallObserver {
   /** The calls held now, oldest first: a copy, which later calls do not change. */
   heldNow(): CallEntry[] {
     return [...this.ring];
+  }
+
+  /** The calls in flight now, oldest first, each with its pod when the recorder has seen it. */
+  inFlightNow(): InFlightEntry[] {
+    const now = performance.now();
+    const entries: InFlightEntry[] = [];
+    for (const call of this.callsInFlight()) entries.push(this.podIndex.completeOnly(inFlightEntry(call, now)));
+    return entries.sort((a, b) => b.ageMs - a.ageMs);
   }
 
   /**

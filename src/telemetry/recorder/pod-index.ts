@@ -1,4 +1,11 @@
-import type { CallEntry } from './call-entry.js';
+/** What the index reads and fills in: a finished call's entry, or one in flight. */
+interface PodFields {
+  readonly podNamespace?: string | undefined;
+  readonly podName?: string | undefined;
+  readonly podUid?: string | undefined;
+  readonly sandboxId?: string | undefined;
+  readonly containerId?: string | undefined;
+}
 
 /** The most sandbox and container ids remembered; the oldest are forgotten first. */
 const MAX_IDS = 20_000;
@@ -18,13 +25,19 @@ export class PodIndex {
   private readonly pods = new Map<string, PodName>();
 
   /** The entry with its pod filled in from an id it names, when it names no pod itself. */
-  complete(entry: CallEntry): CallEntry {
+  complete<Entry extends PodFields>(entry: Entry): Entry {
     if (entry.podName !== undefined) {
       const pod: PodName = { podNamespace: entry.podNamespace, podName: entry.podName, podUid: entry.podUid };
       if (entry.sandboxId !== undefined) this.remember(entry.sandboxId, pod);
       if (entry.containerId !== undefined) this.remember(entry.containerId, pod);
       return entry;
     }
+    return this.completeOnly(entry);
+  }
+
+  /** The entry with its pod filled in, learning nothing from it (a call in flight has not been answered yet). */
+  completeOnly<Entry extends PodFields>(entry: Entry): Entry {
+    if (entry.podName !== undefined) return entry;
     const known = (entry.containerId === undefined ? undefined : this.pods.get(entry.containerId)) ?? (entry.sandboxId === undefined ? undefined : this.pods.get(entry.sandboxId));
     return known === undefined ? entry : { ...entry, ...known };
   }
