@@ -86,7 +86,13 @@ export class FlightDumper implements CallObserver {
       this.log.debug({ reason }, 'a flight dump is already being written: this request is answered by it');
       return this.writing;
     }
-    return this.dump('signal', reason);
+    // Asked for from a signal handler: what taking the calls throws is logged, never left to crash criscope.
+    try {
+      return this.dump('signal', reason);
+    } catch (error) {
+      this.log.error({ err: error }, 'flight dump failed');
+      return Promise.resolve(undefined);
+    }
   }
 
   /** Dumps unless the recorder is off, the last automatic dump is too recent, or one is being written; says whether it dumped. */
