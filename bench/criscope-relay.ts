@@ -13,7 +13,7 @@ export async function startCriscope(
   nodeOptions: string,
   listenSocket: string,
   runtimeSocket: string,
-): Promise<RunningRelay> {
+): Promise<RunningRelay & { readonly metricsPort: number }> {
   const port = await freeLoopbackPort();
   const args = [
     criscopeMain,
@@ -37,7 +37,7 @@ export async function startCriscope(
     `200 from /healthz on port ${port} and a socket at ${listenSocket}`,
     async () => existsSync(listenSocket) && (await httpAnswers200(`http://127.0.0.1:${port}/healthz`)),
   );
-  return { name, socketPath: listenSocket, child };
+  return { name, socketPath: listenSocket, child, metricsPort: port };
 }
 
 /** criscope falls back to the standard OTEL_* variables; only its config may turn tracing on here. */

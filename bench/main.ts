@@ -1,7 +1,8 @@
 // criscope's benchmark: the same gRPC client straight to a CRI runtime, through criscope with
 // tracing off and on, and through nghttpx (a C HTTP/2 relay, the yardstick), all in one run,
 // against the stub runtime and, when scripts/test-runtime/up.sh has started one, the real containerd;
-// a kubelet-shaped load through fresh relays; then policy's evaluation cost per judged call.
+// a kubelet-shaped load through fresh relays; the flight recorder's cost; then policy's evaluation
+// cost per judged call.
 // Prints markdown on stdout (progress goes to stderr), fit to commit as bench/results/<date>.md.
 // Exits non-zero when a verdict fails or something crashed.
 
@@ -14,6 +15,7 @@ import type { BackendRun } from "./bench-backend.js";
 import { readBenchConfig } from "./config.js";
 import { benchAgainstContainerd } from "./containerd-run.js";
 import { policyCostReport } from "./policy-cost.js";
+import { recorderCostReport, type RecorderCostReport } from "./recorder-cost.js";
 import { headlines, kubeletReport, suiteReport, tracingHeadline } from "./report.js";
 import { loadAverage, runHeader } from "./run-header.js";
 import { benchAgainstStub } from "./stub-run.js";
@@ -52,8 +54,15 @@ const report = (run: BackendRun): void => {
   }
 };
 
+let recorder: RecorderCostReport | undefined;
 try {
-  if (config.backends.has("stub")) report(await benchAgainstStub(config, services, workDir));
+  if (config.backends.has("stub")) {
+    report(await benchAgainstStub(config, services, workDir));
+    recorder = await recorderCostReport(config, services, workDir);
+    print("", "## flight recorder", "");
+    printFenced(recorder.lines);
+    if (recorder.failures.length > 0) printFenced(recorder.failures.map((failure) => `FAILED: ${failure}`));
+  }
   if (config.backends.has("containerd")) {
     const containerd = await benchAgainstContainerd(config, services, workDir);
     if (containerd !== undefined) report(containerd);
@@ -70,12 +79,12 @@ printFenced(policy.lines);
 print("", `## summary`, "", `load average at the end: ${loadAverage()}`, "", "Relays against direct, measured in the same run:", "");
 printFenced(runs.flatMap((run) => (run.result === undefined ? [] : [...headlines(run.result, run.scope), ...tracingHeadline(run.result, run.scope)])));
 
-const allVerdicts: Verdict[] = [...runs.flatMap(verdicts), policy.verdict];
+const allVerdicts: Verdict[] = [...runs.flatMap(verdicts), ...(recorder?.verdicts ?? []), policy.verdict];
 const failedVerdicts = allVerdicts.filter((verdict) => !verdict.passed).length;
 print("", "## verdicts", "", "Each of criscope's targets against its yardstick measured in the same run.", "");
 printFenced(allVerdicts.map((verdict) => verdict.line));
 
-const failures = runs.flatMap((run) => run.failures);
+const failures = [...runs.flatMap((run) => run.failures), ...(recorder?.failures ?? [])];
 const outcome = [
   `${allVerdicts.length - failedVerdicts} of ${allVerdicts.length} verdicts pass`,
   ...(failures.length > 0 ? [`${failures.length} failure(s) while measuring (above)`] : []),

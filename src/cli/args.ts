@@ -192,6 +192,7 @@ export function parseCommand(argv: readonly string[]): Command {
       maxKeptBytesPerConnection: maxKeptBytesPerConnection === undefined ? undefined : Number(maxKeptBytesPerConnection),
       policyFile: values.policy,
       logLevel: values['log-level'],
+      adminSocket: values['admin-socket'],
     },
   };
 }

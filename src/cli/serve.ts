@@ -31,6 +31,7 @@ import { CallMetrics } from '../telemetry/metrics/call-metrics.js';
 import { NodeMetrics } from '../telemetry/metrics/node-metrics.js';
 import { RuntimeMetrics } from '../telemetry/metrics/runtime-metrics.js';
 import { spanExportMetrics } from '../telemetry/metrics/span-export-metrics.js';
+import { recorderMetrics } from '../telemetry/metrics/recorder-metrics.js';
 import { PodStarts } from '../telemetry/pod-starts.js';
 import type { CallSpans } from '../telemetry/tracing/call-spans.js';
 import { rpcConventions } from '../telemetry/tracing/semconv.js';
@@ -122,6 +123,7 @@ async function startTelemetry(
     { ...config.flightRecorder, maxSubscribers: config.admin.maxSubscribers, maxQueuedBytesPerSubscriber: config.admin.subscriberQueueBytes },
     callsInFlight,
   );
+  recorderMetrics(metrics, recorder);
   // After the recorder: a call that makes a dump is in it.
   const dumper = new FlightDumper(recorder, config.flightRecorder, callsInFlight, build.version, log);
   const rates = new CallRates(table);

@@ -6,7 +6,7 @@ import { CALL_ENTRY_VERSION, type CallEntry } from '../telemetry/recorder/call-e
 import type { PodHistory } from '../telemetry/recorder/pod-history.js';
 import type { TopSnapshot } from '../telemetry/top/top-view.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
-import { TooManySubscribersError, type FlightRecorder } from '../telemetry/recorder/flight-recorder.js';
+import { TooManySubscribersError, type FlightRecorder, type Subscription } from '../telemetry/recorder/flight-recorder.js';
 
 /** The admin API's version, in its paths: /v1/… */
 export const ADMIN_API = 'v1';
@@ -97,7 +97,8 @@ export function callsQuery(parameters: URLSearchParams): CallsQuery {
  */
 export class AdminServer {
   private readonly server: Server;
-  private readonly readers = new Set<ServerResponse>();
+  /** Each reader of /v1/calls, with its subscription when it follows. */
+  private readonly readers = new Map<ServerResponse, Subscription | undefined>();
 
   constructor(
     private readonly socketPath: string,
@@ -129,7 +130,11 @@ export class AdminServer {
 
   /** Ends every reading cleanly (a reader sees the end of its stream, not a cut), then the server. */
   async close(): Promise<void> {
-    for (const response of this.readers) response.end();
+    for (const [response, subscription] of this.readers) {
+      // The lines a follower's batch still holds go out before its stream ends.
+      subscription?.subscriber.flush();
+      response.end();
+    }
     if (!this.server.listening) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -184,7 +189,7 @@ export class AdminServer {
     if (this.readers.size >= limit) return reply(response, 503, { error: new TooManySubscribersError(limit).message });
     // Subscribed before the held calls are read, so that no call falls between the two; live calls wait until those are written.
     const subscription = query.follow ? this.sources.recorder.subscribe(query.filter, response, query.sinceMs !== undefined) : undefined;
-    this.readers.add(response);
+    this.readers.set(response, subscription);
     response.once('close', () => {
       subscription?.end();
       this.readers.delete(response);

@@ -198,7 +198,7 @@ describe('flight dumps, criscope why and criscope top, against the real containe
   });
 
   it('says what to do when the recorder is off: SIGUSR1 has nothing to dump, why cannot tell', async () => {
-    const { criscope } = await ownCriscope(runtime.containerdSocket, {});
+    const { criscope } = await ownCriscope(runtime.containerdSocket, { flightRecorder: { maxRecords: 0 } });
     criscope.child.kill('SIGUSR1');
     await waitFor(() => criscope.logLines().some((line) => /^nothing to dump: the flight recorder is off/.test(String(line['msg']))), 'the note that there is nothing to dump');
     const why = await criscopeCli(['why', 'default/web', '--admin-socket', adminSocketOf(criscope)]);

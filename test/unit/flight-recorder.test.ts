@@ -6,11 +6,12 @@ import { parseDuration, tailQuery, type TailOptions } from '../../src/cli/tail.j
 import { CALL_ENTRY_VERSION, callEntry, type CallEntry } from '../../src/telemetry/recorder/call-entry.js';
 import { entryMatcher } from '../../src/telemetry/recorder/entry-filter.js';
 import { FlightRecorder, TooManySubscribersError } from '../../src/telemetry/recorder/flight-recorder.js';
-import { entryBytes, FlightRing } from '../../src/telemetry/recorder/flight-ring.js';
+import { FlightRing, lineBytes } from '../../src/telemetry/recorder/flight-ring.js';
 import { PodIndex } from '../../src/telemetry/recorder/pod-index.js';
 import { Subscriber, type LineSink } from '../../src/telemetry/recorder/subscriber.js';
 import { callFacts } from '../support/call-facts.js';
 import { criMethod } from '../support/cri-client.js';
+import { waitFor } from '../support/wait.js';
 
 function entry(overrides: Partial<CallEntry> = {}): CallEntry {
   return { v: CALL_ENTRY_VERSION, time: new Date(0).toISOString(), service: 'runtime', method: 'Version', status: 'OK', code: 0, durationMs: 1, requestBytes: 0, responseBytes: 0, ...overrides };
@@ -27,24 +28,27 @@ class LaggingSink implements LineSink {
 }
 
 describe('the flight ring', () => {
+  const line = (durationMs: number, podName?: string): string => `${JSON.stringify(entry({ durationMs, podName }))}\n`;
+  const durations = (ring: FlightRing): number[] => [...ring].map((kept) => (JSON.parse(kept) as CallEntry).durationMs);
+
   it('keeps the last calls up to its count, oldest first', () => {
     const ring = new FlightRing(3, 1 << 20);
-    for (let index = 0; index < 5; index++) ring.add(entry({ durationMs: index }));
-    assert.deepEqual([...ring].map((kept) => kept.durationMs), [2, 3, 4]);
+    for (let index = 0; index < 5; index++) ring.add(line(index));
+    assert.deepEqual(durations(ring), [2, 3, 4]);
     assert.equal(ring.size, 3);
   });
 
   it('keeps within its bytes, dropping the oldest, and counts what it holds exactly', () => {
-    const one = entryBytes(entry({ podName: 'x'.repeat(100) }));
+    const one = lineBytes(line(0, 'x'.repeat(100)));
     const ring = new FlightRing(1000, one * 2 + 10);
-    for (let index = 0; index < 10; index++) ring.add(entry({ podName: 'x'.repeat(100), durationMs: index }));
-    assert.deepEqual([...ring].map((kept) => kept.durationMs), [8, 9]);
+    for (let index = 0; index < 10; index++) ring.add(line(index, 'x'.repeat(100)));
+    assert.deepEqual(durations(ring), [8, 9]);
     assert.equal(ring.bytes, one * 2);
   });
 
   it('keeps nothing with a bound of 0', () => {
     const ring = new FlightRing(0, 1 << 20);
-    ring.add(entry());
+    ring.add(line(0));
     assert.equal(ring.size, 0);
   });
 });
@@ -79,14 +83,33 @@ describe('a subscriber', () => {
   it('gets the calls it wants, loses them while its reader lags, and is told how many before the next', () => {
     const sink = new LaggingSink();
     const subscriber = new Subscriber(entryMatcher({ methods: ['Version'] }), sink, 100);
-    subscriber.offer(entry(), () => 'first\n');
-    subscriber.offer(entry({ method: 'ListContainers' }), () => 'unwanted\n');
+    subscriber.offer(entry(), 'first\n');
+    subscriber.offer(entry({ method: 'ListContainers' }), 'unwanted\n');
+    subscriber.flush();
     sink.writableLength = 101;
-    for (let index = 0; index < 7; index++) subscriber.offer(entry(), () => 'dropped\n');
+    for (let index = 0; index < 7; index++) subscriber.offer(entry(), 'dropped\n');
     assert.equal(subscriber.lost, 7);
     sink.writableLength = 0;
-    subscriber.offer(entry(), () => 'after\n');
-    assert.deepEqual(sink.lines, ['first\n', `${JSON.stringify({ v: 1, lost: 7 })}\n`, 'after\n']);
+    subscriber.offer(entry(), 'after\n');
+    subscriber.flush();
+    assert.deepEqual(sink.lines, ['first\n', `${JSON.stringify({ v: 1, lost: 7 })}\nafter\n`]);
+  });
+
+  it('writes the lines of calls that end close together in one batch, soon', async () => {
+    const sink = new LaggingSink();
+    const subscriber = new Subscriber(entryMatcher({}), sink, 1 << 20);
+    for (const text of ['a\n', 'b\n', 'c\n']) subscriber.offer(entry(), text);
+    assert.deepEqual(sink.lines, [], 'not one write a call');
+    await waitFor(() => sink.lines.length > 0, 'the batch to be written');
+    assert.deepEqual(sink.lines, ['a\nb\nc\n']);
+  });
+
+  it('counts a batch not yet written against its queue', () => {
+    const sink = new LaggingSink();
+    const subscriber = new Subscriber(entryMatcher({}), sink, 10);
+    for (let index = 0; index < 5; index++) subscriber.offer(entry(), 'line\n');
+    assert.equal(subscriber.lost, 2, 'once the unwritten batch is past ten characters, calls are lost');
+    subscriber.close();
   });
 });
 
@@ -96,9 +119,10 @@ describe('the flight recorder', () => {
   it('holds finished calls as versioned entries, and hands them to subscribers as JSON lines', () => {
     const recorder = new FlightRecorder({ maxRecords: 10, maxBytes: 1 << 20, maxSubscribers: 1, maxQueuedBytesPerSubscriber: 1 << 20 });
     const sink = new LaggingSink();
-    recorder.subscribe({ methods: ['Version'] }, sink);
+    const { subscriber } = recorder.subscribe({ methods: ['Version'] }, sink);
     recorder.onCall(record('Version', 1));
     recorder.onCall(record('ListContainers', 2));
+    subscriber.flush();
     assert.equal(recorder.heldCalls, 2);
     assert.deepEqual(recorder.heldNow().map((held) => held.method), ['Version', 'ListContainers']);
     assert.equal(sink.lines.length, 1);

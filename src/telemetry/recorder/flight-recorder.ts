@@ -68,16 +68,17 @@ export class FlightRecorder implements CallObserver {
   onCall(record: CallRecord): void {
     if (!this.keeps && this.subscribers.size === 0) return;
     const entry = this.podIndex.complete(callEntry(record));
-    this.ring.add(entry);
-    if (this.subscribers.size === 0) return;
-    let line: string | undefined;
-    const lineOnce = (): string => (line ??= `${JSON.stringify(entry)}\n`);
-    for (const subscriber of this.subscribers) subscriber.offer(entry, lineOnce);
+    // The line every reader gets, made once: kept, and written to each subscriber that wants it.
+    const line = `${JSON.stringify(entry)}\n`;
+    this.ring.add(line);
+    for (const subscriber of this.subscribers) subscriber.offer(entry, line);
   }
 
   /** The calls held now, oldest first: a copy, which later calls do not change. */
   heldNow(): CallEntry[] {
-    return [...this.ring];
+    const entries: CallEntry[] = [];
+    for (const line of this.ring) entries.push(JSON.parse(line) as CallEntry);
+    return entries;
   }
 
   /** The calls in flight now, oldest first, each with its pod when the recorder has seen it. */
@@ -97,6 +98,12 @@ export class FlightRecorder implements CallObserver {
     const subscriber = new Subscriber(entryMatcher(filter), sink, this.settings.maxQueuedBytesPerSubscriber);
     if (holding) subscriber.hold();
     this.subscribers.add(subscriber);
-    return { subscriber, end: () => this.subscribers.delete(subscriber) };
+    return {
+      subscriber,
+      end: () => {
+        subscriber.close();
+        this.subscribers.delete(subscriber);
+      },
+    };
   }
 }

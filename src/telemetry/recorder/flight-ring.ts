@@ -1,24 +1,20 @@
-import type { CallEntry } from './call-entry.js';
+/** What a kept line costs beyond its characters: the string's header and its slot. */
+const LINE_OVERHEAD_BYTES = 32;
 
-/** What an entry costs beyond its strings: the object, its numbers and field slots. */
-const ENTRY_OVERHEAD_BYTES = 200;
-
-/** An entry's memory, estimated from its strings (two bytes a character at worst) and a fixed overhead. */
-export function entryBytes(entry: CallEntry): number {
-  let bytes = ENTRY_OVERHEAD_BYTES;
-  for (const value of Object.values(entry)) if (typeof value === 'string') bytes += value.length * 2;
-  if (entry.policy !== undefined) bytes += (entry.policy.rule.length + entry.policy.reason.length) * 2;
-  return bytes;
+/** A kept line's memory: its characters (one byte each in the common case; JSON escapes all but printable text) and a fixed overhead. */
+export function lineBytes(line: string): number {
+  return line.length + LINE_OVERHEAD_BYTES;
 }
 
 /**
- * The last calls, oldest first, bounded both by count and by (estimated)
- * bytes: adding past either bound drops the oldest. A bound of 0 keeps
- * nothing.
+ * The last calls, as their JSON lines, oldest first, bounded both by count
+ * and by bytes: adding past either bound drops the oldest. A bound of 0 keeps
+ * nothing. A call is kept as one flat string, not as an object: thousands of
+ * objects held for minutes would each be promoted and then traced by V8's
+ * collector, at a cost paid on every call; a string holds no references.
  */
 export class FlightRing {
-  private readonly entries: (CallEntry | undefined)[];
-  private readonly sizes: number[];
+  private readonly lines: (string | undefined)[];
   private start = 0;
   private count = 0;
   private heldBytes = 0;
@@ -27,8 +23,7 @@ export class FlightRing {
     private readonly maxEntries: number,
     private readonly maxBytes: number,
   ) {
-    this.entries = new Array<CallEntry | undefined>(maxEntries).fill(undefined);
-    this.sizes = new Array<number>(maxEntries).fill(0);
+    this.lines = new Array<string | undefined>(maxEntries).fill(undefined);
   }
 
   get size(): number {
@@ -39,30 +34,28 @@ export class FlightRing {
     return this.heldBytes;
   }
 
-  add(entry: CallEntry): void {
+  add(line: string): void {
     if (this.maxEntries === 0 || this.maxBytes === 0) return;
-    const bytes = entryBytes(entry);
+    const bytes = lineBytes(line);
     if (bytes > this.maxBytes) return;
     while (this.count > 0 && (this.count === this.maxEntries || this.heldBytes + bytes > this.maxBytes)) this.dropOldest();
-    const slot = (this.start + this.count) % this.maxEntries;
-    this.entries[slot] = entry;
-    this.sizes[slot] = bytes;
+    this.lines[(this.start + this.count) % this.maxEntries] = line;
     this.heldBytes += bytes;
     this.count++;
   }
 
-  /** The entries held, oldest first. */
-  *[Symbol.iterator](): IterableIterator<CallEntry> {
+  /** The lines held, oldest first. */
+  *[Symbol.iterator](): IterableIterator<string> {
     for (let index = 0; index < this.count; index++) {
-      const entry = this.entries[(this.start + index) % this.maxEntries];
-      if (entry !== undefined) yield entry;
+      const line = this.lines[(this.start + index) % this.maxEntries];
+      if (line !== undefined) yield line;
     }
   }
 
   private dropOldest(): void {
-    this.heldBytes -= this.sizes[this.start];
-    this.entries[this.start] = undefined;
-    this.sizes[this.start] = 0;
+    const oldest = this.lines[this.start];
+    if (oldest !== undefined) this.heldBytes -= lineBytes(oldest);
+    this.lines[this.start] = undefined;
     this.start = (this.start + 1) % this.maxEntries;
     this.count--;
   }

@@ -7,7 +7,7 @@ interface PodFields {
   readonly containerId?: string | undefined;
 }
 
-/** The most sandbox and container ids remembered; the oldest are forgotten first. */
+/** The most sandbox and container ids remembered; those learnt longest ago are forgotten first. */
 const MAX_IDS = 20_000;
 
 interface PodName {
@@ -26,10 +26,10 @@ export class PodIndex {
 
   /** The entry with its pod filled in from an id it names, when it names no pod itself. */
   complete<Entry extends PodFields>(entry: Entry): Entry {
-    if (entry.podName !== undefined) {
-      const pod: PodName = { podNamespace: entry.podNamespace, podName: entry.podName, podUid: entry.podUid };
-      if (entry.sandboxId !== undefined) this.remember(entry.sandboxId, pod);
-      if (entry.containerId !== undefined) this.remember(entry.containerId, pod);
+    const podName = entry.podName;
+    if (podName !== undefined) {
+      if (entry.sandboxId !== undefined) this.remember(entry.sandboxId, podName, entry);
+      if (entry.containerId !== undefined) this.remember(entry.containerId, podName, entry);
       return entry;
     }
     return this.completeOnly(entry);
@@ -42,7 +42,11 @@ export class PodIndex {
     return known === undefined ? entry : { ...entry, ...known };
   }
 
-  private remember(id: string, pod: PodName): void {
+  /** Learns (or refreshes) an id's pod; kubelet asks about the same containers all the time, so one already known costs a look-up only. */
+  private remember(id: string, podName: string, entry: PodFields): void {
+    const known = this.pods.get(id);
+    if (known !== undefined && known.podName === podName && known.podNamespace === entry.podNamespace && known.podUid === entry.podUid) return;
+    const pod: PodName = { podNamespace: entry.podNamespace, podName, podUid: entry.podUid };
     this.pods.delete(id);
     this.pods.set(id, pod);
     if (this.pods.size > MAX_IDS) this.pods.delete(this.pods.keys().next().value as string);
