@@ -92,7 +92,7 @@ const adminSchema = z
 const flightRecorderSchema = z
   .object({
     /** 0 keeps none. */
-    maxRecords: z.number().int().min(0).max(1_000_000).default(20_000),
+    maxRecords: z.number().int().min(0).max(1_000_000).default(0),
     maxBytes: z.number().int().min(0).max(1024 * MIB).default(16 * MIB),
     /** Where the recorder's calls are dumped (SIGUSR1, and by itself when trouble starts); made mode 0700. */
     dumpDir: z.string().regex(/^\//, { message: 'must be an absolute path' }).default(DEFAULT_DUMP_DIR),
@@ -136,7 +136,7 @@ export const configSchema = z
     /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
     policyFile: z.string().min(1).optional(),
     admin: adminSchema.default({ maxSubscribers: 8, subscriberQueueBytes: MIB }),
-    flightRecorder: flightRecorderSchema.default({ maxRecords: 20_000, maxBytes: 16 * MIB, dumpDir: DEFAULT_DUMP_DIR, maxDumps: 10, autoDumpIntervalSeconds: 60, stuckCallSeconds: 120 }),
+    flightRecorder: flightRecorderSchema.default({ maxRecords: 0, maxBytes: 16 * MIB, dumpDir: DEFAULT_DUMP_DIR, maxDumps: 10, autoDumpIntervalSeconds: 60, stuckCallSeconds: 120 }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),
