@@ -116,6 +116,16 @@ describe('OTLP encoding', () => {
     });
   }
 
+  it('writes an integer too large for int64 as a double, not as a corrupt varint', () => {
+    const writer = new ProtobufWriter(16);
+    writeSpan(writer, span({ attributes: { huge: 1e300, past64: 2 ** 64 } }));
+    const request = decoded(new ExportRequestFraming({ attributes: {}, scope: SCOPE }).request(writer.written())) as {
+      resourceSpans: { scopeSpans: { spans: { attributes: { key: string; value: { doubleValue: number } }[] }[] }[] }[];
+    };
+    const values = request.resourceSpans[0].scopeSpans[0].spans[0].attributes.map((attribute) => [attribute.key, attribute.value.doubleValue]);
+    assert.deepEqual(values, [['huge', 1e300], ['past64', 2 ** 64]]);
+  });
+
   it('writes times as exact nanoseconds since the epoch', () => {
     const times: [number, number][] = [[0, 0], [1, 1], [1765065600, 123456789], [4294967295, 999999999], [9007199254, 740991999]];
     for (const [seconds, nanos] of times) {

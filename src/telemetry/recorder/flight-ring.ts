@@ -1,7 +1,11 @@
 /** What a kept line costs beyond its characters: the string's header and its slot. */
 const LINE_OVERHEAD_BYTES = 32;
 
-/** A kept line's memory: its characters (one byte each in the common case; JSON escapes all but printable text) and a fixed overhead. */
+/**
+ * A kept line's memory, as its characters and a fixed overhead: one byte a
+ * character for the usual lines, which are Latin-1; a line with a character
+ * beyond that takes two bytes a character and is under-counted.
+ */
 export function lineBytes(line: string): number {
   return line.length + LINE_OVERHEAD_BYTES;
 }

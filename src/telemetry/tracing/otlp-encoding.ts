@@ -83,7 +83,8 @@ function writeAnyValue(writer: ProtobufWriter, value: unknown): void {
       writer.string(ANY_STRING, value);
       return;
     case 'number':
-      if (Number.isInteger(value)) {
+      // Past 2^53 an integer is no longer exact, and past 2^63 it would not fit int64: a double says it best.
+      if (Number.isSafeInteger(value)) {
         writer.octet(ANY_INT);
         writer.int64(value);
       } else {

@@ -32,8 +32,8 @@ export interface EncodedSpanExporter {
   shutdown(): Promise<void>;
 }
 
-/** Spans the batch being written starts with room for; the writer grows past it. */
-const INITIAL_BATCH_BYTES = 64 * 1024;
+/** Room the batch being written starts with (a few dozen spans); the writer doubles it as needed. */
+const INITIAL_BATCH_BYTES = 16 * 1024;
 
 /**
  * Batches finished spans for export, as OpenTelemetry's batch span
@@ -59,6 +59,7 @@ export class BoundedSpanExport {
   private drained: (() => void) | undefined;
   private failing = false;
   private encodingFailed = false;
+  private stopping: Promise<void> | undefined;
 
   /** `exportsFrom`: exports start once it settles (the resource's attributes are known, or could not be). */
   constructor(
@@ -103,8 +104,13 @@ export class BoundedSpanExport {
     }
   }
 
-  /** Exports what is queued, then shuts the exporter down. */
-  async shutdown(): Promise<void> {
+  /** Exports what is queued, then shuts the exporter down; asked again, the same shutdown. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.drainThenShutDown();
+    return this.stopping;
+  }
+
+  private async drainThenShutDown(): Promise<void> {
     this.closeBatch();
     if (this.exporting || this.full.length > 0) {
       const drained = new Promise<void>((resolve) => {
@@ -151,10 +157,14 @@ export class BoundedSpanExport {
       clearTimeout(guard);
       this.settled(spans.count, result);
       this.exporting = false;
-      if (this.batchCount >= this.limits.maxExportBatchSize) this.closeBatch();
       this.exportNext();
     };
-    this.exporter.export(spans, finish);
+    try {
+      this.exporter.export(spans, finish);
+    } catch (error) {
+      // The exporter serializes before it sends: what that throws is a failed export, never a crash from a timer.
+      finish({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
+    }
   }
 
   /** Counts an export's outcome, and logs when exporting starts failing and when it works again (not per batch). */
