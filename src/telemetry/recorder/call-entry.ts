@@ -13,12 +13,23 @@ export interface EntryPolicy {
   readonly reason: string;
 }
 
+/** What an entry (finished or in flight) says of the pod, container and image a call concerns. */
+export interface EntryIdentity {
+  readonly podNamespace?: string;
+  readonly podName?: string;
+  readonly podUid?: string;
+  readonly sandboxId?: string;
+  readonly containerId?: string;
+  readonly containerName?: string;
+  readonly image?: string;
+}
+
 /**
  * One finished call as the flight recorder keeps it and the admin socket
  * streams it: plain JSON, versioned (`v`), with the pod's identity and
  * nothing secret (identity comes from the same projections as the logs).
  */
-export interface CallEntry {
+export interface CallEntry extends EntryIdentity {
   readonly v: typeof CALL_ENTRY_VERSION;
   /** When the request arrived, as an ISO 8601 UTC time with milliseconds. */
   readonly time: string;
@@ -30,13 +41,6 @@ export interface CallEntry {
   readonly code: number;
   readonly message?: string;
   readonly durationMs: number;
-  readonly podNamespace?: string;
-  readonly podName?: string;
-  readonly podUid?: string;
-  readonly sandboxId?: string;
-  readonly containerId?: string;
-  readonly containerName?: string;
-  readonly image?: string;
   readonly exitCode?: number;
   /** A ContainerStatus answer's container state: "created", "running", "exited" or "unknown". */
   readonly containerState?: string;

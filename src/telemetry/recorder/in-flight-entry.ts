@@ -1,11 +1,11 @@
 import type { CallInFlight } from '../call-in-flight.js';
-import { CALL_ENTRY_VERSION, entryService } from './call-entry.js';
+import { CALL_ENTRY_VERSION, entryService, type EntryIdentity } from './call-entry.js';
 
 /**
  * A call still waiting for its answer, as the admin API and flight dumps show
  * it: what it asks about (from its request) and how long it has waited.
  */
-export interface InFlightEntry {
+export interface InFlightEntry extends EntryIdentity {
   readonly v: typeof CALL_ENTRY_VERSION;
   /** When the request arrived, as an ISO 8601 UTC time with milliseconds. */
   readonly time: string;
@@ -13,13 +13,6 @@ export interface InFlightEntry {
   readonly method: string;
   /** How long it had waited when this entry was made. */
   readonly ageMs: number;
-  readonly podNamespace?: string;
-  readonly podName?: string;
-  readonly podUid?: string;
-  readonly sandboxId?: string;
-  readonly containerId?: string;
-  readonly containerName?: string;
-  readonly image?: string;
 }
 
 /** The entry for a call in flight now; its request is decoded here, at the reader's request, never on the relay's path. */
