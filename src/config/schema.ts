@@ -84,15 +84,14 @@ const adminSchema = z
   })
   .strict();
 
-/**
- * The last calls kept in memory for `criscope tail --since` and later readers.
- * Off (0) by default for now: keeping the calls does not yet cost as little
- * per call as it must.
- */
+/** The last calls kept in memory, for `criscope tail --since`, `why` and flight dumps. */
+/** What the recorder keeps unless told otherwise: a few minutes of a busy node's calls. */
+const DEFAULT_FLIGHT_RECORDS = 20_000;
+
 const flightRecorderSchema = z
   .object({
     /** 0 keeps none. */
-    maxRecords: z.number().int().min(0).max(1_000_000).default(0),
+    maxRecords: z.number().int().min(0).max(1_000_000).default(DEFAULT_FLIGHT_RECORDS),
     maxBytes: z.number().int().min(0).max(1024 * MIB).default(16 * MIB),
     /** Where the recorder's calls are dumped (SIGUSR1, and by itself when trouble starts); made mode 0700. */
     dumpDir: z.string().regex(/^\//, { message: 'must be an absolute path' }).default(DEFAULT_DUMP_DIR),
@@ -136,7 +135,7 @@ export const configSchema = z
     /** A policy file (YAML): calls it judges are checked before they reach the runtime; reloaded on change and on SIGHUP. */
     policyFile: z.string().min(1).optional(),
     admin: adminSchema.default({ maxSubscribers: 8, subscriberQueueBytes: MIB }),
-    flightRecorder: flightRecorderSchema.default({ maxRecords: 0, maxBytes: 16 * MIB, dumpDir: DEFAULT_DUMP_DIR, maxDumps: 10, autoDumpIntervalSeconds: 60, stuckCallSeconds: 120 }),
+    flightRecorder: flightRecorderSchema.default({ maxRecords: DEFAULT_FLIGHT_RECORDS, maxBytes: 16 * MIB, dumpDir: DEFAULT_DUMP_DIR, maxDumps: 10, autoDumpIntervalSeconds: 60, stuckCallSeconds: 120 }),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

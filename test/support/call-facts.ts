@@ -25,3 +25,13 @@ export function callFacts(method: CriMethod = criMethod('Version')): CallFacts {
     policy: undefined,
   };
 }
+
+/** A finished call of `methodName` whose request and response are real messages, encoded from `request` and `response` as the proto reads them. */
+export function decodedCallFacts(methodName: string, request: Record<string, unknown>, response: Record<string, unknown>): CallFacts {
+  const method = criMethod(methodName);
+  const traffic = (messageType: CriMethod['requestType'], body: Record<string, unknown>): CallTraffic => {
+    const payload = Buffer.from(messageType.encode(messageType.fromObject(body)).finish());
+    return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload, pieces: [payload] }, encoding: undefined };
+  };
+  return { ...callFacts(method), request: traffic(method.requestType, request), response: traffic(method.responseType, response) };
+}

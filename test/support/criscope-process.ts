@@ -69,12 +69,12 @@ function servingUrl(child: ChildProcess, output: () => string, exited: Promise<n
 /** Starts the real criscope CLI in a child process on a fresh socket, and waits until it serves. */
 export async function startCriscope(options: StartOptions): Promise<CriscopeProcess> {
   const socketPath = options.socketPath ?? join(mkdtempSync(join(tmpdir(), 'criscope-')), 'criscope.sock');
-  const configArgs: string[] = [];
-  if (options.config !== undefined) {
-    const configPath = join(mkdtempSync(join(tmpdir(), 'criscope-config-')), 'criscope.yaml');
-    writeFileSync(configPath, toYaml(options.config));
-    configArgs.push('--config', configPath);
-  }
+  const configDir = mkdtempSync(join(tmpdir(), 'criscope-config-'));
+  const configPath = join(configDir, 'criscope.yaml');
+  // The flight recorder is on by default: its dumps (the runtime lost, a deadline passed) go beside the test's config, not to /var/lib.
+  const flightRecorder = { dumpDir: join(configDir, 'flight'), ...(options.config?.['flightRecorder'] as Record<string, unknown> | undefined) };
+  writeFileSync(configPath, toYaml({ ...options.config, flightRecorder }));
+  const configArgs = ['--config', configPath];
   const imageSocketPath = options.imageSocket === undefined ? undefined : join(dirname(socketPath), 'criscope-image.sock');
   const args = [
     'serve',

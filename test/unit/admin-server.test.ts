@@ -10,8 +10,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { FlightRecorder } from '../../src/telemetry/recorder/flight-recorder.js';
 import type { PodHistory } from '../../src/telemetry/recorder/pod-history.js';
 import type { TopSnapshot } from '../../src/telemetry/top/top-view.js';
-import { callFacts } from '../support/call-facts.js';
-import { criMethod } from '../support/cri-client.js';
+import { decodedCallFacts } from '../support/call-facts.js';
 
 const TOP: TopSnapshot = { v: 1, time: '2026-12-07T04:00:00.000Z', windowSeconds: 60, methods: [], podStarts: [] };
 
@@ -37,13 +36,7 @@ async function serving(maxRecords: number): Promise<{ socketPath: string; record
 
 /** A finished call of pod default/web, decoded from real request and response messages. */
 function podCall(method: string, request: Record<string, unknown>, response: Record<string, unknown>, startTick: number): CallRecord {
-  const cri = criMethod(method);
-  const message = (type: 'request' | 'response', body: Record<string, unknown>): CallRecord['request'] => {
-    const messageType = type === 'request' ? cri.requestType : cri.responseType;
-    const payload = Buffer.from(messageType.encode(messageType.fromObject(body)).finish());
-    return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload, pieces: [payload] }, encoding: undefined };
-  };
-  return new CallRecord({ ...callFacts(cri), startTick, request: message('request', request), response: message('response', response) });
+  return new CallRecord({ ...decodedCallFacts(method, request, response), startTick });
 }
 
 describe('the admin socket’s one-answer endpoints', () => {

@@ -6,7 +6,6 @@ import { parseDuration, tailQuery, type TailOptions } from '../../src/cli/tail.j
 import { CALL_ENTRY_VERSION, callEntry, type CallEntry } from '../../src/telemetry/recorder/call-entry.js';
 import { entryMatcher } from '../../src/telemetry/recorder/entry-filter.js';
 import { FlightRecorder, TooManySubscribersError } from '../../src/telemetry/recorder/flight-recorder.js';
-import { FlightRing, lineBytes } from '../../src/telemetry/recorder/flight-ring.js';
 import { PodIndex } from '../../src/telemetry/recorder/pod-index.js';
 import { Subscriber, type LineSink } from '../../src/telemetry/recorder/subscriber.js';
 import { callFacts } from '../support/call-facts.js';
@@ -26,32 +25,6 @@ class LaggingSink implements LineSink {
     return true;
   }
 }
-
-describe('the flight ring', () => {
-  const line = (durationMs: number, podName?: string): string => `${JSON.stringify(entry({ durationMs, podName }))}\n`;
-  const durations = (ring: FlightRing): number[] => [...ring].map((kept) => (JSON.parse(kept) as CallEntry).durationMs);
-
-  it('keeps the last calls up to its count, oldest first', () => {
-    const ring = new FlightRing(3, 1 << 20);
-    for (let index = 0; index < 5; index++) ring.add(line(index));
-    assert.deepEqual(durations(ring), [2, 3, 4]);
-    assert.equal(ring.size, 3);
-  });
-
-  it('keeps within its bytes, dropping the oldest, and counts what it holds exactly', () => {
-    const one = lineBytes(line(0, 'x'.repeat(100)));
-    const ring = new FlightRing(1000, one * 2 + 10);
-    for (let index = 0; index < 10; index++) ring.add(line(index, 'x'.repeat(100)));
-    assert.deepEqual(durations(ring), [8, 9]);
-    assert.equal(ring.bytes, one * 2);
-  });
-
-  it('keeps nothing with a bound of 0', () => {
-    const ring = new FlightRing(0, 1 << 20);
-    ring.add(line(0));
-    assert.equal(ring.size, 0);
-  });
-});
 
 describe('an entry filter', () => {
   const web = entry({ podNamespace: 'shop', podName: 'web-1', method: 'CreateContainer' });

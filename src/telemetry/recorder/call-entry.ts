@@ -66,21 +66,54 @@ export function entryService(service: string): string {
   return SERVICE_NAMES[service] ?? service;
 }
 
-/** The entry for a finished call. */
-export function callEntry(record: CallRecord): CallEntry {
-  const identity = record.identity;
-  const status = record.grpcStatus === undefined && record.resetCode !== undefined ? `RST(${record.resetCode})` : grpcStatusName(record.code);
+/** What an entry says of a call beyond the record's own fields: worked out once, for the entry and for the flight ring's record alike. */
+export interface CallEntryFacts {
+  /** When the request arrived, in milliseconds since the epoch. */
+  readonly timeMs: number;
+  readonly durationMs: number;
+  readonly service: string;
+  readonly message: string | undefined;
+  readonly reason: string | undefined;
+  readonly policy: EntryPolicy | undefined;
+  readonly traceId: string | undefined;
+}
+
+export function callEntryFacts(record: CallRecord): CallEntryFacts {
   const traceparent = record.span?.traceparent;
+  const reason = record.identity.reason;
+  return {
+    // From the wall clock now, not performance.timeOrigin: the node's clock may have been stepped since criscope started.
+    timeMs: Date.now() - (performance.now() - record.startTick),
+    durationMs: Math.round(record.durationSeconds * 1e6) / 1e3,
+    service: entryService(record.service),
+    message: record.code === 0 ? undefined : record.grpcMessage,
+    reason: reason === '' ? undefined : reason,
+    policy: entryPolicy(record),
+    traceId: traceparent === undefined ? undefined : traceparent.slice(3, 35),
+  };
+}
+
+/** A call's status as entries show it: the gRPC status name, or RST(code) for a stream reset with no status. */
+export function entryStatus(code: number, hasGrpcStatus: boolean, resetCode: number | undefined): string {
+  return !hasGrpcStatus && resetCode !== undefined ? `RST(${resetCode})` : grpcStatusName(code);
+}
+
+export function containerStateName(state: number): string {
+  return CONTAINER_STATES[state] ?? 'unknown';
+}
+
+/** The entry for a finished call. */
+export function callEntry(record: CallRecord, facts = callEntryFacts(record)): CallEntry {
+  const identity = record.identity;
   return {
     v: CALL_ENTRY_VERSION,
-    // From the wall clock now, not performance.timeOrigin: the node's clock may have been stepped since criscope started.
-    time: new Date(Date.now() - (performance.now() - record.startTick)).toISOString(),
-    service: entryService(record.service),
+    time: new Date(facts.timeMs).toISOString(),
+    service: facts.service,
     method: record.methodName,
-    status,
+    status: entryStatus(record.code, record.grpcStatus !== undefined, record.resetCode),
     code: record.code,
-    message: record.code === 0 ? undefined : record.grpcMessage,
-    durationMs: Math.round(record.durationSeconds * 1e6) / 1e3,
+    message: facts.message,
+    durationMs: facts.durationMs,
     podNamespace: identity.podNamespace,
     podName: identity.podName,
     podUid: identity.podUid,
@@ -89,14 +122,14 @@ export function callEntry(record: CallRecord): CallEntry {
     containerName: identity.containerName,
     image: identity.image,
     exitCode: identity.exitCode,
-    containerState: identity.containerState === undefined ? undefined : (CONTAINER_STATES[identity.containerState] ?? 'unknown'),
-    reason: identity.reason === '' ? undefined : identity.reason,
+    containerState: identity.containerState === undefined ? undefined : containerStateName(identity.containerState),
+    reason: facts.reason,
     items: record.responseItems,
     requestBytes: record.request.payloadBytes,
     responseBytes: record.response.payloadBytes,
     byCriscope: record.answeredByCriscope || undefined,
-    policy: entryPolicy(record),
-    traceId: traceparent === undefined ? undefined : traceparent.slice(3, 35),
+    policy: facts.policy,
+    traceId: facts.traceId,
   };
 }
 

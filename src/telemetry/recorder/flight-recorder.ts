@@ -1,6 +1,7 @@
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { CallsInFlight } from '../call-in-flight.js';
-import { callEntry, type CallEntry } from './call-entry.js';
+import { callEntry, callEntryFacts, type CallEntry } from './call-entry.js';
+import { keepCall, readCall } from './entry-record.js';
 import { entryMatcher, type EntryFilter } from './entry-filter.js';
 import { FlightRing } from './flight-ring.js';
 import { inFlightEntry, type InFlightEntry } from './in-flight-entry.js';
@@ -67,17 +68,19 @@ export class FlightRecorder implements CallObserver {
 
   onCall(record: CallRecord): void {
     if (!this.keeps && this.subscribers.size === 0) return;
-    const entry = this.podIndex.complete(callEntry(record));
-    // The line every reader gets, made once: kept, and written to each subscriber that wants it.
+    const facts = callEntryFacts(record);
+    if (this.keeps) keepCall(this.ring, record, facts, this.podIndex.podOf(record.identity));
+    if (this.subscribers.size === 0) return;
+    const entry = this.podIndex.complete(callEntry(record, facts));
+    // The line every subscriber gets, made once.
     const line = `${JSON.stringify(entry)}\n`;
-    this.ring.add(line);
     for (const subscriber of this.subscribers) subscriber.offer(entry, line);
   }
 
   /** The calls held now, oldest first: a copy, which later calls do not change. */
   heldNow(): CallEntry[] {
     const entries: CallEntry[] = [];
-    for (const line of this.ring) entries.push(JSON.parse(line) as CallEntry);
+    for (const record of this.ring) entries.push(readCall(record));
     return entries;
   }
 

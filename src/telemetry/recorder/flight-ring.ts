@@ -1,66 +1,140 @@
-/** What a kept line costs beyond its characters: the string's header and its slot. */
-const LINE_OVERHEAD_BYTES = 32;
+/** Each record's length, written before it, so the ring can step from one record to the next. */
+const LENGTH_PREFIX_BYTES = 4;
 
-/**
- * A kept line's memory, as its characters and a fixed overhead: one byte a
- * character for the usual lines, which are Latin-1; a line with a character
- * beyond that takes two bytes a character and is under-counted.
- */
-export function lineBytes(line: string): number {
-  return line.length + LINE_OVERHEAD_BYTES;
+/** The buffer a ring starts with; it doubles from here, up to the byte bound, as its calls need. */
+const FIRST_CAPACITY_BYTES = 64 * 1024;
+
+/** Where one record is to be written: `maxBytes` are free from `offset` on. */
+export interface RecordSlot {
+  readonly buffer: Buffer;
+  readonly offset: number;
 }
 
 /**
- * The last calls, as their JSON lines, oldest first, bounded both by count
+ * The last calls, each as a record of bytes, oldest first, bounded by count
  * and by bytes: adding past either bound drops the oldest. A bound of 0 keeps
- * nothing. A call is kept as one flat string, not as an object: thousands of
- * objects held for minutes would each be promoted and then traced by V8's
- * collector, at a cost paid on every call; a string holds no references.
+ * nothing. Records lie end to end in one buffer, so a call kept is no object
+ * at all: thousands of objects held for minutes would be promoted and traced
+ * by V8's collector, at a cost paid on every call. The buffer starts small
+ * and doubles only while more calls than it fits are to be kept, so a ring
+ * that reaches its count bound first touches only the memory its calls need.
  */
 export class FlightRing {
-  private readonly lines: (string | undefined)[];
-  private start = 0;
+  private buffer: Buffer;
+  /** Where the next record goes. */
+  private head = 0;
+  /** Where the oldest record starts. */
+  private tail = 0;
+  /** Once records have wrapped to the buffer's start: where the older lap's records end; -1 before. */
+  private wrapEnd = -1;
   private count = 0;
   private heldBytes = 0;
+  private reserved = 0;
 
   constructor(
-    private readonly maxEntries: number,
+    private readonly maxRecords: number,
     private readonly maxBytes: number,
   ) {
-    this.lines = new Array<string | undefined>(maxEntries).fill(undefined);
+    this.buffer = Buffer.allocUnsafeSlow(this.keepsNothing ? 0 : Math.min(maxBytes, FIRST_CAPACITY_BYTES));
   }
 
   get size(): number {
     return this.count;
   }
 
+  /** The bytes of the records held, their length prefixes included. */
   get bytes(): number {
     return this.heldBytes;
   }
 
-  add(line: string): void {
-    if (this.maxEntries === 0 || this.maxBytes === 0) return;
-    const bytes = lineBytes(line);
-    if (bytes > this.maxBytes) return;
-    while (this.count > 0 && (this.count === this.maxEntries || this.heldBytes + bytes > this.maxBytes)) this.dropOldest();
-    this.lines[(this.start + this.count) % this.maxEntries] = line;
-    this.heldBytes += bytes;
-    this.count++;
+  private get keepsNothing(): boolean {
+    return this.maxRecords === 0 || this.maxBytes === 0;
   }
 
-  /** The lines held, oldest first. */
-  *[Symbol.iterator](): IterableIterator<string> {
+  /**
+   * Makes room for a record of at most `maxBytes`, dropping the oldest as the
+   * bounds require, and says where to write it; commit() then keeps it. Undefined
+   * when the ring keeps nothing, or a record that large could never fit.
+   */
+  reserve(maxBytes: number): RecordSlot | undefined {
+    const needed = LENGTH_PREFIX_BYTES + maxBytes;
+    if (this.keepsNothing || needed > this.maxBytes) return undefined;
+    while (this.count >= this.maxRecords) this.dropOldest();
+    this.makeRoom(needed);
+    this.reserved = maxBytes;
+    return { buffer: this.buffer, offset: this.head + LENGTH_PREFIX_BYTES };
+  }
+
+  /** Keeps the record just written into the slot reserve() gave: its first `length` bytes. */
+  commit(length: number): void {
+    if (length > this.reserved) throw new RangeError(`a record of ${length} bytes overran the ${this.reserved} reserved for it`);
+    this.buffer.writeUInt32LE(length, this.head);
+    this.head += LENGTH_PREFIX_BYTES + length;
+    this.heldBytes += LENGTH_PREFIX_BYTES + length;
+    this.count++;
+    this.reserved = 0;
+  }
+
+  /** Each record held, oldest first, as a view into the ring: read it before the next reserve(). */
+  *[Symbol.iterator](): IterableIterator<Buffer> {
+    let at = this.tail;
     for (let index = 0; index < this.count; index++) {
-      const line = this.lines[(this.start + index) % this.maxEntries];
-      if (line !== undefined) yield line;
+      if (at === this.wrapEnd) at = 0;
+      const length = this.buffer.readUInt32LE(at);
+      yield this.buffer.subarray(at + LENGTH_PREFIX_BYTES, at + LENGTH_PREFIX_BYTES + length);
+      at += LENGTH_PREFIX_BYTES + length;
     }
   }
 
+  /** Frees `needed` bytes at the head: by wrapping to the start, growing the buffer, or dropping the oldest records, in that order of preference. */
+  private makeRoom(needed: number): void {
+    for (;;) {
+      if (this.count === 0) {
+        this.head = 0;
+        this.tail = 0;
+        this.wrapEnd = -1;
+        if (this.buffer.length < needed) this.grow(needed);
+        return;
+      }
+      if (this.wrapEnd < 0) {
+        if (this.buffer.length - this.head >= needed) return;
+        if (this.tail < needed && this.buffer.length < this.maxBytes) {
+          this.grow(needed);
+          continue;
+        }
+        this.wrapEnd = this.head;
+        this.head = 0;
+      }
+      if (this.tail - this.head >= needed) return;
+      if (this.buffer.length < this.maxBytes) this.grow(needed);
+      else this.dropOldest();
+    }
+  }
+
+  /** A buffer at least twice as large (within the byte bound), with the records moved to its start, oldest first. */
+  private grow(needed: number): void {
+    const capacity = Math.min(this.maxBytes, Math.max(this.buffer.length * 2, this.heldBytes + needed));
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    let filled = 0;
+    if (this.count > 0) {
+      const firstLapEnd = this.wrapEnd < 0 ? this.head : this.wrapEnd;
+      filled += this.buffer.copy(grown, 0, this.tail, firstLapEnd);
+      if (this.wrapEnd >= 0) filled += this.buffer.copy(grown, filled, 0, this.head);
+    }
+    this.buffer = grown;
+    this.tail = 0;
+    this.head = filled;
+    this.wrapEnd = -1;
+  }
+
   private dropOldest(): void {
-    const oldest = this.lines[this.start];
-    if (oldest !== undefined) this.heldBytes -= lineBytes(oldest);
-    this.lines[this.start] = undefined;
-    this.start = (this.start + 1) % this.maxEntries;
+    const length = LENGTH_PREFIX_BYTES + this.buffer.readUInt32LE(this.tail);
+    this.tail += length;
+    this.heldBytes -= length;
     this.count--;
+    if (this.tail === this.wrapEnd) {
+      this.tail = 0;
+      this.wrapEnd = -1;
+    }
   }
 }

@@ -10,7 +10,7 @@ interface PodFields {
 /** The most sandbox and container ids remembered; those learnt longest ago are forgotten first. */
 const MAX_IDS = 20_000;
 
-interface PodName {
+export interface PodName {
   readonly podNamespace: string | undefined;
   readonly podName: string;
   readonly podUid: string | undefined;
@@ -26,20 +26,31 @@ export class PodIndex {
 
   /** The entry with its pod filled in from an id it names, when it names no pod itself. */
   complete<Entry extends PodFields>(entry: Entry): Entry {
-    const podName = entry.podName;
-    if (podName !== undefined) {
-      if (entry.sandboxId !== undefined) this.remember(entry.sandboxId, podName, entry);
-      if (entry.containerId !== undefined) this.remember(entry.containerId, podName, entry);
-      return entry;
-    }
-    return this.completeOnly(entry);
+    const known = this.podOf(entry);
+    return known === undefined ? entry : { ...entry, ...known };
+  }
+
+  /**
+   * The pod to show for a finished call that names none itself, found from an
+   * id it names; undefined when it names its pod (which the index then learns
+   * for its ids) or the index knows none.
+   */
+  podOf(fields: PodFields): PodName | undefined {
+    const podName = fields.podName;
+    if (podName === undefined) return this.knownPod(fields);
+    if (fields.sandboxId !== undefined) this.remember(fields.sandboxId, podName, fields);
+    if (fields.containerId !== undefined) this.remember(fields.containerId, podName, fields);
+    return undefined;
   }
 
   /** The entry with its pod filled in, learning nothing from it (a call in flight has not been answered yet). */
   completeOnly<Entry extends PodFields>(entry: Entry): Entry {
-    if (entry.podName !== undefined) return entry;
-    const known = (entry.containerId === undefined ? undefined : this.pods.get(entry.containerId)) ?? (entry.sandboxId === undefined ? undefined : this.pods.get(entry.sandboxId));
+    const known = entry.podName === undefined ? this.knownPod(entry) : undefined;
     return known === undefined ? entry : { ...entry, ...known };
+  }
+
+  private knownPod(fields: PodFields): PodName | undefined {
+    return (fields.containerId === undefined ? undefined : this.pods.get(fields.containerId)) ?? (fields.sandboxId === undefined ? undefined : this.pods.get(fields.sandboxId));
   }
 
   /** Learns (or refreshes) an id's pod; kubelet asks about the same containers all the time, so one already known costs a look-up only. */
