@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { CriscopeError } from '../errors.js';
 import type { CallEntry } from '../telemetry/recorder/call-entry.js';
-import type { LostLine } from '../telemetry/recorder/subscriber.js';
+import { RECORDER_HEADER, type LostLine } from '../telemetry/recorder/subscriber.js';
 
 /** The admin socket cannot be used: no criscope there, no permission, or an older criscope. */
 export class AdminSocketError extends CriscopeError {
@@ -13,6 +13,8 @@ export class AdminSocketError extends CriscopeError {
 export interface CallsReader {
   onCall(entry: CallEntry): void;
   onLost(count: number): void;
+  /** criscope keeps no calls (its flight recorder is off): the past it was asked for is not there. */
+  onRecorderOff(): void;
 }
 
 function socketErrorText(socketPath: string, error: NodeJS.ErrnoException): string {
@@ -37,6 +39,7 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         });
         return;
       }
+      if (response.headers[RECORDER_HEADER] === 'off') reader.onRecorderOff();
       // criscope ends its streams cleanly when it stops; a cut stream means it went away some other way.
       response.on('error', (error) => {
         if (signal?.aborted === true) resolve();

@@ -45,7 +45,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command.kind === 'flight-show') return showFlightDump(command.path, command.options, process.stdout);
   const config = loadConfig(command.configFile, command.overrides);
-  if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout);
+  if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stderr);
   if (command.kind === 'top') return top(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stdin);
   if (command.kind === 'why') return why(config.admin.socket ?? defaultAdminSocket(config.listen), command.pod, process.stdout);
   if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);

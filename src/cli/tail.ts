@@ -44,8 +44,10 @@ export function tailQuery(options: TailOptions, now: number): URLSearchParams {
   return query;
 }
 
+const RECORDER_OFF_WARNING = 'criscope keeps no calls (its flight recorder is off: flightRecorder.maxRecords is 0), so there are none from before now\n';
+
 /** Prints the calls criscope relays, one line each (or JSON lines), until criscope or the user stops it. */
-export async function tail(socketPath: string, options: TailOptions, out: NodeJS.WriteStream): Promise<number> {
+export async function tail(socketPath: string, options: TailOptions, out: NodeJS.WriteStream, warnings: NodeJS.WritableStream): Promise<number> {
   const paint = linePaint(out);
   const stop = new AbortController();
   const onInterrupt = (): void => stop.abort();
@@ -62,6 +64,9 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
       {
         onCall: (entry) => print(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`),
         onLost: (count) => print(options.json ? `${JSON.stringify({ v: 1, lost: count })}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
+        onRecorderOff: () => {
+          if (options.sinceMs !== undefined || !options.follow) warnings.write(RECORDER_OFF_WARNING);
+        },
       },
       stop.signal,
     );

@@ -84,10 +84,10 @@ const adminSchema = z
   })
   .strict();
 
-/** The last calls kept in memory, for `criscope tail --since`, `why` and flight dumps. */
 /** What the recorder keeps unless told otherwise: a few minutes of a busy node's calls. */
 const DEFAULT_FLIGHT_RECORDS = 20_000;
 
+/** The last calls kept in memory, for `criscope tail --since`, `why` and flight dumps. */
 const flightRecorderSchema = z
   .object({
     /** 0 keeps none. */

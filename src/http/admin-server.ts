@@ -7,6 +7,7 @@ import type { PodHistory } from '../telemetry/recorder/pod-history.js';
 import type { TopSnapshot } from '../telemetry/top/top-view.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
 import { TooManySubscribersError, type FlightRecorder, type Subscription } from '../telemetry/recorder/flight-recorder.js';
+import { RECORDER_HEADER } from '../telemetry/recorder/subscriber.js';
 
 /** The admin API's version, in its paths: /v1/… */
 export const ADMIN_API = 'v1';
@@ -194,7 +195,7 @@ export class AdminServer {
       subscription?.end();
       this.readers.delete(response);
     });
-    response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    response.writeHead(200, { 'content-type': 'application/x-ndjson', [RECORDER_HEADER]: this.sources.recorder.keeps ? 'on' : 'off' });
     // A follower learns at once that it is subscribed, even before the first call.
     response.flushHeaders();
     const finish = (): void => {

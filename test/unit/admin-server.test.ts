@@ -3,7 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { tail, type TailOptions } from '../../src/cli/tail.js';
 import { CallRecord } from '../../src/cri/call-record.js';
 import { AdminServer } from '../../src/http/admin-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -61,6 +63,22 @@ describe('the admin socket’s one-answer endpoints', () => {
     assert.equal(off.status, 503);
     assert.match(String(off.body['error']), /the flight recorder is off \(flightRecorder\.maxRecords is 0\).*set flightRecorder\.maxRecords/);
     assert.equal((await get(socketPath, '/v1/pods/default/%E0%A4%A/history')).status, 400);
+  });
+
+  it('tells a reader of /v1/calls whether the recorder keeps calls, and tail asked for the past warns when it does not', async () => {
+    const pastOf = async (maxRecords: number): Promise<{ printed: string; warned: string }> => {
+      const { socketPath, server } = await serving(maxRecords);
+      servers.push(server);
+      const printed = new PassThrough();
+      const warned = new PassThrough();
+      const options: TailOptions = { pods: [], namespaces: [], methods: [], errors: false, denied: false, slowerThanMs: undefined, service: undefined, json: true, sinceMs: 600_000, follow: false };
+      await tail(socketPath, options, printed as unknown as NodeJS.WriteStream, warned);
+      return { printed: String(printed.read() ?? ''), warned: String(warned.read() ?? '') };
+    };
+    const off = await pastOf(0);
+    assert.equal(off.printed, '');
+    assert.match(off.warned, /keeps no calls \(its flight recorder is off: flightRecorder\.maxRecords is 0\)/);
+    assert.equal((await pastOf(100)).warned, '', 'no warning when the recorder keeps calls');
   });
 
   it('answers a pod’s history: its calls in the order they were made, with the size of what it pulled', async () => {

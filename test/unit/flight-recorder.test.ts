@@ -165,10 +165,11 @@ describe('the admin API’s /v1/calls query and criscope tail’s flags', () => 
 describe('the pod index', () => {
   it('shows a call that names only a container or sandbox with the pod that was named with it', () => {
     const index = new PodIndex();
-    index.complete(entry({ method: 'RunPodSandbox', podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1' }));
-    index.complete(entry({ method: 'CreateContainer', podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1', containerId: 'c1' }));
-    assert.equal(index.complete(entry({ method: 'StartContainer', containerId: 'c1' })).podName, 'web');
-    assert.equal(index.complete(entry({ method: 'StopPodSandbox', sandboxId: 's1' })).podNamespace, 'ns');
-    assert.equal(index.complete(entry({ method: 'StartContainer', containerId: 'unknown' })).podName, undefined);
+    assert.equal(index.learnOrFind({ podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1' }), undefined, 'a call naming its pod stands as it is');
+    index.learnOrFind({ podNamespace: 'ns', podName: 'web', podUid: 'u1', sandboxId: 's1', containerId: 'c1' });
+    assert.deepEqual(index.learnOrFind({ containerId: 'c1' }), { podNamespace: 'ns', podName: 'web', podUid: 'u1' });
+    assert.equal(index.learnOrFind({ sandboxId: 's1' })?.podNamespace, 'ns');
+    assert.equal(index.learnOrFind({ containerId: 'unknown' }), undefined);
+    assert.equal(index.completeOnly(entry({ method: 'StartContainer', containerId: 'c1' })).podName, 'web');
   });
 });

@@ -98,6 +98,7 @@ export function entryStatus(code: number, hasGrpcStatus: boolean, resetCode: num
   return !hasGrpcStatus && resetCode !== undefined ? `RST(${resetCode})` : grpcStatusName(code);
 }
 
+/** A runtime.v1 ContainerState as entries name it; a number beyond the enum is "unknown". */
 export function containerStateName(state: number): string {
   return CONTAINER_STATES[state] ?? 'unknown';
 }

@@ -9,8 +9,9 @@ import type { PodName } from './pod-index.js';
  * someone reads the ring (a dump, `tail --since`, `why`). Writing costs a
  * few copies; no object, string or date is made for a call nobody reads.
  *
- * Layout, little-endian: the fixed part (FIXED_BYTES), then each string of
- * STRING_ORDER as a 16-bit length and its UTF-8 bytes (ABSENT for undefined).
+ * Layout, little-endian: the fixed part (FIXED_BYTES), then each string, in
+ * the order keepCall lists them, as a 16-bit length and its UTF-8 bytes
+ * (ABSENT for undefined).
  */
 
 const ABSENT = 0xffff;
@@ -41,9 +42,6 @@ const enum Has {
   ResetCode = 32,
 }
 
-/** The strings of a record, in the order they are written. */
-const STRING_COUNT = 15;
-
 /** Writes one finished call into the ring; `pod` is the pod the recorder's index found for a call that names none itself. */
 export function keepCall(ring: FlightRing, record: CallRecord, facts: CallEntryFacts, pod: PodName | undefined): void {
   const identity = record.identity;
@@ -67,7 +65,7 @@ export function keepCall(ring: FlightRing, record: CallRecord, facts: CallEntryF
   ];
   let chars = 0;
   for (const value of strings) if (value !== undefined) chars += Math.min(value.length, MAX_STRING_CHARS);
-  const slot = ring.reserve(FIXED_BYTES + STRING_COUNT * 2 + chars * MAX_BYTES_PER_CHAR);
+  const slot = ring.reserve(FIXED_BYTES + strings.length * 2 + chars * MAX_BYTES_PER_CHAR);
   if (slot === undefined) return;
   const { buffer, offset } = slot;
   let presence = 0;
@@ -106,9 +104,19 @@ function writeString(buffer: Buffer, at: number, value: string | undefined): num
     buffer.writeUInt16LE(ABSENT, at);
     return at + 2;
   }
-  const written = buffer.write(value.length > MAX_STRING_CHARS ? value.slice(0, MAX_STRING_CHARS) : value, at + 2);
+  const written = buffer.write(value.length > MAX_STRING_CHARS ? cut(value) : value, at + 2);
   buffer.writeUInt16LE(written, at);
   return at + 2 + written;
+}
+
+/** The string's first MAX_STRING_CHARS characters, one fewer when the cut would split a surrogate pair. */
+export function cut(value: string): string {
+  const end = isHighSurrogate(value.charCodeAt(MAX_STRING_CHARS - 1)) ? MAX_STRING_CHARS - 1 : MAX_STRING_CHARS;
+  return value.slice(0, end);
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Reads strings one after another from a record. */

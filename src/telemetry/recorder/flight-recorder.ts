@@ -51,7 +51,7 @@ export class FlightRecorder implements CallObserver {
 
   /** Whether it keeps calls at all (flightRecorder.maxRecords and maxBytes are not 0). */
   get keeps(): boolean {
-    return this.settings.maxRecords > 0 && this.settings.maxBytes > 0;
+    return this.ring.keeps;
   }
 
   get maxSubscribers(): number {
@@ -69,9 +69,10 @@ export class FlightRecorder implements CallObserver {
   onCall(record: CallRecord): void {
     if (!this.keeps && this.subscribers.size === 0) return;
     const facts = callEntryFacts(record);
-    if (this.keeps) keepCall(this.ring, record, facts, this.podIndex.podOf(record.identity));
+    const pod = this.podIndex.learnOrFind(record.identity);
+    if (this.keeps) keepCall(this.ring, record, facts, pod);
     if (this.subscribers.size === 0) return;
-    const entry = this.podIndex.complete(callEntry(record, facts));
+    const entry = pod === undefined ? callEntry(record, facts) : { ...callEntry(record, facts), ...pod };
     // The line every subscriber gets, made once.
     const line = `${JSON.stringify(entry)}\n`;
     for (const subscriber of this.subscribers) subscriber.offer(entry, line);

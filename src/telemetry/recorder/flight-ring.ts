@@ -4,7 +4,7 @@ const LENGTH_PREFIX_BYTES = 4;
 /** The buffer a ring starts with; it doubles from here, up to the byte bound, as its calls need. */
 const FIRST_CAPACITY_BYTES = 64 * 1024;
 
-/** Where one record is to be written: `maxBytes` are free from `offset` on. */
+/** Where one record is to be written: the bytes reserved for it are free from `offset` on. */
 export interface RecordSlot {
   readonly buffer: Buffer;
   readonly offset: number;
@@ -29,13 +29,14 @@ export class FlightRing {
   private wrapEnd = -1;
   private count = 0;
   private heldBytes = 0;
-  private reserved = 0;
+  /** The bytes reserve() set aside for the record being written; -1 when none is. */
+  private reserved = -1;
 
   constructor(
     private readonly maxRecords: number,
     private readonly maxBytes: number,
   ) {
-    this.buffer = Buffer.allocUnsafeSlow(this.keepsNothing ? 0 : Math.min(maxBytes, FIRST_CAPACITY_BYTES));
+    this.buffer = Buffer.allocUnsafeSlow(this.keeps ? Math.min(maxBytes, FIRST_CAPACITY_BYTES) : 0);
   }
 
   get size(): number {
@@ -47,32 +48,34 @@ export class FlightRing {
     return this.heldBytes;
   }
 
-  private get keepsNothing(): boolean {
-    return this.maxRecords === 0 || this.maxBytes === 0;
+  /** Whether it keeps records at all (neither bound is 0). */
+  get keeps(): boolean {
+    return this.maxRecords > 0 && this.maxBytes > 0;
   }
 
   /**
-   * Makes room for a record of at most `maxBytes`, dropping the oldest as the
-   * bounds require, and says where to write it; commit() then keeps it. Undefined
-   * when the ring keeps nothing, or a record that large could never fit.
+   * Makes room for a record of at most `recordBytes`, dropping the oldest as
+   * the bounds require, and says where to write it; commit() then keeps it.
+   * Undefined when the ring keeps nothing, or a record that large could never fit.
    */
-  reserve(maxBytes: number): RecordSlot | undefined {
-    const needed = LENGTH_PREFIX_BYTES + maxBytes;
-    if (this.keepsNothing || needed > this.maxBytes) return undefined;
+  reserve(recordBytes: number): RecordSlot | undefined {
+    const needed = LENGTH_PREFIX_BYTES + recordBytes;
+    if (!this.keeps || needed > this.maxBytes) return undefined;
     while (this.count >= this.maxRecords) this.dropOldest();
     this.makeRoom(needed);
-    this.reserved = maxBytes;
+    this.reserved = recordBytes;
     return { buffer: this.buffer, offset: this.head + LENGTH_PREFIX_BYTES };
   }
 
   /** Keeps the record just written into the slot reserve() gave: its first `length` bytes. */
   commit(length: number): void {
+    if (this.reserved < 0) throw new RangeError('a record committed without reserve()');
     if (length > this.reserved) throw new RangeError(`a record of ${length} bytes overran the ${this.reserved} reserved for it`);
     this.buffer.writeUInt32LE(length, this.head);
     this.head += LENGTH_PREFIX_BYTES + length;
     this.heldBytes += LENGTH_PREFIX_BYTES + length;
     this.count++;
-    this.reserved = 0;
+    this.reserved = -1;
   }
 
   /** Each record held, oldest first, as a view into the ring: read it before the next reserve(). */

@@ -24,18 +24,12 @@ export interface PodName {
 export class PodIndex {
   private readonly pods = new Map<string, PodName>();
 
-  /** The entry with its pod filled in from an id it names, when it names no pod itself. */
-  complete<Entry extends PodFields>(entry: Entry): Entry {
-    const known = this.podOf(entry);
-    return known === undefined ? entry : { ...entry, ...known };
-  }
-
   /**
-   * The pod to show for a finished call that names none itself, found from an
-   * id it names; undefined when it names its pod (which the index then learns
-   * for its ids) or the index knows none.
+   * For a finished call: learns the pod of the ids a call naming its pod
+   * carries (and returns undefined, its own pod standing), or finds the pod of
+   * a call that names none from an id it names (undefined when none is known).
    */
-  podOf(fields: PodFields): PodName | undefined {
+  learnOrFind(fields: PodFields): PodName | undefined {
     const podName = fields.podName;
     if (podName === undefined) return this.knownPod(fields);
     if (fields.sandboxId !== undefined) this.remember(fields.sandboxId, podName, fields);

@@ -13,6 +13,9 @@ export interface LostLine {
   readonly lost: number;
 }
 
+/** A header of the calls stream: whether the flight recorder keeps calls ("on"/"off"), so a reader asking for the past knows why it got none. */
+export const RECORDER_HEADER = 'criscope-flight-recorder';
+
 /** Lines are gathered this long and written together: one write a batch instead of one a call. */
 const BATCH_MILLISECONDS = 20;
 
