@@ -203,7 +203,7 @@ export class AdminServer {
       else response.end();
     };
     if (query.sinceMs === undefined) return finish();
-    writeHeld(response, this.sources.recorder.heldNow(), entryMatcher(query.filter), new Date(query.sinceMs).toISOString(), finish);
+    writeHeld(response, this.sources.recorder.heldNow(query.sinceMs), entryMatcher(query.filter), finish);
   }
 
   /** The pod's calls the recorder holds, in the order they were made, its calls in flight now, and the size of the images it pulled. */
@@ -231,13 +231,13 @@ export class AdminServer {
  * waiting whenever the reader's socket is full: a large reading never holds
  * up relaying, nor fills memory for a reader that does not read.
  */
-function writeHeld(response: ServerResponse, entries: readonly CallEntry[], matches: (entry: CallEntry) => boolean, since: string, done: () => void): void {
+function writeHeld(response: ServerResponse, entries: readonly CallEntry[], matches: (entry: CallEntry) => boolean, done: () => void): void {
   let index = 0;
   const step = (): void => {
     if (response.destroyed) return;
     for (let looked = 0; index < entries.length && looked < DUMP_BATCH; looked++) {
       const entry = entries[index++];
-      if (entry.time < since || !matches(entry)) continue;
+      if (!matches(entry)) continue;
       if (!response.write(`${JSON.stringify(entry)}\n`)) {
         response.once('drain', step);
         return;

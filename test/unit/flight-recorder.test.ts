@@ -94,10 +94,12 @@ describe('the flight recorder', () => {
     const sink = new LaggingSink();
     const { subscriber } = recorder.subscribe({ methods: ['Version'] }, sink);
     recorder.onCall(record('Version', 1));
-    recorder.onCall(record('ListContainers', 2));
+    recorder.onCall(record('ListContainers', 1000));
     subscriber.flush();
     assert.equal(recorder.heldCalls, 2);
-    assert.deepEqual(recorder.heldNow().map((held) => held.method), ['Version', 'ListContainers']);
+    const held = recorder.heldNow();
+    assert.deepEqual(held.map((call) => call.method), ['Version', 'ListContainers']);
+    assert.deepEqual(recorder.heldNow(Date.parse(held[1].time)).map((call) => call.method), ['ListContainers'], 'only the calls that started from then on');
     assert.equal(sink.lines.length, 1);
     const streamed = JSON.parse(sink.lines[0]) as CallEntry;
     assert.equal(streamed.v, 1);

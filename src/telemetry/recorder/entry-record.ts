@@ -136,6 +136,11 @@ class StringReader {
   }
 }
 
+/** When a kept record's call started, in epoch ms: read without making its entry. */
+export function startedAtMs(record: Buffer): number {
+  return record.readDoubleLE(TIME);
+}
+
 /** The entry a kept record stands for: the same as the recorder would have streamed when the call ended. */
 export function readCall(record: Buffer): CallEntry {
   const presence = record[PRESENCE];
@@ -159,7 +164,7 @@ export function readCall(record: Buffer): CallEntry {
   const traceId = strings.next();
   return {
     v: CALL_ENTRY_VERSION,
-    time: new Date(record.readDoubleLE(TIME)).toISOString(),
+    time: new Date(startedAtMs(record)).toISOString(),
     service,
     method,
     status: entryStatus(code, (presence & Has.GrpcStatus) !== 0, resetCode),

@@ -1,7 +1,7 @@
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { CallsInFlight } from '../call-in-flight.js';
 import { callEntry, callEntryFacts, type CallEntry } from './call-entry.js';
-import { keepCall, readCall } from './entry-record.js';
+import { keepCall, readCall, startedAtMs } from './entry-record.js';
 import { entryMatcher, type EntryFilter } from './entry-filter.js';
 import { FlightRing } from './flight-ring.js';
 import { inFlightEntry, type InFlightEntry } from './in-flight-entry.js';
@@ -78,10 +78,11 @@ export class FlightRecorder implements CallObserver {
     for (const subscriber of this.subscribers) subscriber.offer(entry, line);
   }
 
-  /** The calls held now, oldest first: a copy, which later calls do not change. */
-  heldNow(): CallEntry[] {
+  /** The calls held now that started at `sinceMs` (epoch ms) or later, oldest first: a copy, which later calls do not change. */
+  heldNow(sinceMs = -Infinity): CallEntry[] {
     const entries: CallEntry[] = [];
-    for (const record of this.ring) entries.push(readCall(record));
+    // Only the calls asked for are made into entries: the start time is read from the record first.
+    for (const record of this.ring) if (startedAtMs(record) >= sinceMs) entries.push(readCall(record));
     return entries;
   }
 

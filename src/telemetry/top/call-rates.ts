@@ -32,12 +32,12 @@ interface Followed {
 export class CallRates implements CallObserver {
   private readonly byPath: ReadonlyMap<string, Followed>;
   private readonly other: Followed = { path: undefined, ...OTHER_PATHS, window: new MethodWindow() };
-  /** Rates are per second since then, until a whole window has passed. */
-  private readonly sinceSecond: number;
+  /** Rates are per second since then (performance.now() ms), until a whole window has passed. */
+  private readonly sinceTick: number;
 
   constructor(table: MethodTable, nowTick = performance.now()) {
     this.byPath = new Map([...table.methods].map((method: CriMethod) => [method.path, { path: method.path, service: method.service, method: method.name, window: new MethodWindow() }]));
-    this.sinceSecond = Math.floor(nowTick / 1000);
+    this.sinceTick = nowTick;
   }
 
   onCall(record: CallRecord): void {
@@ -47,7 +47,6 @@ export class CallRates implements CallObserver {
 
   /** Every method, and the other paths, summed up to now (performance.now() ms). */
   summaries(nowTick = performance.now()): MethodRates[] {
-    const nowSecond = Math.floor(nowTick / 1000);
-    return [...this.byPath.values(), this.other].map(({ path, service, method, window }) => ({ path, service, method, ...window.summary(nowSecond, this.sinceSecond) }));
+    return [...this.byPath.values(), this.other].map(({ path, service, method, window }) => ({ path, service, method, ...window.summary(nowTick / 1000, this.sinceTick / 1000) }));
   }
 }

@@ -55,8 +55,12 @@ export class MethodWindow {
     this.bins[slot * BIN_COUNT + durationBin(durationMs)]++;
   }
 
-  /** The calls of the WINDOW_SECONDS up to and including `nowSecond`, counted since `sinceSecond`. */
-  summary(nowSecond: number, sinceSecond: number): WindowSummary {
+  /**
+   * The calls of the WINDOW_SECONDS up to and including the current one, at
+   * `now` (seconds of the same clock as add()'s, with their fraction), counted since `since`.
+   */
+  summary(now: number, since: number): WindowSummary {
+    const nowSecond = Math.floor(now);
     const histogram = new Array<number>(BIN_COUNT).fill(0);
     let calls = 0;
     let errors = 0;
@@ -67,10 +71,14 @@ export class MethodWindow {
       errors += this.errors[slot];
       for (let bin = 0; bin < BIN_COUNT; bin++) histogram[bin] += this.bins[slot * BIN_COUNT + bin];
     }
-    const seconds = Math.max(1, Math.min(WINDOW_SECONDS, nowSecond - sinceSecond + 1));
+    // The current second has only partly passed: rates are over the time the counted slots cover, to the fraction.
+    const seconds = Math.max(MIN_SECONDS, now - Math.max(nowSecond - WINDOW_SECONDS + 1, since));
     return { calls, errors, seconds, p50Ms: quantile(histogram, calls, 0.5), p99Ms: quantile(histogram, calls, 0.99) };
   }
 }
+
+/** A floor for the time rates are over, so a reading right at the start gives no absurd rate. */
+const MIN_SECONDS = 0.001;
 
 /** The duration below which a share `q` of the calls fall, as its bin's middle. */
 function quantile(histogram: readonly number[], total: number, q: number): number | undefined {
