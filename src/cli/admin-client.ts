@@ -1,5 +1,4 @@
 import { request } from 'node:http';
-import { createInterface } from 'node:readline';
 import { CriscopeError } from '../errors.js';
 import type { CallEntry } from '../telemetry/recorder/call-entry.js';
 import { RECORDER_HEADER, type LostLine } from '../telemetry/recorder/subscriber.js';
@@ -9,10 +8,10 @@ export class AdminSocketError extends CriscopeError {
   override readonly name = 'AdminSocketError';
 }
 
-/** What a reader of /v1/calls hears: each call, and how many it lost while it lagged. */
+/** What a reader of /v1/calls hears: each call, and how many it lost while it lagged, each with its line as criscope sent it. */
 export interface CallsReader {
-  onCall(entry: CallEntry): void;
-  onLost(count: number): void;
+  onCall(entry: CallEntry, line: string): void;
+  onLost(count: number, line: string): void;
   /** criscope keeps no calls (its flight recorder is off): the past it was asked for is not there. */
   onRecorderOff(): void;
 }
@@ -45,21 +44,31 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         if (signal?.aborted === true) resolve();
         else reject(new AdminSocketError(`the stream from ${socketPath} was cut: criscope stopped or restarted`, { cause: error }));
       });
-      const lines = createInterface({ input: response, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        if (line === '') return;
+      const readLine = (line: string): boolean => {
+        if (line === '') return true;
         let parsed: CallEntry | LostLine;
         try {
           parsed = JSON.parse(line) as CallEntry | LostLine;
         } catch (error) {
           response.destroy();
           reject(new AdminSocketError(`${socketPath} does not speak criscope's admin API (a line that is not JSON)`, { cause: error }));
-          return;
+          return false;
         }
-        if ('lost' in parsed) reader.onLost(parsed.lost);
-        else reader.onCall(parsed);
+        if ('lost' in parsed) reader.onLost(parsed.lost, line);
+        else reader.onCall(parsed, line);
+        return true;
+      };
+      // criscope writes its lines in batches; a batch is split here, without an event per line.
+      let partial = '';
+      response.setEncoding('utf8');
+      response.on('data', (text: string) => {
+        const lines = (partial + text).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (!readLine(line)) return;
       });
-      lines.on('close', () => resolve());
+      response.on('end', () => {
+        if (readLine(partial)) resolve();
+      });
     });
     call.on('error', (error: NodeJS.ErrnoException) => {
       if (error.name === 'AbortError') resolve();

@@ -54,16 +54,25 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onInterrupt);
   const stopWatching = whenReaderGone(out, onInterrupt);
+  // The lines of one read from criscope go out in one write: a write to a pipe or terminal is a system call.
+  let unwritten = '';
+  const flush = (): void => {
+    const text = unwritten;
+    unwritten = '';
+    if (text !== '' && !stop.signal.aborted) out.write(text);
+  };
   const print = (text: string): void => {
-    if (!stop.signal.aborted) out.write(text);
+    if (unwritten === '') setImmediate(flush);
+    unwritten += text;
   };
   try {
     await readCalls(
       socketPath,
       tailQuery(options, Date.now()),
       {
-        onCall: (entry) => print(options.json ? `${JSON.stringify(entry)}\n` : `${callLine(entry, paint)}\n`),
-        onLost: (count) => print(options.json ? `${JSON.stringify({ v: 1, lost: count })}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
+        // --json passes criscope's lines on as they are: they are the documented shape.
+        onCall: (entry, line) => print(options.json ? `${line}\n` : `${callLine(entry, paint)}\n`),
+        onLost: (count, line) => print(options.json ? `${line}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
         onRecorderOff: () => {
           if (options.sinceMs !== undefined || !options.follow) warnings.write(RECORDER_OFF_WARNING);
         },
@@ -71,6 +80,7 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
       stop.signal,
     );
   } finally {
+    flush();
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     stopWatching();

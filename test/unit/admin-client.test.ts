@@ -1,0 +1,82 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { AdminSocketError, readCalls } from '../../src/cli/admin-client.js';
+import { tail, type TailOptions } from '../../src/cli/tail.js';
+import type { CallEntry } from '../../src/telemetry/recorder/call-entry.js';
+
+const FOLLOW_NOTHING: TailOptions = { pods: [], namespaces: [], methods: [], errors: false, denied: false, slowerThanMs: undefined, service: undefined, json: true, sinceMs: undefined, follow: false };
+
+/** An admin socket whose /v1/calls answer is written by `answer`, in the pieces it chooses. */
+async function callsServer(answer: (response: ServerResponse) => Promise<void> | void): Promise<{ socketPath: string; server: Server }> {
+  const socketPath = join(mkdtempSync(join(tmpdir(), 'criscope-admin-client-')), 'admin.sock');
+  const server = createServer((_, response) => {
+    response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    void answer(response);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return { socketPath, server };
+}
+
+const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('reading the calls stream', () => {
+  const servers: Server[] = [];
+  after(() => {
+    for (const server of servers) server.close();
+  });
+
+  const entryLine = (method: string, pod: string): string => JSON.stringify({ v: 1, method, podNamespace: 'default', podName: pod }) + '\n';
+  const first = entryLine('RunPodSandbox', 'café');
+  const lost = '{"v":1,"lost":3}\n';
+  const second = entryLine('CreateContainer', 'web');
+  // Cut inside the two bytes of "é", and inside the lost line.
+  const bytes = Buffer.from(first + lost + second);
+  const cutInCharacter = Buffer.from(first).indexOf(Buffer.from('é')) + 1;
+  const cutInLost = Buffer.byteLength(first) + 5;
+
+  it('reads lines cut anywhere by the socket, a character’s bytes included, and the last without its newline', async () => {
+    const { socketPath, server } = await callsServer(async (response) => {
+      response.write(bytes.subarray(0, cutInCharacter));
+      await pause();
+      response.write(bytes.subarray(cutInCharacter, cutInLost));
+      await pause();
+      response.end(bytes.subarray(cutInLost, bytes.length - 1));
+    });
+    servers.push(server);
+    const heard: string[] = [];
+    await readCalls(socketPath, new URLSearchParams(), {
+      onCall: (entry: CallEntry, line) => heard.push(`call ${entry.method} ${entry.podName ?? ''} ${line}`),
+      onLost: (count, line) => heard.push(`lost ${count} ${line}`),
+      onRecorderOff: () => heard.push('off'),
+    });
+    assert.deepEqual(heard, [`call RunPodSandbox café ${first.trim()}`, `lost 3 ${lost.trim()}`, `call CreateContainer web ${second.trim()}`]);
+  });
+
+  it('tail --json prints criscope’s lines as they came', async () => {
+    const { socketPath, server } = await callsServer(async (response) => {
+      response.write(bytes.subarray(0, cutInLost));
+      await pause();
+      response.end(bytes.subarray(cutInLost));
+    });
+    servers.push(server);
+    const printed = new PassThrough();
+    await tail(socketPath, FOLLOW_NOTHING, printed as unknown as NodeJS.WriteStream, new PassThrough());
+    assert.equal(String(printed.read()), first + lost + second);
+  });
+
+  it('refuses a stream with a line that is not JSON, and says so', async () => {
+    const { socketPath, server } = await callsServer((response) => {
+      response.end(first + 'not json\n' + second);
+    });
+    servers.push(server);
+    const heard: string[] = [];
+    const reading = readCalls(socketPath, new URLSearchParams(), { onCall: (entry) => heard.push(entry.method), onLost: () => undefined, onRecorderOff: () => undefined });
+    await assert.rejects(reading, (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not JSON\)/.test(error.message));
+    assert.deepEqual(heard, ['RunPodSandbox'], 'the calls before it were read, none after it');
+  });
+});
