@@ -150,8 +150,8 @@ export function describeSettings(config: BenchConfig): string {
   ].join(", ");
 }
 
-/** The NODE_OPTIONS the systemd unit sets (`Environment="NODE_OPTIONS=…"`, quoted or not), or "" when it sets none. */
+/** The NODE_OPTIONS the systemd unit sets (`Environment=NODE_OPTIONS=…`), or "" when it sets none. */
 function unitNodeOptions(unitPath: string): string {
-  const line = /^Environment=("?)NODE_OPTIONS=(.*)\1$/m.exec(readFileSync(unitPath, "utf8"));
-  return line === null ? "" : line[2].trim();
+  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(unitPath, "utf8"));
+  return line === null ? "" : line[1].trim();
 }
