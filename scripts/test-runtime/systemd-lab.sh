@@ -165,8 +165,10 @@ cmd_up() {
   [ -n "$cgroups" ] && keep_unit=(--keep-unit)
   local i state="" leader="" attempt
   # A boot that dies at once (systemd-nspawn exiting with nothing in its log) was seen once in
-  # five full test runs on these machines; a second try from a clean cgroup booted.
-  for attempt in 1 2; do
+  # five full test runs on these machines (a second try from a clean cgroup booted), and once
+  # twice in a row (a rerun minutes later booted): so three tries, with a pause between.
+  for attempt in 1 2 3; do
+    [ "$attempt" = 1 ] || sleep 2
     remove_cgroups
     : >"$LAB_LOG"
     # shellcheck disable=SC2016  # $d and $$ are the child shell's
@@ -188,8 +190,8 @@ cmd_up() {
     done
     [ "$exited" = 0 ] && break
     tail -n 30 "$LAB_LOG" >&2
-    [ "$attempt" = 2 ] && die "systemd-nspawn exited during boot (log: $LAB_LOG)"
-    warn "systemd-nspawn exited during boot; trying once more"
+    [ "$attempt" = 3 ] && die "systemd-nspawn exited during boot, three times (log: $LAB_LOG)"
+    warn "systemd-nspawn exited during boot; trying again"
   done
   case "$state" in
     running) ;;
