@@ -11,7 +11,11 @@ import type { CallEntry } from '../../src/telemetry/recorder/call-entry.js';
 
 const FOLLOW_NOTHING: TailOptions = { pods: [], namespaces: [], methods: [], errors: false, denied: false, slowerThanMs: undefined, service: undefined, json: true, sinceMs: undefined, follow: false };
 
-/** An admin socket whose /v1/calls answer is written by `answer`, in the pieces it chooses. */
+/**
+ * An admin socket whose /v1/calls answer is written by `answer`, in the pieces it chooses.
+ * A stand-in for criscope's AdminServer (admin-server.test.ts runs the real one): only here
+ * can a test choose where the socket cuts a line, or send a line that is not JSON.
+ */
 async function callsServer(answer: (response: ServerResponse) => Promise<void> | void): Promise<{ socketPath: string; server: Server }> {
   const socketPath = join(mkdtempSync(join(tmpdir(), 'criscope-admin-client-')), 'admin.sock');
   const server = createServer((_, response) => {
