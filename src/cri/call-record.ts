@@ -1,20 +1,16 @@
 import { DecodeError } from '../errors.js';
-import { NOTHING_DECODED, decodeCall, type DecodedCall, type WireMessage } from './decode-call.js';
+import { NOTHING_DECODED, decodeCall, type DecodedCall, type KeptMessage } from './decode-call.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
 import type { PolicyDecision } from './policy-decision.js';
 import { GrpcStatus, grpcStatusOfReset, Http2ErrorCode } from '../wire-codes.js';
 
 /** The two directions of a call, as the relay saw them. */
-export interface CallTraffic {
+export interface CallTraffic extends KeptMessage {
   readonly messages: number;
   readonly payloadBytes: number;
-  /** The first message, kept when the method table wants to decode it. */
-  readonly first: WireMessage | undefined;
   /** Why a first message that was wanted is not kept: larger than maxMessageBytes, or over the connection's keep budget. */
   readonly notKept?: 'too large' | 'over budget';
-  /** The grpc-encoding header of this direction. */
-  readonly encoding: string | undefined;
 }
 
 /**
@@ -133,7 +129,7 @@ function reachedDeadline(facts: CallFacts): boolean {
 function decodeFacts(facts: CallFacts): DecodedCall {
   const { method, request, response } = facts;
   if (method === undefined) return NOTHING_DECODED;
-  const decoded = decodeCall(method, request.first, request.encoding, response.first, response.encoding, facts.maxDecodedBytes);
+  const decoded = decodeCall(method, request, response, facts.maxDecodedBytes);
   // A message the record wanted but the connection's keep budget left out is a decode failure like any other: counted, and logged with why.
   if (decoded.error !== undefined) return decoded;
   if (method.keepsRequest && request.notKept === 'over budget') return { ...decoded, error: new DecodeError(method.path, 'request', OVER_BUDGET) };

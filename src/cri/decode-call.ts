@@ -2,15 +2,12 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { DecodeError } from '../errors.js';
 import type { CriIdentity } from './method-specs.js';
 import type { CriMethod } from './method-table.js';
-import { countFieldOccurrences } from './wire.js';
+import { countFieldOccurrences, type FieldCounter } from './wire.js';
 
 /** A gRPC message as it crossed the wire (the frame's payload, possibly compressed). */
 export interface WireMessage {
   readonly compressed: boolean;
-  /** The payload in one buffer. */
   readonly payload: Buffer;
-  /** The payload in the pieces it arrived in, for readers that need no single buffer. */
-  readonly pieces: readonly Buffer[];
 }
 
 export interface DecodedCall {
@@ -37,39 +34,49 @@ export function decompressed(message: WireMessage, encoding: string | undefined,
   }
 }
 
+/** One direction of a call as the relay kept it for decoding. */
+export interface KeptMessage {
+  /** The first message, when the method table wants it decoded. */
+  readonly first: WireMessage | undefined;
+  /** The direction's grpc-encoding header. */
+  readonly encoding: string | undefined;
+  /** A list response's items, counted as they went by uncompressed: the message is then not kept. */
+  readonly itemsCounted?: FieldCounter | undefined;
+}
+
 /**
- * Reads the identity a call carries from its kept request and first response.
- * Only the fields the method table names are decoded.
+ * Reads the identity a call carries from its kept request and first response,
+ * and the items of a list response. Only the fields the method table names
+ * are decoded.
  */
-export function decodeCall(
-  method: CriMethod,
-  request: WireMessage | undefined,
-  requestEncoding: string | undefined,
-  response: WireMessage | undefined,
-  responseEncoding: string | undefined,
-  maxDecompressedBytes: number,
-): DecodedCall {
-  const readsRequest = request !== undefined && method.requestIdentity !== undefined;
-  const readsResponse = response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined);
-  if (!readsRequest && !readsResponse) return NOTHING_DECODED;
+export function decodeCall(method: CriMethod, request: KeptMessage | undefined, response: KeptMessage | undefined, maxDecompressedBytes: number): DecodedCall {
+  const requestMessage = request?.first;
+  const responseMessage = response?.first;
+  const itemsCounted = response?.itemsCounted;
+  const readsRequest = requestMessage !== undefined && method.requestIdentity !== undefined;
+  const readsIdentity = responseMessage !== undefined && method.responseIdentity !== undefined;
+  const readsItems = method.responseItemsField !== undefined && (responseMessage !== undefined || itemsCounted !== undefined);
+  if (!readsRequest && !readsIdentity && !readsItems) return NOTHING_DECODED;
   // One object for both directions: merging two with a spread cost more than decoding them.
   const identity: CriIdentity = {};
   let responseItems: number | undefined;
   let error: DecodeError | undefined;
-  if (request !== undefined && method.requestIdentity !== undefined) {
+  if (readsRequest) {
     try {
-      method.requestIdentity.readInto(decompressed(request, requestEncoding, maxDecompressedBytes), identity);
+      method.requestIdentity?.readInto(decompressed(requestMessage, request?.encoding, maxDecompressedBytes), identity);
     } catch (cause) {
       error = new DecodeError(method.path, 'request', (cause as Error).message, { cause });
     }
   }
-  if (response !== undefined && (method.responseIdentity !== undefined || method.responseItemsField !== undefined)) {
+  if (readsIdentity || readsItems) {
     try {
       // The response's fields win over the request's, as they did when the two were merged.
-      if (method.responseIdentity !== undefined) method.responseIdentity.readInto(decompressed(response, responseEncoding, maxDecompressedBytes), identity);
-      if (method.responseItemsField !== undefined) {
-        const pieces = response.compressed ? [decompressed(response, responseEncoding, maxDecompressedBytes)] : response.pieces;
-        responseItems = countFieldOccurrences(pieces, method.responseItemsField);
+      if (readsIdentity) method.responseIdentity?.readInto(decompressed(responseMessage, response?.encoding, maxDecompressedBytes), identity);
+      if (readsItems && method.responseItemsField !== undefined) {
+        responseItems =
+          itemsCounted !== undefined
+            ? itemsCounted.total()
+            : countFieldOccurrences([decompressed(responseMessage as WireMessage, response?.encoding, maxDecompressedBytes)], method.responseItemsField);
       }
     } catch (cause) {
       error ??= new DecodeError(method.path, 'response', (cause as Error).message, { cause });

@@ -22,7 +22,7 @@ export interface CriMethod {
   readonly responseItemsField: number | undefined;
   /** Whether the relay should keep the request message for the record to decode. */
   readonly keepsRequest: boolean;
-  /** Whether the relay should keep the (only) response message for the record to decode. */
+  /** Whether the relay should keep the (only) response message for the record to decode; a list's only when it comes compressed, else its items are counted as they pass. */
   readonly keepsResponse: boolean;
   /** kubelet's operation_type label for this call ("run_podsandbox"). */
   readonly operationType: string;

@@ -75,7 +75,7 @@ export class TrackedCall implements CallInFlight {
     this.keep = keep;
     this.judgedAs = context.gate.inForce ? context.table.judgedAs(path) : undefined;
     this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0, budget);
-    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget);
+    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget, method?.responseItemsField);
   }
 
   /** Gives what this call keeps back to the connection's budget: it gets no more bytes. */
@@ -104,7 +104,7 @@ export class TrackedCall implements CallInFlight {
   requestIdentity(): CriIdentity | undefined {
     const { method, requestScanner } = this;
     if (method === undefined || requestScanner.first === undefined) return undefined;
-    const decoded = decodeCall(method, requestScanner.first, this.requestEncoding, undefined, undefined, this.keep);
+    const decoded = decodeCall(method, { first: requestScanner.first, encoding: this.requestEncoding }, undefined, this.keep);
     return decoded.error === undefined ? decoded.identity : undefined;
   }
 
@@ -131,7 +131,7 @@ export class TrackedCall implements CallInFlight {
 }
 
 function traffic(scanner: GrpcMessageScanner, encoding: string | undefined): CallTraffic {
-  return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, notKept: scanner.notKept, encoding };
+  return { messages: scanner.messages, payloadBytes: scanner.payloadBytes, first: scanner.first, itemsCounted: scanner.firstCounted, notKept: scanner.notKept, encoding };
 }
 
 /** The index of the first field called `name` in a decoded header list ([name, value, …]), or -1. */

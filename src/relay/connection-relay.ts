@@ -240,6 +240,7 @@ export class ConnectionRelay {
       onConnected: () => this.context.reachability.connected(this.context.endpoint),
       onData: (chunk) => this.state === 'closed' || this.parts.toClient.push(chunk),
       onDrain: () => this.client.resume(),
+      caughtUp: () => this.client.writableLength === 0,
       onClosed: this.onUpstreamClose,
     });
     this.parts.toRuntime.setSink(this.upstream);

@@ -1,33 +1,16 @@
+import type { WireMessage } from '../cri/decode-call.js';
+import { FieldCounter } from '../cri/wire.js';
 import type { KeepBudget } from './keep-budget.js';
 
 /**
  * Follows the gRPC length-prefixed framing of one direction of a call as its bytes
- * go by, in whatever chunks HTTP/2 delivers them. It never copies bytes it is not
- * asked to keep: it counts messages and payload bytes, and keeps only the first
- * message when the call's record will want to decode it, and the connection's
- * keep budget has room for it.
+ * go by, in whatever chunks HTTP/2 delivers them. It counts messages and payload
+ * bytes, and copies only the first message when the call's record will want to
+ * decode it and the connection's keep budget has room for it. Its chunks are
+ * borrowed: the relay reuses their memory once they have been passed on.
  */
 
 const PREFIX_LENGTH = 5;
-const SMALL_PIECE = 4096;
-
-/** One kept message: the chunks it arrived in, joined only if someone reads it. */
-export class GrpcMessage {
-  constructor(
-    /** The frame's compressed flag: the payload is in the call's grpc-encoding. */
-    readonly compressed: boolean,
-    private parts: Buffer[],
-  ) {}
-
-  get payload(): Buffer {
-    if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts)];
-    return this.parts[0];
-  }
-
-  get pieces(): readonly Buffer[] {
-    return this.parts;
-  }
-}
 
 /** Why a first message that was asked for is not kept. */
 export type NotKept = 'too large' | 'over budget';
@@ -36,7 +19,9 @@ export class GrpcMessageScanner {
   messages = 0;
   payloadBytes = 0;
   /** The first message, when asked for, no larger than the limit, and within the budget. */
-  first: GrpcMessage | undefined;
+  first: WireMessage | undefined;
+  /** The first message's count of `countField`, once it has gone by uncompressed. */
+  firstCounted: FieldCounter | undefined;
   /** Set when the first message was asked for but is not kept: over the limit, or over the connection's budget. */
   notKept: NotKept | undefined;
 
@@ -45,7 +30,9 @@ export class GrpcMessageScanner {
   private prefixFill = 0;
   private keeping = false;
   private keptCompressed = false;
-  private keptParts: Buffer[] | undefined;
+  private kept: Buffer | undefined;
+  private keptFill = 0;
+  private counting: FieldCounter | undefined;
   /** What this scanner took from the budget, until it gives it back. */
   private takenBytes = 0;
 
@@ -56,11 +43,15 @@ export class GrpcMessageScanner {
 
   /**
    * `keepFirstUpTo` is the largest first message to keep; 0 keeps nothing.
-   * Without a budget, any message up to that size is kept.
+   * Without a budget, any message up to that size is kept. `countField` is a
+   * top-level field whose occurrences in the first message are counted as it
+   * goes by (a list response's items): that message is then not kept, unless
+   * it comes compressed, to be counted once decompressed.
    */
   constructor(
     private readonly keepFirstUpTo: number,
     private readonly budget?: KeepBudget,
+    private readonly countField?: number,
   ) {}
 
   /**
@@ -70,7 +61,8 @@ export class GrpcMessageScanner {
    */
   release(): void {
     this.keeping = false;
-    this.keptParts = undefined;
+    this.kept = undefined;
+    this.counting = undefined;
     const bytes = this.takenBytes;
     this.takenBytes = 0;
     if (bytes > 0) this.budget?.give(bytes);
@@ -82,7 +74,8 @@ export class GrpcMessageScanner {
     while (offset < end) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, end - offset);
-        if (this.keeping) this.keep(chunk.subarray(offset, offset + take));
+        if (this.keeping) this.keptFill += chunk.copy(this.kept as Buffer, this.keptFill, offset, offset + take);
+        else if (this.counting !== undefined) this.counting.push(chunk.subarray(offset, offset + take));
         offset += take;
         this.remaining -= take;
         if (this.remaining === 0) this.finishMessage();
@@ -105,9 +98,21 @@ export class GrpcMessageScanner {
     this.messages++;
     this.payloadBytes += length;
     this.remaining = length;
-    this.keeping = this.messages === 1 && this.keepFirstUpTo > 0 && this.mayKeep(length);
-    this.keptCompressed = compressed;
+    if (this.messages === 1) this.startFirst(compressed, length);
     if (length === 0) this.finishMessage();
+  }
+
+  private startFirst(compressed: boolean, length: number): void {
+    if (this.countField !== undefined && !compressed) {
+      this.counting = new FieldCounter(this.countField);
+      return;
+    }
+    this.keeping = this.keepFirstUpTo > 0 && this.mayKeep(length);
+    if (this.keeping) {
+      this.keptCompressed = compressed;
+      this.kept = Buffer.allocUnsafe(length);
+      this.keptFill = 0;
+    }
   }
 
   /** Whether a first message of `length` bytes may be kept: taken from the budget when it is. */
@@ -124,15 +129,14 @@ export class GrpcMessageScanner {
     return true;
   }
 
-  /** A small piece is copied so the call does not hold on to the whole socket chunk it came in. */
-  private keep(piece: Buffer): void {
-    (this.keptParts ??= []).push(piece.length <= SMALL_PIECE ? Buffer.from(piece) : piece);
-  }
-
   private finishMessage(): void {
+    if (this.counting !== undefined) {
+      this.firstCounted = this.counting;
+      this.counting = undefined;
+    }
     if (!this.keeping) return;
-    this.first = new GrpcMessage(this.keptCompressed, this.keptParts ?? []);
+    this.first = { compressed: this.keptCompressed, payload: this.kept as Buffer };
     this.keeping = false;
-    this.keptParts = undefined;
+    this.kept = undefined;
   }
 }

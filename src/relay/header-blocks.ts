@@ -68,15 +68,18 @@ export class HeaderBlockReader {
       this.fail(`a header block over ${MAX_HEADER_BLOCK_BYTES} bytes or ${MAX_HEADER_BLOCK_FRAMES} frames`);
       return undefined;
     }
+    const ends = (flags & Flag.END_HEADERS) !== 0;
+    const fragment = framePayload(frame, type, flags);
     this.open = {
       streamId,
       endStream: (flags & Flag.END_STREAM) !== 0,
       promise: type === FrameType.PUSH_PROMISE,
-      fragments: [framePayload(frame, type, flags)],
+      // A block that goes on in later frames keeps a copy: the frame's memory is the reader's only while it reads it.
+      fragments: [ends ? fragment : Buffer.from(fragment)],
       size: frame.length,
       frames: 1,
     };
-    return (flags & Flag.END_HEADERS) !== 0 ? this.end() : undefined;
+    return ends ? this.end() : undefined;
   }
 
   /** A CONTINUATION frame: the block it ends, if it ends one. */
@@ -90,7 +93,7 @@ export class HeaderBlockReader {
       return undefined;
     }
     const fragment = framePayload(frame, FrameType.CONTINUATION, flags);
-    // A copy, so the block does not hold on to the whole socket chunk each fragment came in.
+    // A copy: the frame's memory is the reader's only while it reads it.
     if (fragment.length > 0) block.fragments.push(Buffer.from(fragment));
     return (flags & Flag.END_HEADERS) !== 0 ? this.end() : undefined;
   }

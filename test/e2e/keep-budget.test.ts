@@ -15,6 +15,7 @@ import { data, headers, settings, SETTINGS_ACK, uint32, windowUpdate } from '../
 import { waitFor } from '../support/wait.js';
 
 const LIST_CONTAINERS = '/runtime.v1.RuntimeService/ListContainers';
+const POD_SANDBOX_STATUS = '/runtime.v1.RuntimeService/PodSandboxStatus';
 const CREATE_CONTAINER = '/runtime.v1.RuntimeService/CreateContainer';
 const RESOURCE_EXHAUSTED = 8;
 /** The smallest message limit criscope accepts, and a connection budget of two such messages. */
@@ -34,11 +35,16 @@ function listAnswer(count: number): Buffer {
   return encode('ListContainers', 'responseType', { containers: Array.from({ length: count }, (_, index) => ({ id: `${index}-`.padEnd(1024, 'x') })) });
 }
 
-/** A ListContainersResponse of exactly `bytes` bytes: one container with a long id. */
-function listAnswerOfSize(bytes: number): Buffer {
-  const withId = (length: number): Buffer => encode('ListContainers', 'responseType', { containers: [{ id: 'x'.repeat(length) }] });
-  const guess = withId(bytes - 16);
-  const answer = withId(bytes - 16 + (bytes - guess.length));
+const BIG_POD = { name: 'big-pod', namespace: 'budget', uid: 'big-pod-uid', attempt: 0 };
+
+/**
+ * A PodSandboxStatusResponse of exactly `bytes` bytes, padded in its info map:
+ * criscope keeps such an answer whole, to read the pod it names.
+ */
+function statusAnswerOfSize(bytes: number): Buffer {
+  const withInfo = (length: number): Buffer => encode('PodSandboxStatus', 'responseType', { status: { id: 'sandbox', metadata: BIG_POD }, info: { padding: 'x'.repeat(length) } });
+  const guess = withInfo(bytes - 64);
+  const answer = withInfo(bytes - 64 + (bytes - guess.length));
   assert.equal(answer.length, bytes);
   return answer;
 }
@@ -54,12 +60,13 @@ const CREATE_REQUEST = grpcFrame(
 
 const pathOf = (request: EchoRequest): string | undefined => request.rawHeaders[request.rawHeaders.indexOf(':path') + 1];
 
-/** The echo peer answers ListContainers with `listAnswer` and CreateContainer as a runtime would. */
-function answerWith(fixture: EchoFixture, listAnswerBody: Buffer): void {
-  fixture.echo.answer = (request) => ({
-    trailers: { 'grpc-status': '0' },
-    body: grpcFrame(pathOf(request) === LIST_CONTAINERS ? listAnswerBody : encode('CreateContainer', 'responseType', { container_id: 'created-by-the-echo-peer' })),
-  });
+/** The echo peer answers ListContainers and PodSandboxStatus with the bodies given, and CreateContainer as a runtime would. */
+function answerWith(fixture: EchoFixture, bodies: { readonly list?: Buffer; readonly status?: Buffer }): void {
+  fixture.echo.answer = (request) => {
+    const path = pathOf(request);
+    const body = path === LIST_CONTAINERS ? bodies.list : path === POD_SANDBOX_STATUS ? bodies.status : undefined;
+    return { trailers: { 'grpc-status': '0' }, body: grpcFrame(body ?? encode('CreateContainer', 'responseType', { container_id: 'created-by-the-echo-peer' })) };
+  };
 }
 
 /**
@@ -138,13 +145,13 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
 
   it('relays every one of several large answers in flight at once, and records the one past the budget as not decoded', async () => {
     // 3 MiB each: two fit the 8 MiB budget together, the third does not.
-    const answer = listAnswer(3000);
-    answerWith(fixture, answer);
+    const answer = statusAnswerOfSize(3 * MIB);
+    answerWith(fixture, { status: answer });
     const failuresBefore = await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' });
     const client = await BudgetClient.open(fixture.criscope.socketPath);
     try {
       const streams = [1, 3, 5];
-      for (const streamId of streams) client.call(streamId, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
+      for (const streamId of streams) client.call(streamId, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
       // Every answer's prefix has passed criscope before any answer can end.
       await client.answersStarted(streams);
       client.grant(streams);
@@ -153,24 +160,47 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
       client.close();
     }
     await waitFor(async () => (await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' })) === failuresBefore + 1, 'one decode failure counted');
-    await waitFor(() => logged(fixture, 'call', 'ListContainers').length === 2, 'two calls logged as decoded', WAIT_MS);
+    await waitFor(() => logged(fixture, 'call', 'PodSandboxStatus').length === 2, 'two calls logged as decoded', WAIT_MS);
+    assert.deepEqual(
+      logged(fixture, 'call', 'PodSandboxStatus').map((line) => line['podName']),
+      [BIG_POD.name, BIG_POD.name],
+    );
+    const notDecoded = logged(fixture, 'call not decoded', 'PodSandboxStatus');
+    assert.equal(notDecoded.length, 1);
+    assert.match((notDecoded[0]['err'] as { message: string }).message, /cannot decode response of \/runtime\.v1\.RuntimeService\/PodSandboxStatus: not kept for decoding: the connection's kept-bytes limit \(maxKeptBytesPerConnection\) was reached/);
+    assert.equal(notDecoded[0]['code'], 'OK');
+  });
+
+  it('counts the items of list answers as they pass, keeping none: past the budget and past maxMessageBytes', async () => {
+    // 5 MiB each, three in flight at once: more than maxMessageBytes each, and than the budget together.
+    const answer = listAnswer(5000);
+    answerWith(fixture, { list: answer });
+    const failuresBefore = await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' });
+    const client = await BudgetClient.open(fixture.criscope.socketPath);
+    try {
+      const streams = [1, 3, 5];
+      for (const streamId of streams) client.call(streamId, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
+      await client.answersStarted(streams);
+      client.grant(streams);
+      for (const streamId of streams) assert.deepEqual(await client.ended(streamId), { code: 0, message: '', answerBytes: 5 + answer.length }, `stream ${streamId}`);
+    } finally {
+      client.close();
+    }
+    await waitFor(() => logged(fixture, 'call', 'ListContainers').length === 3, 'three calls logged as decoded', WAIT_MS);
     assert.deepEqual(
       logged(fixture, 'call', 'ListContainers').map((line) => line['items']),
-      [3000, 3000],
+      [5000, 5000, 5000],
     );
-    const notDecoded = logged(fixture, 'call not decoded', 'ListContainers');
-    assert.equal(notDecoded.length, 1);
-    assert.match((notDecoded[0]['err'] as { message: string }).message, /cannot decode response of \/runtime\.v1\.RuntimeService\/ListContainers: not kept for decoding: the connection's kept-bytes limit \(maxKeptBytesPerConnection\) was reached/);
-    assert.equal(notDecoded[0]['code'], 'OK');
+    assert.equal(await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' }), failuresBefore);
   });
 
   it('answers a CreateContainer it must judge RESOURCE_EXHAUSTED while the budget is taken, and lets it through once it is free', async () => {
     // Two answers of exactly maxMessageBytes take the whole budget while they are in flight.
-    answerWith(fixture, listAnswerOfSize(MAX_MESSAGE_BYTES));
+    answerWith(fixture, { status: statusAnswerOfSize(MAX_MESSAGE_BYTES) });
     const client = await BudgetClient.open(fixture.criscope.socketPath);
     try {
-      client.call(1, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
-      client.call(3, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
+      client.call(1, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
+      client.call(3, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
       await client.answersStarted([1, 3]);
       client.call(5, CREATE_CONTAINER, CREATE_REQUEST);
       const refused = await client.ended(5);
@@ -199,14 +229,14 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
 describe('a CreateContainer past the budget under an audit policy', () => {
   const policy = policyFile({ mode: 'audit', rules: [{ kind: 'resources', maxMemory: '64Mi', action: 'clamp' }] });
   const fixture = echoBehindCriscope(() => ({ config: { policyFile: policy, maxMessageBytes: MAX_MESSAGE_BYTES, maxKeptBytesPerConnection: MAX_KEPT_BYTES } }));
-  before(() => answerWith(fixture, listAnswerOfSize(MAX_MESSAGE_BYTES)));
+  before(() => answerWith(fixture, { status: statusAnswerOfSize(MAX_MESSAGE_BYTES) }));
 
   it('goes on unjudged, as any request criscope cannot read does under audit, and is counted as rule decode', async () => {
     const labels = { rule: 'decode', mode: 'audit', method: 'CreateContainer' };
     const client = await BudgetClient.open(fixture.criscope.socketPath);
     try {
-      client.call(1, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
-      client.call(3, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
+      client.call(1, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
+      client.call(3, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
       await client.answersStarted([1, 3]);
       client.call(5, CREATE_CONTAINER, CREATE_REQUEST);
       assert.equal((await client.ended(5)).code, 0);

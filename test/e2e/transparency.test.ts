@@ -8,7 +8,11 @@ import { criMethod } from '../support/cri-client.js';
 import { grpcFrame, openH2, rawCall, type RawExchange } from '../support/raw-h2.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { echoBehindCriscope } from '../support/echo-fixture.js';
+import { RawConnection, type RawFrame } from '../support/raw-socket.js';
+import { data, headers, settings, SETTINGS_ACK, uint32, windowUpdate } from '../support/test-frames.js';
 import { waitFor } from '../support/wait.js';
+import { encodeHeaderBlock } from '../../src/relay/hpack/encoder.js';
+import { CLIENT_PREFACE, Flag, FrameType, Setting } from '../../src/relay/http2-frames.js';
 
 const MIB = 1024 * 1024;
 
@@ -140,6 +144,41 @@ describe('metadata, trailers and large messages pass unchanged', () => {
     assert.equal(relayed.trailers?.['grpc-status'], '0');
     assert.ok(relayed.data.equals(body), 'the echoed 20 MiB message came back unchanged');
     assert.ok((fixture.echo.requests.at(-1)?.body ?? Buffer.alloc(0)).equals(body), 'the runtime side received it unchanged');
+  });
+
+  it('passes a large answer byte for byte to a client that leaves its socket unread for a while', async () => {
+    // criscope reads the runtime into buffers it reuses; while its writes to this client wait, none may be reused.
+    // The runtime writes in small pieces, so criscope reads small chunks while earlier ones still wait to be written.
+    const listType = criMethod('ListContainers').responseType;
+    const containers = Array.from({ length: 2048 }, () => ({ id: randomBytes(512).toString('hex') }));
+    const answer = grpcFrame(listType.encode(listType.fromObject({ containers })).finish());
+    fixture.echo.answer = () => ({ trailers: { 'grpc-status': '0' }, body: answer, trickleBytes: 4096 });
+    const client = await RawConnection.open(fixture.criscope.socketPath);
+    try {
+      // Windows wide open: only the unread socket holds the answer back.
+      client.send(Buffer.concat([CLIENT_PREFACE, settings([Setting.INITIAL_WINDOW_SIZE, 0x7fffffff]), windowUpdate(0, uint32(0x7fffffff - 65_535))]));
+      assert.ok(await client.waitFor((frames) => frames.some((frame) => frame.type === FrameType.SETTINGS && (frame.flags & Flag.ACK) === 0), 5000));
+      client.send(SETTINGS_ACK);
+      const block = encodeHeaderBlock([
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', '/runtime.v1.RuntimeService/ListContainers'],
+        [':authority', 'localhost'],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+      ]);
+      client.stopReading();
+      client.send(Buffer.concat([headers(1, Flag.END_HEADERS, block), data(1, Flag.END_STREAM, grpcFrame(Buffer.alloc(0)))]));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      client.resumeReading();
+      const ended = (frames: RawFrame[]): boolean => frames.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0);
+      assert.ok(await client.waitFor(ended, 20_000), 'the answer ended');
+      const received = Buffer.concat(client.frames.filter((frame) => frame.type === FrameType.DATA && frame.streamId === 1).map((frame) => frame.payload));
+      assert.equal(received.length, answer.length);
+      assert.ok(received.equals(answer), 'every byte as the runtime sent it');
+    } finally {
+      client.close();
+    }
   });
 
   it('forwards gzip-compressed messages as they are and still decodes them for the record', async () => {

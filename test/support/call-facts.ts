@@ -31,7 +31,7 @@ export function decodedCallFacts(methodName: string, request: Record<string, unk
   const method = criMethod(methodName);
   const traffic = (messageType: CriMethod['requestType'], body: Record<string, unknown>): CallTraffic => {
     const payload = Buffer.from(messageType.encode(messageType.fromObject(body)).finish());
-    return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload, pieces: [payload] }, encoding: undefined };
+    return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload }, encoding: undefined };
   };
   return { ...callFacts(method), request: traffic(method.requestType, request), response: traffic(method.responseType, response) };
 }

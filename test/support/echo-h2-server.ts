@@ -20,6 +20,8 @@ export interface EchoAnswer {
   readonly trailers?: OutgoingHttpHeaders;
   /** What to send as DATA; defaults to the request body (an echo). */
   readonly body?: Buffer;
+  /** Send the body in pieces of this many bytes, one per timer tick, so the relay reads it in many small reads. */
+  readonly trickleBytes?: number;
   /** Reset the stream with this HTTP/2 error code instead of answering. */
   readonly reset?: number;
 }
@@ -68,7 +70,9 @@ export async function startEchoServer(socketPath: string, settings: Settings = {
       }
       stream.respond(headers, { waitForTrailers: true, sendDate: false } as ServerStreamResponseOptions);
       stream.on('wantTrailers', () => stream.sendTrailers(answer.trailers ?? {}));
-      stream.end(answer.body ?? request.body);
+      const body = answer.body ?? request.body;
+      if (answer.trickleBytes === undefined) stream.end(body);
+      else trickle(stream, body, answer.trickleBytes);
     });
   });
   server.on('session', (session: ServerHttp2Session) => {
@@ -79,4 +83,14 @@ export async function startEchoServer(socketPath: string, settings: Settings = {
   await rm(socketPath, { force: true });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return echo;
+}
+
+function trickle(stream: ServerHttp2Stream, body: Buffer, pieceBytes: number, from = 0): void {
+  if (stream.destroyed) return;
+  if (from + pieceBytes >= body.length) {
+    stream.end(body.subarray(from));
+    return;
+  }
+  stream.write(body.subarray(from, from + pieceBytes));
+  setTimeout(() => trickle(stream, body, pieceBytes, from + pieceBytes), 0);
 }

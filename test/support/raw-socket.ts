@@ -114,6 +114,15 @@ export class RawConnection {
     });
   }
 
+  /** Stops reading the socket: what the peer writes waits in its buffers, then in the peer. */
+  stopReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -9,6 +9,7 @@ import { grpcFrame } from '../support/raw-h2.js';
 import { OPEN_GATE } from '../../src/relay/request-gate.js';
 
 const LIST_CONTAINERS = '/runtime.v1.RuntimeService/ListContainers';
+const RUN_POD_SANDBOX = '/runtime.v1.RuntimeService/RunPodSandbox';
 const KIB = 1024;
 
 /** A ListContainersResponse of `count` containers, each with an id of about 1 KiB. */
@@ -16,6 +17,12 @@ function listAnswer(count: number): Buffer {
   const type = criMethod('ListContainers').responseType;
   const containers = Array.from({ length: count }, (_, index) => ({ id: `${index}-`.padEnd(KIB, 'x') }));
   return Buffer.from(type.encode(type.fromObject({ containers })).finish());
+}
+
+/** A RunPodSandboxResponse, whose sandbox id the record reads: the relay keeps it whole. */
+function sandboxAnswer(sandboxId: string): Buffer {
+  const type = criMethod('RunPodSandbox').responseType;
+  return Buffer.from(type.encode(type.fromObject({ pod_sandbox_id: sandboxId })).finish());
 }
 
 /** A tracker on a connection with a budget of `limit` bytes, and the records it hands over. */
@@ -26,9 +33,9 @@ function trackerWith(limit: number): { tracker: CallTracker; budget: KeepBudget;
   return { tracker: new CallTracker(context, budget, () => undefined), budget, records };
 }
 
-/** Starts a ListContainers call on `streamId` and lets its whole answer through. */
-function answeredList(tracker: CallTracker, streamId: number, answer: Buffer): void {
-  const call = tracker.requestHeaders(streamId, [':path', LIST_CONTAINERS]);
+/** Starts a call of `path` on `streamId` and lets its whole answer through. */
+function answered(tracker: CallTracker, path: string, streamId: number, answer: Buffer): void {
+  const call = tracker.requestHeaders(streamId, [':path', path]);
   assert.ok(call);
   call.requestScanner.push(grpcFrame(Buffer.alloc(0)));
   tracker.responseHeaders(streamId, [':status', '200'], false);
@@ -38,17 +45,19 @@ function answeredList(tracker: CallTracker, streamId: number, answer: Buffer): v
 const recordsHandedOver = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('CallTracker and the keep budget', () => {
+  const sandboxId = 'sandbox-'.padEnd(20 * KIB, 'x');
+
   it('keeps answers while the budget lasts, records the one left out as not decoded, and gets every byte back', async () => {
-    const answer = listAnswer(20);
+    const answer = sandboxAnswer(sandboxId);
     const { tracker, budget, records } = trackerWith(2 * answer.length + 100);
-    for (const streamId of [1, 3, 5]) answeredList(tracker, streamId, answer);
+    for (const streamId of [1, 3, 5]) answered(tracker, RUN_POD_SANDBOX, streamId, answer);
     assert.equal(budget.used, 2 * answer.length, 'two answers kept, the third refused');
     for (const streamId of [1, 3, 5]) tracker.responseHeaders(streamId, ['grpc-status', '0'], true);
     await recordsHandedOver();
     assert.equal(budget.used, 0, 'given back once the records are handed over');
     assert.deepEqual(
-      records.map((record) => record.responseItems),
-      [20, 20, undefined],
+      records.map((record) => record.identity.sandboxId),
+      [sandboxId, sandboxId, undefined],
     );
     const [kept, , leftOut] = records;
     assert.equal(kept.decodeError, undefined);
@@ -59,26 +68,38 @@ describe('CallTracker and the keep budget', () => {
   });
 
   it('lends the bytes of a recorded call to the next one', async () => {
-    const answer = listAnswer(20);
+    const answer = sandboxAnswer(sandboxId);
     const { tracker, budget, records } = trackerWith(answer.length);
-    answeredList(tracker, 1, answer);
+    answered(tracker, RUN_POD_SANDBOX, 1, answer);
     tracker.responseHeaders(1, ['grpc-status', '0'], true);
     await recordsHandedOver();
-    answeredList(tracker, 3, answer);
+    answered(tracker, RUN_POD_SANDBOX, 3, answer);
     tracker.responseHeaders(3, ['grpc-status', '0'], true);
     await recordsHandedOver();
     assert.deepEqual(
-      records.map((record) => record.responseItems),
-      [20, 20],
+      records.map((record) => record.identity.sandboxId),
+      [sandboxId, sandboxId],
     );
     assert.equal(budget.used, 0);
   });
 
+  it('counts list answers as they pass, taking nothing from the budget, however large', async () => {
+    const answer = listAnswer(200);
+    const { tracker, budget, records } = trackerWith(KIB);
+    answered(tracker, LIST_CONTAINERS, 1, answer);
+    assert.equal(budget.used, 0);
+    tracker.responseHeaders(1, ['grpc-status', '0'], true);
+    await recordsHandedOver();
+    assert.equal(records[0].responseItems, 200);
+    assert.equal(records[0].decodeError, undefined);
+    assert.equal(records[0].response.first, undefined, 'nothing kept');
+  });
+
   it('gets back what forgotten calls kept, whole or halfway', () => {
-    const answer = listAnswer(20);
+    const answer = sandboxAnswer(sandboxId);
     const { tracker, budget, records } = trackerWith(4 * answer.length);
-    answeredList(tracker, 1, answer);
-    const halfway = tracker.requestHeaders(3, [':path', LIST_CONTAINERS]);
+    answered(tracker, RUN_POD_SANDBOX, 1, answer);
+    const halfway = tracker.requestHeaders(3, [':path', RUN_POD_SANDBOX]);
     halfway?.responseScanner.push(grpcFrame(answer).subarray(0, 100));
     assert.equal(budget.used, 2 * answer.length);
     tracker.forgetAll();

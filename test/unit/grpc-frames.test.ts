@@ -50,6 +50,14 @@ describe('GrpcMessageScanner', () => {
     assert.equal(scanner.first, undefined);
   });
 
+  it('keeps a copy: the chunks it was fed may be overwritten after', () => {
+    const bytes = Buffer.from(stream);
+    const scanner = new GrpcMessageScanner(1024);
+    feed(scanner, bytes, [3, 9]);
+    bytes.fill(0);
+    assert.deepEqual(scanner.first?.payload, first);
+  });
+
   it('keeps an empty first message', () => {
     const scanner = new GrpcMessageScanner(10);
     scanner.push(frame(Buffer.alloc(0)));
@@ -62,6 +70,46 @@ describe('GrpcMessageScanner', () => {
     assert.equal(scanner.messages, 0);
     scanner.push(stream.subarray(3, 10));
     assert.equal(scanner.messages, 1);
+  });
+});
+
+describe('GrpcMessageScanner counting a list response', () => {
+  // A ListContainersResponse-like message: field 1 (containers) three times, field 2 (unknown here) once.
+  const list = Buffer.from([0x0a, 0x02, 0x08, 0x01, 0x12, 0x00, 0x0a, 0x00, 0x0a, 0x01, 0x05]);
+
+  it('counts the items as they go by, however cut, and keeps nothing', () => {
+    const budget = new KeepBudget(1000);
+    const bytes = Buffer.concat([frame(list), frame(list)]);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const scanner = new GrpcMessageScanner(1024, budget, 1);
+      feed(scanner, bytes, [cut]);
+      assert.equal(scanner.firstCounted?.total(), 3, `cut at ${cut}`);
+      assert.equal(scanner.first, undefined);
+      assert.equal(scanner.messages, 2);
+      assert.equal(budget.used, 0);
+    }
+  });
+
+  it('has no count before the first message has ended', () => {
+    const scanner = new GrpcMessageScanner(1024, undefined, 1);
+    scanner.push(frame(list).subarray(0, 9));
+    assert.equal(scanner.firstCounted, undefined);
+  });
+
+  it('keeps a compressed list instead, to be counted once decompressed', () => {
+    const scanner = new GrpcMessageScanner(1024, undefined, 1);
+    scanner.push(frame(list, true));
+    assert.equal(scanner.firstCounted, undefined);
+    assert.deepEqual(scanner.first, { compressed: true, payload: list });
+  });
+
+  it('counts a list however large, past the size it would keep', () => {
+    const item = Buffer.concat([Buffer.from([0x0a, 0x80, 0x08]), Buffer.alloc(1024, 0x41)]);
+    const large = Buffer.concat(Array<Buffer>(300).fill(item));
+    const scanner = new GrpcMessageScanner(1024, undefined, 1);
+    feed(scanner, frame(large), [70_000, 140_000]);
+    assert.equal(scanner.firstCounted?.total(), 300);
+    assert.equal(scanner.notKept, undefined);
   });
 });
 

@@ -3,11 +3,11 @@ import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { decodeCall, type WireMessage } from '../../src/cri/decode-call.js';
 import { serviceOfPath } from '../../src/cri/method-table.js';
-import { countFieldOccurrences } from '../../src/cri/wire.js';
+import { countFieldOccurrences, FieldCounter } from '../../src/cri/wire.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
 function wire(payload: Buffer, compressed = false): WireMessage {
-  return { compressed, payload, pieces: [payload] };
+  return { compressed, payload };
 }
 
 function encoded(name: string, direction: 'request' | 'response', message: Record<string, unknown>): WireMessage {
@@ -83,10 +83,8 @@ describe('the method table built from proto/', () => {
     it(`reads ${method}'s identity from only the fields the table names`, () => {
       const decoded = decodeCall(
         criMethod(method),
-        request && encoded(method, 'request', request),
-        undefined,
-        response && encoded(method, 'response', response),
-        undefined,
+        { first: request && encoded(method, 'request', request), encoding: undefined },
+        { first: response && encoded(method, 'response', response), encoding: undefined },
         1024 * 1024,
       );
       assert.equal(decoded.error, undefined);
@@ -95,19 +93,31 @@ describe('the method table built from proto/', () => {
     });
   }
 
+  it('takes a list’s items as the relay counted them on the way, and a count cut short as a decode error', () => {
+    const counted = new FieldCounter(1);
+    counted.push(encoded('ListContainers', 'response', { containers: [{ id: 'a' }, { id: 'b' }] }).payload);
+    const decoded = decodeCall(criMethod('ListContainers'), undefined, { first: undefined, encoding: undefined, itemsCounted: counted }, 1024);
+    assert.equal(decoded.responseItems, 2);
+    assert.equal(decoded.error, undefined);
+    const cut = new FieldCounter(1);
+    cut.push(Buffer.from([0x0a, 0x05, 0x01]));
+    const failed = decodeCall(criMethod('ListContainers'), undefined, { first: undefined, encoding: undefined, itemsCounted: cut }, 1024);
+    assert.match(String(failed.error?.message), /cannot decode response of \/runtime\.v1\.RuntimeService\/ListContainers: message ends inside a field/);
+  });
+
   it('reports a malformed message as a decode error without throwing', () => {
-    const decoded = decodeCall(criMethod('CreateContainer'), wire(Buffer.from([0x0a, 0xff])), undefined, undefined, undefined, 1024);
+    const decoded = decodeCall(criMethod('CreateContainer'), { first: wire(Buffer.from([0x0a, 0xff])), encoding: undefined }, undefined, 1024);
     assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/CreateContainer/);
   });
 
   it('reports a compressed message in an unsupported encoding', () => {
-    const decoded = decodeCall(criMethod('StopPodSandbox'), wire(Buffer.from([1, 2, 3]), true), 'snappy', undefined, undefined, 1024);
+    const decoded = decodeCall(criMethod('StopPodSandbox'), { first: wire(Buffer.from([1, 2, 3]), true), encoding: 'snappy' }, undefined, 1024);
     assert.match(String(decoded.error?.message), /unsupported grpc-encoding "snappy"/);
   });
 
   it('refuses to inflate a compressed message past the size it keeps', () => {
     const bomb = wire(gzipSync(Buffer.alloc(10 * 1024 * 1024)), true);
-    const decoded = decodeCall(criMethod('StopPodSandbox'), bomb, 'gzip', undefined, undefined, 1024 * 1024);
+    const decoded = decodeCall(criMethod('StopPodSandbox'), { first: bomb, encoding: 'gzip' }, undefined, 1024 * 1024);
     assert.match(String(decoded.error?.message), /cannot decode request of \/runtime\.v1\.RuntimeService\/StopPodSandbox: Cannot create a Buffer larger than 1048576 bytes/);
   });
 });

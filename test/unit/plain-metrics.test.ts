@@ -155,7 +155,7 @@ describe('CallMetrics', () => {
     const metrics = new CallMetrics(registry, criTable, () => []);
     const method = criMethod('StopPodSandbox');
     const garbage = Buffer.from([0x3f, 0x01]);
-    const request: CallTraffic = { messages: 1, payloadBytes: garbage.length, first: { compressed: false, payload: garbage, pieces: [garbage] }, encoding: undefined };
+    const request: CallTraffic = { messages: 1, payloadBytes: garbage.length, first: { compressed: false, payload: garbage }, encoding: undefined };
     metrics.onCall(new CallRecord({ ...callFacts(method), durationSeconds: 0.001, grpcStatus: 0, request }));
     const text = await registry.metrics();
     assert.match(text, /^criscope_decode_failures_total\{direction="request"\} 1$/m);

@@ -29,7 +29,7 @@ function traffic(method: CriMethod, direction: 'request' | 'response', message: 
   if (message === undefined) return { messages: 0, payloadBytes: 0, first: undefined, encoding: undefined };
   const type = direction === 'request' ? method.requestType : method.responseType;
   const payload = Buffer.from(type.encode(type.fromObject(message)).finish());
-  return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload, pieces: [payload] }, encoding: undefined };
+  return { messages: 1, payloadBytes: payload.length, first: { compressed: false, payload }, encoding: undefined };
 }
 
 /** A finished call as the relay's TrackedCall.record() would build it. */
