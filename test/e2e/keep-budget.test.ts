@@ -136,6 +136,21 @@ class BudgetClient {
   }
 }
 
+/** Three calls of `path` on one connection whose answers are all in flight through criscope at once; each must arrive whole. */
+async function threeAnswersInFlight(fixture: EchoFixture, path: string, answer: Buffer): Promise<void> {
+  const client = await BudgetClient.open(fixture.criscope.socketPath);
+  try {
+    const streams = [1, 3, 5];
+    for (const streamId of streams) client.call(streamId, path, grpcFrame(Buffer.alloc(0)));
+    // Every answer's prefix has passed criscope before any answer can end.
+    await client.answersStarted(streams);
+    client.grant(streams);
+    for (const streamId of streams) assert.deepEqual(await client.ended(streamId), { code: 0, message: '', answerBytes: 5 + answer.length }, `stream ${streamId}`);
+  } finally {
+    client.close();
+  }
+}
+
 const logged = (fixture: EchoFixture, message: string, method: string): Record<string, unknown>[] =>
   fixture.criscope.logLines().filter((line) => line['msg'] === message && line['method'] === method);
 
@@ -148,17 +163,7 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
     const answer = statusAnswerOfSize(3 * MIB);
     answerWith(fixture, { status: answer });
     const failuresBefore = await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' });
-    const client = await BudgetClient.open(fixture.criscope.socketPath);
-    try {
-      const streams = [1, 3, 5];
-      for (const streamId of streams) client.call(streamId, POD_SANDBOX_STATUS, grpcFrame(Buffer.alloc(0)));
-      // Every answer's prefix has passed criscope before any answer can end.
-      await client.answersStarted(streams);
-      client.grant(streams);
-      for (const streamId of streams) assert.deepEqual(await client.ended(streamId), { code: 0, message: '', answerBytes: 5 + answer.length }, `stream ${streamId}`);
-    } finally {
-      client.close();
-    }
+    await threeAnswersInFlight(fixture, POD_SANDBOX_STATUS, answer);
     await waitFor(async () => (await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' })) === failuresBefore + 1, 'one decode failure counted');
     await waitFor(() => logged(fixture, 'call', 'PodSandboxStatus').length === 2, 'two calls logged as decoded', WAIT_MS);
     assert.deepEqual(
@@ -176,16 +181,7 @@ describe('a connection keeps at most maxKeptBytesPerConnection for decoding (enf
     const answer = listAnswer(5000);
     answerWith(fixture, { list: answer });
     const failuresBefore = await metric(fixture.criscope.httpUrl, 'criscope_decode_failures_total', { direction: 'response' });
-    const client = await BudgetClient.open(fixture.criscope.socketPath);
-    try {
-      const streams = [1, 3, 5];
-      for (const streamId of streams) client.call(streamId, LIST_CONTAINERS, grpcFrame(Buffer.alloc(0)));
-      await client.answersStarted(streams);
-      client.grant(streams);
-      for (const streamId of streams) assert.deepEqual(await client.ended(streamId), { code: 0, message: '', answerBytes: 5 + answer.length }, `stream ${streamId}`);
-    } finally {
-      client.close();
-    }
+    await threeAnswersInFlight(fixture, LIST_CONTAINERS, answer);
     await waitFor(() => logged(fixture, 'call', 'ListContainers').length === 3, 'three calls logged as decoded', WAIT_MS);
     assert.deepEqual(
       logged(fixture, 'call', 'ListContainers').map((line) => line['items']),
