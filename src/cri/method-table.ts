@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { METHOD_SPECS, type PodStartStep, type PolicyPaths } from './method-specs.js';
+import { METHOD_SPECS, type MethodSpec, type PodStartStep, type PolicyPaths } from './method-specs.js';
 import { IdentityProjection } from './projection.js';
 import { CRI_PACKAGE } from './proto-root.js';
 
@@ -77,12 +77,12 @@ export class MethodTable {
   }
 }
 
-/** Builds the table from the loaded proto and the identity table; throws if the two disagree. */
-export function buildMethodTable(root: protobuf.Root): MethodTable {
+/** Builds the table from the loaded proto and the identity table (METHOD_SPECS); throws if the two disagree. */
+export function buildMethodTable(root: protobuf.Root, specs: Readonly<Record<string, MethodSpec>> = METHOD_SPECS): MethodTable {
   const pkg = root.lookup(CRI_PACKAGE);
   if (!(pkg instanceof protobuf.Namespace)) throw new Error(`the CRI proto has no package ${CRI_PACKAGE}`);
   const methods: CriMethod[] = [];
-  const unused = new Set(Object.keys(METHOD_SPECS));
+  const unused = new Set(Object.keys(specs));
   for (const service of pkg.nestedArray) {
     if (!(service instanceof protobuf.Service)) continue;
     const serviceName = service.fullName.slice(1);
@@ -91,13 +91,15 @@ export function buildMethodTable(root: protobuf.Root): MethodTable {
       const requestType = rpc.resolvedRequestType;
       const responseType = rpc.resolvedResponseType;
       if (requestType === null || responseType === null) throw new Error(`${serviceName}/${rpc.name}: unresolved message types`);
-      const spec = METHOD_SPECS[rpc.name] ?? {};
+      const spec = specs[rpc.name] ?? {};
       unused.delete(rpc.name);
       const itemsFieldName = spec.responseItems;
       const itemsField = itemsFieldName === undefined ? undefined : responseType.fields[itemsFieldName];
       if (itemsFieldName !== undefined && (itemsField === undefined || !itemsField.repeated)) {
         throw new Error(`${serviceName}/${rpc.name}: response has no repeated field "${itemsFieldName}"`);
       }
+      // A list response's items are counted as it passes, and it is not kept: nothing else of it can be read.
+      if (itemsFieldName !== undefined && spec.response !== undefined) throw new Error(`${serviceName}/${rpc.name}: a response whose items are counted cannot also name identity fields`);
       const requestIdentity = spec.request && IdentityProjection.build(requestType, spec.request, `${rpc.name}Request`);
       const responseIdentity = spec.response && IdentityProjection.build(responseType, spec.response, `${rpc.name}Response`);
       const serverStreaming = rpc.responseStream === true;

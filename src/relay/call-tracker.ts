@@ -75,7 +75,7 @@ export class TrackedCall implements CallInFlight {
     this.keep = keep;
     this.judgedAs = context.gate.inForce ? context.table.judgedAs(path) : undefined;
     this.requestScanner = new GrpcMessageScanner(method?.keepsRequest === true || this.judgedAs !== undefined ? keep : 0, budget);
-    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget, method?.responseItemsField);
+    this.responseScanner = new GrpcMessageScanner(method?.keepsResponse === true ? keep : 0, budget, method?.keepsResponse === true ? method.responseItemsField : undefined);
   }
 
   /** Gives what this call keeps back to the connection's budget: it gets no more bytes. */

@@ -30,8 +30,8 @@ export class GrpcMessageScanner {
   private prefixFill = 0;
   private keeping = false;
   private keptCompressed = false;
-  private kept: Buffer | undefined;
-  private keptFill = 0;
+  /** Copies of the kept message's pieces as they came: memory for what has arrived, not for what its prefix declares. */
+  private keptParts: Buffer[] | undefined;
   private counting: FieldCounter | undefined;
   /** What this scanner took from the budget, until it gives it back. */
   private takenBytes = 0;
@@ -61,7 +61,7 @@ export class GrpcMessageScanner {
    */
   release(): void {
     this.keeping = false;
-    this.kept = undefined;
+    this.keptParts = undefined;
     this.counting = undefined;
     const bytes = this.takenBytes;
     this.takenBytes = 0;
@@ -74,7 +74,7 @@ export class GrpcMessageScanner {
     while (offset < end) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, end - offset);
-        if (this.keeping) this.keptFill += chunk.copy(this.kept as Buffer, this.keptFill, offset, offset + take);
+        if (this.keeping) (this.keptParts ??= []).push(Buffer.from(chunk.subarray(offset, offset + take)));
         else if (this.counting !== undefined) this.counting.push(chunk.subarray(offset, offset + take));
         offset += take;
         this.remaining -= take;
@@ -108,11 +108,7 @@ export class GrpcMessageScanner {
       return;
     }
     this.keeping = this.keepFirstUpTo > 0 && this.mayKeep(length);
-    if (this.keeping) {
-      this.keptCompressed = compressed;
-      this.kept = Buffer.allocUnsafe(length);
-      this.keptFill = 0;
-    }
+    if (this.keeping) this.keptCompressed = compressed;
   }
 
   /** Whether a first message of `length` bytes may be kept: taken from the budget when it is. */
@@ -135,8 +131,9 @@ export class GrpcMessageScanner {
       this.counting = undefined;
     }
     if (!this.keeping) return;
-    this.first = { compressed: this.keptCompressed, payload: this.kept as Buffer };
+    const parts = this.keptParts ?? [];
+    this.first = { compressed: this.keptCompressed, payload: parts.length === 1 ? parts[0] : Buffer.concat(parts) };
     this.keeping = false;
-    this.kept = undefined;
+    this.keptParts = undefined;
   }
 }

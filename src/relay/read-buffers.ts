@@ -1,7 +1,5 @@
 /** What each read from the runtime reads into: the size Node reads with by default. */
 const READ_BUFFER_BYTES = 64 * 1024;
-/** Buffers kept for reuse per connection; past these, a read gets a buffer of its own that is not reused. */
-const MAX_POOLED_BUFFERS = 8;
 
 /**
  * The buffers one connection reads the runtime's bytes into, reused from read
@@ -10,14 +8,17 @@ const MAX_POOLED_BUFFERS = 8;
  * sets off a full garbage collection every call or two.
  *
  * The bytes of a read are borrowed: the relay writes them on to the client
- * and copies whatever it keeps. So the buffers lent since the client's socket
- * last had nothing waiting to be written are all free again once it has
- * nothing waiting: `caughtUp()` says when.
+ * and copies whatever it keeps. While the client's socket has nothing waiting
+ * to be written (`caughtUp()`), a read is passed on in the buffer's own
+ * memory, and that buffer is lent until the socket has caught up again. While
+ * writes wait, a read is passed on as a copy of just its bytes, as Node would
+ * have made it: a waiting write of a few bytes must not pin a whole buffer.
+ * So a connection holds two or three buffers at most.
  */
 export class ReadBuffers {
   private readonly free: Buffer[] = [];
   private lent: Buffer[] = [];
-  private pooled = 0;
+  private current: Buffer | undefined;
 
   constructor(private readonly caughtUp: () => boolean) {}
 
@@ -27,13 +28,20 @@ export class ReadBuffers {
       for (const buffer of this.lent) this.free.push(buffer);
       this.lent = [];
     }
-    let buffer = this.free.pop();
-    if (buffer === undefined) {
-      buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-      if (this.pooled === MAX_POOLED_BUFFERS) return buffer;
-      this.pooled++;
+    this.current = this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    return this.current;
+  }
+
+  /** The `length` bytes just read into the buffer next() gave, to pass on. */
+  read(length: number): Buffer {
+    const buffer = this.current;
+    if (buffer === undefined) throw new RangeError('a read before any buffer was given for it');
+    const bytes = buffer.subarray(0, length);
+    if (this.caughtUp()) {
+      this.lent.push(buffer);
+      return bytes;
     }
-    this.lent.push(buffer);
-    return buffer;
+    this.free.push(buffer);
+    return Buffer.from(bytes);
   }
 }

@@ -28,7 +28,7 @@ export function openRuntimeConnection(socketPath: string, events: RuntimeConnect
   const socket = connect({
     path: socketPath,
     // Returning false pauses the socket, as pause() would.
-    onread: { buffer: () => buffers.next(), callback: (bytes, buffer) => events.onData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)) },
+    onread: { buffer: () => buffers.next(), callback: (bytes) => events.onData(buffers.read(bytes)) },
   });
   let everConnected = false;
   let error: string | undefined;

@@ -2,7 +2,9 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { decodeCall, type WireMessage } from '../../src/cri/decode-call.js';
-import { serviceOfPath } from '../../src/cri/method-table.js';
+import { buildMethodTable, serviceOfPath } from '../../src/cri/method-table.js';
+import { METHOD_SPECS } from '../../src/cri/method-specs.js';
+import { loadCriProto } from '../../src/cri/proto-root.js';
 import { countFieldOccurrences, FieldCounter } from '../../src/cri/wire.js';
 import { criMethod, criTable } from '../support/cri-client.js';
 
@@ -17,6 +19,16 @@ function encoded(name: string, direction: 'request' | 'response', message: Recor
 }
 
 describe('the method table built from proto/', () => {
+  it('refuses an identity table that does not fit the proto, naming the method', () => {
+    const root = loadCriProto();
+    assert.throws(() => buildMethodTable(root, { ...METHOD_SPECS, ListContainers: { responseItems: 'filter' } }), /ListContainers: response has no repeated field "filter"/);
+    assert.throws(
+      () => buildMethodTable(root, { ...METHOD_SPECS, ListContainers: { responseItems: 'containers', response: { containerId: 'containers' } } }),
+      /ListContainers: a response whose items are counted cannot also name identity fields/,
+    );
+    assert.throws(() => buildMethodTable(root, { ...METHOD_SPECS, NoSuchMethod: {} }), /method table names methods the proto lacks: NoSuchMethod/);
+  });
+
   const methods = [...criTable.methods];
 
   it('knows all 41 runtime.v1 RPCs, 7 of them server-streaming', () => {

@@ -2,39 +2,52 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ReadBuffers } from '../../src/relay/read-buffers.js';
 
+/** A read of `bytes` into the buffer `buffers` gave: fills it as the socket would and returns what goes on. */
+function readInto(buffers: ReadBuffers, buffer: Buffer, bytes: number, fill: number): Buffer {
+  buffer.fill(fill, 0, bytes);
+  return buffers.read(bytes);
+}
+
 describe('ReadBuffers', () => {
-  it('reads into the same buffer again once the client has caught up', () => {
+  it('passes a read on in the buffer itself, and reads into it again once the client has caught up', () => {
     const buffers = new ReadBuffers(() => true);
     const first = buffers.next();
     assert.equal(first.length, 64 * 1024);
-    assert.equal(buffers.next(), first);
+    const passed = readInto(buffers, first, 100, 1);
+    assert.equal(passed.buffer, first.buffer, 'no copy');
+    assert.equal(passed.length, 100);
     assert.equal(buffers.next(), first);
   });
 
-  it('never lends a buffer again while writes from it may still wait', () => {
-    let caughtUp = false;
+  it('never reads into a buffer whose bytes went on while writes from it may still wait', () => {
+    let caughtUp = true;
     const buffers = new ReadBuffers(() => caughtUp);
-    const lent = [buffers.next(), buffers.next(), buffers.next()];
-    assert.equal(new Set(lent).size, 3, 'a new buffer for each read while the client lags');
-    caughtUp = true;
-    const reused = buffers.next();
-    assert.ok(lent.includes(reused), 'once it has caught up, one of them is read into again');
+    const first = buffers.next();
+    const passed = readInto(buffers, first, 10, 1);
+    // The write of those bytes did not finish at once.
     caughtUp = false;
-    const next = buffers.next();
-    assert.notEqual(next, reused, 'the one just lent waits, while another of the pool is free');
-    assert.ok(lent.includes(next), 'the pool is used before anything is allocated');
+    const second = buffers.next();
+    assert.notEqual(second, first);
+    assert.deepEqual(passed, Buffer.alloc(10, 1), 'what went on is as it was read');
+    caughtUp = true;
+    assert.ok([first, second].includes(buffers.next()), 'once caught up, the buffers are read into again');
   });
 
-  it('keeps at most 8 buffers: past them, reads get buffers that are not reused', () => {
-    let caughtUp = false;
+  it('passes a copy of just the bytes read while writes wait, so a few bytes never pin a whole buffer', () => {
+    let caughtUp = true;
     const buffers = new ReadBuffers(() => caughtUp);
-    const lent = Array.from({ length: 12 }, () => buffers.next());
-    assert.equal(new Set(lent).size, 12);
-    caughtUp = true;
-    const afterCatchUp = [buffers.next()];
+    readInto(buffers, buffers.next(), 10, 1);
     caughtUp = false;
-    for (let read = 1; read < 9; read++) afterCatchUp.push(buffers.next());
-    assert.deepEqual(new Set(afterCatchUp.slice(0, 8)), new Set(lent.slice(0, 8)), 'the first 8 are pooled, and lent again');
-    assert.ok(!lent.includes(afterCatchUp[8]), 'the ninth read at once gets a new buffer');
+    const second = buffers.next();
+    const copies = [1, 2, 3].map((fill) => {
+      const copy = readInto(buffers, second, 9, fill);
+      assert.equal(buffers.next(), second, 'the same buffer again, since the read went on as a copy');
+      return copy;
+    });
+    for (const [index, copy] of copies.entries()) {
+      assert.notEqual(copy.buffer, second.buffer);
+      assert.equal(copy.length, 9);
+      assert.deepEqual(copy, Buffer.alloc(9, index + 1));
+    }
   });
 });
