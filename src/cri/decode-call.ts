@@ -50,33 +50,33 @@ export interface KeptMessage {
  * are decoded.
  */
 export function decodeCall(method: CriMethod, request: KeptMessage | undefined, response: KeptMessage | undefined, maxDecompressedBytes: number): DecodedCall {
+  const { requestIdentity, responseIdentity, responseItemsField } = method;
   const requestMessage = request?.first;
   const responseMessage = response?.first;
   const itemsCounted = response?.itemsCounted;
-  const readsRequest = requestMessage !== undefined && method.requestIdentity !== undefined;
-  const readsIdentity = responseMessage !== undefined && method.responseIdentity !== undefined;
-  const readsItems = method.responseItemsField !== undefined && (responseMessage !== undefined || itemsCounted !== undefined);
-  if (!readsRequest && !readsIdentity && !readsItems) return NOTHING_DECODED;
+  const readsRequest = requestIdentity !== undefined && requestMessage !== undefined;
+  const readsResponse =
+    (responseIdentity !== undefined && responseMessage !== undefined) || (responseItemsField !== undefined && (responseMessage !== undefined || itemsCounted !== undefined));
+  if (!readsRequest && !readsResponse) return NOTHING_DECODED;
   // One object for both directions: merging two with a spread cost more than decoding them.
   const identity: CriIdentity = {};
   let responseItems: number | undefined;
   let error: DecodeError | undefined;
-  if (readsRequest) {
+  if (requestIdentity !== undefined && requestMessage !== undefined) {
     try {
-      method.requestIdentity?.readInto(decompressed(requestMessage, request?.encoding, maxDecompressedBytes), identity);
+      requestIdentity.readInto(decompressed(requestMessage, request?.encoding, maxDecompressedBytes), identity);
     } catch (cause) {
       error = new DecodeError(method.path, 'request', (cause as Error).message, { cause });
     }
   }
-  if (readsIdentity || readsItems) {
+  if (readsResponse) {
     try {
       // The response's fields win over the request's, as they did when the two were merged.
-      if (readsIdentity) method.responseIdentity?.readInto(decompressed(responseMessage, response?.encoding, maxDecompressedBytes), identity);
-      if (readsItems && method.responseItemsField !== undefined) {
+      if (responseIdentity !== undefined && responseMessage !== undefined) responseIdentity.readInto(decompressed(responseMessage, response?.encoding, maxDecompressedBytes), identity);
+      if (responseItemsField !== undefined) {
         responseItems =
-          itemsCounted !== undefined
-            ? itemsCounted.total()
-            : countFieldOccurrences([decompressed(responseMessage as WireMessage, response?.encoding, maxDecompressedBytes)], method.responseItemsField);
+          itemsCounted?.total() ??
+          (responseMessage === undefined ? undefined : countFieldOccurrences([decompressed(responseMessage, response?.encoding, maxDecompressedBytes)], responseItemsField));
       }
     } catch (cause) {
       error ??= new DecodeError(method.path, 'response', (cause as Error).message, { cause });
