@@ -101,6 +101,19 @@ describe('the flight ring', () => {
     }
   }
 
+  it('grows at once to about what its count bound needs, not by doubling: an outgrown buffer is garbage that lingers', () => {
+    // 150-byte records: doubling from 64 KiB would end at 256 KiB for 2000 records' 308,000 bytes, after 128 KiB was outgrown.
+    const ring = new FlightRing(2000, 16 * 1024 * 1024);
+    const capacities = new Set<number>();
+    for (let number = 0; number < 5000; number++) {
+      keep(ring, numbered(number, 150));
+      capacities.add(ring.capacity);
+    }
+    assert.equal(ring.size, 2000);
+    assert.ok(ring.capacity <= 1.3 * ring.bytes, `capacity ${ring.capacity} for ${ring.bytes} bytes held`);
+    assert.deepEqual([...capacities].sort((a, b) => a - b), [64 * 1024, ring.capacity], 'one growth, from the first buffer to the last');
+  });
+
   it('holds exactly the newest records its count allows, across growth and wrapping (20,000 random records)', () => {
     for (const [seed, maxRecords] of [
       [1, 50],

@@ -1,8 +1,10 @@
 /** Each record's length, written before it, so the ring can step from one record to the next. */
 const LENGTH_PREFIX_BYTES = 4;
 
-/** The buffer a ring starts with; it doubles from here, up to the byte bound, as its calls need. */
+/** The buffer a ring starts with; it grows from here, up to the byte bound, as its calls need. */
 const FIRST_CAPACITY_BYTES = 64 * 1024;
+/** Room a grown buffer leaves beyond what its count bound needs at the records' mean size so far, for records larger than the first. */
+const COUNT_BOUND_MARGIN = 1.25;
 
 /** Where one record is to be written: the bytes reserved for it are free from `offset` on. */
 export interface RecordSlot {
@@ -16,8 +18,12 @@ export interface RecordSlot {
  * nothing. Records lie end to end in one buffer, so a call kept is no object
  * at all: thousands of objects held for minutes would be promoted and traced
  * by V8's collector, at a cost paid on every call. The buffer starts small
- * and doubles only while more calls than it fits are to be kept, so a ring
+ * and grows only while more calls than it fits are to be kept, so a ring
  * that reaches its count bound first touches only the memory its calls need.
+ * It grows at once to what the count bound needs at the size of the records
+ * so far: each buffer it outgrows is garbage that only V8's old-generation
+ * collector frees, which may not run for a long while, so growing by doubling
+ * would hold nearly twice the ring's memory.
  */
 export class FlightRing {
   private buffer: Buffer;
@@ -46,6 +52,11 @@ export class FlightRing {
   /** The bytes of the records held, their length prefixes included. */
   get bytes(): number {
     return this.heldBytes;
+  }
+
+  /** The bytes of the buffer the records lie in. */
+  get capacity(): number {
+    return this.buffer.length;
   }
 
   /** Whether it keeps records at all (neither bound is 0). */
@@ -114,9 +125,15 @@ export class FlightRing {
     }
   }
 
-  /** A buffer at least twice as large (within the byte bound), with the records moved to its start, oldest first. */
+  /**
+   * A buffer large enough for the count bound at the records' mean size so
+   * far, and at least twice as large as this one (within the byte bound),
+   * with the records moved to its start, oldest first.
+   */
   private grow(needed: number): void {
-    const capacity = Math.min(this.maxBytes, Math.max(this.buffer.length * 2, this.heldBytes + needed));
+    const meanRecordBytes = this.count === 0 ? needed : this.heldBytes / this.count;
+    const forCountBound = Math.ceil(meanRecordBytes * this.maxRecords * COUNT_BOUND_MARGIN);
+    const capacity = Math.min(this.maxBytes, Math.max(this.buffer.length * 2, this.heldBytes + needed, forCountBound));
     const grown = Buffer.allocUnsafeSlow(capacity);
     let filled = 0;
     if (this.count > 0) {
