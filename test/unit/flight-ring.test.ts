@@ -114,6 +114,13 @@ describe('the flight ring', () => {
     assert.deepEqual([...capacities].sort((a, b) => a - b), [64 * 1024, ring.capacity], 'one growth, from the first buffer to the last');
   });
 
+  it('does not take its byte bound for a few large records: too few to say what its count bound needs', () => {
+    const ring = new FlightRing(20_000, 16 * 1024 * 1024);
+    keep(ring, numbered(1, 100_000));
+    keep(ring, numbered(2, 100_000));
+    assert.ok(ring.capacity <= 512 * 1024, `capacity ${ring.capacity}`);
+  });
+
   it('holds exactly the newest records its count allows, across growth and wrapping (20,000 random records)', () => {
     for (const [seed, maxRecords] of [
       [1, 50],

@@ -5,6 +5,8 @@ const LENGTH_PREFIX_BYTES = 4;
 const FIRST_CAPACITY_BYTES = 64 * 1024;
 /** Room a grown buffer leaves beyond what its count bound needs at the records' mean size so far, for records larger than the first. */
 const COUNT_BOUND_MARGIN = 1.25;
+/** Records seen before their mean size says what the count bound needs: a few large ones alone would say too much. */
+const RECORDS_FOR_MEAN = 100;
 
 /** Where one record is to be written: the bytes reserved for it are free from `offset` on. */
 export interface RecordSlot {
@@ -127,12 +129,12 @@ export class FlightRing {
 
   /**
    * A buffer large enough for the count bound at the records' mean size so
-   * far, and at least twice as large as this one (within the byte bound),
+   * far (once there are enough to tell), and at least twice as large as this
+   * one (within the byte bound),
    * with the records moved to its start, oldest first.
    */
   private grow(needed: number): void {
-    const meanRecordBytes = this.count === 0 ? needed : this.heldBytes / this.count;
-    const forCountBound = Math.ceil(meanRecordBytes * this.maxRecords * COUNT_BOUND_MARGIN);
+    const forCountBound = this.count < RECORDS_FOR_MEAN ? 0 : Math.ceil((this.heldBytes / this.count) * this.maxRecords * COUNT_BOUND_MARGIN);
     const capacity = Math.min(this.maxBytes, Math.max(this.buffer.length * 2, this.heldBytes + needed, forCountBound));
     const grown = Buffer.allocUnsafeSlow(capacity);
     let filled = 0;
