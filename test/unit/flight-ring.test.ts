@@ -102,7 +102,7 @@ describe('the flight ring', () => {
   }
 
   it('grows at once to about what its count bound needs, not by doubling: an outgrown buffer is garbage that lingers', () => {
-    // 150-byte records: doubling from 64 KiB would end at 256 KiB for 2000 records' 308,000 bytes, after 128 KiB was outgrown.
+    // 150-byte records: doubling from 64 KiB would end at 512 KiB for 2000 records' 308,000 bytes, after 128 and 256 KiB were outgrown.
     const ring = new FlightRing(2000, 16 * 1024 * 1024);
     const capacities = new Set<number>();
     for (let number = 0; number < 5000; number++) {

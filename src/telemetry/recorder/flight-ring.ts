@@ -130,8 +130,8 @@ export class FlightRing {
   /**
    * A buffer large enough for the count bound at the records' mean size so
    * far (once there are enough to tell), and at least twice as large as this
-   * one (within the byte bound),
-   * with the records moved to its start, oldest first.
+   * one (within the byte bound), with the records moved to its start, oldest
+   * first.
    */
   private grow(needed: number): void {
     const forCountBound = this.count < RECORDS_FOR_MEAN ? 0 : Math.ceil((this.heldBytes / this.count) * this.maxRecords * COUNT_BOUND_MARGIN);
