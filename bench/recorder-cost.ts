@@ -1,7 +1,7 @@
 // The flight recorder's cost (issue 14): criscope with the recorder on, then with two `criscope tail`
 // readers attached, against criscope with it off, in interleaved rounds against one stub runtime;
-// and the recorder's memory after 100k calls, against its bound. Tracing is off on both, so the
-// difference is the recorder's alone.
+// and the recorder's memory after 100k calls on two fresh criscopes, against its bound. Tracing is
+// off on all, so the difference is the recorder's alone.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -89,19 +89,23 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
   const stub = await startStubBackend(join(workDir, "recorder-stub.sock"), config.protoPath, 4096);
   const instances: Instance[] = [];
   const tails: { child: ChildHandle; lines: () => number }[] = [];
+  /** A criscope keeping `maxRecords` calls, on a socket named from `name`, closed with the others at the end. */
+  const start = async (name: string, label: string, maxRecords: number): Promise<Instance> => {
+    const file = join(workDir, `${name}-${maxRecords}.yaml`);
+    configFile(file, maxRecords);
+    const socket = join(workDir, `${name}-${maxRecords}.sock`);
+    const relay = await startCriscope("criscope", config.criscopeMain, ["--config", file], config.criscopeNodeOptions, socket, stub.socketPath);
+    const client = new CriClient(socket, services);
+    await client.waitForReady(10_000);
+    const instance = { label, relay: relay.child, client, adminSocket: `${socket}.admin`, metricsPort: relay.metricsPort };
+    instances.push(instance);
+    return instance;
+  };
   try {
-    for (const [label, maxRecords] of [["recorder off", 0], ["recorder on", MAX_RECORDS]] as const) {
-      const file = join(workDir, `recorder-${maxRecords}.yaml`);
-      configFile(file, maxRecords);
-      const socket = join(workDir, `recorder-${maxRecords}.sock`);
-      const relay = await startCriscope("criscope", config.criscopeMain, ["--config", file], config.criscopeNodeOptions, socket, stub.socketPath);
-      const client = new CriClient(socket, services);
-      await client.waitForReady(10_000);
-      instances.push({ label, relay: relay.child, client, adminSocket: `${socket}.admin`, metricsPort: relay.metricsPort });
-    }
-    const [off, on] = instances;
+    const off = await start("recorder", "recorder off", 0);
+    const on = await start("recorder", "recorder on", MAX_RECORDS);
     const specs = smallCallSpecs(STUB_CONTAINER_ID);
-    for (const instance of instances) await runCalls(instance.client, specs, 4, { calls: counts.warmup });
+    for (const instance of [off, on]) await runCalls(instance.client, specs, 4, { calls: counts.warmup });
 
     /** CPU per call at each concurrency: `subject` against `off`, interleaved round by round. */
     const compare = async (phase: string): Promise<Map<string, { off: number; subject: number }>> => {
@@ -124,13 +128,21 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     await runCalls(on.client, specs, 4, { calls: 200 });
     const withReaders = await compare(`recorder on, ${TAIL_READERS} tail readers`);
     const linesRead = tails.map((tail) => tail.lines());
+    for (const tail of tails) await tail.child.stop();
+    for (const instance of [off, on]) await instance.relay.stop();
 
-    progress(`flight recorder: ${counts.memoryCalls} calls for its memory`);
-    const rssBefore = { off: residentBytes(off.relay.pid), on: residentBytes(on.relay.pid) };
-    for (const instance of instances) await runCalls(instance.client, specs, 16, { calls: counts.memoryCalls });
-    const rssAfter = { off: residentBytes(off.relay.pid), on: residentBytes(on.relay.pid) };
-    const heldCalls = await metricValue(on.metricsPort, "criscope_flight_recorder_calls");
-    const heldBytes = await metricValue(on.metricsPort, "criscope_flight_recorder_bytes");
+    // The memory is compared on two fresh criscopes that see the same calls and no reader: the
+    // instances above carry the readers' garbage, which is theirs to bound (maxQueuedBytesPerSubscriber),
+    // not the recorder's, and the heap a process once grew to.
+    progress(`flight recorder: ${counts.memoryCalls} calls for its memory, on two fresh criscopes`);
+    const memoryOff = await start("memory", "recorder off", 0);
+    const memoryOn = await start("memory", "recorder on", MAX_RECORDS);
+    for (const instance of [memoryOff, memoryOn]) await runCalls(instance.client, specs, 4, { calls: counts.warmup });
+    const rssBefore = { off: residentBytes(memoryOff.relay.pid), on: residentBytes(memoryOn.relay.pid) };
+    for (const instance of [memoryOff, memoryOn]) await runCalls(instance.client, specs, 16, { calls: counts.memoryCalls });
+    const rssAfter = { off: residentBytes(memoryOff.relay.pid), on: residentBytes(memoryOn.relay.pid) };
+    const heldCalls = await metricValue(memoryOn.metricsPort, "criscope_flight_recorder_calls");
+    const heldBytes = await metricValue(memoryOn.metricsPort, "criscope_flight_recorder_bytes");
 
     const share = (subject: number, reference: number): string => `${subject >= reference ? "+" : ""}${(((subject - reference) / reference) * 100).toFixed(1)}%`;
     const rows = [...recorderOnly.keys()].map((key) => {
@@ -161,7 +173,7 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
         `relay CPU per call (utime+stime), median of ${counts.rounds} interleaved rounds; each column pair measured side by side; stub runtime, tracing off, recorder ${MAX_RECORDS} calls / ${formatMebibytes(MAX_BYTES)}`,
         ...formatTable([["load", "recorder off", "recorder on", "recorder off", `recorder on + ${TAIL_READERS} tail readers`], ...rows]),
         `tail readers got ${linesRead.join(" and ")} lines (every call while attached)`,
-        `memory: RSS before ${formatMebibytes(rssBefore.off)} (off) / ${formatMebibytes(rssBefore.on)} (on); after ${counts.memoryCalls} more calls each ${formatMebibytes(rssAfter.off)} / ${formatMebibytes(rssAfter.on)}; the recorder holds ${heldCalls} calls, ${formatMebibytes(heldBytes ?? NaN)} by its own count`,
+        `memory, two fresh criscopes with no reader: RSS after ${counts.warmup} calls ${formatMebibytes(rssBefore.off)} (off) / ${formatMebibytes(rssBefore.on)} (on); after ${counts.memoryCalls} more calls each ${formatMebibytes(rssAfter.off)} / ${formatMebibytes(rssAfter.on)}; the recorder holds ${heldCalls} calls, ${formatMebibytes(heldBytes ?? NaN)} by its own count`,
       ],
       verdicts,
       failures: [],

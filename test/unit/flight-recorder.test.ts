@@ -56,14 +56,20 @@ describe('a subscriber', () => {
   it('gets the calls it wants, loses them while its reader lags, and is told how many before the next', () => {
     const sink = new LaggingSink();
     const subscriber = new Subscriber(entryMatcher({ methods: ['Version'] }), sink, 100);
-    subscriber.offer(entry(), 'first\n');
-    subscriber.offer(entry({ method: 'ListContainers' }), 'unwanted\n');
+    const linesMade: string[] = [];
+    const line = (text: string) => (): string => {
+      linesMade.push(text);
+      return text;
+    };
+    subscriber.offer(entry(), line('first\n'));
+    subscriber.offer(entry({ method: 'ListContainers' }), line('unwanted\n'));
     subscriber.flush();
     sink.writableLength = 101;
-    for (let index = 0; index < 7; index++) subscriber.offer(entry(), 'dropped\n');
+    for (let index = 0; index < 7; index++) subscriber.offer(entry(), line('dropped\n'));
     assert.equal(subscriber.lost, 7);
+    assert.deepEqual(linesMade, ['first\n'], 'no line is made for a call the subscriber does not want or loses');
     sink.writableLength = 0;
-    subscriber.offer(entry(), 'after\n');
+    subscriber.offer(entry(), () => 'after\n');
     subscriber.flush();
     assert.deepEqual(sink.lines, ['first\n', `${JSON.stringify({ v: 1, lost: 7 })}\nafter\n`]);
   });
@@ -71,7 +77,7 @@ describe('a subscriber', () => {
   it('writes the lines of calls that end close together in one batch, soon', async () => {
     const sink = new LaggingSink();
     const subscriber = new Subscriber(entryMatcher({}), sink, 1 << 20);
-    for (const text of ['a\n', 'b\n', 'c\n']) subscriber.offer(entry(), text);
+    for (const text of ['a\n', 'b\n', 'c\n']) subscriber.offer(entry(), () => text);
     assert.deepEqual(sink.lines, [], 'not one write a call');
     await waitFor(() => sink.lines.length > 0, 'the batch to be written');
     assert.deepEqual(sink.lines, ['a\nb\nc\n']);
@@ -80,7 +86,7 @@ describe('a subscriber', () => {
   it('counts a batch not yet written against its queue', () => {
     const sink = new LaggingSink();
     const subscriber = new Subscriber(entryMatcher({}), sink, 10);
-    for (let index = 0; index < 5; index++) subscriber.offer(entry(), 'line\n');
+    for (let index = 0; index < 5; index++) subscriber.offer(entry(), () => 'line\n');
     assert.equal(subscriber.lost, 2, 'once the unwritten batch is past ten characters, calls are lost');
     subscriber.close();
   });

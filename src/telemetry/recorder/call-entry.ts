@@ -1,5 +1,6 @@
 import type { CallRecord } from '../../cri/call-record.js';
 import { grpcStatusName } from '../../wire-codes.js';
+import type { PodName } from './pod-index.js';
 
 /** The version of CallEntry's shape: a field removed or changing meaning raises it; new fields do not. */
 export const CALL_ENTRY_VERSION = 1;
@@ -103,9 +104,10 @@ export function containerStateName(state: number): string {
   return CONTAINER_STATES[state] ?? 'unknown';
 }
 
-/** The entry for a finished call. */
-export function callEntry(record: CallRecord, facts = callEntryFacts(record)): CallEntry {
+/** The entry for a finished call; `pod`, when given, names the pod in place of the call's own identity (found from its ids). */
+export function callEntry(record: CallRecord, facts = callEntryFacts(record), pod?: PodName): CallEntry {
   const identity = record.identity;
+  const named = pod ?? identity;
   return {
     v: CALL_ENTRY_VERSION,
     time: new Date(facts.timeMs).toISOString(),
@@ -115,9 +117,9 @@ export function callEntry(record: CallRecord, facts = callEntryFacts(record)): C
     code: record.code,
     message: facts.message,
     durationMs: facts.durationMs,
-    podNamespace: identity.podNamespace,
-    podName: identity.podName,
-    podUid: identity.podUid,
+    podNamespace: named.podNamespace,
+    podName: named.podName,
+    podUid: named.podUid,
     sandboxId: identity.sandboxId,
     containerId: identity.containerId,
     containerName: identity.containerName,

@@ -72,10 +72,10 @@ export class FlightRecorder implements CallObserver {
     const pod = this.podIndex.learnOrFind(record.identity);
     if (this.keeps) keepCall(this.ring, record, facts, pod);
     if (this.subscribers.size === 0) return;
-    const entry = pod === undefined ? callEntry(record, facts) : { ...callEntry(record, facts), ...pod };
-    // The line every subscriber gets, made once.
-    const line = `${JSON.stringify(entry)}\n`;
-    for (const subscriber of this.subscribers) subscriber.offer(entry, line);
+    const entry = callEntry(record, facts, pod);
+    let line: string | undefined;
+    const lineOnce = (): string => (line ??= `${JSON.stringify(entry)}\n`);
+    for (const subscriber of this.subscribers) subscriber.offer(entry, lineOnce);
   }
 
   /** The calls held now that started at `sinceMs` (epoch ms) or later, oldest first: a copy, which later calls do not change. */

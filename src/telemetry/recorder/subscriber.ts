@@ -61,8 +61,12 @@ export class Subscriber {
     for (const line of waiting ?? []) this.sink.write(line);
   }
 
-  /** Offers a finished call, with its JSON line (made once however many subscribers want it). */
-  offer(entry: CallEntry, line: string): void {
+  /**
+   * Offers a finished call. Its JSON line is asked for only when this
+   * subscriber wants the call: a follower with a narrow filter costs the
+   * calls it leaves out no line at all. `line` makes it once for all subscribers.
+   */
+  offer(entry: CallEntry, line: () => string): void {
     if (!this.wants(entry)) return;
     if (this.sink.writableLength + this.waitingBytes + this.batch.length > this.maxQueuedBytes) {
       this.lostCalls++;
@@ -73,7 +77,7 @@ export class Subscriber {
       this.lostCalls = 0;
       this.send(`${JSON.stringify(lost)}\n`);
     }
-    this.send(line);
+    this.send(line());
   }
 
   /** Drops the batch not yet written: the reader is gone. */
