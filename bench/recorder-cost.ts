@@ -132,8 +132,8 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     for (const instance of [off, on]) await instance.relay.stop();
 
     // The memory is compared on two fresh criscopes that see the same calls and no reader: the
-    // instances above carry the readers' garbage, which is theirs to bound (maxQueuedBytesPerSubscriber),
-    // not the recorder's, and the heap a process once grew to.
+    // instances above carry the heap their readers' traffic grew, which admin.subscriberQueueBytes
+    // bounds, not the recorder's bound.
     progress(`flight recorder: ${counts.memoryCalls} calls for its memory, on two fresh criscopes`);
     const memoryOff = await start("memory", "recorder off", 0);
     const memoryOn = await start("memory", "recorder on", MAX_RECORDS);
