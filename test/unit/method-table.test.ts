@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import protobuf from 'protobufjs';
 import { decodeCall, type WireMessage } from '../../src/cri/decode-call.js';
 import { buildMethodTable, serviceOfPath } from '../../src/cri/method-table.js';
 import { METHOD_SPECS } from '../../src/cri/method-specs.js';
@@ -91,6 +92,24 @@ describe('the method table built from proto/', () => {
     { method: 'ListPodSandbox', request: {}, response: { items: [] }, identity: {}, items: 0 },
     { method: 'Version', request: { version: 'v1' }, response: { runtime_name: 'containerd' }, identity: {} },
   ];
+  it("has every decoder a record needs generated when it is built, so no call generates one on criscope's thread", (context) => {
+    // A table of its own: the shared one may have decoded these already.
+    const fresh = buildMethodTable(loadCriProto());
+    const calls = cases.map(({ method, request, response }) => ({
+      method: fresh.lookup(criMethod(method).path) ?? assert.fail(method),
+      request: { first: request && encoded(method, 'request', request), encoding: undefined },
+      response: { first: response && encoded(method, 'response', response), encoding: undefined },
+    }));
+    const generatedFor: string[] = [];
+    const generate = protobuf.Type.prototype.setup;
+    context.mock.method(protobuf.Type.prototype, 'setup', function (this: protobuf.Type) {
+      generatedFor.push(this.name);
+      return generate.call(this);
+    });
+    for (const call of calls) assert.equal(decodeCall(call.method, call.request, call.response, 1024 * 1024).error, undefined);
+    assert.deepEqual(generatedFor, []);
+  });
+
   for (const { method, request, response, identity, items } of cases) {
     it(`reads ${method}'s identity from only the fields the table names`, () => {
       const decoded = decodeCall(
