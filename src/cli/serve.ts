@@ -13,6 +13,8 @@ import { TopView } from '../telemetry/top/top-view.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
+import { warmUp } from '../relay/warm-up.js';
+import type { TrackingContext } from '../relay/call-tracker.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { imageSizes } from '../runtime/image-sizes.js';
@@ -161,6 +163,25 @@ function startPolicy(path: string, runtimeClient: RuntimeClient, imageClient: Ru
   return { engine, reloader, observers: [directory, policyMetrics, new PolicyLog(log)] };
 }
 
+/**
+ * What the warm-up's calls are tracked with: observers of the kinds real calls
+ * have (so their code is warmed too), made for the warm-up alone and dropped
+ * after it, so that no metric, record or log line counts its calls.
+ */
+function warmUpTracking(table: MethodTable, config: Config, log: Logger): TrackingContext {
+  const quiet = log.child({}, { level: 'silent' });
+  const recorder = new FlightRecorder({ maxRecords: 100, maxBytes: 64 * 1024, maxSubscribers: 0, maxQueuedBytesPerSubscriber: 0 });
+  const observers: CallObserver[] = [new CallMetrics(new Registry(), table, () => []), recorder, new CallRates(table), new CallLog(quiet)];
+  return {
+    table,
+    observer: new CallObservers(observers, () => undefined),
+    keepMessagesUpTo: config.maxMessageBytes,
+    maxKeptBytesPerConnection: config.maxKeptBytesPerConnection,
+    log: quiet,
+    gate: OPEN_GATE,
+  };
+}
+
 /** Wires criscope together from a validated config and starts serving. */
 export async function startCriscope(config: Config, log: Logger, build: BuildInfo, env: NodeJS.ProcessEnv = process.env): Promise<RunningCriscope> {
   const runtimeEndpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
@@ -201,6 +222,7 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     probeRuntime: () => runtimeClient.version(2000),
     metrics,
   });
+  const warmed = await warmUp(routes[0], warmUpTracking(table, config, log), log);
   try {
     await relay.listen();
   } catch (error) {
@@ -225,7 +247,13 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     onListening: (port) => log.info({ http: `${httpHost}:${port}` }, 'serving /healthz, /readyz and /metrics'),
   });
   log.info(
-    { routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })), admin: adminServed ? adminSocket : null, http: httpPort === undefined ? null : `${httpHost}:${httpPort}` },
+    {
+      routes: routes.map((route) => ({ listen: `unix://${route.socketPath}`, endpoint: route.endpoint })),
+      admin: adminServed ? adminSocket : null,
+      warmUp: { answered: warmed.answered, ms: Math.round(warmed.elapsedMs) },
+      // Last: scripts find the HTTP address right before the message.
+      http: httpPort === undefined ? null : `${httpHost}:${httpPort}`,
+    },
     'criscope serving',
   );
   policy?.reloader.start();

@@ -1,0 +1,85 @@
+import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import type { Logger } from '../telemetry/logger.js';
+import type { TrackingContext } from './call-tracker.js';
+import { RelayServer, type RelayRoute } from './relay-server.js';
+
+/**
+ * What kubelet asks when it starts and on every relist, all read-only: the
+ * calls criscope relays to itself to warm up. Their requests are empty, which
+ * each of these methods accepts.
+ */
+export const WARM_UP_PATHS: readonly string[] = [
+  '/runtime.v1.RuntimeService/Version',
+  '/runtime.v1.RuntimeService/ListPodSandbox',
+  '/runtime.v1.RuntimeService/ListContainers',
+  '/runtime.v1.ImageService/ListImages',
+  '/runtime.v1.ImageService/ImageFsInfo',
+];
+
+export interface WarmUpSettings {
+  /** Rounds of WARM_UP_PATHS, each round's calls sent at once, as kubelet sends a relist. */
+  readonly rounds: number;
+  /** The most the warm-up may take: criscope's sockets open after it. */
+  readonly budgetMs: number;
+}
+
+export const DEFAULT_WARM_UP: WarmUpSettings = { rounds: 5, budgetMs: 2000 };
+
+export interface WarmUpReport {
+  /** Calls the runtime answered (any status but UNAVAILABLE or a missed deadline). */
+  readonly answered: number;
+  readonly elapsedMs: number;
+}
+
+const EMPTY_REQUEST = Buffer.alloc(0);
+
+/** True when the runtime answered the call, whatever its status. */
+function relayOne(client: Client, path: string, deadline: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      path,
+      () => EMPTY_REQUEST,
+      (bytes: Buffer) => bytes,
+      {},
+      new Metadata(),
+      { deadline },
+      (error: ServiceError | null) => resolve(error === null || (error.code !== status.UNAVAILABLE && error.code !== status.DEADLINE_EXCEEDED)),
+    );
+  });
+}
+
+/**
+ * Warms criscope before its sockets open. V8 compiles a function the first
+ * time it runs and optimizes it once it has run a while, and protobufjs
+ * builds its readers on first use; a fresh criscope added tens of
+ * milliseconds to a kubelet's first calls (docs/benchmark.md). So a few rounds
+ * of kubelet's read-only calls go through the relay's own code, on a private
+ * socket beside `route`'s, to `route`'s runtime, observed by `tracking` (made
+ * of observers that are thrown away after), and what they find is dropped.
+ * Never throws and never takes longer than the budget: a runtime that does not
+ * answer ends the warm-up after its first round.
+ */
+export async function warmUp(route: RelayRoute, tracking: TrackingContext, log: Logger, settings: WarmUpSettings = DEFAULT_WARM_UP): Promise<WarmUpReport> {
+  const started = performance.now();
+  const socketPath = `${route.socketPath}.warm-up`;
+  const relay = new RelayServer({ routes: [{ ...route, socketPath }], socketMode: 0o600, tracking, log: tracking.log });
+  let client: Client | undefined;
+  let answered = 0;
+  try {
+    await relay.listen();
+    client = new Client(`unix://${socketPath}`, credentials.createInsecure());
+    const deadline = Date.now() + settings.budgetMs;
+    for (let round = 0; round < settings.rounds && Date.now() < deadline; round++) {
+      const results = await Promise.all(WARM_UP_PATHS.map((path) => relayOne(client as Client, path, deadline)));
+      const answeredNow = results.filter(Boolean).length;
+      answered += answeredNow;
+      if (answeredNow === 0) break;
+    }
+  } catch (error) {
+    log.debug({ err: error, socketPath }, 'criscope could not warm up; it starts cold');
+  } finally {
+    client?.close();
+    await relay.shutdown(0);
+  }
+  return { answered, elapsedMs: performance.now() - started };
+}
