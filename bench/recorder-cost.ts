@@ -85,7 +85,7 @@ const median = (values: readonly number[]): number => {
 export async function recorderCostReport(config: BenchConfig, services: CriServiceDefinitions, workDir: string): Promise<RecorderCostReport> {
   // Enough calls a round for the CPU clock's 10 ms ticks to count in percent, not tens of percent.
   const counts: Counts = config.quick ? { warmup: 500, rounds: 2, callsPerRound: 2000, memoryCalls: 10_000 } : { warmup: 2000, rounds: 5, callsPerRound: 16_000, memoryCalls: 100_000 };
-  progress("flight recorder: starting a stub and two criscopes");
+  progress("flight recorder: starting a stub and two criscopes (two more for its memory, later)");
   const stub = await startStubBackend(join(workDir, "recorder-stub.sock"), config.protoPath, 4096);
   const instances: Instance[] = [];
   const tails: { child: ChildHandle; lines: () => number }[] = [];
@@ -129,7 +129,11 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     const withReaders = await compare(`recorder on, ${TAIL_READERS} tail readers`);
     const linesRead = tails.map((tail) => tail.lines());
     for (const tail of tails) await tail.child.stop();
-    for (const instance of [off, on]) await instance.relay.stop();
+    for (const instance of [off, on]) {
+      // A client left open would keep reconnecting to a stopped criscope while memory is measured.
+      instance.client.close();
+      await instance.relay.stop();
+    }
 
     // The memory is compared on two fresh criscopes that see the same calls and no reader: the
     // instances above carry the heap their readers' traffic grew, which admin.subscriberQueueBytes
@@ -182,7 +186,10 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     return { lines: [], verdicts: [], failures: [`flight recorder: ${errorText(error)}`] };
   } finally {
     for (const tail of tails) await tail.child.stop();
-    for (const instance of instances) await instance.relay.stop();
+    for (const instance of instances) {
+      instance.client.close();
+      await instance.relay.stop();
+    }
     await stub.child.stop();
   }
 }

@@ -13,8 +13,7 @@ import { TopView } from '../telemetry/top/top-view.js';
 import { takeSystemdListenFds } from '../relay/systemd-sockets.js';
 import { RelayServer, type RelayRoute } from '../relay/relay-server.js';
 import { OPEN_GATE } from '../relay/request-gate.js';
-import { warmUp } from '../relay/warm-up.js';
-import type { TrackingContext } from '../relay/call-tracker.js';
+import { warmUp, type WarmUpTracking } from '../relay/warm-up.js';
 import { discoverRuntimeEndpoint } from '../runtime/discover.js';
 import { RuntimeClient } from '../runtime/runtime-client.js';
 import { imageSizes } from '../runtime/image-sizes.js';
@@ -168,7 +167,7 @@ function startPolicy(path: string, runtimeClient: RuntimeClient, imageClient: Ru
  * have (so their code is warmed too), made for the warm-up alone and dropped
  * after it, so that no metric, record or log line counts its calls.
  */
-function warmUpTracking(table: MethodTable, config: Config, log: Logger): TrackingContext {
+function warmUpTracking(table: MethodTable, config: Config, log: Logger): WarmUpTracking {
   const quiet = log.child({}, { level: 'silent' });
   const recorder = new FlightRecorder({ maxRecords: 100, maxBytes: 64 * 1024, maxSubscribers: 0, maxQueuedBytesPerSubscriber: 0 });
   const observers: CallObserver[] = [new CallMetrics(new Registry(), table, () => []), recorder, new CallRates(table), new CallLog(quiet)];
@@ -178,7 +177,6 @@ function warmUpTracking(table: MethodTable, config: Config, log: Logger): Tracki
     keepMessagesUpTo: config.maxMessageBytes,
     maxKeptBytesPerConnection: config.maxKeptBytesPerConnection,
     log: quiet,
-    gate: OPEN_GATE,
   };
 }
 
@@ -187,6 +185,8 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
   const runtimeEndpoint = config.runtimeEndpoint ?? (await discoverRuntimeEndpoint());
   const table = buildMethodTable(loadCriProto());
   const routes = relayRoutes(config, runtimeEndpoint);
+  // First, before anything that would see its calls: the warm-up's are observed by observers of their own.
+  const warmed = await warmUp(routes[0], warmUpTracking(table, config, log), log);
   const metrics = new Registry();
   // prom-client samples event-loop delay every 10 ms by default, which alone costs an idle
   // criscope several ms of CPU a second; every 100 ms still catches any stall kubelet would feel.
@@ -222,7 +222,6 @@ export async function startCriscope(config: Config, log: Logger, build: BuildInf
     probeRuntime: () => runtimeClient.version(2000),
     metrics,
   });
-  const warmed = await warmUp(routes[0], warmUpTracking(table, config, log), log);
   try {
     await relay.listen();
   } catch (error) {

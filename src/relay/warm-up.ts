@@ -2,6 +2,7 @@ import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/
 import type { Logger } from '../telemetry/logger.js';
 import type { TrackingContext } from './call-tracker.js';
 import { RelayServer, type RelayRoute } from './relay-server.js';
+import { OPEN_GATE, type RequestGate } from './request-gate.js';
 
 /**
  * What kubelet asks when it starts and on every relist, all read-only: the
@@ -23,7 +24,21 @@ export interface WarmUpSettings {
   readonly budgetMs: number;
 }
 
-export const DEFAULT_WARM_UP: WarmUpSettings = { rounds: 5, budgetMs: 2000 };
+export const DEFAULT_WARM_UP: WarmUpSettings = { rounds: 5, budgetMs: 1000 };
+
+/** What the warm-up's calls are tracked with: everything but the gate, which is the warm-up's own. */
+export type WarmUpTracking = Omit<TrackingContext, 'gate' | 'traceContinuation'>;
+
+const NOBODY = { namespace: '', name: '', uid: '', labels: {} };
+
+/** The warm-up's socket relays the warm-up's calls and nothing else: it has no policy, and no one else is meant to use it. */
+const WARM_UP_CALLS_ONLY: RequestGate = {
+  ...OPEN_GATE,
+  refuses: (path) =>
+    WARM_UP_PATHS.includes(path)
+      ? undefined
+      : { decision: { method: path, pod: NOBODY, findings: [], denial: "criscope's warm-up socket relays only its own warm-up calls", clamps: [] }, rewritten: undefined },
+};
 
 export interface WarmUpReport {
   /** Calls the runtime answered (any status but UNAVAILABLE or a missed deadline). */
@@ -50,36 +65,39 @@ function relayOne(client: Client, path: string, deadline: number): Promise<boole
 
 /**
  * Warms criscope before its sockets open. V8 compiles a function the first
- * time it runs and optimizes it once it has run a while, and protobufjs
- * builds its readers on first use; a fresh criscope added tens of
- * milliseconds to a kubelet's first calls (docs/benchmark.md). So a few rounds
- * of kubelet's read-only calls go through the relay's own code, on a private
- * socket beside `route`'s, to `route`'s runtime, observed by `tracking` (made
- * of observers that are thrown away after), and what they find is dropped.
- * Never throws and never takes longer than the budget: a runtime that does not
- * answer ends the warm-up after its first round.
+ * time it runs and optimizes it once it has run a while; a fresh criscope
+ * added tens of milliseconds to a kubelet's first calls (docs/benchmark.md).
+ * So a few rounds of kubelet's read-only calls go through the relay's own
+ * code, on a private socket beside `route`'s, to `route`'s runtime, observed
+ * by `tracking` (observers made for the warm-up and dropped after it), and
+ * what they find is dropped. Never throws. Its calls get `budgetMs` in all,
+ * measured on a clock the wall clock's steps do not move; a runtime that does
+ * not answer ends the warm-up after its first round.
  */
-export async function warmUp(route: RelayRoute, tracking: TrackingContext, log: Logger, settings: WarmUpSettings = DEFAULT_WARM_UP): Promise<WarmUpReport> {
+export async function warmUp(route: RelayRoute, tracking: WarmUpTracking, log: Logger, settings: WarmUpSettings = DEFAULT_WARM_UP): Promise<WarmUpReport> {
   const started = performance.now();
   const socketPath = `${route.socketPath}.warm-up`;
-  const relay = new RelayServer({ routes: [{ ...route, socketPath }], socketMode: 0o600, tracking, log: tracking.log });
+  const relay = new RelayServer({ routes: [{ ...route, socketPath }], socketMode: 0o600, tracking: { ...tracking, gate: WARM_UP_CALLS_ONLY }, log: tracking.log });
   let client: Client | undefined;
   let answered = 0;
   try {
     await relay.listen();
     client = new Client(`unix://${socketPath}`, credentials.createInsecure());
-    const deadline = Date.now() + settings.budgetMs;
-    for (let round = 0; round < settings.rounds && Date.now() < deadline; round++) {
+    for (let round = 0; round < settings.rounds; round++) {
+      const remainingMs = settings.budgetMs - (performance.now() - started);
+      if (remainingMs <= 0) break;
+      // grpc-js takes an epoch time, and turns it into a timeout when each call starts.
+      const deadline = Date.now() + remainingMs;
       const results = await Promise.all(WARM_UP_PATHS.map((path) => relayOne(client as Client, path, deadline)));
       const answeredNow = results.filter(Boolean).length;
       answered += answeredNow;
       if (answeredNow === 0) break;
     }
   } catch (error) {
-    log.debug({ err: error, socketPath }, 'criscope could not warm up; it starts cold');
+    log.warn({ err: error, socketPath }, 'criscope could not warm up; it starts cold');
   } finally {
     client?.close();
-    await relay.shutdown(0);
+    await relay.shutdown(0).catch((error: unknown) => log.warn({ err: error, socketPath }, 'the warm-up relay did not close cleanly'));
   }
   return { answered, elapsedMs: performance.now() - started };
 }

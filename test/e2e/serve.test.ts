@@ -40,6 +40,23 @@ describe('criscope serve: its socket, its endpoints and its shutdown', () => {
     }
   });
 
+  it("warms up against the runtime before its socket opens, and counts none of the warm-up's calls", async () => {
+    const criscope = await startCriscope({ runtimeSocket: runtime.containerdSocket });
+    try {
+      const serving = criscope.logLines().find((line) => line['msg'] === 'criscope serving');
+      assert.equal((serving?.['warmUp'] as { answered?: unknown } | undefined)?.answered, 25, 'five rounds of five calls, all answered by containerd');
+      const metrics = await (await fetch(`${criscope.httpUrl}/metrics`)).text();
+      assert.doesNotMatch(metrics, /^criscope_cri_calls_total\{/m, 'no call counted before a client made one');
+      const client = new CriTestClient(criscope.socketPath);
+      await client.call('Version');
+      client.close();
+      const after = await (await fetch(`${criscope.httpUrl}/metrics`)).text();
+      assert.match(after, /^criscope_cri_calls_total\{[^}]*method="Version"[^}]*\} 1$/m);
+    } finally {
+      await criscope.stop();
+    }
+  });
+
   it('replaces a stale socket left by a dead process', async () => {
     const socketPath = join(freshDir(), 'criscope.sock');
     // A socket file nobody listens on, as a killed criscope leaves behind.
