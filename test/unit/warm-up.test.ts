@@ -47,6 +47,24 @@ describe("criscope's warm-up before its sockets open", () => {
     }
   });
 
+  it("takes no answer larger than a busy node's relist whole: criscope's own memory would keep it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criscope-warm-up-'));
+    const runtime = await startStubCriServer(join(dir, 'runtime.sock'), { listContainersBytes: 2 * 1024 * 1024 });
+    const records: CallRecord[] = [];
+    const route = { socketPath: join(dir, 'criscope.sock'), endpoint: `unix://${runtime.socketPath}`, upstreamPath: runtime.socketPath };
+    try {
+      const report = await warmUp(route, tracking(records), log, { rounds: 1, budgetMs: 10_000 });
+      assert.equal(report.answered, WARM_UP_PATHS.length, 'a cut answer is an answer');
+      await waitFor(() => records.length === WARM_UP_PATHS.length, 'the records of the round');
+      const list = records.find((record) => record.methodName === 'ListContainers');
+      assert.equal(list?.resetCode, 8, 'the warm-up cancelled the 2 MiB ListContainers');
+      assert.ok((list?.response.payloadBytes ?? Infinity) < 2 * 1024 * 1024);
+    } finally {
+      await runtime.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops after one round when the runtime does not answer, without throwing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'criscope-warm-up-'));
     const absent = join(dir, 'no-runtime.sock');
