@@ -169,8 +169,12 @@ function startPolicy(path: string, runtimeClient: RuntimeClient, imageClient: Ru
  */
 function warmUpTracking(table: MethodTable, config: Config, log: Logger): WarmUpTracking {
   const quiet = log.child({}, { level: 'silent' });
-  const recorder = new FlightRecorder({ maxRecords: 100, maxBytes: 64 * 1024, maxSubscribers: 0, maxQueuedBytesPerSubscriber: 0 });
-  const observers: CallObserver[] = [new CallMetrics(new Registry(), table, () => []), recorder, new CallRates(table), new CallLog(quiet)];
+  const observers: CallObserver[] = [
+    new CallMetrics(new Registry(), table, () => []),
+    new FlightRecorder({ maxRecords: 100, maxBytes: 64 * 1024, maxSubscribers: 0, maxQueuedBytesPerSubscriber: 0 }),
+    new CallRates(table),
+    new CallLog(quiet),
+  ];
   return {
     table,
     observer: new CallObservers(observers, () => undefined),

@@ -20,7 +20,7 @@ export const WARM_UP_PATHS: readonly string[] = [
 export interface WarmUpSettings {
   /** Rounds of WARM_UP_PATHS, each round's calls sent at once, as kubelet sends a relist. */
   readonly rounds: number;
-  /** The most the warm-up may take: criscope's sockets open after it. */
+  /** The most the warm-up's calls may take in all: criscope's sockets open after it. */
   readonly budgetMs: number;
 }
 
