@@ -25,7 +25,7 @@ export class ClientFrames {
   readonly onFrame = (type: number, flags: number, streamId: number, frame: Buffer): FrameVerdict => {
     const { parts, connection } = this;
     // A CONTINUATION goes wherever the HEADERS it continues went.
-    const refused = type === FrameType.CONTINUATION ? this.blockRefused : streamId !== 0 && !parts.limits.relays(streamId);
+    const refused = type === FrameType.CONTINUATION ? this.blockRefused : streamId !== 0 && (!parts.limits.relays(streamId) || this.closedAtRuntime(type, streamId));
     if (type === FrameType.HEADERS) this.blockRefused = refused;
     if (refused) return this.refuse(type, streamId, flags, frame);
     switch (type) {
@@ -68,10 +68,20 @@ export class ClientFrames {
   };
 
   /**
+   * True for a frame on a stream criscope reset at the runtime, which may
+   * see nothing more of it but PRIORITY (RFC 9113 §5.1). DATA and RST_STREAM
+   * there are the owned streams' to drop (DATA's credit goes back to the client).
+   */
+  private closedAtRuntime(type: number, streamId: number): boolean {
+    return type !== FrameType.DATA && type !== FrameType.RST_STREAM && type !== FrameType.PRIORITY && this.parts.owned.resetAtRuntimeOnly(streamId);
+  }
+
+  /**
    * A frame that must not reach the runtime (a stream refused by criscope's
-   * GOAWAY, or any stream once the runtime is gone). Its header blocks are
-   * still decoded, to stay in step with the client's encoder; DATA is credited
-   * back so the client's connection window does not shrink for nothing.
+   * GOAWAY or reset at the runtime, or any stream once the runtime is gone).
+   * Its header blocks are still decoded, to stay in step with the client's
+   * encoder; DATA is credited back so the client's connection window does
+   * not shrink for nothing.
    */
   private refuse(type: number, streamId: number, flags: number, frame: Buffer): FrameVerdict {
     const { parts, connection } = this;

@@ -12,7 +12,7 @@ import { ClientPrefaceReader } from './client-preface.js';
 import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
 import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
-import { ProtocolErrors } from './protocol-errors.js';
+import { ProtocolErrors, runtimeFrameJudge } from './protocol-errors.js';
 import { REQUEST_BLOCKS_AS_THEY_CAME, RequestReparenting, TRACEPARENT } from './request-reparenting.js';
 import { openRuntimeConnection } from './runtime-connection.js';
 import { RuntimeFrames } from './runtime-frames.js';
@@ -73,7 +73,7 @@ export class ConnectionRelay {
       onUnreadable: this.goBlind,
       onViolation: (violation) => this.protocolErrors.runtime(violation),
       onOversized: (length, limit) => this.protocolErrors.runtime({ code: Http2ErrorCode.FRAME_SIZE_ERROR, reason: `a ${length}-byte frame, over the client's limit of ${limit} (RFC 9113 §4.2)`, scope: 'connection' }),
-    }, rules.fromServer);
+    }, runtimeFrameJudge(rules.fromServer));
     const requestBlocks = new HeaderBlockReader(this.goBlind, tracking.traceContinuation === undefined ? undefined : TRACEPARENT);
     const responseBlocks = new HeaderBlockReader(this.goBlind);
     const owned = new OwnedStreams(this.ownedStreamsHost());
@@ -160,7 +160,14 @@ export class ConnectionRelay {
     if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken && this.parts.calls.size > 0) this.parts.toClient.inject(settingsFrame(false));
     for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
     this.state = 'closed';
-    this.client.end();
+    const { toClient } = this.parts;
+    if (toClient.pumping) {
+      // Closing from a runtime frame being relayed: the answers above go out after it, so the socket ends once they are written, and nothing of the runtime's follows them.
+      toClient.stop();
+      queueMicrotask(() => this.client.end());
+    } else {
+      this.client.end();
+    }
     this.upstream?.destroy();
   }
 
@@ -228,6 +235,11 @@ export class ConnectionRelay {
   /** Ends a client connection criscope cannot relay, with a GOAWAY that says why. */
   private rejectClient(code: number, reason: string): void {
     if (this.state === 'closed') return;
+    // Inside a header block of the runtime's, a GOAWAY would be one more protocol error (RFC 9113 §6.10): the connection just ends.
+    if (this.parts.toClient.insideHeaderBlock) {
+      this.context.log.debug({ reason }, 'client connection dropped inside a header block');
+      return this.destroy();
+    }
     this.context.log.debug({ reason }, 'client connection rejected');
     clearTimeout(this.prefaceTimer);
     this.state = 'closed';

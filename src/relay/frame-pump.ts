@@ -72,6 +72,16 @@ export class FramePump {
     return this.inHeaderBlock;
   }
 
+  /** True while a chunk is being pumped: frames injected now go out after the frames relayed from it. */
+  get pumping(): boolean {
+    return this.pushing;
+  }
+
+  /** Relays nothing more (the rest of a chunk being pumped included); what criscope injected is still written. */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Where frames go from now on; undefined discards them (criscope answers this side itself). */
   setSink(sink: FrameSink | undefined): void {
     // What the chunk being pumped has produced so far was meant for the sink it goes to now.

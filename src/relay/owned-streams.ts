@@ -5,6 +5,14 @@ import { FRAME_HEADER_LENGTH, Flag, FrameType, dataFrames, framePayload, rstStre
 import { ClientDataFate, RequestFlow } from './request-flow.js';
 import { Http2ErrorCode } from '../wire-codes.js';
 
+/**
+ * The most streams remembered as reset at the runtime while the client may
+ * still send on them; past it the oldest is forgotten. Each is forgotten when
+ * the client ends its side, but a client criscope has reset too never does:
+ * without a bound, a client could grow the set with a frame per stream.
+ */
+const MOST_RESET_STREAMS_REMEMBERED = 1024;
+
 /** What the owned streams of a connection need from the relay around them. */
 export interface OwnedStreamsHost {
   /** False once nothing more goes to the runtime (it is gone, or the connection is closing). */
@@ -40,12 +48,17 @@ export class OwnedStreams {
   private waitingData: Buffer[] = [];
   /**
    * Streams criscope reset at the runtime while the client may still send on
-   * them: nothing more of theirs goes on (RFC 9113 §5.1), until the client's
-   * END_STREAM or RST_STREAM ends its side.
+   * them: nothing more of theirs but PRIORITY goes on (RFC 9113 §5.1), until
+   * the client's END_STREAM or RST_STREAM ends its side.
    */
   private readonly resetAtRuntime = new Set<number>();
 
   constructor(private readonly host: OwnedStreamsHost) {}
+
+  /** True when criscope reset the stream at the runtime while the client may still send on it: only PRIORITY of the client's may follow there. */
+  resetAtRuntimeOnly(streamId: number): boolean {
+    return this.resetAtRuntime.size > 0 && this.resetAtRuntime.has(streamId);
+  }
 
   /** Request bytes taken in and not yet sent, at the size they will be sent. */
   get pending(): number {
@@ -158,8 +171,15 @@ export class OwnedStreams {
    */
   resetAtRuntimeSide(streamId: number, code: number, clientStillSending = true): void {
     if (this.host.relaying()) this.host.toRuntime(rstStreamFrame(streamId, code));
-    if (clientStillSending) this.resetAtRuntime.add(streamId);
+    if (clientStillSending) this.rememberResetAtRuntime(streamId);
     this.streamReset(streamId);
+  }
+
+  private rememberResetAtRuntime(streamId: number): void {
+    this.resetAtRuntime.add(streamId);
+    if (this.resetAtRuntime.size <= MOST_RESET_STREAMS_REMEMBERED) return;
+    const oldest = this.resetAtRuntime.values().next();
+    if (oldest.done !== true) this.resetAtRuntime.delete(oldest.value);
   }
 
   /** The runtime's GOAWAY: streams above `lastStreamId` were never processed, and never will be. */

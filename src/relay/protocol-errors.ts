@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Violation } from './frame-rules.js';
+import type { FrameJudge, Violation } from './frame-rules.js';
 import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
 import type { ConnectionState, RelayParts } from './relay-parts.js';
 
@@ -14,6 +14,21 @@ export interface ProtocolErrorsHost {
   rejectClient(code: number, reason: string): void;
   /** Leaves the runtime and answers for it from here on. */
   loseRuntime(reason: string): void;
+}
+
+/**
+ * Judges the runtime's frames as `rules` does, every violation ending the
+ * connection: criscope leaves a runtime that breaks HTTP/2 at all
+ * (ProtocolErrors.runtime), so nothing it sends after a stream error may
+ * reach the client either.
+ */
+export function runtimeFrameJudge(rules: FrameJudge): FrameJudge {
+  return {
+    judge: (type, flags, streamId, frame) => {
+      const violation = rules.judge(type, flags, streamId, frame);
+      return violation?.scope === 'stream' ? { ...violation, scope: 'connection' } : violation;
+    },
+  };
 }
 
 /**
@@ -38,7 +53,8 @@ export class ProtocolErrors {
     }
     if (host.state() === 'closed') return;
     parts.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    if (parts.limits.relays(streamId)) parts.owned.resetAtRuntimeSide(streamId, violation.code);
+    // Only a stream with a call in flight is open at the runtime: a reset of an idle or closed one would be criscope's own protocol error (§5.1, §6.4).
+    if (parts.limits.relays(streamId) && parts.calls.get(streamId) !== undefined) parts.owned.resetAtRuntimeSide(streamId, violation.code);
     else parts.owned.streamReset(streamId);
     const reset = (): void => parts.toClient.inject(rstStreamFrame(streamId, violation.code));
     if (host.state() === 'relaying') parts.answers.onceRuntimeSpoke(reset);

@@ -13,6 +13,7 @@ import { startCriscope, type CriscopeProcess } from '../support/criscope-process
 import { parseFrames, RawConnection, type RawFrame } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, uint32, unknownFrame, windowUpdate } from '../support/test-frames.js';
+import { policyFile } from '../support/policy-env.js';
 import { waitFor } from '../support/wait.js';
 import { Http2ErrorCode } from '../../src/wire-codes.js';
 
@@ -200,6 +201,15 @@ describe('RFC 9113 frame rules: criscope in front of the real containerd', () =>
   }
 });
 
+const RESPONSE_HEADERS = encodeHeaderBlock([
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+]);
+const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
+/** A whole answer on `streamId`: headers, an empty message, trailers. */
+const answer = (streamId: number): Buffer =>
+  Buffer.concat([headers(streamId, Flag.END_HEADERS, RESPONSE_HEADERS), data(streamId, 0, Buffer.alloc(5)), headers(streamId, Flag.END_HEADERS | Flag.END_STREAM, OK_TRAILERS)]);
+
 /** Frames a fake runtime sends once the call's HEADERS has come; `code` is what criscope must tell it. */
 const RUNTIME_VIOLATIONS: readonly { name: string; frames: (streamId: number) => Buffer; code: number }[] = [
   { name: '§6.2 HEADERS on stream 0', frames: () => headers(0), code: PROTOCOL_ERROR },
@@ -210,7 +220,15 @@ const RUNTIME_VIOLATIONS: readonly { name: string; frames: (streamId: number) =>
   { name: '§6.10 CONTINUATION without a header block', frames: (streamId) => continuation(streamId), code: PROTOCOL_ERROR },
   { name: '§6.9 WINDOW_UPDATE of 0 on the connection', frames: () => windowUpdate(0, uint32(0)), code: PROTOCOL_ERROR },
   { name: '§4.2 a frame over the client’s SETTINGS_MAX_FRAME_SIZE', frames: (streamId) => data(streamId, 0, Buffer.alloc(16_385)), code: FRAME_SIZE_ERROR },
+  { name: '§6.9 WINDOW_UPDATE of 0 on the call’s stream, then the answer', frames: (streamId) => Buffer.concat([windowUpdate(streamId, uint32(0)), answer(streamId)]), code: PROTOCOL_ERROR },
 ];
+
+/** The frames on `streamId` after the one that ended it (END_STREAM or RST_STREAM). */
+function framesAfterEnd(frames: readonly RawFrame[], streamId: number): RawFrame[] {
+  const onStream = frames.filter((frame) => frame.streamId === streamId);
+  const end = onStream.findIndex((frame) => frame.type === FrameType.RST_STREAM || ((frame.type === FrameType.HEADERS || frame.type === FrameType.DATA) && (frame.flags & Flag.END_STREAM) !== 0));
+  return end < 0 ? [] : onStream.slice(end + 1);
+}
 
 describe('RFC 9113 frame rules: a runtime that breaks them', () => {
   let fakeRuntime: Server;
@@ -220,8 +238,10 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
   let connections: { frames: RawFrame[] }[] = [];
   const received = (): RawFrame[] => connections.flatMap((connection) => connection.frames);
 
+  let runtimeSocket: string;
+
   before(async () => {
-    const runtimeSocket = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'runtime.sock');
+    runtimeSocket = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'runtime.sock');
     fakeRuntime = createServer((socket: Socket) => {
       let bytes = Buffer.alloc(0);
       let misbehaved = false;
@@ -263,6 +283,7 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
         const fields = client.frames.filter((frame) => frame.type === FrameType.HEADERS).flatMap((frame) => decoder.decode(frame.payload));
         assert.equal(fields[fields.indexOf('grpc-status') + 1], '14');
         assert.match(fields[fields.indexOf('grpc-message') + 1] ?? '', /criscope: the runtime broke HTTP\/2/);
+        assert.deepEqual(framesAfterEnd(client.frames, 1), [], 'nothing of the runtime’s on the call’s stream after criscope ended it');
       } finally {
         client.close();
       }
@@ -271,4 +292,63 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       assert.equal(goawayFrame?.payload.readUInt32BE(4), code);
     });
   }
+
+  it('§6.10 a client’s connection error inside a runtime header block: the connection ends with no frame inside the block', async () => {
+    // The runtime starts its answer's header block and never ends it.
+    misbehave = (streamId) => headers(streamId, 0, RESPONSE_HEADERS);
+    connections = [];
+    const client = await RawConnection.open(criscope.socketPath);
+    const sent = Buffer.concat([SETTINGS, versionCall(1), ping(0, Buffer.alloc(7))]);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, versionCall(1)]));
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1), 5000), 'the open header block reached the client');
+      client.send(ping(0, Buffer.alloc(7)));
+      await waitFor(() => client.closed, 'the connection to end', 5000);
+      assertReadable(sent, client.frames);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('§5.1 after a client’s stream error, the runtime sees nothing more on that stream, and no reset of a stream it never had', async () => {
+    misbehave = () => Buffer.alloc(0);
+    connections = [];
+    const client = await RawConnection.open(criscope.socketPath);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
+      // A stream error on the open stream 1, then a frame the client had in flight on it; then one on stream 3, which the client never opened but skipped.
+      client.send(Buffer.concat([windowUpdate(1, uint32(0)), windowUpdate(1, uint32(1000)), headers(5, Flag.END_HEADERS, VERSION_REQUEST), priority(3, Buffer.alloc(4))]));
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 3), 5000), 'stream 3 is reset for the client');
+      client.send(versionCall(7));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 7), 'the next call at the runtime', 5000);
+      const atRuntime = received();
+      assert.ok(atRuntime.some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 1), 'stream 1 is reset at the runtime');
+      assert.deepEqual(framesAfterEnd(atRuntime, 1).map((frame) => frame.type), [], 'nothing on stream 1 after its reset');
+      assert.ok(!atRuntime.some((frame) => frame.streamId === 3), 'nothing at all on stream 3, which the runtime never had');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a runtime header block criscope cannot read, with a policy in force: the call is answered UNAVAILABLE before the connection closes', async () => {
+    // With a policy, criscope must judge every call, so a connection it can no longer follow is closed, its calls answered first.
+    const judging = await startCriscope({ runtimeSocket, config: { policyFile: policyFile({ rules: [{ kind: 'security', denyPrivileged: true }] }) } });
+    misbehave = (streamId) => headers(streamId, Flag.END_HEADERS, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+    connections = [];
+    const client = await RawConnection.open(judging.socketPath);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, versionCall(1)]));
+      await waitFor(() => client.closed, 'the connection to close', 5000);
+      const ending = client.frames.find((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0);
+      assert.ok(ending !== undefined, "criscope's answer reached the client before the close");
+      // criscope's own blocks use no dynamic table entry, so a fresh decoder reads the answer.
+      const fields = new HpackDecoder().decode(ending.payload);
+      assert.equal(fields[fields.indexOf('grpc-status') + 1], '14');
+      assert.match(fields[fields.indexOf('grpc-message') + 1] ?? '', /cannot follow this connection/);
+    } finally {
+      client.close();
+      assert.equal(await judging.stop(), 0);
+    }
+  });
 });

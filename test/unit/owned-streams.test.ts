@@ -86,6 +86,16 @@ describe('owned streams', () => {
     assert.equal(owned.clientData(7, 0, data(7, 100), undefined, ignoreHeld), FrameVerdict.Forward, "after the client's END_STREAM, its frames are the runtime's to judge again");
   });
 
+  it('remember a bounded number of streams reset at the runtime, forgetting the oldest first', () => {
+    const owned = new OwnedStreams(new RecordingHost());
+    // A client criscope resets too never ends its side: each such stream would otherwise be remembered for the connection's life.
+    for (let streamId = 1; streamId <= 2 * 5000; streamId += 2) owned.resetAtRuntimeSide(streamId, Http2ErrorCode.CANCEL);
+    const remembered = Array.from({ length: 5000 }, (_, index) => 2 * index + 1).filter((streamId) => owned.resetAtRuntimeOnly(streamId));
+    assert.ok(remembered.length > 0 && remembered.length < 5000, `${remembered.length} of 5000 remembered`);
+    assert.ok(owned.resetAtRuntimeOnly(9999), 'the latest is remembered');
+    assert.ok(!owned.resetAtRuntimeOnly(1), 'the oldest is forgotten');
+  });
+
   it("end the connection when the client sends past its connection window", () => {
     const host = new RecordingHost();
     const owned = new OwnedStreams(host);
