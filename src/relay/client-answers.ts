@@ -6,6 +6,13 @@ import { encodeHeaderBlock } from './hpack/encoder.js';
 import { headersFrame } from './http2-frames.js';
 
 /**
+ * The most streams remembered as answered by criscope; past it the oldest is
+ * forgotten. Each is forgotten when the runtime ends the stream, but one
+ * criscope also reset at the runtime (a policy denial) never ends there.
+ */
+const MOST_ANSWERED_STREAMS_REMEMBERED = 1024;
+
+/**
  * The frames criscope writes to the client in its own name: a call's status
  * when it answers the call itself, and the credits and resets of the streams
  * it holds. A server's first frame must be its SETTINGS (RFC 9113 §3.4), so
@@ -65,6 +72,10 @@ export class ClientAnswers {
         ];
     this.toClient.inject(headersFrame(streamId, encodeHeaderBlock(fields), true));
     this.answered.add(streamId);
+    if (this.answered.size > MOST_ANSWERED_STREAMS_REMEMBERED) {
+      const oldest = this.answered.values().next();
+      if (oldest.done !== true) this.answered.delete(oldest.value);
+    }
     this.calls.answered(streamId, status, message);
   }
 

@@ -14,6 +14,8 @@ import { clientSettings } from './settings-exchange.js';
 export class ClientFrames {
   /** Whether the request header block being received was withheld from the runtime. */
   private blockRefused = false;
+  /** Whether the request header block being received opens its stream (a call), or is trailers on one. */
+  private blockOpensStream = false;
   /** True once a request header block was withheld from the runtime: its HPACK table is behind. */
   private withheldBlock = false;
 
@@ -30,7 +32,7 @@ export class ClientFrames {
     if (refused) return this.refuse(type, streamId, flags, frame);
     switch (type) {
       case FrameType.HEADERS:
-        parts.limits.clientOpened(streamId);
+        this.blockOpensStream = parts.limits.clientOpened(streamId);
         if (this.withheldBlock) {
           // The runtime's HPACK table is missing a block: this one would decode wrongly there.
           connection.destroy();
@@ -86,7 +88,7 @@ export class ClientFrames {
   private refuse(type: number, streamId: number, flags: number, frame: Buffer): FrameVerdict {
     const { parts, connection } = this;
     if (type === FrameType.HEADERS) {
-      parts.limits.clientOpened(streamId);
+      this.blockOpensStream = parts.limits.clientOpened(streamId);
       if (connection.state() !== 'unavailable') this.withheldBlock = true;
       this.onBlock(parts.requestBlocks.start(streamId, flags, frame, type));
     } else if (type === FrameType.CONTINUATION) {
@@ -116,7 +118,8 @@ export class ClientFrames {
   private onBlock(block: HeaderBlock | undefined): void {
     const { parts, connection } = this;
     if (block === undefined || !parts.limits.relays(block.streamId)) return;
-    const call = parts.calls.requestHeaders(block.streamId, block.fields);
+    // Only a block that opens its stream is a new call: trailers on a stream whose call criscope already ended (answered it, say) are not.
+    const call = this.blockOpensStream ? parts.calls.requestHeaders(block.streamId, block.fields) : undefined;
     if (call === undefined && parts.owned.waitsOn(block.streamId)) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
       connection.close('criscope: request trailers on a call being judged');

@@ -20,6 +20,8 @@ import { RuntimeLoss } from './runtime-loss.js';
 import { StreamLimits } from './stream-limits.js';
 import { GrpcStatus, Http2ErrorCode } from '../wire-codes.js';
 
+/** A client criscope has ended the connection with gets this long to hang up before its socket is closed for it. */
+const HANG_UP_GRACE_MS = 5_000;
 /** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
 const PREFACE_TIMEOUT_MS = 10_000;
 
@@ -43,6 +45,7 @@ const PREFACE_TIMEOUT_MS = 10_000;
 export class ConnectionRelay {
   private state: ConnectionState = 'preface';
   private readonly prefaceTimer: NodeJS.Timeout;
+  private hangUpTimer: NodeJS.Timeout | undefined;
   private readonly preface = new ClientPrefaceReader();
   private upstream: Socket | undefined;
   private readonly parts: RelayParts;
@@ -99,13 +102,12 @@ export class ConnectionRelay {
       answering: () => this.state === 'unavailable',
       endClient: (goaway) => {
         this.state = 'closed';
-        this.client.end(goaway);
+        this.endClient(goaway);
       },
     });
     this.protocolErrors = new ProtocolErrors(this.parts, {
       state: () => this.state,
       runtimeSocket: () => this.upstream,
-      writeToClient: (frame) => this.client.write(frame),
       rejectClient: (code, reason) => this.rejectClient(code, reason),
       loseRuntime: (reason) => this.failUpstream(reason),
     });
@@ -116,6 +118,11 @@ export class ConnectionRelay {
     client.on('drain', () => this.upstream?.resume());
     client.on('error', () => undefined);
     client.on('close', this.onClientClose);
+  }
+
+  /** True once the connection is over for criscope (a getter: pushing a chunk may end it). */
+  private get ended(): boolean {
+    return this.state === 'closed';
   }
 
   /** Calls still waiting for their answer; a connection criscope cannot follow counts as busy until it closes. */
@@ -164,9 +171,9 @@ export class ConnectionRelay {
     if (toClient.pumping) {
       // Closing from a runtime frame being relayed: the answers above go out after it, so the socket ends once they are written, and nothing of the runtime's follows them.
       toClient.stop();
-      queueMicrotask(() => this.client.end());
+      queueMicrotask(() => this.endClient());
     } else {
-      this.client.end();
+      this.endClient();
     }
     this.upstream?.destroy();
   }
@@ -229,7 +236,8 @@ export class ConnectionRelay {
       chunk = progress.rest;
     }
     if (this.state === 'closed' || chunk.length === 0) return;
-    if (!this.parts.toRuntime.push(chunk)) this.client.pause();
+    // A connection the chunk's frames ended is read on to its hang-up (endClient), not paused.
+    if (!this.parts.toRuntime.push(chunk) && !this.ended) this.client.pause();
   };
 
   /** Ends a client connection criscope cannot relay, with a GOAWAY that says why. */
@@ -242,9 +250,24 @@ export class ConnectionRelay {
     }
     this.context.log.debug({ reason }, 'client connection rejected');
     clearTimeout(this.prefaceTimer);
+    // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
+    if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
     this.state = 'closed';
     this.upstream?.destroy();
-    this.client.end(goawayFrame(this.parts.limits.lastStreamIdForClient(), code, reason));
+    this.endClient(goawayFrame(this.parts.limits.lastStreamIdForClient(), code, reason));
+  }
+
+  /**
+   * Ends criscope's side of the client connection, after `lastFrame`. The
+   * socket is read on (and what comes discarded), even if backpressure had
+   * paused it, so the client's hang-up is seen and the connection's calls end;
+   * a client that never hangs up is cut off.
+   */
+  private endClient(lastFrame?: Buffer): void {
+    if (lastFrame === undefined) this.client.end();
+    else this.client.end(lastFrame);
+    this.client.resume();
+    this.hangUpTimer ??= setTimeout(() => this.client.destroy(), HANG_UP_GRACE_MS).unref();
   }
 
   private connectUpstream(): void {
@@ -280,6 +303,7 @@ export class ConnectionRelay {
   private readonly onClientClose = (): void => {
     this.state = 'closed';
     clearTimeout(this.prefaceTimer);
+    clearTimeout(this.hangUpTimer);
     this.runtimeLoss.cancel();
     this.upstream?.destroy();
     // Calls still open ended with the client going away.

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FrameJudge, Violation } from './frame-rules.js';
-import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
+import { goawayFrame, rstStreamFrame } from './http2-frames.js';
 import type { ConnectionState, RelayParts } from './relay-parts.js';
 
 /** What answering a peer's protocol error asks of the connection around it. */
@@ -8,8 +8,6 @@ export interface ProtocolErrorsHost {
   state(): ConnectionState;
   /** criscope's socket to the runtime, once opened. */
   runtimeSocket(): Socket | undefined;
-  /** Writes straight to the client's socket, ahead of anything the pumps hold. */
-  writeToClient(frame: Buffer): void;
   /** Ends the client connection with GOAWAY(code, reason), and the runtime's with it. */
   rejectClient(code: number, reason: string): void;
   /** Leaves the runtime and answers for it from here on. */
@@ -46,8 +44,6 @@ export class ProtocolErrors {
   client(violation: Violation, streamId: number): void {
     const { parts, host } = this;
     if (violation.scope === 'connection') {
-      // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
-      if (host.state() === 'relaying' && !parts.answers.runtimeHasSpoken) host.writeToClient(settingsFrame(false));
       host.rejectClient(violation.code, `criscope: ${violation.reason}`);
       return;
     }

@@ -17,8 +17,11 @@ export class StreamLimits {
     return this.drainLimit !== undefined;
   }
 
-  clientOpened(streamId: number): void {
-    if (streamId > this.lastClientStreamId) this.lastClientStreamId = streamId;
+  /** A client HEADERS on `streamId`: returns true when it opens a new stream (not trailers on one already open). */
+  clientOpened(streamId: number): boolean {
+    if (streamId <= this.lastClientStreamId) return false;
+    this.lastClientStreamId = streamId;
+    return true;
   }
 
   /** True while frames of `streamId` go on to the runtime (not above criscope's GOAWAY). */

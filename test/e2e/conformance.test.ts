@@ -13,6 +13,7 @@ import { startCriscope, type CriscopeProcess } from '../support/criscope-process
 import { parseFrames, RawConnection, type RawFrame } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
 import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, uint32, unknownFrame, windowUpdate } from '../support/test-frames.js';
+import { scrape, total } from '../support/metrics-scrape.js';
 import { policyFile } from '../support/policy-env.js';
 import { waitFor } from '../support/wait.js';
 import { Http2ErrorCode } from '../../src/wire-codes.js';
@@ -95,6 +96,12 @@ const CLIENT_VIOLATIONS: readonly Case[] = [
   { name: '§6.5.2 SETTINGS_MAX_FRAME_SIZE over 16777215', frame: settings([Setting.MAX_FRAME_SIZE, 16_777_216]), expect: connection(PROTOCOL_ERROR) },
   { name: '§6.9 WINDOW_UPDATE of 0 on the connection', frame: windowUpdate(0, uint32(0)), expect: connection(PROTOCOL_ERROR) },
   { name: '§6.9 WINDOW_UPDATE of 0 on an open stream', scene: [OPEN_1], frame: windowUpdate(1, uint32(0)), expect: stream(PROTOCOL_ERROR) },
+  {
+    name: '§6.9.1 DATA past the connection window, before the runtime has spoken',
+    scene: [OPEN_1, data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_383))],
+    frame: data(1, 0, Buffer.alloc(1)),
+    expect: connection(FLOW_CONTROL_ERROR),
+  },
 ];
 
 /** Frames the RFC says to ignore or accept: neither peer may answer them with an error. */
@@ -349,6 +356,48 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     } finally {
       client.close();
       assert.equal(await judging.stop(), 0);
+    }
+  });
+
+  it('a client ended for a connection error is let go once it hangs up, its calls with it', async () => {
+    misbehave = () => Buffer.alloc(0);
+    const inFlight = async (): Promise<number> => total(await scrape(criscope.httpUrl), 'criscope_cri_calls_in_flight');
+    const before = await inFlight();
+    for (let index = 0; index < 5; index++) {
+      const client = await RawConnection.open(criscope.socketPath);
+      try {
+        client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+        await waitFor(async () => (await inFlight()) > before, 'the call in flight', 5000);
+        // A connection error with more bytes behind it in the same write: criscope stops reading them.
+        client.send(Buffer.concat([ping(0, Buffer.alloc(7)), Buffer.alloc(100_000)]));
+        assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.GOAWAY), 5000), 'GOAWAY');
+      } finally {
+        client.close();
+      }
+    }
+    await waitFor(async () => (await inFlight()) === before, 'no call of those connections left in flight', 5000);
+  });
+
+  it('§5.1 with the runtime gone, a call criscope answered is answered once, even when its request trailers follow', async () => {
+    // A runtime that accepts and hangs up at once: criscope answers for it.
+    const gone = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'gone.sock');
+    const hangsUp = createServer((socket: Socket) => socket.destroy());
+    await new Promise<void>((resolve) => hangsUp.listen(gone, resolve));
+    const answering = await startCriscope({ runtimeSocket: gone });
+    const client = await RawConnection.open(answering.socketPath);
+    const endsOf1 = (got: readonly RawFrame[]): RawFrame[] => got.filter((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0);
+    const trailers = headers(1, Flag.END_HEADERS | Flag.END_STREAM, encodeHeaderBlock([['x-request-trailer', '1']]));
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1, data(1, 0, Buffer.alloc(5))]));
+      assert.ok(await client.waitFor((got) => endsOf1(got).length > 0, 5000), 'criscope answers the call');
+      client.send(trailers);
+      await client.waitFor(() => false, 500);
+      assert.equal(endsOf1(client.frames).length, 1, 'stream 1 ended once');
+      assertReadable(Buffer.concat([SETTINGS, OPEN_1, data(1, 0, Buffer.alloc(5)), trailers]), client.frames);
+    } finally {
+      client.close();
+      assert.equal(await answering.stop(), 0);
+      hangsUp.close();
     }
   });
 });

@@ -237,4 +237,19 @@ describe('ClientAnswers', () => {
     assert.equal(answers.streamEnded(3), false, 'a stream it never answered');
     assert.equal(answers.answeredStream(5), true, 'the other answered stream is still remembered');
   });
+
+  it('remembers a bounded number of answered streams, forgetting the oldest first', () => {
+    const { calls, answers, clientCalls } = clientSide();
+    answers.runtimeSpeaks();
+    // Streams criscope answered and also reset at the runtime (policy denials) are never ended by it.
+    const streams = Array.from({ length: 3000 }, (_, index) => 2 * index + 1);
+    for (const streamId of streams) {
+      clientCalls(streamId);
+      answers.answer(streamId, callOn(calls, streamId), GrpcStatus.PERMISSION_DENIED, 'denied');
+    }
+    const remembered = streams.filter((streamId) => answers.answeredStream(streamId));
+    assert.ok(remembered.length > 0 && remembered.length < streams.length, `${remembered.length} of ${streams.length} remembered`);
+    assert.equal(answers.answeredStream(streams[streams.length - 1]), true, 'the latest is remembered');
+    assert.equal(answers.answeredStream(1), false, 'the oldest is forgotten');
+  });
 });

@@ -160,4 +160,12 @@ describe('StreamLimits', () => {
     assert.equal(limits.runtimeGoaway(9), 7, 'the client was told 7 already');
     assert.equal(limits.runtimeGoaway(3), 3, 'a lower one goes on as it came');
   });
+
+  it('tells a HEADERS that opens a stream from trailers on one already opened', () => {
+    const limits = new StreamLimits();
+    assert.equal(limits.clientOpened(1), true);
+    assert.equal(limits.clientOpened(5), true);
+    assert.equal(limits.clientOpened(5), false, 'trailers on stream 5');
+    assert.equal(limits.clientOpened(3), false, 'stream 3 was skipped, so it is closed, not new');
+  });
 });
