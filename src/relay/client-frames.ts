@@ -118,8 +118,10 @@ export class ClientFrames {
   private onBlock(block: HeaderBlock | undefined): void {
     const { parts, connection } = this;
     if (block === undefined || !parts.limits.relays(block.streamId)) return;
-    // Only a block that opens its stream is a new call: trailers on a stream whose call criscope already ended (answered it, say) are not.
-    const call = this.blockOpensStream ? parts.calls.requestHeaders(block.streamId, block.fields) : undefined;
+    // Only a block that opens its stream is a new call: trailers on a stream whose call criscope already ended (answered it, say) are
+    // not, and neither is a stream opened past the runtime's GOAWAY, which it will not process.
+    const opensCall = this.blockOpensStream && parts.limits.runtimeMayProcess(block.streamId);
+    const call = opensCall ? parts.calls.requestHeaders(block.streamId, block.fields) : undefined;
     if (call === undefined && parts.owned.waitsOn(block.streamId)) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.
       connection.close('criscope: request trailers on a call being judged');

@@ -29,6 +29,15 @@ export class StreamLimits {
     return this.drainLimit === undefined || streamId <= this.drainLimit;
   }
 
+  /**
+   * False for a stream above the last-stream-id of a GOAWAY the client has
+   * been sent: the runtime will not process it, and the client retries it
+   * elsewhere (§6.8), so it is no call of criscope's to record or answer.
+   */
+  runtimeMayProcess(streamId: number): boolean {
+    return streamId <= this.clientGoawayLimit;
+  }
+
   /** The last-stream-id for a GOAWAY to the client: never above one it has already been sent. */
   lastStreamIdForClient(): number {
     return Math.min(this.lastClientStreamId, this.clientGoawayLimit);

@@ -400,4 +400,42 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       hangsUp.close();
     }
   });
+
+  it('§6.8 a stream opened past the runtime’s GOAWAY gets no answer from criscope, even when the runtime then goes', async () => {
+    // A runtime that answers the first call with GOAWAY (last-stream-id: that call), and is later cut off.
+    const path = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'goaway.sock');
+    let runtimeSide: Socket | undefined;
+    const goingAway = createServer((socket: Socket) => {
+      runtimeSide = socket;
+      let bytes = Buffer.alloc(0);
+      let told = false;
+      socket.on('error', () => undefined);
+      socket.write(SETTINGS);
+      socket.on('data', (chunk: Buffer) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        const call = parseFrames(bytes.subarray(CLIENT_PREFACE.length)).find((frame) => frame.type === FrameType.HEADERS);
+        if (call === undefined || told) return;
+        told = true;
+        socket.write(goaway(0, Buffer.concat([uint32(call.streamId), uint32(Http2ErrorCode.NO_ERROR)])));
+      });
+    });
+    await new Promise<void>((resolve) => goingAway.listen(path, resolve));
+    const relay = await startCriscope({ runtimeSocket: path });
+    const client = await RawConnection.open(relay.socketPath);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.GOAWAY), 5000), "the runtime's GOAWAY reached the client");
+      // A call the client had under way as the GOAWAY came: past its last-stream-id, so the client retries it elsewhere.
+      client.send(versionCall(3));
+      await client.waitFor(() => false, 300);
+      runtimeSide?.destroy();
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0), 5000), 'stream 1 is answered');
+      await client.waitFor(() => false, 300);
+      assert.deepEqual(client.frames.filter((frame) => frame.streamId === 3).map((frame) => frame.type), [], 'nothing on stream 3');
+    } finally {
+      client.close();
+      assert.equal(await relay.stop(), 0);
+      goingAway.close();
+    }
+  });
 });

@@ -168,4 +168,14 @@ describe('StreamLimits', () => {
     assert.equal(limits.clientOpened(5), false, 'trailers on stream 5');
     assert.equal(limits.clientOpened(3), false, 'stream 3 was skipped, so it is closed, not new');
   });
+
+  it("counts no stream above a GOAWAY's last-stream-id as one the runtime may process", () => {
+    const limits = new StreamLimits();
+    limits.clientOpened(1);
+    assert.equal(limits.runtimeMayProcess(3), true, 'no GOAWAY yet');
+    limits.runtimeGoaway(1);
+    assert.equal(limits.runtimeMayProcess(1), true);
+    assert.equal(limits.runtimeMayProcess(3), false);
+    assert.equal(limits.relays(3), true, "its frames still go on: the runtime's HPACK table needs them");
+  });
 });
