@@ -71,12 +71,16 @@ export class ClientAnswers {
           ...statusFields,
         ];
     this.toClient.inject(headersFrame(streamId, encodeHeaderBlock(fields), true));
-    this.answered.add(streamId);
-    if (this.answered.size > MOST_ANSWERED_STREAMS_REMEMBERED) {
-      const oldest = this.answered.values().next();
-      if (oldest.done !== true) this.answered.delete(oldest.value);
-    }
+    this.endedForClient(streamId);
     this.calls.answered(streamId, status, message);
+  }
+
+  /** criscope ended the stream toward the client itself (an answer, or a reset): what the runtime still sends on it goes no further where it can be dropped. */
+  endedForClient(streamId: number): void {
+    this.answered.add(streamId);
+    if (this.answered.size <= MOST_ANSWERED_STREAMS_REMEMBERED) return;
+    const oldest = this.answered.values().next();
+    if (oldest.done !== true) this.answered.delete(oldest.value);
   }
 
   /** True if criscope answered the stream itself (the runtime's frames for it are not the client's to see). */

@@ -55,6 +55,8 @@ export class ProtocolErrors {
     const reset = (): void => parts.toClient.inject(rstStreamFrame(streamId, violation.code));
     if (host.state() === 'relaying') parts.answers.onceRuntimeSpoke(reset);
     else reset();
+    // The runtime's DATA and reset for the stream, already on their way, are not the client's to see after criscope's reset (§5.1).
+    parts.answers.endedForClient(streamId);
     parts.calls.reset(streamId, violation.code);
   }
 

@@ -242,7 +242,7 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
   let criscope: CriscopeProcess;
   let misbehave: (streamId: number) => Buffer = () => Buffer.alloc(0);
   /** What criscope sent the fake runtime, by connection, since the test began. */
-  let connections: { frames: RawFrame[] }[] = [];
+  let connections: { frames: RawFrame[]; socket: Socket }[] = [];
   const received = (): RawFrame[] => connections.flatMap((connection) => connection.frames);
 
   let runtimeSocket: string;
@@ -252,7 +252,7 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     fakeRuntime = createServer((socket: Socket) => {
       let bytes = Buffer.alloc(0);
       let misbehaved = false;
-      const seen = { frames: [] as RawFrame[] };
+      const seen = { frames: [] as RawFrame[], socket };
       connections.push(seen);
       socket.on('error', () => undefined);
       socket.write(SETTINGS);
@@ -436,6 +436,28 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       client.close();
       assert.equal(await relay.stop(), 0);
       goingAway.close();
+    }
+  });
+
+  it('§5.1 after criscope resets a stream for a client’s error, what the runtime had under way on it goes no further', async () => {
+    misbehave = () => Buffer.alloc(0);
+    connections = [];
+    const client = await RawConnection.open(criscope.socketPath);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
+      client.send(windowUpdate(1, uint32(0)));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 1), 'the reset at the runtime', 5000);
+      // Frames the runtime had sent before criscope's reset reached it: its answer's headers, a message, and a reset of its own.
+      connections[0]?.socket.write(Buffer.concat([headers(1, Flag.END_HEADERS, RESPONSE_HEADERS), data(1, 0, Buffer.alloc(5)), rstStream(1)]));
+      client.send(versionCall(3));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 3), 'the next call at the runtime', 5000);
+      await client.waitFor(() => false, 300);
+      const onStream1 = client.frames.filter((frame) => frame.streamId === 1).map((frame) => frame.type);
+      assert.deepEqual(onStream1.filter((type) => type === FrameType.RST_STREAM), [FrameType.RST_STREAM], 'one reset of stream 1: criscope’s');
+      assert.ok(!onStream1.includes(FrameType.DATA), 'no DATA on stream 1 after its reset');
+    } finally {
+      client.close();
     }
   });
 });
