@@ -14,6 +14,8 @@ export interface HeaderBlock {
   readonly fields: string[];
   /** The block's octets, its fragments joined. */
   readonly bytes: Buffer;
+  /** Whether decoding it changed the HPACK dynamic table: a block that did not may be withheld without the peers' tables parting. */
+  readonly changedTable: boolean;
 }
 
 interface OpenBlock {
@@ -105,8 +107,9 @@ export class HeaderBlockReader {
     try {
       const { fragments } = block;
       const bytes = fragments.length === 1 ? fragments[0] : Buffer.concat(fragments);
+      const changesBefore = this.decoder.tableChanges;
       const fields = this.decoder.decode(bytes);
-      return { streamId: block.streamId, endStream: block.endStream, promise: block.promise, fields, bytes };
+      return { streamId: block.streamId, endStream: block.endStream, promise: block.promise, fields, bytes, changedTable: this.decoder.tableChanges !== changesBefore };
     } catch (error) {
       this.fail((error as Error).message, error);
       return undefined;

@@ -22,9 +22,17 @@ export class RuntimeFrames {
     // What criscope owes the client is written after this frame (injected frames wait for the one being relayed).
     parts.answers.runtimeSpeaks();
     switch (type) {
-      case FrameType.HEADERS:
+      case FrameType.HEADERS: {
+        // Asked first: reading a block that ends the stream forgets it.
+        const endedForClient = parts.answers.answeredStream(streamId);
+        const block = parts.responseBlocks.start(streamId, flags, frame, type);
+        this.onBlock(block);
+        // On a stream criscope ended for the client, a block whole in this frame that left the HPACK table as it was goes no further
+        // (§5.1); any other block must reach the client, whose table would otherwise part from the runtime's.
+        return endedForClient && block !== undefined && !block.changedTable ? FrameVerdict.Drop : FrameVerdict.Forward;
+      }
       case FrameType.PUSH_PROMISE:
-        // Always relayed, even on a stream criscope answered: the client must see every header block to keep its HPACK state.
+        // Relayed, to keep the client's HPACK state (the frame rules have already judged a push the client did not allow).
         this.onBlock(parts.responseBlocks.start(streamId, flags, frame, type));
         return FrameVerdict.Forward;
       case FrameType.CONTINUATION:

@@ -16,6 +16,7 @@ import { continuation, data, goaway, headers, ping, priority, pushPromise, rstSt
 import { scrape, total } from '../support/metrics-scrape.js';
 import { policyFile } from '../support/policy-env.js';
 import { waitFor } from '../support/wait.js';
+import { Literal, literalField } from '../support/hpack-bytes.js';
 import { Http2ErrorCode } from '../../src/wire-codes.js';
 
 const { PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR } = Http2ErrorCode;
@@ -439,23 +440,26 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     }
   });
 
-  it('§5.1 after criscope resets a stream for a client’s error, what the runtime had under way on it goes no further', async () => {
+  it('§5.1 after criscope resets a stream for a client’s error, what the runtime had under way on it goes no further, but for blocks its HPACK table needs', async () => {
     misbehave = () => Buffer.alloc(0);
     connections = [];
     const client = await RawConnection.open(criscope.socketPath);
     try {
-      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
-      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
-      client.send(windowUpdate(1, uint32(0)));
-      await waitFor(() => received().some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 1), 'the reset at the runtime', 5000);
-      // Frames the runtime had sent before criscope's reset reached it: its answer's headers, a message, and a reset of its own.
-      connections[0]?.socket.write(Buffer.concat([headers(1, Flag.END_HEADERS, RESPONSE_HEADERS), data(1, 0, Buffer.alloc(5)), rstStream(1)]));
-      client.send(versionCall(3));
-      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 3), 'the next call at the runtime', 5000);
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1, headers(3, Flag.END_HEADERS, VERSION_REQUEST)]));
+      await waitFor(() => received().filter((frame) => frame.type === FrameType.HEADERS).length === 2, 'both calls at the runtime', 5000);
+      client.send(Buffer.concat([windowUpdate(1, uint32(0)), windowUpdate(3, uint32(0))]));
+      await waitFor(() => received().filter((frame) => frame.type === FrameType.RST_STREAM).length === 2, 'both reset at the runtime', 5000);
+      // What the runtime had sent before criscope's resets reached it. On stream 1: headers that leave the HPACK table as it was, a
+      // message and a reset of its own. On stream 3: trailers that add to the table, which the client must decode to keep in step.
+      const tableEntry = literalField(Literal.WITH_INDEXING, 'grpc-status', '0');
+      connections[0]?.socket.write(Buffer.concat([headers(1, Flag.END_HEADERS, RESPONSE_HEADERS), data(1, 0, Buffer.alloc(5)), rstStream(1), headers(3, Flag.END_HEADERS | Flag.END_STREAM, tableEntry)]));
+      client.send(versionCall(5));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 5), 'the next call at the runtime', 5000);
       await client.waitFor(() => false, 300);
-      const onStream1 = client.frames.filter((frame) => frame.streamId === 1).map((frame) => frame.type);
-      assert.deepEqual(onStream1.filter((type) => type === FrameType.RST_STREAM), [FrameType.RST_STREAM], 'one reset of stream 1: criscope’s');
-      assert.ok(!onStream1.includes(FrameType.DATA), 'no DATA on stream 1 after its reset');
+      const typesOn = (streamId: number): number[] => client.frames.filter((frame) => frame.streamId === streamId).map((frame) => frame.type);
+      assert.deepEqual(typesOn(1), [FrameType.RST_STREAM], 'stream 1: criscope’s reset, and nothing of the runtime’s');
+      assert.deepEqual(typesOn(3), [FrameType.RST_STREAM, FrameType.HEADERS], 'stream 3: criscope’s reset, then the block the client’s table needs');
+      assert.deepEqual(client.frames.find((frame) => frame.type === FrameType.HEADERS && frame.streamId === 3)?.payload, tableEntry);
     } finally {
       client.close();
     }

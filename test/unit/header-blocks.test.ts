@@ -4,7 +4,7 @@ import { HeaderBlockReader, type HeaderBlock } from '../../src/relay/header-bloc
 import { HpackDecoder } from '../../src/relay/hpack/decoder.js';
 import { encodeHeaderList } from '../../src/relay/hpack/encoder.js';
 import { Flag, FrameType, buildFrame } from '../../src/relay/http2-frames.js';
-import { Literal, indexedField, literalField } from '../support/hpack-bytes.js';
+import { Literal, hpackInteger, indexedField, literalField } from '../support/hpack-bytes.js';
 import { uint32 } from '../support/test-frames.js';
 import { splitBlock } from '../support/test-frames.js';
 
@@ -60,7 +60,7 @@ describe('HeaderBlockReader', () => {
   it('reads a block in one HEADERS frame', () => {
     const { reader, reasons } = readerWithReasons();
     const block = feed(reader, buildFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 7, REQUEST_BLOCK));
-    assert.deepEqual(block, { streamId: 7, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
+    assert.deepEqual(block, { streamId: 7, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK, changedTable: true });
     assert.deepEqual(reasons, []);
   });
 
@@ -68,7 +68,7 @@ describe('HeaderBlockReader', () => {
     it(`reads the same fields from the block split over CONTINUATIONs (fragments ${sizes.join('/')} and the rest)`, () => {
       const { reader, reasons } = readerWithReasons();
       const block = feedAll(reader, splitBlock(5, REQUEST_BLOCK, sizes, Flag.END_STREAM));
-      assert.deepEqual(block, { streamId: 5, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
+      assert.deepEqual(block, { streamId: 5, endStream: true, promise: false, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK, changedTable: true });
       assert.deepEqual(reasons, []);
     });
   }
@@ -117,12 +117,22 @@ describe('HeaderBlockReader', () => {
   it('marks a PUSH_PROMISE block as a promise and reads it past the promised stream id and padding', () => {
     const { reader, reasons } = readerWithReasons();
     const plain = feed(reader, buildFrame(FrameType.PUSH_PROMISE, Flag.END_HEADERS, 1, Buffer.concat([uint32(2), REQUEST_BLOCK])));
-    assert.deepEqual(plain, { streamId: 1, endStream: false, promise: true, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK });
+    assert.deepEqual(plain, { streamId: 1, endStream: false, promise: true, fields: REQUEST_FIELDS, bytes: REQUEST_BLOCK, changedTable: true });
     // Its fields went into the table, so the same block now decodes with references to them: pad it instead.
     const paddedPromise = Buffer.concat([Buffer.from([4]), uint32(4), indexedField(63), Buffer.alloc(4)]);
     const paddedBlock = feed(reader, buildFrame(FrameType.PUSH_PROMISE, Flag.END_HEADERS | Flag.PADDED, 3, paddedPromise));
-    assert.deepEqual(paddedBlock, { streamId: 3, endStream: false, promise: true, fields: [':path', PATH], bytes: indexedField(63) });
+    assert.deepEqual(paddedBlock, { streamId: 3, endStream: false, promise: true, fields: [':path', PATH], bytes: indexedField(63), changedTable: false }, 'a reference to the table changes nothing in it');
     assert.deepEqual(reasons, []);
+  });
+
+  it('tells whether a block changed the dynamic table', () => {
+    const { reader } = readerWithReasons();
+    const blockOf = (streamId: number, payload: Buffer): HeaderBlock | undefined => feed(reader, buildFrame(FrameType.HEADERS, Flag.END_HEADERS, streamId, payload));
+    assert.equal(blockOf(1, Buffer.concat([indexedField(3), literalField(Literal.WITHOUT_INDEXING, 'te', 'trailers')]))?.changedTable, false, 'static entries and a literal kept out of the table');
+    assert.equal(blockOf(3, literalField(Literal.NEVER_INDEXED, 'authorization', 'secret'))?.changedTable, false, 'a never-indexed literal');
+    assert.equal(blockOf(5, literalField(Literal.WITH_INDEXING, 'grpc-status', '0'))?.changedTable, true, 'an insertion');
+    assert.equal(blockOf(7, indexedField(62))?.changedTable, false, 'a reference to the entry just inserted');
+    assert.equal(blockOf(9, hpackInteger(100, 0x1f, 0x20))?.changedTable, true, 'a dynamic table size update');
   });
 
   it('names the stream of an open call block, and none for an open PUSH_PROMISE', () => {

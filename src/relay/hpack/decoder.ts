@@ -75,6 +75,8 @@ export class HpackDecoder {
   private shadowCount = 0;
   /** Entries inserted so far: the serial of the next one. */
   private insertions = 0;
+  /** Counts what a block did to the dynamic table (insertions, evictions to make room, size updates): unchanged, a block left it as it was. */
+  private changes = 0;
   private mask = INITIAL_CAPACITY - 1;
   private head = 0;
   private count = 0;
@@ -132,6 +134,11 @@ export class HpackDecoder {
   }
 
   /** Current maximum size of the dynamic table (the last size update, or the initial one). */
+  /** Grows whenever a block changes the dynamic table: the same before and after a block that left it as it was. */
+  get tableChanges(): number {
+    return this.changes;
+  }
+
   get maxTableSize(): number {
     return this.maxSize;
   }
@@ -214,6 +221,7 @@ export class HpackDecoder {
         const allowed = this.tableSizeLimit.allowed;
         if (size > allowed) throw new HpackError(`dynamic table size update to ${size} exceeds the allowed ${allowed}`, at);
         this.maxSize = size;
+        this.changes++;
         this.evictDownTo(size);
         this.fitRing();
       } else {
@@ -283,6 +291,7 @@ export class HpackDecoder {
 
   /** Returns whether the entry went in. */
   private insert(name: string, value: string): boolean {
+    this.changes++;
     const size = name.length + value.length + ENTRY_OVERHEAD;
     // §4.4: an entry larger than the whole table empties it and is not added.
     if (size > this.maxSize) {
