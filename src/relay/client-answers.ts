@@ -8,7 +8,8 @@ import { headersFrame } from './http2-frames.js';
 /**
  * The most streams remembered as answered by criscope; past it the oldest is
  * forgotten. Each is forgotten when the runtime ends the stream, but one
- * criscope also reset at the runtime (a policy denial) never ends there.
+ * criscope also reset at the runtime (a server-streaming call its drain
+ * ended, a stream reset for a client's error) never ends there.
  */
 const MOST_ANSWERED_STREAMS_REMEMBERED = 1024;
 

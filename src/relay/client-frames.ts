@@ -119,8 +119,9 @@ export class ClientFrames {
     const { parts, connection } = this;
     if (block === undefined || !parts.limits.relays(block.streamId)) return;
     // Only a block that opens its stream is a new call: trailers on a stream whose call criscope already ended (answered it, say) are
-    // not, and neither is a stream opened past the runtime's GOAWAY, which it will not process.
-    const opensCall = this.blockOpensStream && parts.limits.runtimeMayProcess(block.streamId);
+    // not, and neither is a stream opened past the runtime's GOAWAY, which it will not process, unless a policy is in force: then it
+    // is judged all the same, so nothing the policy denies reaches a runtime that processes it anyway.
+    const opensCall = this.blockOpensStream && (parts.limits.runtimeMayProcess(block.streamId) || parts.tracking.gate.inForce);
     const call = opensCall ? parts.calls.requestHeaders(block.streamId, block.fields) : undefined;
     if (call === undefined && parts.owned.waitsOn(block.streamId)) {
       // Request trailers would overtake the held message: no gRPC client sends them, so this one is cut off.

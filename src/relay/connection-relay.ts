@@ -107,6 +107,7 @@ export class ConnectionRelay {
     });
     this.protocolErrors = new ProtocolErrors(this.parts, {
       state: () => this.state,
+      blind: () => this.blind,
       runtimeSocket: () => this.upstream,
       rejectClient: (code, reason) => this.rejectClient(code, reason),
       loseRuntime: (reason) => this.failUpstream(reason),

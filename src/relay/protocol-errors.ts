@@ -6,6 +6,8 @@ import type { ConnectionState, RelayParts } from './relay-parts.js';
 /** What answering a peer's protocol error asks of the connection around it. */
 export interface ProtocolErrorsHost {
   state(): ConnectionState;
+  /** True once criscope can no longer follow the connection's calls. */
+  blind(): boolean;
   /** criscope's socket to the runtime, once opened. */
   runtimeSocket(): Socket | undefined;
   /** Ends the client connection with GOAWAY(code, reason), and the runtime's with it. */
@@ -49,8 +51,10 @@ export class ProtocolErrors {
     }
     if (host.state() === 'closed') return;
     parts.log.debug({ reason: violation.reason, streamId }, 'client stream reset');
-    // Only a stream with a call in flight is open at the runtime: a reset of an idle or closed one would be criscope's own protocol error (§5.1, §6.4).
-    if (parts.limits.relays(streamId) && parts.calls.get(streamId) !== undefined) parts.owned.resetAtRuntimeSide(streamId, violation.code);
+    // Only a stream with a call in flight is open at the runtime: a reset of an idle or closed one would be criscope's own protocol
+    // error (§5.1, §6.4). A connection criscope cannot follow has no calls to tell: its stream is reset there as before.
+    const openAtRuntime = host.blind() || parts.calls.get(streamId) !== undefined;
+    if (parts.limits.relays(streamId) && openAtRuntime) parts.owned.resetAtRuntimeSide(streamId, violation.code);
     else parts.owned.streamReset(streamId);
     const reset = (): void => parts.toClient.inject(rstStreamFrame(streamId, violation.code));
     if (host.state() === 'relaying') parts.answers.onceRuntimeSpoke(reset);

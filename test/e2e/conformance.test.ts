@@ -12,7 +12,7 @@ import { criscopeInFrontOf } from '../support/criscope-fixture.js';
 import { startCriscope, type CriscopeProcess } from '../support/criscope-process.js';
 import { parseFrames, RawConnection, type RawFrame } from '../support/raw-socket.js';
 import { testRuntime } from '../support/runtime-env.js';
-import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, uint32, unknownFrame, windowUpdate } from '../support/test-frames.js';
+import { continuation, data, goaway, headers, ping, priority, pushPromise, rstStream, settings, SETTINGS, SETTINGS_ACK, splitBlock, uint32, unknownFrame, windowUpdate } from '../support/test-frames.js';
 import { scrape, total } from '../support/metrics-scrape.js';
 import { policyFile } from '../support/policy-env.js';
 import { waitFor } from '../support/wait.js';
@@ -98,7 +98,8 @@ const CLIENT_VIOLATIONS: readonly Case[] = [
   { name: '§6.9 WINDOW_UPDATE of 0 on the connection', frame: windowUpdate(0, uint32(0)), expect: connection(PROTOCOL_ERROR) },
   { name: '§6.9 WINDOW_UPDATE of 0 on an open stream', scene: [OPEN_1], frame: windowUpdate(1, uint32(0)), expect: stream(PROTOCOL_ERROR) },
   {
-    name: '§6.9.1 DATA past the connection window, before the runtime has spoken',
+    // Sent at once, so it most often comes before the runtime has spoken: criscope's GOAWAY must then follow SETTINGS of its own (§3.4).
+    name: '§6.9.1 DATA past the connection window',
     scene: [OPEN_1, data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_384)), data(1, 0, Buffer.alloc(16_383))],
     frame: data(1, 0, Buffer.alloc(1)),
     expect: connection(FLOW_CONTROL_ERROR),
@@ -402,26 +403,33 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     }
   });
 
-  it('§6.8 a stream opened past the runtime’s GOAWAY gets no answer from criscope, even when the runtime then goes', async () => {
-    // A runtime that answers the first call with GOAWAY (last-stream-id: that call), and is later cut off.
+  /** A runtime that answers each connection's first call with GOAWAY (last-stream-id: that call), and keeps the frames of the latest connection. */
+  async function goingAwayRuntime(): Promise<{ path: string; socket: () => Socket | undefined; frames: () => RawFrame[]; close: () => void }> {
     const path = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'goaway.sock');
     let runtimeSide: Socket | undefined;
-    const goingAway = createServer((socket: Socket) => {
+    let bytes = Buffer.alloc(0);
+    const frames = (): RawFrame[] => parseFrames(bytes.subarray(CLIENT_PREFACE.length));
+    const server = createServer((socket: Socket) => {
       runtimeSide = socket;
-      let bytes = Buffer.alloc(0);
+      bytes = Buffer.alloc(0);
       let told = false;
       socket.on('error', () => undefined);
       socket.write(SETTINGS);
       socket.on('data', (chunk: Buffer) => {
         bytes = Buffer.concat([bytes, chunk]);
-        const call = parseFrames(bytes.subarray(CLIENT_PREFACE.length)).find((frame) => frame.type === FrameType.HEADERS);
+        const call = frames().find((frame) => frame.type === FrameType.HEADERS);
         if (call === undefined || told) return;
         told = true;
         socket.write(goaway(0, Buffer.concat([uint32(call.streamId), uint32(Http2ErrorCode.NO_ERROR)])));
       });
     });
-    await new Promise<void>((resolve) => goingAway.listen(path, resolve));
-    const relay = await startCriscope({ runtimeSocket: path });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    return { path, socket: () => runtimeSide, frames, close: () => server.close() };
+  }
+
+  it('§6.8 a stream opened past the runtime’s GOAWAY gets no answer from criscope, even when the runtime then goes', async () => {
+    const runtime = await goingAwayRuntime();
+    const relay = await startCriscope({ runtimeSocket: runtime.path });
     const client = await RawConnection.open(relay.socketPath);
     try {
       client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
@@ -429,14 +437,36 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       // A call the client had under way as the GOAWAY came: past its last-stream-id, so the client retries it elsewhere.
       client.send(versionCall(3));
       await client.waitFor(() => false, 300);
-      runtimeSide?.destroy();
+      runtime.socket()?.destroy();
       assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0), 5000), 'stream 1 is answered');
       await client.waitFor(() => false, 300);
       assert.deepEqual(client.frames.filter((frame) => frame.streamId === 3).map((frame) => frame.type), [], 'nothing on stream 3');
     } finally {
       client.close();
       assert.equal(await relay.stop(), 0);
-      goingAway.close();
+      runtime.close();
+    }
+  });
+
+  it('§6.8 with a policy in force, a stream opened past the runtime’s GOAWAY is judged all the same', async () => {
+    const runtime = await goingAwayRuntime();
+    const judging = await startCriscope({ runtimeSocket: runtime.path, config: { policyFile: policyFile({ rules: [{ kind: 'security', denyPrivileged: true }] }) } });
+    const client = await RawConnection.open(judging.socketPath);
+    // A service that is not CRI's: the policy refuses it by its path.
+    const foreignCall = Buffer.concat([
+      headers(3, Flag.END_HEADERS, encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':path', '/containerd.services.tasks.v1.Tasks/List'], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers']])),
+      data(3, Flag.END_STREAM, Buffer.alloc(5)),
+    ]);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.GOAWAY), 5000), "the runtime's GOAWAY reached the client");
+      client.send(foreignCall);
+      await waitFor(() => runtime.frames().some((frame) => frame.streamId === 3 && frame.type === FrameType.RST_STREAM), 'the refused stream reset at the runtime', 5000);
+      assert.ok(!runtime.frames().some((frame) => frame.streamId === 3 && frame.type === FrameType.DATA), 'the refused request never reached the runtime');
+    } finally {
+      client.close();
+      assert.equal(await judging.stop(), 0);
+      runtime.close();
     }
   });
 
@@ -460,6 +490,24 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       assert.deepEqual(typesOn(1), [FrameType.RST_STREAM], 'stream 1: criscope’s reset, and nothing of the runtime’s');
       assert.deepEqual(typesOn(3), [FrameType.RST_STREAM, FrameType.HEADERS], 'stream 3: criscope’s reset, then the block the client’s table needs');
       assert.deepEqual(client.frames.find((frame) => frame.type === FrameType.HEADERS && frame.streamId === 3)?.payload, tableEntry);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('§5.4.2 on a connection criscope can no longer follow, a client’s stream error still resets the stream at the runtime', async () => {
+    misbehave = () => Buffer.alloc(0);
+    connections = [];
+    const client = await RawConnection.open(criscope.socketPath);
+    try {
+      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
+      // A header block in more frames than criscope reads: from here it relays the connection without following its calls.
+      client.send(Buffer.concat(splitBlock(3, VERSION_REQUEST, Array.from({ length: 300 }, () => 0), Flag.END_STREAM)));
+      await waitFor(() => received().filter((frame) => frame.streamId === 3).length === 301, 'the long block at the runtime', 5000);
+      client.send(windowUpdate(1, uint32(0)));
+      assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 1), 5000), 'stream 1 is reset for the client');
+      await waitFor(() => received().some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 1), 'stream 1 reset at the runtime', 5000);
     } finally {
       client.close();
     }

@@ -241,7 +241,7 @@ describe('ClientAnswers', () => {
   it('remembers a bounded number of answered streams, forgetting the oldest first', () => {
     const { calls, answers, clientCalls } = clientSide();
     answers.runtimeSpeaks();
-    // Streams criscope answered and also reset at the runtime (policy denials) are never ended by it.
+    // Streams criscope answered and also reset at the runtime (server-streaming calls its drain ended) are never ended by it.
     const streams = Array.from({ length: 3000 }, (_, index) => 2 * index + 1);
     for (const streamId of streams) {
       clientCalls(streamId);

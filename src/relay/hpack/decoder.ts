@@ -133,12 +133,12 @@ export class HpackDecoder {
     return this.names.length;
   }
 
-  /** Current maximum size of the dynamic table (the last size update, or the initial one). */
   /** Grows whenever a block changes the dynamic table: the same before and after a block that left it as it was. */
   get tableChanges(): number {
     return this.changes;
   }
 
+  /** Current maximum size of the dynamic table (the last size update, or the initial one). */
   get maxTableSize(): number {
     return this.maxSize;
   }
