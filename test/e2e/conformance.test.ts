@@ -403,33 +403,15 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     }
   });
 
-  /** A runtime that answers each connection's first call with GOAWAY (last-stream-id: that call), and keeps the frames of the latest connection. */
-  async function goingAwayRuntime(): Promise<{ path: string; socket: () => Socket | undefined; frames: () => RawFrame[]; close: () => void }> {
-    const path = join(mkdtempSync(join(tmpdir(), 'criscope-conformance-')), 'goaway.sock');
-    let runtimeSide: Socket | undefined;
-    let bytes = Buffer.alloc(0);
-    const frames = (): RawFrame[] => parseFrames(bytes.subarray(CLIENT_PREFACE.length));
-    const server = createServer((socket: Socket) => {
-      runtimeSide = socket;
-      bytes = Buffer.alloc(0);
-      let told = false;
-      socket.on('error', () => undefined);
-      socket.write(SETTINGS);
-      socket.on('data', (chunk: Buffer) => {
-        bytes = Buffer.concat([bytes, chunk]);
-        const call = frames().find((frame) => frame.type === FrameType.HEADERS);
-        if (call === undefined || told) return;
-        told = true;
-        socket.write(goaway(0, Buffer.concat([uint32(call.streamId), uint32(Http2ErrorCode.NO_ERROR)])));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(path, resolve));
-    return { path, socket: () => runtimeSide, frames, close: () => server.close() };
-  }
+  /** The runtime answers each connection's first call with GOAWAY, its last-stream-id that call. */
+  const goawayAtFirstCall = (streamId: number): Buffer => goaway(0, Buffer.concat([uint32(streamId), uint32(Http2ErrorCode.NO_ERROR)]));
+  /** The fake runtime's side of the latest connection criscope opened to it. */
+  const latestConnection = (): { frames: RawFrame[]; socket: Socket } | undefined => connections[connections.length - 1];
 
   it('§6.8 a stream opened past the runtime’s GOAWAY gets no answer from criscope, even when the runtime then goes', async () => {
-    const runtime = await goingAwayRuntime();
-    const relay = await startCriscope({ runtimeSocket: runtime.path });
+    misbehave = goawayAtFirstCall;
+    connections = [];
+    const relay = await startCriscope({ runtimeSocket });
     const client = await RawConnection.open(relay.socketPath);
     try {
       client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
@@ -437,20 +419,20 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       // A call the client had under way as the GOAWAY came: past its last-stream-id, so the client retries it elsewhere.
       client.send(versionCall(3));
       await client.waitFor(() => false, 300);
-      runtime.socket()?.destroy();
+      latestConnection()?.socket.destroy();
       assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.HEADERS && frame.streamId === 1 && (frame.flags & Flag.END_STREAM) !== 0), 5000), 'stream 1 is answered');
       await client.waitFor(() => false, 300);
       assert.deepEqual(client.frames.filter((frame) => frame.streamId === 3).map((frame) => frame.type), [], 'nothing on stream 3');
     } finally {
       client.close();
       assert.equal(await relay.stop(), 0);
-      runtime.close();
     }
   });
 
   it('§6.8 with a policy in force, a stream opened past the runtime’s GOAWAY is judged all the same', async () => {
-    const runtime = await goingAwayRuntime();
-    const judging = await startCriscope({ runtimeSocket: runtime.path, config: { policyFile: policyFile({ rules: [{ kind: 'security', denyPrivileged: true }] }) } });
+    misbehave = goawayAtFirstCall;
+    connections = [];
+    const judging = await startCriscope({ runtimeSocket, config: { policyFile: policyFile({ rules: [{ kind: 'security', denyPrivileged: true }] }) } });
     const client = await RawConnection.open(judging.socketPath);
     // A service that is not CRI's: the policy refuses it by its path.
     const foreignCall = Buffer.concat([
@@ -461,12 +443,12 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
       client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
       assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.GOAWAY), 5000), "the runtime's GOAWAY reached the client");
       client.send(foreignCall);
-      await waitFor(() => runtime.frames().some((frame) => frame.streamId === 3 && frame.type === FrameType.RST_STREAM), 'the refused stream reset at the runtime', 5000);
-      assert.ok(!runtime.frames().some((frame) => frame.streamId === 3 && frame.type === FrameType.DATA), 'the refused request never reached the runtime');
+      const onStream3 = (): RawFrame[] => (latestConnection()?.frames ?? []).filter((frame) => frame.streamId === 3);
+      await waitFor(() => onStream3().some((frame) => frame.type === FrameType.RST_STREAM), 'the refused stream reset at the runtime', 5000);
+      assert.ok(!onStream3().some((frame) => frame.type === FrameType.DATA), 'the refused request never reached the runtime');
     } finally {
       client.close();
       assert.equal(await judging.stop(), 0);
-      runtime.close();
     }
   });
 
