@@ -319,13 +319,19 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
     }
   });
 
-  it('§5.1 after a client’s stream error, the runtime sees nothing more on that stream, and no reset of a stream it never had', async () => {
+  /** A client whose call on stream 1 (its request not ended) has reached a runtime that does not answer it. */
+  async function clientWithCallAtRuntime(): Promise<RawConnection> {
     misbehave = () => Buffer.alloc(0);
     connections = [];
     const client = await RawConnection.open(criscope.socketPath);
+    client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
+    await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
+    return client;
+  }
+
+  it('§5.1 after a client’s stream error, the runtime sees nothing more on that stream, and no reset of a stream it never had', async () => {
+    const client = await clientWithCallAtRuntime();
     try {
-      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
-      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
       // A stream error on the open stream 1, then a frame the client had in flight on it; then one on stream 3, which the client never opened but skipped.
       client.send(Buffer.concat([windowUpdate(1, uint32(0)), windowUpdate(1, uint32(1000)), headers(5, Flag.END_HEADERS, VERSION_REQUEST), priority(3, Buffer.alloc(4))]));
       assert.ok(await client.waitFor((got) => got.some((frame) => frame.type === FrameType.RST_STREAM && frame.streamId === 3), 5000), 'stream 3 is reset for the client');
@@ -478,12 +484,8 @@ describe('RFC 9113 frame rules: a runtime that breaks them', () => {
   });
 
   it('§5.4.2 on a connection criscope can no longer follow, a client’s stream error still resets the stream at the runtime', async () => {
-    misbehave = () => Buffer.alloc(0);
-    connections = [];
-    const client = await RawConnection.open(criscope.socketPath);
+    const client = await clientWithCallAtRuntime();
     try {
-      client.send(Buffer.concat([CLIENT_PREFACE, SETTINGS, OPEN_1]));
-      await waitFor(() => received().some((frame) => frame.type === FrameType.HEADERS), 'the call at the runtime', 5000);
       // A header block in more frames than criscope reads: from here it relays the connection without following its calls.
       client.send(Buffer.concat(splitBlock(3, VERSION_REQUEST, Array.from({ length: 300 }, () => 0), Flag.END_STREAM)));
       await waitFor(() => received().filter((frame) => frame.streamId === 3).length === 301, 'the long block at the runtime', 5000);
