@@ -9,9 +9,10 @@ import { HeaderBlockReader } from './header-blocks.js';
 import { HeldRequests, type HeldRequestsHost } from './held-requests.js';
 import { OwnedStreams, type OwnedStreamsHost } from './owned-streams.js';
 import { ClientPrefaceReader } from './client-preface.js';
-import { goawayFrame, rstStreamFrame, settingsFrame } from './http2-frames.js';
+import { goawayFrame, rstStreamFrame } from './http2-frames.js';
 import { KeepBudget } from './keep-budget.js';
-import type { ConnectionState, RelayLifecycle, RelayParts } from './relay-parts.js';
+import { ConnectionEnding } from './connection-ending.js';
+import type { RelayLifecycle, RelayParts } from './relay-parts.js';
 import { ProtocolErrors, runtimeFrameJudge } from './protocol-errors.js';
 import { REQUEST_BLOCKS_AS_THEY_CAME, RequestReparenting, TRACEPARENT } from './request-reparenting.js';
 import { openRuntimeConnection } from './runtime-connection.js';
@@ -19,11 +20,6 @@ import { RuntimeFrames } from './runtime-frames.js';
 import { RuntimeLoss } from './runtime-loss.js';
 import { StreamLimits } from './stream-limits.js';
 import { GrpcStatus, Http2ErrorCode } from '../wire-codes.js';
-
-/** A client criscope has ended the connection with gets this long to hang up before its socket is closed for it. */
-const HANG_UP_GRACE_MS = 5_000;
-/** A connection that has not sent the HTTP/2 preface by then is not a gRPC client: it is closed. */
-const PREFACE_TIMEOUT_MS = 10_000;
 
 /**
  * Relays one client connection to its own connection to the runtime, at the
@@ -33,9 +29,9 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * criscope writes frames of its own only between whole frames, outside
  * header blocks, and encoded so that neither peer's HPACK table changes.
  *
- * This class keeps the connection's life (the preface, the runtime's socket,
- * GOAWAY and drain, protocol errors) and wires the parts that do the rest:
- * each direction's frames
+ * This class reads the preface, opens the runtime's socket, drains, and
+ * wires the parts that do the rest: how the connection ends
+ * (connection-ending), protocol errors (protocol-errors), each direction's frames
  * (client-frames, runtime-frames), their HPACK context (header-blocks),
  * tracing's re-parented requests (request-reparenting), held requests
  * (held-requests) and the flow control of their streams (owned-streams,
@@ -43,11 +39,8 @@ const PREFACE_TIMEOUT_MS = 10_000;
  * (settings-exchange), and answering for a runtime that is gone (runtime-loss).
  */
 export class ConnectionRelay {
-  private state: ConnectionState = 'preface';
-  private readonly prefaceTimer: NodeJS.Timeout;
-  private hangUpTimer: NodeJS.Timeout | undefined;
   private readonly preface = new ClientPrefaceReader();
-  private upstream: Socket | undefined;
+  private readonly ending: ConnectionEnding;
   private readonly parts: RelayParts;
   private readonly clientFrames: ClientFrames;
   private readonly runtimeFrames: RuntimeFrames;
@@ -96,34 +89,24 @@ export class ConnectionRelay {
       limits: new StreamLimits(),
       settings: { toClient, toRuntime, requestBlocks, responseBlocks, owned },
     };
+    this.ending = new ConnectionEnding(client, this.parts, context.log);
     this.clientFrames = new ClientFrames(this.parts, lifecycle);
     this.runtimeFrames = new RuntimeFrames(this.parts, lifecycle);
     this.runtimeLoss = new RuntimeLoss(this.parts, {
-      answering: () => this.state === 'unavailable',
-      endClient: (goaway) => {
-        this.state = 'closed';
-        this.endClient(goaway);
-      },
+      answering: () => this.ending.state === 'unavailable',
+      endClient: (goaway) => this.ending.endClient(goaway),
     });
     this.protocolErrors = new ProtocolErrors(this.parts, {
-      state: () => this.state,
+      state: () => this.ending.state,
       blind: () => this.blind,
-      runtimeSocket: () => this.upstream,
-      rejectClient: (code, reason) => this.rejectClient(code, reason),
+      runtimeSocket: () => this.ending.upstream,
+      rejectClient: (code, reason) => this.ending.reject(code, reason),
       loseRuntime: (reason) => this.failUpstream(reason),
     });
-    this.prefaceTimer = setTimeout(() => {
-      if (this.state === 'preface') this.rejectClient(Http2ErrorCode.PROTOCOL_ERROR, 'criscope: no HTTP/2 preface within 10 s');
-    }, PREFACE_TIMEOUT_MS);
     client.on('data', this.onClientData);
-    client.on('drain', () => this.upstream?.resume());
+    client.on('drain', () => this.ending.upstream?.resume());
     client.on('error', () => undefined);
     client.on('close', this.onClientClose);
-  }
-
-  /** True once the connection is over for criscope (a getter: pushing a chunk may end it). */
-  private get ended(): boolean {
-    return this.state === 'closed';
   }
 
   /** Calls still waiting for their answer; a connection criscope cannot follow counts as busy until it closes. */
@@ -143,9 +126,9 @@ export class ConnectionRelay {
    * last one, or when `close()` cuts it.
    */
   drain(reason: string): void {
-    if (this.state === 'closed' || this.parts.limits.draining) return;
+    if (this.ending.state === 'closed' || this.parts.limits.draining) return;
     // Before the runtime's SETTINGS, a GOAWAY would be the server's first frame (RFC 9113 §3.4): a connection this new just closes.
-    if (this.state === 'preface' || !this.parts.answers.runtimeHasSpoken) {
+    if (this.ending.state === 'preface' || !this.parts.answers.runtimeHasSpoken) {
       this.close(reason);
       return;
     }
@@ -162,34 +145,18 @@ export class ConnectionRelay {
 
   /** Ends both connections now; calls still in flight are answered UNAVAILABLE first when possible. */
   close(reason = 'criscope is shutting down'): void {
-    if (this.state === 'closed') return;
-    if (this.parts.toClient.insideHeaderBlock) return this.destroy();
-    // A server's first frame is its SETTINGS (RFC 9113 §3.4): criscope's own, when the runtime has not spoken yet.
-    if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken && this.parts.calls.size > 0) this.parts.toClient.inject(settingsFrame(false));
-    for (const [streamId, call] of this.parts.calls.entries()) this.parts.answers.answer(streamId, call, GrpcStatus.UNAVAILABLE, reason);
-    this.state = 'closed';
-    const { toClient } = this.parts;
-    if (toClient.pumping) {
-      // Closing from a runtime frame being relayed: the answers above go out after it, so the socket ends once they are written, and nothing of the runtime's follows them.
-      toClient.stop();
-      queueMicrotask(() => this.endClient());
-    } else {
-      this.endClient();
-    }
-    this.upstream?.destroy();
+    this.ending.close(reason);
   }
 
   /** Drops both sockets at once (a client that does not hang up after GOAWAY). */
   destroy(): void {
-    this.state = 'closed';
-    this.client.destroy();
-    this.upstream?.destroy();
+    this.ending.destroy();
   }
 
   /** What the frame handlers ask of this connection. */
   private lifecycle(): RelayLifecycle {
     return {
-      state: () => this.state,
+      state: () => this.ending.state,
       blind: () => this.blind,
       destroy: () => this.destroy(),
       close: (reason) => this.close(reason),
@@ -201,11 +168,11 @@ export class ConnectionRelay {
   /** What the owned streams need of this connection. */
   private ownedStreamsHost(): OwnedStreamsHost {
     return {
-      relaying: () => this.state === 'relaying',
+      relaying: () => this.ending.state === 'relaying',
       runtimeMaxFrameSize: () => this.parts.toRuntime.maxFrameSize,
       toRuntime: (frame) => this.parts.toRuntime.inject(frame),
       toClient: (frame, stillDue) => this.toClientAfterSettings(frame, stillDue),
-      rejectClient: (code, reason) => this.rejectClient(code, reason),
+      rejectClient: (code, reason) => this.ending.reject(code, reason),
       resetCall: (streamId, code) => this.parts.calls.reset(streamId, code),
     };
   }
@@ -213,10 +180,10 @@ export class ConnectionRelay {
   /** What judging held requests needs of this connection. */
   private heldRequestsHost(): HeldRequestsHost {
     return {
-      relaying: () => this.state === 'relaying',
+      relaying: () => this.ending.state === 'relaying',
       answer: (streamId, call, status, message, resetClientSide) =>
         this.parts.answers.onceRuntimeSpoke(() => {
-          if (this.state !== 'relaying' || this.parts.calls.get(streamId) !== call) return;
+          if (this.ending.state !== 'relaying' || this.parts.calls.get(streamId) !== call) return;
           this.parts.answers.answer(streamId, call, status, message);
           // The runtime never saw the message, so it sends nothing more on this stream but credit.
           this.parts.answers.streamEnded(streamId);
@@ -227,63 +194,34 @@ export class ConnectionRelay {
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
-    if (this.state === 'preface') {
+    const { ending } = this;
+    if (ending.state === 'preface') {
       const progress = this.preface.push(chunk);
-      if (progress.kind === 'not http2') return this.rejectClient(Http2ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
+      if (progress.kind === 'not http2') return ending.reject(Http2ErrorCode.PROTOCOL_ERROR, 'criscope: expected gRPC (HTTP/2 with prior knowledge)');
       if (progress.kind === 'incomplete') return;
-      clearTimeout(this.prefaceTimer);
-      this.state = 'relaying';
+      ending.prefaceRead();
       this.connectUpstream();
       chunk = progress.rest;
     }
-    if (this.state === 'closed' || chunk.length === 0) return;
+    if (ending.closed || chunk.length === 0) return;
     // A connection the chunk's frames ended is read on to its hang-up (endClient), not paused.
-    if (!this.parts.toRuntime.push(chunk) && !this.ended) this.client.pause();
+    if (!this.parts.toRuntime.push(chunk) && !ending.closed) this.client.pause();
   };
 
-  /** Ends a client connection criscope cannot relay, with a GOAWAY that says why. */
-  private rejectClient(code: number, reason: string): void {
-    if (this.state === 'closed') return;
-    // Inside a header block of the runtime's, a GOAWAY would be one more protocol error (RFC 9113 §6.10): the connection just ends.
-    if (this.parts.toClient.insideHeaderBlock) {
-      this.context.log.debug({ reason }, 'client connection dropped inside a header block');
-      return this.destroy();
-    }
-    this.context.log.debug({ reason }, 'client connection rejected');
-    clearTimeout(this.prefaceTimer);
-    // A server's first frame is its SETTINGS (§3.4), even when its next is GOAWAY; nothing of the runtime's has gone out yet.
-    if (this.state === 'relaying' && !this.parts.answers.runtimeHasSpoken) this.client.write(settingsFrame(false));
-    this.state = 'closed';
-    this.upstream?.destroy();
-    this.endClient(goawayFrame(this.parts.limits.lastStreamIdForClient(), code, reason));
-  }
-
-  /**
-   * Ends criscope's side of the client connection, after `lastFrame`. The
-   * socket is read on (and what comes discarded), even if backpressure had
-   * paused it, so the client's hang-up is seen and the connection's calls end;
-   * a client that never hangs up is cut off.
-   */
-  private endClient(lastFrame?: Buffer): void {
-    if (lastFrame === undefined) this.client.end();
-    else this.client.end(lastFrame);
-    this.client.resume();
-    this.hangUpTimer ??= setTimeout(() => this.client.destroy(), HANG_UP_GRACE_MS).unref();
-  }
-
   private connectUpstream(): void {
-    this.upstream = openRuntimeConnection(this.context.upstreamPath, {
+    const upstream = openRuntimeConnection(this.context.upstreamPath, {
       onConnected: () => this.context.reachability.connected(this.context.endpoint),
-      onData: (chunk) => this.state === 'closed' || this.parts.toClient.push(chunk),
+      onData: (chunk) => this.ending.state === 'closed' || this.parts.toClient.push(chunk),
       onDrain: () => this.client.resume(),
       caughtUp: () => this.client.writableLength === 0,
       onClosed: this.onUpstreamClose,
     });
-    this.parts.toRuntime.setSink(this.upstream);
+    this.ending.upstream = upstream;
+    this.parts.toRuntime.setSink(upstream);
   }
 
   private readonly onUpstreamClose = (everConnected: boolean, why: string | undefined): void => {
-    if (this.state === 'closed' || this.state === 'unavailable') return;
+    if (this.ending.state === 'closed' || this.ending.state === 'unavailable') return;
     const closed = `the runtime closed the connection${why === undefined ? '' : `: ${why}`}`;
     this.context.reachability.unreachable(this.context.endpoint, everConnected ? closed : (why ?? 'connection closed'));
     this.failUpstream(everConnected ? `criscope: ${closed}` : `criscope: cannot reach the runtime at ${this.context.endpoint}: ${why ?? 'connection closed'}`);
@@ -296,17 +234,14 @@ export class ConnectionRelay {
       this.destroy();
       return;
     }
-    this.state = 'unavailable';
+    this.ending.state = 'unavailable';
     this.client.resume();
     this.runtimeLoss.begin(reason);
   }
 
   private readonly onClientClose = (): void => {
-    this.state = 'closed';
-    clearTimeout(this.prefaceTimer);
-    clearTimeout(this.hangUpTimer);
+    this.ending.clientClosed();
     this.runtimeLoss.cancel();
-    this.upstream?.destroy();
     // Calls still open ended with the client going away.
     for (const [streamId] of this.parts.calls.entries()) this.parts.calls.reset(streamId, Http2ErrorCode.CANCEL);
     this.context.onClosed();
@@ -340,15 +275,15 @@ export class ConnectionRelay {
    * `stillDue()` then.
    */
   private toClientAfterSettings(frame: Buffer, stillDue: () => boolean): void {
-    if (this.parts.answers.runtimeHasSpoken || this.state === 'unavailable') this.parts.toClient.inject(frame);
+    if (this.parts.answers.runtimeHasSpoken || this.ending.state === 'unavailable') this.parts.toClient.inject(frame);
     else
       this.parts.answers.onceRuntimeSpoke(() => {
-        if (this.state === 'relaying' && stillDue()) this.parts.toClient.inject(frame);
+        if (this.ending.state === 'relaying' && stillDue()) this.parts.toClient.inject(frame);
       });
   }
 
   /** After criscope's GOAWAY, the connection ends once its last call has. */
   private closeIfIdle(): void {
-    if (this.parts.limits.draining && this.activeCalls === 0 && this.state === 'relaying') setImmediate(() => this.close());
+    if (this.parts.limits.draining && this.activeCalls === 0 && this.ending.state === 'relaying') setImmediate(() => this.close());
   }
 }
