@@ -9,6 +9,7 @@
  * (node:http2 does the same) and a string's length is its octet count, which is
  * what dynamic table accounting needs.
  */
+import { DynamicTable } from './dynamic-table.js';
 import { HpackError } from './errors.js';
 import { huffmanDecode } from './huffman.js';
 import { STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './static-table.js';
@@ -16,13 +17,10 @@ import { SettingLimit } from '../setting-limit.js';
 
 export { HpackError } from './errors.js';
 
-/** RFC 7541 §4.1: an entry's size counts 32 octets of bookkeeping on top of name and value. */
-const ENTRY_OVERHEAD = 32;
 /** Larger integers are nonsense for lengths, indexes and table sizes (and nghttp2 caps at 32 bits too). */
 const MAX_INTEGER = 0x7fffffff;
 /** Continuation octets allowed after a full prefix: 5 × 7 bits covers MAX_INTEGER, more is padding abuse. */
 const MAX_CONTINUATION_SCALE = 2 ** 28;
-const INITIAL_CAPACITY = 16;
 /** What `watchedFields` is for a block without such fields: shared, so the common case allocates nothing. */
 const NONE: readonly WatchedField[] = Object.freeze([]);
 
@@ -64,22 +62,9 @@ export class HpackDecoder {
    */
   readonly tableSizeLimit: SettingLimit;
 
-  private maxSize: number;
-  private size = 0;
-  // The dynamic table is a ring of parallel arrays, newest entry at `head`, so an
-  // insertion or eviction is O(1) and allocates nothing but (rarely) a bigger ring.
-  private names: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
-  private values: string[] = new Array<string>(INITIAL_CAPACITY).fill('');
-  /** The receiver's value of an entry, where it differs from the sender's (see shadow()). */
-  private shadows: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
-  private shadowCount = 0;
-  /** Entries inserted so far: the serial of the next one. */
-  private insertions = 0;
   /** Counts what a block did to the dynamic table (insertions, evictions to make room, size updates): unchanged, a block left it as it was. */
   private changes = 0;
-  private mask = INITIAL_CAPACITY - 1;
-  private head = 0;
-  private count = 0;
+  private readonly table: DynamicTable;
   /** Read position in the block being decoded (a field, so helpers need not return pairs). */
   private pos = 0;
   private failure: HpackError | undefined;
@@ -96,7 +81,7 @@ export class HpackDecoder {
     private readonly watchedName?: string,
   ) {
     if (!Number.isSafeInteger(maxTableSize) || maxTableSize < 0) throw new RangeError(`invalid HPACK table size ${maxTableSize}`);
-    this.maxSize = maxTableSize;
+    this.table = new DynamicTable(maxTableSize);
     this.tableSizeLimit = new SettingLimit(maxTableSize);
   }
 
@@ -107,7 +92,7 @@ export class HpackDecoder {
 
   /** Entries of the table whose receiver holds another value (shadow()). */
   get shadowedEntries(): number {
-    return this.shadowCount;
+    return this.table.shadowedEntries;
   }
 
   /**
@@ -120,17 +105,12 @@ export class HpackDecoder {
    * evicted.
    */
   shadow(insertion: number, value: string): void {
-    const offset = this.insertions - 1 - insertion;
-    if (insertion < 0 || offset < 0 || offset >= this.count) return;
-    const slot = (this.head + offset) & this.mask;
-    if (value.length !== this.values[slot].length) throw new RangeError('a shadow value must be as long as the entry\'s value');
-    if (this.shadows[slot] === undefined) this.shadowCount++;
-    this.shadows[slot] = value;
+    this.table.shadow(insertion, value);
   }
 
   /** Slots of the dynamic table's ring (grows with the entries, shrinks with the table's maximum size). */
   get tableCapacity(): number {
-    return this.names.length;
+    return this.table.capacity;
   }
 
   /** Grows whenever a block changes the dynamic table: the same before and after a block that left it as it was. */
@@ -140,27 +120,22 @@ export class HpackDecoder {
 
   /** Current maximum size of the dynamic table (the last size update, or the initial one). */
   get maxTableSize(): number {
-    return this.maxSize;
+    return this.table.maxTableSize;
   }
 
   /** Octets the dynamic table's entries take, as RFC 7541 §4.1 counts them. */
   get tableSize(): number {
-    return this.size;
+    return this.table.tableSize;
   }
 
   /** Number of entries in the dynamic table. */
   get tableLength(): number {
-    return this.count;
+    return this.table.length;
   }
 
   /** The dynamic table, newest first (index 62 first), for diagnostics and tests. */
   tableEntries(): [string, string][] {
-    const entries: [string, string][] = [];
-    for (let i = 0; i < this.count; i++) {
-      const slot = (this.head + i) & this.mask;
-      entries.push([this.names[slot], this.values[slot]]);
-    }
-    return entries;
+    return this.table.entries();
   }
 
   /**
@@ -197,21 +172,22 @@ export class HpackDecoder {
           if (index === 0) throw new HpackError('indexed header field with index 0', at);
           fields.push(STATIC_NAMES[index], STATIC_VALUES[index]);
         } else {
-          const slot = this.dynamicSlot(index, at);
-          const name = this.names[slot];
+          const slot = this.table.slot(index, at);
+          const name = this.table.name(slot);
           if (name === watchedName) {
-            (watched ??= []).push({ field: fields.length, representation: Representation.Indexed, start: at, end: this.pos, valueStart: this.pos, index, insertion: -1, receiverValue: this.shadows[slot] });
+            (watched ??= []).push({ field: fields.length, representation: Representation.Indexed, start: at, end: this.pos, valueStart: this.pos, index, insertion: -1, receiverValue: this.table.receiverValue(slot) });
           }
-          fields.push(name, this.values[slot]);
+          fields.push(name, this.table.value(slot));
         }
       } else if (first >= 0x40) {
         // 01xxxxxx: literal with incremental indexing (§6.2.1).
         const name = this.readName(block, 0x3f, at);
         const valueStart = this.pos;
         const value = this.readString(block);
-        const inserted = this.insert(name, value);
+        this.changes++;
+        const inserted = this.table.insert(name, value);
         if (name === watchedName) {
-          (watched ??= []).push({ field: fields.length, representation: Representation.IncrementalIndexing, start: at, end: this.pos, valueStart, index: 0, insertion: inserted ? this.insertions - 1 : -1, receiverValue: undefined });
+          (watched ??= []).push({ field: fields.length, representation: Representation.IncrementalIndexing, start: at, end: this.pos, valueStart, index: 0, insertion: inserted ? this.table.lastInsertion : -1, receiverValue: undefined });
         }
         fields.push(name, value);
       } else if (first >= 0x20) {
@@ -220,10 +196,8 @@ export class HpackDecoder {
         const size = this.readInteger(block, 0x1f);
         const allowed = this.tableSizeLimit.allowed;
         if (size > allowed) throw new HpackError(`dynamic table size update to ${size} exceeds the allowed ${allowed}`, at);
-        this.maxSize = size;
         this.changes++;
-        this.evictDownTo(size);
-        this.fitRing();
+        this.table.resize(size);
       } else {
         // 0001xxxx never indexed (§6.2.3) and 0000xxxx without indexing (§6.2.2): same layout.
         const name = this.readName(block, 0x0f, at);
@@ -280,75 +254,6 @@ export class HpackDecoder {
     const index = this.readInteger(block, prefixMask);
     if (index === 0) return this.readString(block);
     if (index <= STATIC_TABLE_LENGTH) return STATIC_NAMES[index];
-    return this.names[this.dynamicSlot(index, at)];
-  }
-
-  private dynamicSlot(index: number, at: number): number {
-    const offset = index - STATIC_TABLE_LENGTH - 1;
-    if (offset >= this.count) throw new HpackError(`index ${index} is out of range (${STATIC_TABLE_LENGTH} static + ${this.count} dynamic entries)`, at);
-    return (this.head + offset) & this.mask;
-  }
-
-  /** Returns whether the entry went in. */
-  private insert(name: string, value: string): boolean {
-    this.changes++;
-    const size = name.length + value.length + ENTRY_OVERHEAD;
-    // §4.4: an entry larger than the whole table empties it and is not added.
-    if (size > this.maxSize) {
-      this.evictDownTo(0);
-      return false;
-    }
-    this.evictDownTo(this.maxSize - size);
-    if (this.count === this.names.length) this.resizeRing(this.names.length * 2);
-    this.head = (this.head - 1) & this.mask;
-    this.names[this.head] = name;
-    this.values[this.head] = value;
-    this.count++;
-    this.size += size;
-    this.insertions++;
-    return true;
-  }
-
-  private evictDownTo(limit: number): void {
-    while (this.size > limit) {
-      const slot = (this.head + this.count - 1) & this.mask;
-      this.size -= (this.names[slot]).length + (this.values[slot]).length + ENTRY_OVERHEAD;
-      // Drop the references so long evicted values can be collected.
-      this.names[slot] = '';
-      this.values[slot] = '';
-      if (this.shadows[slot] !== undefined) {
-        this.shadows[slot] = undefined;
-        this.shadowCount--;
-      }
-      this.count--;
-    }
-  }
-
-  /**
-   * Shrinks the ring after the table's maximum size went down: no more than
-   * maxSize / 32 entries can fit, so slots past that would only hold memory
-   * for a size the encoder gave up.
-   */
-  private fitRing(): void {
-    let capacity = INITIAL_CAPACITY;
-    while (capacity * ENTRY_OVERHEAD < this.maxSize) capacity *= 2;
-    if (capacity < this.names.length) this.resizeRing(capacity);
-  }
-
-  private resizeRing(capacity: number): void {
-    const names = new Array<string>(capacity).fill('');
-    const values = new Array<string>(capacity).fill('');
-    const shadows = new Array<string | undefined>(capacity).fill(undefined);
-    for (let i = 0; i < this.count; i++) {
-      const slot = (this.head + i) & this.mask;
-      names[i] = this.names[slot];
-      values[i] = this.values[slot];
-      shadows[i] = this.shadows[slot];
-    }
-    this.names = names;
-    this.values = values;
-    this.shadows = shadows;
-    this.mask = capacity - 1;
-    this.head = 0;
+    return this.table.name(this.table.slot(index, at));
   }
 }
