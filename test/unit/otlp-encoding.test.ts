@@ -126,6 +126,26 @@ describe('OTLP encoding', () => {
     assert.deepEqual(values, [['huge', 1e300], ['past64', 2 ** 64]]);
   });
 
+  it('writes requests into one buffer once the last one settled, and into a new one while it has not', () => {
+    const framing = new ExportRequestFraming({ attributes: { 'service.name': 'criscope' }, scope: SCOPE });
+    const spansNamed = (name: string): Buffer => {
+      const writer = new ProtobufWriter(16);
+      writeSpan(writer, span({ name }));
+      return Buffer.from(writer.written());
+    };
+    const names = (request: Buffer): string[] =>
+      (decoded(request) as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans.map((each) => each.name);
+    const first = framing.request(spansNamed('first'));
+    const second = framing.request(spansNamed('second'));
+    assert.notEqual(second.buffer, first.buffer, 'the first is still out');
+    assert.deepEqual(names(first), ['first'], 'and unchanged');
+    framing.requestSettled(second);
+    framing.requestSettled(first);
+    const third = framing.request(spansNamed('third'));
+    assert.equal(third.buffer, first.buffer, 'the first settled: its buffer is written again');
+    assert.deepEqual(names(third), ['third']);
+  });
+
   it('writes times as exact nanoseconds since the epoch', () => {
     const times: [number, number][] = [[0, 0], [1, 1], [1765065600, 123456789], [4294967295, 999999999], [9007199254, 740991999]];
     for (const [seconds, nanos] of times) {

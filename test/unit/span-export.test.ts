@@ -61,6 +61,12 @@ class HeldExporter implements EncodedSpanExporter {
   }
 }
 
+/** The span names in a batch, read through a framing of its own (so no request of another test's shares its buffer). */
+function namesIn(spans: EncodedSpans): string[] {
+  const request = requestType.toObject(requestType.decode(new ExportRequestFraming({ attributes: {}, scope: { name: 'criscope' } }).request(spans.bytes))) as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] };
+  return request.resourceSpans[0].scopeSpans[0].spans.map((each) => each.name);
+}
+
 /** Export outcomes as the metrics would count them. */
 function counting(): { counts: { exported: number } & Record<SpanDropReason, number>; stats: SpanExportStats } {
   const counts = { exported: 0, queue_full: 0, export_failed: 0 };
@@ -115,6 +121,66 @@ describe('BoundedSpanExport', () => {
     resourceKnown();
     await sleep(0);
     assert.deepEqual(exporter.batches, [['a', 'b']]);
+  });
+
+  it("keeps a batch's bytes as they were until its export settles, and writes later batches into its buffer after", async () => {
+    const exported: { spans: EncodedSpans; names: string[]; asExported: Buffer }[] = [];
+    const answers: ((result: ExportResult) => void)[] = [];
+    const exporter: EncodedSpanExporter = {
+      export: (spans, done) => {
+        exported.push({ spans, names: namesIn(spans), asExported: Buffer.from(spans.bytes) });
+        answers.push(done);
+      },
+      shutdown: () => Promise.resolve(),
+    };
+    const answer = (index: number): void => {
+      assert.ok(exported[index].spans.bytes.equals(exported[index].asExported), `batch ${index} unchanged until its export settles`);
+      answers[index]({ code: ExportResultCode.SUCCESS });
+    };
+    const spanExport = new BoundedSpanExport(exporter, LIMITS, counting().stats, createLogger('silent'), Promise.resolve());
+    await sleep(0);
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) spanExport.offer(span(name));
+    answer(0);
+    for (const name of ['g', 'h']) spanExport.offer(span(name));
+    answer(1);
+    for (const name of ['i', 'j']) spanExport.offer(span(name));
+    for (let index = 2; index < 5; index++) answer(index);
+    assert.deepEqual(
+      exported.map((batch) => batch.names),
+      [['a', 'b'], ['c', 'd'], ['e', 'f'], ['g', 'h'], ['i', 'j']],
+    );
+    const first = exported[0].spans.bytes.buffer;
+    assert.equal(exported[4].spans.bytes.buffer, first, "the batch begun after the first export settled was written into the first one's buffer");
+    assert.ok(!exported.slice(1, 4).some((batch) => batch.spans.bytes.buffer === first), 'none begun while it was in export');
+  });
+
+  it('never writes again into the buffer of a batch whose exporter did not answer', async () => {
+    const exported: EncodedSpans[] = [];
+    const answers: ((result: ExportResult) => void)[] = [];
+    const exporter: EncodedSpanExporter = {
+      export: (spans, done) => {
+        exported.push(spans);
+        answers.push(done);
+      },
+      shutdown: () => Promise.resolve(),
+    };
+    const { counts, stats } = counting();
+    // Given up on one second past the exporter's own timeout.
+    const spanExport = new BoundedSpanExport(exporter, { ...LIMITS, exportTimeoutMillis: 10 }, stats, createLogger('silent'), Promise.resolve());
+    await sleep(0);
+    spanExport.offer(span('a'));
+    spanExport.offer(span('b'));
+    const unanswered = exported[0];
+    await sleep(1_100);
+    assert.equal(counts.export_failed, 2, 'given up on');
+    for (let index = 0; index < 8; index++) {
+      spanExport.offer(span(`later${index}`));
+      spanExport.offer(span(`later${index}+`));
+      answers.at(-1)?.({ code: ExportResultCode.SUCCESS });
+    }
+    assert.ok(exported.length > 4);
+    assert.ok(!exported.slice(1).some((later) => later.bytes.buffer === unanswered.bytes.buffer));
+    assert.deepEqual(namesIn(unanswered), ['a', 'b'], 'still what the exporter was given');
   });
 
   it('exports what is queued on shutdown, then shuts the exporter down', async () => {

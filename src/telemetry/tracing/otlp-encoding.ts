@@ -178,12 +178,18 @@ export interface RequestSource {
 
 /**
  * Frames batches of spans (written by writeSpan) as ExportTraceServiceRequest
- * messages, the resource and scope encoded once.
+ * messages, the resource and scope encoded once. Requests are written into
+ * one buffer, which keeps the size of the largest so far, whenever the last
+ * request's export has settled: a buffer made anew for each export would
+ * outlive a few young-generation collections and be freed only by a full one.
  */
 export class ExportRequestFraming {
   private readonly resource: Buffer;
   private readonly scope: Buffer;
   private readonly schemaUrl: Buffer;
+  /** The buffer requests are written into while no export still holds it. */
+  private readonly shared = new ProtobufWriter(16 * 1024);
+  private sharedOut = false;
 
   constructor(source: RequestSource) {
     const writer = new ProtobufWriter(1024);
@@ -202,11 +208,15 @@ export class ExportRequestFraming {
     this.schemaUrl = Buffer.from(writer.written());
   }
 
-  /** The request carrying `spans`: ScopeSpans.spans fields, back to back. */
+  /** The request carrying `spans` (ScopeSpans.spans fields, back to back): unchanged until requestSettled(). */
   request(spans: Buffer): Buffer {
     const scopeSpansLength = this.scope.length + spans.length;
     const resourceSpansLength = this.resource.length + 1 + varintLength(scopeSpansLength) + scopeSpansLength + this.schemaUrl.length;
-    const writer = new ProtobufWriter(1 + varintLength(resourceSpansLength) + resourceSpansLength);
+    const requestLength = 1 + varintLength(resourceSpansLength) + resourceSpansLength;
+    // An export that never settled may still hold the shared buffer: then this request gets one of its own.
+    const writer = this.sharedOut ? new ProtobufWriter(requestLength) : this.shared;
+    writer.truncate(0);
+    if (writer === this.shared) this.sharedOut = true;
     writer.octet(REQUEST_RESOURCE_SPANS);
     writer.varint(resourceSpansLength);
     writer.raw(this.resource);
@@ -216,5 +226,11 @@ export class ExportRequestFraming {
     writer.raw(spans);
     writer.raw(this.schemaUrl);
     return writer.written();
+  }
+
+  /** The export of `request` settled (retries included): its buffer may be written again. */
+  requestSettled(request: Buffer): void {
+    const shared = this.shared.written();
+    if (request.buffer === shared.buffer && request.byteOffset === shared.byteOffset) this.sharedOut = false;
   }
 }

@@ -32,8 +32,16 @@ export interface EncodedSpanExporter {
   shutdown(): Promise<void>;
 }
 
-/** Room the batch being written starts with (a few dozen spans); the writer doubles it as needed. */
+/** Room a batch's writer starts with (a few dozen spans); it doubles as needed, and keeps its size when reused. */
 const INITIAL_BATCH_BYTES = 16 * 1024;
+/** Writers of exported batches kept for the next ones: the one being written and the one in export, and a spare. */
+const SPARE_WRITERS = 2;
+
+/** A batch closed for export, and the writer its bytes are in (reused once the export settled). */
+interface ClosedBatch {
+  readonly spans: EncodedSpans;
+  readonly writer: ProtobufWriter;
+}
 
 /**
  * Batches finished spans for export, as OpenTelemetry's batch span
@@ -46,13 +54,18 @@ const INITIAL_BATCH_BYTES = 16 * 1024;
  * Each span is written as OTLP when it is offered, into the batch's one
  * buffer, so no span object outlives its call: held until export, thousands
  * of them would be promoted and then collected by V8's old-generation
- * collector, which costs more than writing them.
+ * collector, which costs more than writing them. For the same reason a
+ * batch's buffer is reused once its export settled: a batch lives through
+ * several young-generation collections, so a new buffer for each would be
+ * freed only by a full collection, and V8 counts the memory outside its heap
+ * such buffers hold towards starting one.
  */
 export class BoundedSpanExport {
   private pending = 0;
   private batch = new ProtobufWriter(INITIAL_BATCH_BYTES);
   private batchCount = 0;
-  private readonly full: EncodedSpans[] = [];
+  private readonly full: ClosedBatch[] = [];
+  private readonly spareWriters: ProtobufWriter[] = [];
   private exporting = false;
   private resourceKnown = false;
   private timer: NodeJS.Timeout | undefined;
@@ -134,15 +147,15 @@ export class BoundedSpanExport {
       this.timer = undefined;
     }
     if (this.batchCount === 0) return;
-    this.full.push({ bytes: this.batch.written(), count: this.batchCount });
-    this.batch = new ProtobufWriter(INITIAL_BATCH_BYTES);
+    this.full.push({ spans: { bytes: this.batch.written(), count: this.batchCount }, writer: this.batch });
+    this.batch = this.spareWriters.pop() ?? new ProtobufWriter(INITIAL_BATCH_BYTES);
     this.batchCount = 0;
   }
 
   private exportNext(): void {
     if (this.exporting || !this.resourceKnown) return;
-    const spans = this.full.shift();
-    if (spans === undefined) {
+    const batch = this.full.shift();
+    if (batch === undefined) {
       this.drained?.();
       this.drained = undefined;
       return;
@@ -150,17 +163,22 @@ export class BoundedSpanExport {
     this.exporting = true;
     let settled = false;
     // The exporter gives up at its own timeout; this only guards against an answer that never comes.
-    const guard = setTimeout(() => finish({ code: ExportResultCode.FAILED, error: new Error('the exporter did not answer') }), this.limits.exportTimeoutMillis + 1000).unref();
-    const finish = (result: ExportResult): void => {
+    const guard = setTimeout(() => finish({ code: ExportResultCode.FAILED, error: new Error('the exporter did not answer') }, false), this.limits.exportTimeoutMillis + 1000).unref();
+    const finish = (result: ExportResult, exporterDone = true): void => {
       if (settled) return;
       settled = true;
       clearTimeout(guard);
-      this.settled(spans.count, result);
+      this.settled(batch.spans.count, result);
+      // The exporter is done with the bytes, retries included: the writer can take the next batch. One that never answered may still read them.
+      if (exporterDone && this.spareWriters.length < SPARE_WRITERS) {
+        batch.writer.truncate(0);
+        this.spareWriters.push(batch.writer);
+      }
       this.exporting = false;
       this.exportNext();
     };
     try {
-      this.exporter.export(spans, finish);
+      this.exporter.export(batch.spans, finish);
     } catch (error) {
       // The exporter serializes before it sends: what that throws is a failed export, never a crash from a timer.
       finish({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });

@@ -33,12 +33,26 @@ const COMPONENT_TYPE = 'otlp_grpc_span_exporter';
  * framed with the resource and scope (ExportRequestFraming).
  */
 function otlpExporter(settings: TracingSettings, framing: () => ExportRequestFraming): EncodedSpanExporter {
+  /** The export under way, and the request it was serialized to (serializeRequest runs inside export(), or not at all). */
+  let underWay: { request?: Buffer } = {};
   const serializer: ISerializer<EncodedSpans, IExportTraceServiceResponse> = {
-    serializeRequest: (spans) => framing().request(spans.bytes),
+    serializeRequest: (spans) => (underWay.request = framing().request(spans.bytes)),
     deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
   };
   const countSpans = { name: 'span' as const, countItems: (spans: EncodedSpans) => spans.count };
-  return new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions(settings.exporter, 'TRACES'), serializer, COMPONENT_TYPE, countSpans, undefined, TRACE_SERVICE, EXPORT_PATH));
+  const exporter = new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions(settings.exporter, 'TRACES'), serializer, COMPONENT_TYPE, countSpans, undefined, TRACE_SERVICE, EXPORT_PATH));
+  return {
+    export(spans, done) {
+      const thisExport: { request?: Buffer } = {};
+      underWay = thisExport;
+      exporter.export(spans, (result) => {
+        // Settled, retries included: the request's buffer is free for the next one.
+        if (thisExport.request !== undefined) framing().requestSettled(thisExport.request);
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+  };
 }
 
 /**
