@@ -148,7 +148,8 @@ export class RequestReparenting implements RequestBlocks {
     const held = this.heldFrames;
     const replacement = this.replacement;
     const misleads = this.originalMisleads;
-    this.heldFrames = [];
+    // A new list only when frames were held: most blocks are one frame.
+    if (held.length !== 0) this.heldFrames = [];
     this.replacement = undefined;
     this.originalMisleads = false;
     if (replacement !== undefined) {

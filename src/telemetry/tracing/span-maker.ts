@@ -25,6 +25,9 @@ const NO_LINKS: Link[] = [];
 const NO_EVENTS: TimedEvent[] = [];
 const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 
+/** The performance clock's origin on the wall clock: fixed for the process, so read once (its getter allocates). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** A performance.now() tick as a span's clock reads it, as the SDK's span reads a time given as a number. */
 function spanTime(tick: number, clockOffset: number): HrTime {
   return tick <= performance.now() ? hrTime(tick + clockOffset) : millisToHrTime(tick);
@@ -110,7 +113,7 @@ export class SpanMaker {
    * decides them.
    */
   start(name: string, kind: SpanKind, startTick: number, parent: SpanContext | undefined, spanId = this.output.ids.generateSpanId(), attributes = NO_ATTRIBUTES): StartedSpan {
-    const clockOffset = Date.now() - (performance.now() + performance.timeOrigin);
+    const clockOffset = Date.now() - (performance.now() + TIME_ORIGIN);
     const startTime = spanTime(startTick, clockOffset);
     const startAttributes = attributes === NO_ATTRIBUTES ? undefined : attributes;
     if (parent !== undefined) {
