@@ -34,7 +34,7 @@ export interface EncodedSpanExporter {
 
 /** Room a batch's writer starts with (a few dozen spans); it doubles as needed, and keeps its size when reused. */
 const INITIAL_BATCH_BYTES = 16 * 1024;
-/** Writers of exported batches kept for the next ones: the one being written and the one in export, and a spare. */
+/** Writers of settled exports kept for the next batches, besides the one being written: a new one is rarely needed. */
 const SPARE_WRITERS = 2;
 
 /** A batch closed for export, and the writer its bytes are in (reused once the export settled). */
@@ -180,8 +180,9 @@ export class BoundedSpanExport {
     try {
       this.exporter.export(batch.spans, finish);
     } catch (error) {
-      // The exporter serializes before it sends: what that throws is a failed export, never a crash from a timer.
-      finish({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
+      // The exporter serializes before it sends: what that throws is a failed export, never a crash from a timer;
+      // whatever it started may still read the batch, so its writer is not reused.
+      finish({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }, false);
     }
   }
 
