@@ -6,6 +6,7 @@ import { CALL_ENTRY_VERSION, type CallEntry } from '../telemetry/recorder/call-e
 import type { PodHistory } from '../telemetry/recorder/pod-history.js';
 import type { TopSnapshot } from '../telemetry/top/top-view.js';
 import { entryMatcher, type EntryFilter } from '../telemetry/recorder/entry-filter.js';
+import { entryLine } from '../telemetry/recorder/entry-line.js';
 import { TooManySubscribersError, type FlightRecorder, type Subscription } from '../telemetry/recorder/flight-recorder.js';
 import { RECORDER_HEADER } from '../telemetry/recorder/subscriber.js';
 
@@ -238,7 +239,7 @@ function writeHeld(response: ServerResponse, entries: readonly CallEntry[], matc
     for (let looked = 0; index < entries.length && looked < DUMP_BATCH; looked++) {
       const entry = entries[index++];
       if (!matches(entry)) continue;
-      if (!response.write(`${JSON.stringify(entry)}\n`)) {
+      if (!response.write(entryLine(entry))) {
         response.once('drain', step);
         return;
       }

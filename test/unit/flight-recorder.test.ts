@@ -20,8 +20,8 @@ function entry(overrides: Partial<CallEntry> = {}): CallEntry {
 class LaggingSink implements LineSink {
   readonly lines: string[] = [];
   writableLength = 0;
-  write(line: string): boolean {
-    this.lines.push(line);
+  write(chunk: string | Uint8Array): boolean {
+    this.lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
     return true;
   }
 }
@@ -81,6 +81,25 @@ describe('a subscriber', () => {
     assert.deepEqual(sink.lines, [], 'not one write a call');
     await waitFor(() => sink.lines.length > 0, 'the batch to be written');
     assert.deepEqual(sink.lines, ['a\nb\nc\n']);
+  });
+
+  it('writes batches of any size and any text whole, and never touches the bytes of a batch it handed on', () => {
+    // The sink keeps what it was given, as a socket does until its reader takes it.
+    const chunks: (string | Uint8Array)[] = [];
+    const subscriber = new Subscriber(entryMatcher({}), { writableLength: 0, write: (chunk) => chunks.push(chunk) }, 1 << 24);
+    const lines = Array.from({ length: 400 }, (_, index) => `${index} ${'é😀"\\'.repeat(index % 50)} ${'x'.repeat(index)}\n`);
+    // Three bytes a character, more than the first buffer holds: room is made for bytes, not characters.
+    lines[0] = `${'€'.repeat(8000)}\n`;
+    const firstBatch = lines.slice(0, 300);
+    for (const text of firstBatch) subscriber.offer(entry(), () => text);
+    subscriber.flush();
+    const written = chunks[0];
+    assert.ok(written instanceof Uint8Array && written.length > 64 * 1024, 'a batch larger than the first buffer');
+    const firstBytes = Buffer.from(written);
+    for (const text of lines.slice(300)) subscriber.offer(entry(), () => text);
+    subscriber.flush();
+    assert.deepEqual(Buffer.from(written), firstBytes, 'the first batch is unchanged after the next was gathered and written');
+    assert.equal(chunks.map((chunk) => Buffer.from(chunk).toString()).join(''), lines.join(''));
   });
 
   it('counts a batch not yet written against its queue', () => {

@@ -1,5 +1,6 @@
 import type { CallRecord } from '../../cri/call-record.js';
 import { grpcStatusName } from '../../wire-codes.js';
+import { isoTime } from './iso-time.js';
 import type { PodName } from './pod-index.js';
 
 /** The version of CallEntry's shape: a field removed or changing meaning raises it; new fields do not. */
@@ -110,7 +111,7 @@ export function callEntry(record: CallRecord, facts = callEntryFacts(record), po
   const named = pod ?? identity;
   return {
     v: CALL_ENTRY_VERSION,
-    time: new Date(facts.timeMs).toISOString(),
+    time: isoTime(facts.timeMs),
     service: facts.service,
     method: record.methodName,
     status: entryStatus(record.code, record.grpcStatus !== undefined, record.resetCode),

@@ -39,5 +39,6 @@ export function entryMatcher(filter: EntryFilter): (entry: CallEntry) => boolean
   if (slowerThan !== undefined) tests.push((entry) => entry.durationMs > slowerThan);
   const service = filter.service;
   if (service !== undefined) tests.push((entry) => entry.service === service);
+  if (tests.length === 0) return () => true;
   return (entry) => tests.every((test) => test(entry));
 }

@@ -1,6 +1,7 @@
 import type { CallRecord } from '../../cri/call-record.js';
 import { CALL_ENTRY_VERSION, containerStateName, entryStatus, type CallEntry, type CallEntryFacts, type EntryPolicy } from './call-entry.js';
 import type { FlightRing } from './flight-ring.js';
+import { isoTime } from './iso-time.js';
 import type { PodName } from './pod-index.js';
 
 /*
@@ -164,7 +165,7 @@ export function readCall(record: Buffer): CallEntry {
   const traceId = strings.next();
   return {
     v: CALL_ENTRY_VERSION,
-    time: new Date(startedAtMs(record)).toISOString(),
+    time: isoTime(startedAtMs(record)),
     service,
     method,
     status: entryStatus(code, (presence & Has.GrpcStatus) !== 0, resetCode),

@@ -8,6 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { CriscopeError } from '../../errors.js';
 import { CALL_ENTRY_VERSION, type CallEntry } from './call-entry.js';
+import { entryLine } from './entry-line.js';
 import type { InFlightEntry } from './in-flight-entry.js';
 
 /** The header line's `kind`: what tells a flight dump from any other gzip file of JSON lines. */
@@ -57,7 +58,7 @@ async function* dumpLines(header: FlightDumpHeader, entries: readonly CallEntry[
   yield `${JSON.stringify(header)}\n`;
   for (let start = 0; start < entries.length; start += LINES_PER_TURN) {
     let chunk = '';
-    for (const entry of entries.slice(start, start + LINES_PER_TURN)) chunk += `${JSON.stringify(entry)}\n`;
+    for (const entry of entries.slice(start, start + LINES_PER_TURN)) chunk += entryLine(entry);
     yield chunk;
     await nextTurn();
   }

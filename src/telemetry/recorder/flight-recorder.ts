@@ -1,6 +1,7 @@
 import type { CallObserver, CallRecord } from '../../cri/call-record.js';
 import type { CallsInFlight } from '../call-in-flight.js';
 import { callEntry, callEntryFacts, type CallEntry } from './call-entry.js';
+import { entryLine } from './entry-line.js';
 import { keepCall, readCall, startedAtMs } from './entry-record.js';
 import { entryMatcher, type EntryFilter } from './entry-filter.js';
 import { FlightRing } from './flight-ring.js';
@@ -74,7 +75,7 @@ export class FlightRecorder implements CallObserver {
     if (this.subscribers.size === 0) return;
     const entry = callEntry(record, facts, pod);
     let line: string | undefined;
-    const lineOnce = (): string => (line ??= `${JSON.stringify(entry)}\n`);
+    const lineOnce = (): string => (line ??= entryLine(entry));
     for (const subscriber of this.subscribers) subscriber.offer(entry, lineOnce);
   }
 

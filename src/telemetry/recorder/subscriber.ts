@@ -4,7 +4,7 @@ import { CALL_ENTRY_VERSION, type CallEntry } from './call-entry.js';
 export interface LineSink {
   /** Bytes written but not yet taken by the reader. */
   readonly writableLength: number;
-  write(line: string): unknown;
+  write(chunk: string | Uint8Array): unknown;
 }
 
 /** The line that tells a subscriber how many calls it lost while it did not read. */
@@ -18,6 +18,10 @@ export const RECORDER_HEADER = 'criscope-flight-recorder';
 
 /** Lines are gathered this long and written together: one write a batch instead of one a call. */
 const BATCH_MILLISECONDS = 20;
+/** The smallest batch buffer; a busier subscriber's next one starts at twice what its last one held. */
+const FIRST_BATCH_BYTES = 16 * 1024;
+/** What one UTF-16 character can take in UTF-8: room for a line is made before its bytes are counted. */
+const MAX_BYTES_PER_CHAR = 3;
 
 /**
  * One follower of finished calls. Its queue is bounded: while its reader lags
@@ -27,14 +31,20 @@ const BATCH_MILLISECONDS = 20;
  * wait in the same bounded queue, so the reader sees them in order. Live
  * lines go out in batches (BATCH_MILLISECONDS): a write to a socket is a
  * system call, and a busy node finishes calls by the thousand a second.
+ * A batch gathers bytes, not strings: each line is encoded into it as it
+ * comes and dies young, where a string kept for the batch's 20 ms may live
+ * through a young-generation collection and be copied by it, and a batch of
+ * strings is joined and encoded again when written.
  */
 export class Subscriber {
   private lostCalls = 0;
   /** Live lines waiting for the held calls to be written first; undefined once they have been. */
   private waiting: string[] | undefined;
   private waitingBytes = 0;
-  /** Lines gathered for the next batch. */
-  private batch = '';
+  /** The bytes of the lines gathered for the next batch, from 0 to batchBytes; handed to the sink whole when written. */
+  private batch: Buffer | undefined;
+  private batchBytes = 0;
+  private nextBatchCapacity = FIRST_BATCH_BYTES;
   private batchTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -68,7 +78,7 @@ export class Subscriber {
    */
   offer(entry: CallEntry, line: () => string): void {
     if (!this.wants(entry)) return;
-    if (this.sink.writableLength + this.waitingBytes + this.batch.length > this.maxQueuedBytes) {
+    if (this.sink.writableLength + this.waitingBytes + this.batchBytes > this.maxQueuedBytes) {
       this.lostCalls++;
       return;
     }
@@ -84,7 +94,8 @@ export class Subscriber {
   close(): void {
     if (this.batchTimer !== undefined) clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
-    this.batch = '';
+    this.batch = undefined;
+    this.batchBytes = 0;
   }
 
   /** Writes the batch gathered so far now (criscope is stopping, or the batch is due). */
@@ -92,8 +103,13 @@ export class Subscriber {
     if (this.batchTimer !== undefined) clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     const batch = this.batch;
-    this.batch = '';
-    if (batch !== '') this.sink.write(batch);
+    const length = this.batchBytes;
+    // The sink keeps the bytes until the reader takes them: the next batch gets a buffer of its own.
+    this.batch = undefined;
+    this.batchBytes = 0;
+    if (batch === undefined || length === 0) return;
+    this.sink.write(batch.subarray(0, length));
+    this.nextBatchCapacity = Math.max(FIRST_BATCH_BYTES, length * 2);
   }
 
   private send(text: string): void {
@@ -102,7 +118,20 @@ export class Subscriber {
       this.waitingBytes += text.length;
       return;
     }
-    this.batch += text;
+    const room = text.length * MAX_BYTES_PER_CHAR;
+    const batch = this.batchWithRoom(room);
+    this.batchBytes += batch.write(text, this.batchBytes);
     this.batchTimer ??= setTimeout(() => this.flush(), BATCH_MILLISECONDS);
+  }
+
+  /** The batch buffer, grown when it has less than `room` bytes free. */
+  private batchWithRoom(room: number): Buffer {
+    const batch = this.batch;
+    const needed = this.batchBytes + room;
+    if (batch !== undefined && batch.length >= needed) return batch;
+    const grown = Buffer.allocUnsafe(Math.max(needed, batch === undefined ? this.nextBatchCapacity : batch.length * 2));
+    if (batch !== undefined) batch.copy(grown, 0, 0, this.batchBytes);
+    this.batch = grown;
+    return grown;
   }
 }
