@@ -9,12 +9,14 @@
  * protobufjs out of step with Go for the rest of the message.
  */
 import protobuf from 'protobufjs';
-import { FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, readFields, type FieldSpan } from './wire-edit.js';
+import { FIXED32, FIXED64, FieldReader, LENGTH_DELIMITED, VARINT, type FieldSpan } from './wire-fields.js';
 
 /** Far deeper than any CRI message nests. */
 const MAX_DEPTH = 32;
-/** Go's limit, which readFields enforces on every varint outside a packed field. */
+/** Go's limit, which FieldReader enforces on every varint outside a packed field. */
 const MAX_VARINT_BYTES = 10;
+
+const EMPTY = new Uint8Array(0);
 
 const FIXED64_TYPES = new Set(['double', 'fixed64', 'sfixed64']);
 const FIXED32_TYPES = new Set(['float', 'fixed32', 'sfixed32']);
@@ -52,17 +54,23 @@ export interface AmbiguousEncoding {
  * unknown field.
  */
 export function findAmbiguousEncoding(type: protobuf.Type, message: Uint8Array): AmbiguousEncoding | undefined {
-  return findInMessage(type, message, 0, message.length, '', 0);
+  return findInMessage(type, message, 0, message.length, [], 0);
 }
 
 /** What the walk needs of one field, worked out once per message type (the walk runs on every judged call). */
 interface FieldPlan {
   readonly field: protobuf.Field;
-  /** The same field, when it is a map. */
-  readonly map: protobuf.MapField | undefined;
+  readonly name: string;
+  /** Whether it is a map: its wire type and width are its values'; its keys' are below. */
+  readonly map: boolean;
+  /** Its message type, or a map's message value type. */
   readonly child: protobuf.Type | undefined;
   readonly wireType: number;
   readonly width: VarintWidth;
+  readonly keyWireType: number;
+  readonly keyWidth: VarintWidth;
+  /** A singular message field's bit in its message's mask of fields seen; 0 for other fields, and past the mask's 31 bits. */
+  readonly seenBit: number;
 }
 
 const plans = new WeakMap<protobuf.Type, Map<number, FieldPlan>>();
@@ -71,50 +79,96 @@ function planOf(type: protobuf.Type): Map<number, FieldPlan> {
   const known = plans.get(type);
   if (known !== undefined) return known;
   const plan = new Map<number, FieldPlan>();
+  let singularMessages = 0;
   for (const field of type.fieldsArray) {
     const resolved = field.resolve().resolvedType;
+    const keyType = field instanceof protobuf.MapField ? field.keyType : undefined;
+    const singularMessage = keyType === undefined && !field.repeated && resolved instanceof protobuf.Type;
     plan.set(field.id, {
       field,
-      map: field instanceof protobuf.MapField ? field : undefined,
+      name: field.name,
+      map: keyType !== undefined,
       child: resolved instanceof protobuf.Type ? resolved : undefined,
       wireType: wireTypeOf(field.type, resolved),
       width: varintWidth(field.type, resolved),
+      keyWireType: keyType === undefined ? VARINT : wireTypeOf(keyType, null),
+      keyWidth: keyType === undefined ? WIDE : varintWidth(keyType, null),
+      seenBit: singularMessage && singularMessages < 31 ? 1 << singularMessages++ : 0,
     });
   }
   plans.set(type, plan);
   return plan;
 }
 
-function findInMessage(type: protobuf.Type, bytes: Uint8Array, start: number, end: number, prefix: string, depth: number): AmbiguousEncoding | undefined {
-  if (depth > MAX_DEPTH) throw new RangeError(`messages nest deeper than ${MAX_DEPTH} levels at ${prefix}`);
+/**
+ * One reader for each level of the walk, reused from call to call: messages
+ * at depth d are read at level 2d, the entries of their maps at 2d + 1. The
+ * walk is synchronous, so no two walks share them.
+ */
+const readers: FieldReader[] = [];
+
+function readerAt(level: number): FieldReader {
+  let reader = readers[level];
+  if (reader === undefined) {
+    reader = new FieldReader(EMPTY, 0, 0);
+    readers[level] = reader;
+  }
+  return reader;
+}
+
+/**
+ * The names of the fields from the outermost message down to the message
+ * being read, pushed and popped as the walk descends: a field's path is only
+ * spelt out when it is reported.
+ */
+type FieldPath = string[];
+
+function pathText(path: FieldPath, name?: string): string {
+  if (name === undefined) return path.join('.');
+  return path.length === 0 ? name : `${path.join('.')}.${name}`;
+}
+
+function findInMessage(type: protobuf.Type, bytes: Uint8Array, start: number, end: number, path: FieldPath, depth: number): AmbiguousEncoding | undefined {
+  if (depth > MAX_DEPTH) throw new RangeError(`messages nest deeper than ${MAX_DEPTH} levels at ${pathText(path)}`);
   const plan = planOf(type);
+  let seenMask = 0;
   let seen: Set<number> | undefined;
-  for (const span of readFields(bytes, start, end)) {
+  const span = readerAt(2 * depth).reset(bytes, start, end);
+  while (span.next()) {
     const known = plan.get(span.number);
     if (known === undefined) continue;
-    const { field, child, wireType } = known;
-    // Paths are only spelt out when needed: most fields are fine and have no children.
-    const pathOf = (): string => (prefix === '' ? field.name : `${prefix}.${field.name}`);
+    const { field, name, child, wireType } = known;
     let found: AmbiguousEncoding | undefined;
-    if (known.map !== undefined) {
-      expectWireType(span, LENGTH_DELIMITED, pathOf);
-      found = findInMapEntry(known.map, bytes, span, pathOf(), depth);
+    if (known.map) {
+      expectWireType(span, LENGTH_DELIMITED, path, name);
+      path.push(name);
+      found = findInMapEntry(known, bytes, span.valueStart, span.end, path, depth);
+      path.pop();
     } else {
       // A repeated number may also come packed into one length-delimited field.
       const packed = field.repeated && wireType !== LENGTH_DELIMITED && span.wireType === LENGTH_DELIMITED;
       if (packed) {
-        found = checkPacked(wireType, known.width, bytes, span, pathOf);
+        found = checkPacked(wireType, known.width, bytes, span, path, name);
       } else {
-        expectWireType(span, wireType, pathOf);
-        if (wireType === VARINT) found = checkVarint(known.width, bytes, span.valueStart, span.end, pathOf, 'field');
+        expectWireType(span, wireType, path, name);
+        if (wireType === VARINT) found = checkVarint(known.width, bytes, span.valueStart, span.end, path, name, 'field');
       }
       if (child !== undefined) {
         if (!field.repeated) {
-          seen ??= new Set();
-          if (seen.has(field.id)) return { path: pathOf(), reason: 'a singular message sent more than once' };
-          seen.add(field.id);
+          let again: boolean;
+          if (known.seenBit !== 0) {
+            again = (seenMask & known.seenBit) !== 0;
+            seenMask |= known.seenBit;
+          } else {
+            seen ??= new Set();
+            again = seen.has(field.id);
+            seen.add(field.id);
+          }
+          if (again) return { path: pathText(path, name), reason: 'a singular message sent more than once' };
         }
-        found = findInMessage(child, bytes, span.valueStart, span.end, pathOf(), depth + 1);
+        path.push(name);
+        found = findInMessage(child, bytes, span.valueStart, span.end, path, depth + 1);
+        path.pop();
       }
     }
     if (found !== undefined) return found;
@@ -122,24 +176,22 @@ function findInMessage(type: protobuf.Type, bytes: Uint8Array, start: number, en
   return undefined;
 }
 
-/** A map entry is a message of key = 1 and value = 2; a message value is singular within its entry. */
-function findInMapEntry(field: protobuf.MapField, bytes: Uint8Array, entry: FieldSpan, path: string, depth: number): AmbiguousEncoding | undefined {
-  const valueType = field.resolve().resolvedType;
+/** A map entry in `bytes[start, end)` is a message of key = 1 and value = 2; a message value is singular within its entry. `path` ends with the map's name. */
+function findInMapEntry(map: FieldPlan, bytes: Uint8Array, start: number, end: number, path: FieldPath, depth: number): AmbiguousEncoding | undefined {
   let valueSeen = false;
-  for (const span of readFields(bytes, entry.valueStart, entry.end)) {
+  const span = readerAt(2 * depth + 1).reset(bytes, start, end);
+  while (span.next()) {
     let found: AmbiguousEncoding | undefined;
     if (span.number === 1) {
-      const keyWireType = wireTypeOf(field.keyType, null);
-      expectWireType(span, keyWireType, () => `${path} key`);
-      if (keyWireType === VARINT) found = checkVarint(varintWidth(field.keyType, null), bytes, span.valueStart, span.end, () => path, 'map key');
+      expectWireType(span, map.keyWireType, path, undefined, ' key');
+      if (map.keyWireType === VARINT) found = checkVarint(map.keyWidth, bytes, span.valueStart, span.end, path, undefined, 'map key');
     } else if (span.number === 2) {
-      const valueWireType = wireTypeOf(field.type, valueType);
-      expectWireType(span, valueWireType, () => `${path} value`);
-      if (valueWireType === VARINT) found = checkVarint(varintWidth(field.type, valueType), bytes, span.valueStart, span.end, () => path, 'map value');
-      if (valueType instanceof protobuf.Type) {
-        if (valueSeen) return { path, reason: 'a map entry with its message value sent more than once' };
+      expectWireType(span, map.wireType, path, undefined, ' value');
+      if (map.wireType === VARINT) found = checkVarint(map.width, bytes, span.valueStart, span.end, path, undefined, 'map value');
+      if (map.child !== undefined) {
+        if (valueSeen) return { path: pathText(path), reason: 'a map entry with its message value sent more than once' };
         valueSeen = true;
-        found = findInMessage(valueType, bytes, span.valueStart, span.end, path, depth + 1);
+        found = findInMessage(map.child, bytes, span.valueStart, span.end, path, depth + 1);
       }
     }
     if (found !== undefined) return found;
@@ -152,16 +204,16 @@ function findInMapEntry(field: protobuf.MapField, bytes: Uint8Array, entry: Fiel
  * of the wrong length, or a varint cut off or longer than Go reads, is
  * malformed: a RangeError.
  */
-function checkPacked(wireType: number, width: VarintWidth, bytes: Uint8Array, span: FieldSpan, pathOf: () => string): AmbiguousEncoding | undefined {
+function checkPacked(wireType: number, width: VarintWidth, bytes: Uint8Array, span: FieldSpan, path: FieldPath, name: string): AmbiguousEncoding | undefined {
   const length = span.end - span.valueStart;
   if (wireType === FIXED32 || wireType === FIXED64) {
     const size = wireType === FIXED32 ? 4 : 8;
-    if (length % size !== 0) throw new RangeError(`${pathOf()} at byte ${span.start} is packed in ${length} bytes, not a whole number of ${size}-byte values`);
+    if (length % size !== 0) throw new RangeError(`${pathText(path, name)} at byte ${span.start} is packed in ${length} bytes, not a whole number of ${size}-byte values`);
     return undefined;
   }
   for (let offset = span.valueStart; offset < span.end; ) {
     const next = varintEnd(bytes, offset, span.end);
-    const found = checkVarint(width, bytes, offset, next, pathOf, 'value in a packed field');
+    const found = checkVarint(width, bytes, offset, next, path, name, 'value in a packed field');
     if (found !== undefined) return found;
     offset = next;
   }
@@ -181,18 +233,18 @@ function varintEnd(bytes: Uint8Array, offset: number, limit: number): number {
   throw new RangeError(`malformed varint at byte ${offset}`);
 }
 
-/** Whether protobufjs reads the varint in `bytes[start, end)` as Go does, for a field of this width. */
-function checkVarint(width: VarintWidth, bytes: Uint8Array, start: number, end: number, pathOf: () => string, what: string): AmbiguousEncoding | undefined {
+/** Whether protobufjs reads the varint in `bytes[start, end)` as Go does, for a field of this width; `name` is the field's, undefined for a map's key or value. */
+function checkVarint(width: VarintWidth, bytes: Uint8Array, start: number, end: number, path: FieldPath, name: string | undefined, what: string): AmbiguousEncoding | undefined {
   if (width === WIDE) return undefined;
   const length = end - start;
   // Five bytes hold 35 bits: the fifth's bits past the fourth are 2^32 and up.
   if (length < 5 || (length === 5 && bytes[start + 4] <= 0x0f)) return undefined;
-  if (length === 5) return { path: pathOf(), reason: `a varint of 2^32 or more for a 32-bit ${what}` };
+  if (length === 5) return { path: pathText(path, name), reason: `a varint of 2^32 or more for a 32-bit ${what}` };
   if (length === MAX_VARINT_BYTES && width === NARROW_SIGNED) {
     if (isSignExtended32(bytes, start)) return undefined;
-    return { path: pathOf(), reason: `a 10-byte varint for a 32-bit ${what} that is not a negative 32-bit value sign-extended to 64 bits` };
+    return { path: pathText(path, name), reason: `a 10-byte varint for a 32-bit ${what} that is not a negative 32-bit value sign-extended to 64 bits` };
   }
-  return { path: pathOf(), reason: `a ${length}-byte varint for a 32-bit ${what}` };
+  return { path: pathText(path, name), reason: `a ${length}-byte varint for a 32-bit ${what}` };
 }
 
 /**
@@ -220,8 +272,9 @@ function wireTypeOf(typeName: string, resolved: protobuf.Type | protobuf.Enum | 
   return VARINT;
 }
 
-function expectWireType(span: FieldSpan, wireType: number, pathOf: () => string): void {
+/** `name` is the field's, undefined for a map's key or value (`suffix` says which). */
+function expectWireType(span: FieldSpan, wireType: number, path: FieldPath, name: string | undefined, suffix = ''): void {
   if (span.wireType !== wireType) {
-    throw new RangeError(`${pathOf()} at byte ${span.start} has wire type ${span.wireType}, expected ${wireType}`);
+    throw new RangeError(`${pathText(path, name)}${suffix} at byte ${span.start} has wire type ${span.wireType}, expected ${wireType}`);
   }
 }

@@ -16,10 +16,22 @@ export interface PolicyLookups {
 
 export const UNKNOWN_POD: PodIdentity = Object.freeze({ namespace: '', name: '', uid: '', labels: Object.freeze({}) });
 
+/** Each dotted path's segments, split once: the paths come from the method table and the rules, a handful in all. */
+const pathSegments = new Map<string, readonly string[]>();
+
+function segmentsOf(path: string): readonly string[] {
+  let segments = pathSegments.get(path);
+  if (segments === undefined) {
+    segments = path.split('.');
+    pathSegments.set(path, segments);
+  }
+  return segments;
+}
+
 /** The value at a dotted path of a decoded message; undefined where a message on the way is absent. */
 export function valueAt(message: MessageObject, path: string): unknown {
   let value: unknown = message;
-  for (const segment of path.split('.')) {
+  for (const segment of segmentsOf(path)) {
     if (typeof value !== 'object' || value === null) return undefined;
     value = (value as MessageObject)[segment];
   }

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { loadCriProto } from '../../src/cri/proto-root.js';
 import { findAmbiguousEncoding } from '../../src/cri/repeated-messages.js';
-import { fieldNumbers, readFields, setVarintField } from '../../src/cri/wire-edit.js';
+import { fieldNumbers, setVarintField } from '../../src/cri/wire-edit.js';
+import { readFields } from '../../src/cri/wire-fields.js';
 
 const root = loadCriProto();
 const CreateContainerRequest = root.lookupType('runtime.v1.CreateContainerRequest');
@@ -351,6 +352,8 @@ describe('findAmbiguousEncoding: singular messages', () => {
     { name: 'config.linux.resources twice', bytes: config(messageField(15, linux, linux)), expected: 'config.linux.resources' },
     { name: 'a message twice inside a repeated element', bytes: config(mount(), mount(image, image)), expected: 'config.mounts.image' },
     { name: 'repeated elements and repeated map keys', bytes: config(mount(image), mount(image), label('a', '1'), label('a', '2')), expected: undefined },
+    { name: 'a duplicate after a map entry', bytes: config(label('a', '1'), messageField(15, linux), messageField(15, linux)), expected: 'config.linux' },
+    { name: 'a duplicate after a nested message', bytes: config(mount(image), messageField(15, linux), messageField(15, linux)), expected: 'config.linux' },
     { name: 'a scalar twice', bytes: config(messageField(15, messageField(1, varintField(MEMORY_LIMIT, 1), varintField(MEMORY_LIMIT, 2)))), expected: undefined },
     {
       name: 'supplemental groups packed and not',
@@ -416,6 +419,23 @@ describe('findAmbiguousEncoding: singular messages', () => {
     it('refuses nesting past 32 levels', () => {
       assert.throws(() => findAmbiguousEncoding(Node, nested(33)), (thrown) => thrown instanceof RangeError && /nest deeper than 32 levels/.test(thrown.message));
     });
+
+    it('reads the next request afresh after one it refused midway', () => {
+      assert.throws(() => findAmbiguousEncoding(Node, messageField(3, entry(hex('0a 05 00')))), RangeError);
+      assert.equal(findAmbiguousEncoding(Node, messageField(3, messageField(3, entry(singleTwice))))?.path, 'list.list.children.single');
+    });
+  });
+
+  it('finds a singular message sent twice among more such fields than fit a 31-bit mask', () => {
+    const fields = Array.from({ length: 40 }, (_, index) => `Leaf f${index + 1} = ${index + 1};`).join(' ');
+    const wide = protobuf.parse(`syntax = "proto3"; package test; message Leaf { int64 x = 1; } message Wide { ${fields} }`, { keepCase: true }).root;
+    wide.resolveAll();
+    const Wide = wide.lookupType('test.Wide');
+    for (const number of [1, 31, 32, 40]) {
+      const others = [2, 33].filter((other) => other !== number).map((other) => messageField(other, EMPTY));
+      assert.equal(findAmbiguousEncoding(Wide, Buffer.concat([messageField(number, EMPTY), ...others])), undefined, `f${number} once`);
+      assert.equal(findAmbiguousEncoding(Wide, Buffer.concat([messageField(number, EMPTY), ...others, messageField(number, EMPTY)]))?.path, `f${number}`, `f${number} twice`);
+    }
   });
 });
 
