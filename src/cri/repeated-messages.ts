@@ -51,10 +51,17 @@ export interface AmbiguousEncoding {
  * malformed bytes (a varint past ten bytes or 64 bits included, as Go does),
  * on nesting deeper than 32 messages, and on a known field sent with the
  * wrong wire type: protobufjs would misread it where Go keeps it aside as an
- * unknown field.
+ * unknown field. Fields are read as the walk reaches them, so of an
+ * ambiguous field and malformed bytes after it, the first in wire order is
+ * what comes out.
  */
 export function findAmbiguousEncoding(type: protobuf.Type, message: Uint8Array): AmbiguousEncoding | undefined {
-  return findInMessage(type, message, 0, message.length, [], 0);
+  try {
+    return findInMessage(type, message, 0, message.length, [], 0);
+  } finally {
+    // The readers are kept for the next walk, not the request's bytes. (forEach: the levels a walk never reached are holes.)
+    readers.forEach((reader) => reader.reset(EMPTY, 0, 0));
+  }
 }
 
 /** What the walk needs of one field, worked out once per message type (the walk runs on every judged call). */

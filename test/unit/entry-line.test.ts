@@ -83,4 +83,8 @@ describe('an ISO time', () => {
     for (let index = 0; index < 2000; index++) instants.push(now + random() * 5000, now + Math.floor(random() * 3_000_000) * 1000 + random() * 1000, (random() - 0.5) * 1e15);
     for (const ms of instants) assert.equal(isoTime(ms), new Date(ms).toISOString(), `${ms}`);
   });
+
+  it('refuses what toISOString refuses: times past a Date\'s range, and NaN', () => {
+    for (const ms of [8.64e15 + 1, -8.64e15 - 1, Number.NaN]) assert.throws(() => isoTime(ms), RangeError, `${ms}`);
+  });
 });

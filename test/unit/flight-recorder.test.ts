@@ -102,6 +102,22 @@ describe('a subscriber', () => {
     assert.equal(chunks.map((chunk) => Buffer.from(chunk).toString()).join(''), lines.join(''));
   });
 
+  it('hands a lagging reader no more memory than the bytes its queue bound counts', () => {
+    // A burst grows the batch buffer; the single lines after it must not each pin a buffer that large.
+    const chunks: Uint8Array[] = [];
+    const subscriber = new Subscriber(entryMatcher({}), { writableLength: 0, write: (chunk) => chunks.push(chunk as Uint8Array) }, 1 << 24);
+    for (let index = 0; index < 2000; index++) subscriber.offer(entry(), () => `${'x'.repeat(399)}\n`);
+    subscriber.flush();
+    chunks.length = 0;
+    for (let batch = 0; batch < 100; batch++) {
+      subscriber.offer(entry(), () => `${'y'.repeat(399)}\n`);
+      subscriber.flush();
+    }
+    const held = new Set(chunks.map((chunk) => chunk.buffer));
+    const heldBytes = [...held].reduce((total, buffer) => total + buffer.byteLength, 0);
+    assert.ok(heldBytes <= 2 * 100 * 400 + 16 * 1024, `100 lines of 400 bytes hold ${heldBytes} bytes of memory`);
+  });
+
   it('counts a batch not yet written against its queue', () => {
     const sink = new LaggingSink();
     const subscriber = new Subscriber(entryMatcher({}), sink, 10);

@@ -1,3 +1,5 @@
+/** The latest (and, negated, the earliest) time a Date holds, in ms from the epoch. */
+const MAX_TIME = 8.64e15;
 /** The ISO 8601 text of the last whole second formatted, up to and including its ".". */
 let secondText = '';
 /** That second, in epoch seconds; NaN before the first. */
@@ -10,6 +12,8 @@ let second = Number.NaN;
  */
 export function isoTime(ms: number): string {
   const whole = Math.trunc(ms);
+  // Out of a Date's range (or NaN): toISOString's own RangeError.
+  if (!(Math.abs(whole) <= MAX_TIME)) return new Date(ms).toISOString();
   const thisSecond = Math.floor(whole / 1000);
   if (thisSecond !== second) {
     // toISOString itself writes the date: years beyond 9999 and before 0 included.

@@ -18,7 +18,7 @@ export const RECORDER_HEADER = 'criscope-flight-recorder';
 
 /** Lines are gathered this long and written together: one write a batch instead of one a call. */
 const BATCH_MILLISECONDS = 20;
-/** The smallest batch buffer; a busier subscriber's next one starts at twice what its last one held. */
+/** The smallest batch buffer; one more than four times larger than the batch it held is let go after writing. */
 const FIRST_BATCH_BYTES = 16 * 1024;
 /** What one UTF-16 character can take in UTF-8: room for a line is made before its bytes are counted. */
 const MAX_BYTES_PER_CHAR = 3;
@@ -34,17 +34,18 @@ const MAX_BYTES_PER_CHAR = 3;
  * A batch gathers bytes, not strings: each line is encoded into it as it
  * comes and dies young, where a string kept for the batch's 20 ms may live
  * through a young-generation collection and be copied by it, and a batch of
- * strings is joined and encoded again when written.
+ * strings is joined and encoded again when written. The socket gets a copy
+ * of exactly the batch's bytes, so what a lagging reader holds is what the
+ * queue bound counts, and the buffer serves the next batch.
  */
 export class Subscriber {
   private lostCalls = 0;
   /** Live lines waiting for the held calls to be written first; undefined once they have been. */
   private waiting: string[] | undefined;
   private waitingBytes = 0;
-  /** The bytes of the lines gathered for the next batch, from 0 to batchBytes; handed to the sink whole when written. */
+  /** The bytes of the lines gathered for the next batch, from 0 to batchBytes. */
   private batch: Buffer | undefined;
   private batchBytes = 0;
-  private nextBatchCapacity = FIRST_BATCH_BYTES;
   private batchTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -104,12 +105,12 @@ export class Subscriber {
     this.batchTimer = undefined;
     const batch = this.batch;
     const length = this.batchBytes;
-    // The sink keeps the bytes until the reader takes them: the next batch gets a buffer of its own.
-    this.batch = undefined;
     this.batchBytes = 0;
     if (batch === undefined || length === 0) return;
-    this.sink.write(batch.subarray(0, length));
-    this.nextBatchCapacity = Math.max(FIRST_BATCH_BYTES, length * 2);
+    // A copy: the sink keeps its bytes until the reader takes them, and this buffer gathers the next batch.
+    this.sink.write(Buffer.from(batch.subarray(0, length)));
+    // A buffer a burst grew is let go once batches are small again.
+    if (batch.length > FIRST_BATCH_BYTES && length * 4 < batch.length) this.batch = undefined;
   }
 
   private send(text: string): void {
@@ -129,7 +130,7 @@ export class Subscriber {
     const batch = this.batch;
     const needed = this.batchBytes + room;
     if (batch !== undefined && batch.length >= needed) return batch;
-    const grown = Buffer.allocUnsafe(Math.max(needed, batch === undefined ? this.nextBatchCapacity : batch.length * 2));
+    const grown = Buffer.allocUnsafe(Math.max(needed, batch === undefined ? FIRST_BATCH_BYTES : batch.length * 2));
     if (batch !== undefined) batch.copy(grown, 0, 0, this.batchBytes);
     this.batch = grown;
     return grown;
