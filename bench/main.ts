@@ -14,7 +14,7 @@ import { loadCriServices } from "../test/support/stub-cri-server.js";
 import type { BackendRun } from "./bench-backend.js";
 import { readBenchConfig } from "./config.js";
 import { benchAgainstContainerd } from "./containerd-run.js";
-import { policyCostReport } from "./policy-cost.js";
+import { policyCostInOwnProcess } from "./policy-cost.js";
 import { recorderCostReport, type RecorderCostReport } from "./recorder-cost.js";
 import { headlines, kubeletReport, suiteReport, tracingHeadline } from "./report.js";
 import { loadAverage, runHeader } from "./run-header.js";
@@ -72,7 +72,7 @@ try {
   await rm(workDir, { recursive: true, force: true });
 }
 
-const policy = await policyCostReport();
+const policy = await policyCostInOwnProcess(config.criscopeNodeOptions);
 print("", "## policy", "");
 printFenced(policy.lines);
 
