@@ -128,6 +128,8 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     await runCalls(on.client, specs, 4, { calls: 200 });
     const withReaders = await compare(`recorder on, ${TAIL_READERS} tail readers`);
     const linesRead = tails.map((tail) => tail.lines());
+    // What the readers took for themselves (start-up included), on the same CPUs as criscope.
+    const readerCpuPerLine = tails.map((tail, index) => cpuMicroseconds(tail.child.pid) / Math.max(1, linesRead[index] ?? 0));
     for (const tail of tails) await tail.child.stop();
     for (const instance of [off, on]) {
       // A client left open would keep reconnecting to a stopped criscope while memory is measured.
@@ -176,7 +178,7 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
       lines: [
         `relay CPU per call (utime+stime), median of ${counts.rounds} interleaved rounds; each column pair measured side by side; stub runtime, tracing off, recorder ${MAX_RECORDS} calls / ${formatMebibytes(MAX_BYTES)}`,
         ...formatTable([["load", "recorder off", "recorder on", "recorder off", `recorder on + ${TAIL_READERS} tail readers`], ...rows]),
-        `tail readers got ${linesRead.join(" and ")} lines (every call while attached)`,
+        `tail readers got ${linesRead.join(" and ")} lines (every call while attached), using ${readerCpuPerLine.map((micros) => micros.toFixed(1)).join(" and ")} µs of their own CPU a line (start-up included)`,
         `memory, two fresh criscopes with no reader: RSS after ${counts.warmup} calls ${formatMebibytes(rssBefore.off)} (off) / ${formatMebibytes(rssBefore.on)} (on); after ${counts.memoryCalls} more calls each ${formatMebibytes(rssAfter.off)} / ${formatMebibytes(rssAfter.on)}; the recorder holds ${heldCalls} calls, ${formatMebibytes(heldBytes ?? NaN)} by its own count`,
       ],
       verdicts,
