@@ -2,18 +2,9 @@
 import { inspect } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { CriscopeError } from '../errors.js';
-import { install } from '../install/install.js';
-import { uninstall } from '../install/uninstall.js';
 import { packagedFile } from '../packaged-files.js';
-import { createLogger } from '../telemetry/logger.js';
 import { parseCommand, USAGE } from './args.js';
-import { checkPolicy } from './policy-check.js';
-import { tail } from './tail.js';
-import { showFlightDump } from './flight-show.js';
-import { top } from './top.js';
-import { why } from './why.js';
 import { defaultAdminSocket } from '../config/endpoint.js';
-import { startCriscope } from './serve.js';
 
 function packageVersion(): string {
   const manifest = JSON.parse(packagedFile('package.json')) as { version: string };
@@ -37,18 +28,21 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`criscope ${packageVersion()}\n`);
     return 0;
   }
+  // Each command loads only its own modules: `criscope tail` on a node starts without the relay's, the installer's or policy's.
   if (command.kind === 'install' || command.kind === 'uninstall') {
     const write = (line: string): void => void process.stdout.write(line);
-    if (command.kind === 'install') await install(command.options, write);
-    else await uninstall(command.options, write);
+    if (command.kind === 'install') await (await import('../install/install.js')).install(command.options, write);
+    else await (await import('../install/uninstall.js')).uninstall(command.options, write);
     return 0;
   }
-  if (command.kind === 'flight-show') return showFlightDump(command.path, command.options, process.stdout);
+  if (command.kind === 'flight-show') return (await import('./flight-show.js')).showFlightDump(command.path, command.options, process.stdout);
   const config = loadConfig(command.configFile, command.overrides);
-  if (command.kind === 'tail') return tail(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stderr);
-  if (command.kind === 'top') return top(config.admin.socket ?? defaultAdminSocket(config.listen), command.options, process.stdout, process.stdin);
-  if (command.kind === 'why') return why(config.admin.socket ?? defaultAdminSocket(config.listen), command.pod, process.stdout);
-  if (command.kind === 'policy-check') return checkPolicy(config, process.stdout);
+  const adminSocket = config.admin.socket ?? defaultAdminSocket(config.listen);
+  if (command.kind === 'tail') return (await import('./tail.js')).tail(adminSocket, command.options, process.stdout, process.stderr);
+  if (command.kind === 'top') return (await import('./top.js')).top(adminSocket, command.options, process.stdout, process.stdin);
+  if (command.kind === 'why') return (await import('./why.js')).why(adminSocket, command.pod, process.stdout);
+  if (command.kind === 'policy-check') return (await import('./policy-check.js')).checkPolicy(config, process.stdout);
+  const [{ createLogger }, { startCriscope }] = await Promise.all([import('../telemetry/logger.js'), import('./serve.js')]);
   const log = createLogger(config.log.level);
   // Taken before starting, so Node's own use of SIGUSR1 (opening the inspector) never applies: a node's criscope has no use for it.
   let dumpFlightRecorder = (): void => log.warn('SIGUSR1 before criscope serves: nothing to dump yet');
