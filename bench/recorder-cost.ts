@@ -77,6 +77,17 @@ function startTail(config: BenchConfig, adminSocket: string, index: number): { c
   return { child, lines: () => lines };
 }
 
+/** Returns once the readers' line counts have held still for half a second: criscope sends a follower's lines up to 100 ms after their calls. */
+async function readersCaughtUp(tails: readonly { lines: () => number }[]): Promise<void> {
+  let before = "";
+  for (;;) {
+    const now = tails.map((tail) => tail.lines()).join();
+    if (now === before) return;
+    before = now;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
@@ -127,6 +138,8 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
     // Readers attached and reading before the rounds start.
     await runCalls(on.client, specs, 4, { calls: 200 });
     const withReaders = await compare(`recorder on, ${TAIL_READERS} tail readers`);
+    const callsWhileAttached = 200 + counts.rounds * (counts.callsPerRound / 5 + counts.callsPerRound);
+    await readersCaughtUp(tails);
     const linesRead = tails.map((tail) => tail.lines());
     // What the readers took for themselves (start-up included), on the same CPUs as criscope.
     const readerCpuPerLine = tails.map((tail, index) => cpuMicroseconds(tail.child.pid) / Math.max(1, linesRead[index] ?? 0));
@@ -178,7 +191,7 @@ export async function recorderCostReport(config: BenchConfig, services: CriServi
       lines: [
         `relay CPU per call (utime+stime), median of ${counts.rounds} interleaved rounds; each column pair measured side by side; stub runtime, tracing off, recorder ${MAX_RECORDS} calls / ${formatMebibytes(MAX_BYTES)}`,
         ...formatTable([["load", "recorder off", "recorder on", "recorder off", `recorder on + ${TAIL_READERS} tail readers`], ...rows]),
-        `tail readers got ${linesRead.join(" and ")} lines (every call while attached), using ${readerCpuPerLine.map((micros) => micros.toFixed(1)).join(" and ")} µs of their own CPU a line (start-up included)`,
+        `tail readers got ${linesRead.join(" and ")} lines of the ${callsWhileAttached} calls made after they started, using ${readerCpuPerLine.map((micros) => micros.toFixed(1)).join(" and ")} µs of their own CPU a line (start-up included)`,
         `memory, two fresh criscopes with no reader: RSS after ${counts.warmup} calls ${formatMebibytes(rssBefore.off)} (off) / ${formatMebibytes(rssBefore.on)} (on); after ${counts.memoryCalls} more calls each ${formatMebibytes(rssAfter.off)} / ${formatMebibytes(rssAfter.on)}; the recorder holds ${heldCalls} calls, ${formatMebibytes(heldBytes ?? NaN)} by its own count`,
       ],
       verdicts,

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { CriscopeError } from '../errors.js';
 import type { CallEntry } from '../telemetry/recorder/call-entry.js';
 import { RECORDER_HEADER, type LostLine } from '../telemetry/recorder/subscriber.js';
@@ -8,10 +8,18 @@ export class AdminSocketError extends CriscopeError {
   override readonly name = 'AdminSocketError';
 }
 
-/** What a reader of /v1/calls hears: each call, and how many it lost while it lagged, each with its line as criscope sent it. */
+/** What a reader of /v1/calls hears: each call, and how many it lost while it lagged. */
 export interface CallsReader {
-  onCall(entry: CallEntry, line: string): void;
-  onLost(count: number, line: string): void;
+  onCall(entry: CallEntry): void;
+  onLost(count: number): void;
+  /** criscope keeps no calls (its flight recorder is off): the past it was asked for is not there. */
+  onRecorderOff(): void;
+}
+
+/** What a copier of /v1/calls gets: criscope's lines as they came, whole lines at a time. */
+export interface CallsCopier {
+  /** One or more whole JSON lines, newlines included. */
+  onLines(bytes: Buffer): void;
   /** criscope keeps no calls (its flight recorder is off): the past it was asked for is not there. */
   onRecorderOff(): void;
 }
@@ -22,12 +30,28 @@ function socketErrorText(socketPath: string, error: NodeJS.ErrnoException): stri
   return `cannot connect to ${socketPath}: ${error.message}`;
 }
 
+type StreamSettled = (error?: AdminSocketError) => void;
+
+const NEWLINE = 0x0a;
+
+function notJson(socketPath: string, cause: unknown): AdminSocketError {
+  return new AdminSocketError(`${socketPath} does not speak criscope's admin API (a line that is not JSON)`, { cause });
+}
+
 /**
- * Reads GET /v1/calls?… from criscope's admin socket, line by line, until
- * criscope ends the stream (or `signal` aborts it).
+ * GETs /v1/calls?… from criscope's admin socket and hands its body to
+ * `onBody` until criscope ends the stream (or `signal` aborts it); the
+ * refusals and cuts every reader of the stream must tell apart are told here.
  */
-export function readCalls(socketPath: string, query: URLSearchParams, reader: CallsReader, signal?: AbortSignal): Promise<void> {
+function streamCalls(
+  socketPath: string,
+  query: URLSearchParams,
+  onRecorderOff: () => void,
+  onBody: (response: IncomingMessage, settle: StreamSettled) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   return new Promise((resolve, reject) => {
+    const settle: StreamSettled = (error) => (error === undefined ? resolve() : reject(error));
     const call = request({ socketPath, path: `/v1/calls?${query.toString()}`, method: 'GET', signal }, (response) => {
       if (response.statusCode !== 200) {
         let body = '';
@@ -38,12 +62,32 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         });
         return;
       }
-      if (response.headers[RECORDER_HEADER] === 'off') reader.onRecorderOff();
+      if (response.headers[RECORDER_HEADER] === 'off') onRecorderOff();
       // criscope ends its streams cleanly when it stops; a cut stream means it went away some other way.
       response.on('error', (error) => {
         if (signal?.aborted === true) resolve();
         else reject(new AdminSocketError(`the stream from ${socketPath} was cut: criscope stopped or restarted`, { cause: error }));
       });
+      onBody(response, settle);
+    });
+    call.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.name === 'AbortError') resolve();
+      else reject(new AdminSocketError(socketErrorText(socketPath, error), { cause: error }));
+    });
+    call.end();
+  });
+}
+
+/**
+ * Reads GET /v1/calls?… from criscope's admin socket, line by line, until
+ * criscope ends the stream (or `signal` aborts it).
+ */
+export function readCalls(socketPath: string, query: URLSearchParams, reader: CallsReader, signal?: AbortSignal): Promise<void> {
+  return streamCalls(
+    socketPath,
+    query,
+    () => reader.onRecorderOff(),
+    (response, settle) => {
       const readLine = (line: string): boolean => {
         if (line === '') return true;
         let parsed: CallEntry | LostLine;
@@ -51,11 +95,11 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
           parsed = JSON.parse(line) as CallEntry | LostLine;
         } catch (error) {
           response.destroy();
-          reject(new AdminSocketError(`${socketPath} does not speak criscope's admin API (a line that is not JSON)`, { cause: error }));
+          settle(notJson(socketPath, error));
           return false;
         }
-        if ('lost' in parsed) reader.onLost(parsed.lost, line);
-        else reader.onCall(parsed, line);
+        if ('lost' in parsed) reader.onLost(parsed.lost);
+        else reader.onCall(parsed);
         return true;
       };
       // criscope writes its lines in batches; a batch is split here, without an event per line.
@@ -67,15 +111,57 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         for (const line of lines) if (!readLine(line)) return;
       });
       response.on('end', () => {
-        if (readLine(partial)) resolve();
+        if (readLine(partial)) settle();
       });
-    });
-    call.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.name === 'AbortError') resolve();
-      else reject(new AdminSocketError(socketErrorText(socketPath, error), { cause: error }));
-    });
-    call.end();
-  });
+    },
+    signal,
+  );
+}
+
+/**
+ * Copies GET /v1/calls?… from criscope's admin socket as it comes, whole
+ * lines at a time, until criscope ends the stream (or `signal` aborts it).
+ * Only the first line is parsed, to tell criscope from something else on
+ * the socket: the lines are criscope's documented shape already, and a
+ * follower on a busy node gets thousands a second.
+ */
+export function copyCalls(socketPath: string, query: URLSearchParams, copier: CallsCopier, signal?: AbortSignal): Promise<void> {
+  return streamCalls(
+    socketPath,
+    query,
+    () => copier.onRecorderOff(),
+    (response, settle) => {
+      let checked = false;
+      /** Bytes after the last newline so far: the start of a line the socket cut. */
+      let partial: Buffer | undefined;
+      const copy = (bytes: Buffer): boolean => {
+        if (!checked) {
+          const firstEnd = bytes.indexOf(NEWLINE);
+          try {
+            JSON.parse(bytes.toString('utf8', 0, firstEnd));
+          } catch (error) {
+            response.destroy();
+            settle(notJson(socketPath, error));
+            return false;
+          }
+          checked = true;
+        }
+        copier.onLines(bytes);
+        return true;
+      };
+      response.on('data', (chunk: Buffer) => {
+        const bytes = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
+        const wholeEnd = bytes.lastIndexOf(NEWLINE) + 1;
+        partial = wholeEnd < bytes.length ? bytes.subarray(wholeEnd) : undefined;
+        if (wholeEnd > 0 && !copy(wholeEnd === bytes.length ? bytes : bytes.subarray(0, wholeEnd))) partial = undefined;
+      });
+      response.on('end', () => {
+        // The last line, should criscope have ended the stream without its newline.
+        if (partial === undefined || copy(Buffer.concat([partial, Buffer.of(NEWLINE)]))) settle();
+      });
+    },
+    signal,
+  );
 }
 
 /** GETs `path` from criscope's admin socket and parses its JSON answer; anything but 200 is an AdminSocketError with criscope's reason. */

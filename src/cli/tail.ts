@@ -1,4 +1,4 @@
-import { readCalls } from './admin-client.js';
+import { copyCalls, readCalls } from './admin-client.js';
 import { callLine } from './call-line.js';
 import { linePaint, whenReaderGone } from './output.js';
 
@@ -65,20 +65,31 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
     if (unwritten === '') setImmediate(flush);
     unwritten += text;
   };
+  const onRecorderOff = (): void => {
+    if (options.sinceMs !== undefined || !options.follow) warnings.write(RECORDER_OFF_WARNING);
+  };
+  const query = tailQuery(options, Date.now());
   try {
-    await readCalls(
-      socketPath,
-      tailQuery(options, Date.now()),
-      {
-        // --json passes criscope's lines on as they are: they are the documented shape.
-        onCall: (entry, line) => print(options.json ? `${line}\n` : `${callLine(entry, paint)}\n`),
-        onLost: (count, line) => print(options.json ? `${line}\n` : `… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
-        onRecorderOff: () => {
-          if (options.sinceMs !== undefined || !options.follow) warnings.write(RECORDER_OFF_WARNING);
+    if (options.json) {
+      // --json passes criscope's lines on as they came, a read at a time: they are the documented shape.
+      await copyCalls(socketPath, query, {
+          onLines: (bytes) => {
+            if (!stop.signal.aborted) out.write(bytes);
+          },
+          onRecorderOff,
+        }, stop.signal);
+    } else {
+      await readCalls(
+        socketPath,
+        query,
+        {
+          onCall: (entry) => print(`${callLine(entry, paint)}\n`),
+          onLost: (count) => print(`… ${count} call${count === 1 ? '' : 's'} not shown: this reader fell behind criscope\n`),
+          onRecorderOff,
         },
-      },
-      stop.signal,
-    );
+        stop.signal,
+      );
+    }
   } finally {
     flush();
     process.off('SIGINT', onInterrupt);

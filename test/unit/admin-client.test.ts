@@ -54,23 +54,41 @@ describe('reading the calls stream', () => {
     servers.push(server);
     const heard: string[] = [];
     await readCalls(socketPath, new URLSearchParams(), {
-      onCall: (entry: CallEntry, line) => heard.push(`call ${entry.method} ${entry.podName ?? ''} ${line}`),
-      onLost: (count, line) => heard.push(`lost ${count} ${line}`),
+      onCall: (entry: CallEntry) => heard.push(`call ${entry.method} ${entry.podName ?? ''}`),
+      onLost: (count) => heard.push(`lost ${count}`),
       onRecorderOff: () => heard.push('off'),
     });
-    assert.deepEqual(heard, [`call RunPodSandbox café ${first.trim()}`, `lost 3 ${lost.trim()}`, `call CreateContainer web ${second.trim()}`]);
+    assert.deepEqual(heard, ['call RunPodSandbox café', 'lost 3', 'call CreateContainer web']);
   });
 
-  it('tail --json prints criscope’s lines as they came', async () => {
+  it('tail --json prints criscope’s lines as they came, each write whole lines, the last given its newline', async () => {
     const { socketPath, server } = await callsServer(async (response) => {
-      response.write(bytes.subarray(0, cutInLost));
+      response.write(bytes.subarray(0, cutInCharacter));
       await pause();
-      response.end(bytes.subarray(cutInLost));
+      response.write(bytes.subarray(cutInCharacter, cutInLost));
+      await pause();
+      response.end(bytes.subarray(cutInLost, bytes.length - 1));
     });
     servers.push(server);
     const printed = new PassThrough();
+    const writes: string[] = [];
+    printed.on('data', (chunk: Buffer) => writes.push(chunk.toString()));
     await tail(socketPath, FOLLOW_NOTHING, printed as unknown as NodeJS.WriteStream, new PassThrough());
-    assert.equal(String(printed.read()), first + lost + second);
+    assert.equal(writes.join(''), first + lost + second);
+    assert.deepEqual(writes, [first, lost, second], 'a reader stopped between two reads never holds part of a line');
+  });
+
+  it('tail --json refuses a stream that does not begin with a JSON line, and prints none of it', async () => {
+    const { socketPath, server } = await callsServer((response) => {
+      response.end('<html>not criscope</html>\n' + first);
+    });
+    servers.push(server);
+    const printed = new PassThrough();
+    await assert.rejects(
+      tail(socketPath, FOLLOW_NOTHING, printed as unknown as NodeJS.WriteStream, new PassThrough()),
+      (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not JSON\)/.test(error.message),
+    );
+    assert.equal(printed.read(), null);
   });
 
   it('refuses a stream with a line that is not JSON, and says so', async () => {

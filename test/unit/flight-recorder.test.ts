@@ -94,7 +94,7 @@ describe('a subscriber', () => {
     for (const text of firstBatch) subscriber.offer(entry(), () => text);
     subscriber.flush();
     const written = chunks[0];
-    assert.ok(written instanceof Uint8Array && written.length > 64 * 1024, 'a batch larger than the first buffer');
+    assert.ok(written instanceof Uint8Array && written.length > 16 * 1024, 'a batch larger than the first buffer');
     const firstBytes = Buffer.from(written);
     for (const text of lines.slice(300)) subscriber.offer(entry(), () => text);
     subscriber.flush();
@@ -120,10 +120,24 @@ describe('a subscriber', () => {
 
   it('counts a batch not yet written against its queue', () => {
     const sink = new LaggingSink();
-    const subscriber = new Subscriber(entryMatcher({}), sink, 10);
-    for (let index = 0; index < 5; index++) subscriber.offer(entry(), () => 'line\n');
-    assert.equal(subscriber.lost, 2, 'once the unwritten batch is past ten characters, calls are lost');
+    const subscriber = new Subscriber(entryMatcher({}), sink, 40);
+    sink.writableLength = 36;
+    for (let index = 0; index < 3; index++) subscriber.offer(entry(), () => 'line\n');
+    assert.equal(subscriber.lost, 2, 'with 36 bytes unread, the 5 bytes of the first line in the batch leave no room for more');
     subscriber.close();
+  });
+
+  it('writes a batch at once when it holds a quarter of its queue bound, and keeps gathering after', () => {
+    const sink = new LaggingSink();
+    const subscriber = new Subscriber(entryMatcher({}), sink, 400);
+    for (let index = 0; index < 25; index++) subscriber.offer(entry(), () => `${String(index).padStart(9, '0')}\n`);
+    assert.deepEqual(
+      sink.lines.map((batch) => batch.length),
+      [100, 100],
+      'two full batches of ten 10-byte lines written, with no timer',
+    );
+    subscriber.flush();
+    assert.equal(sink.lines.join(''), Array.from({ length: 25 }, (_, index) => `${String(index).padStart(9, '0')}\n`).join(''));
   });
 });
 
