@@ -33,9 +33,18 @@ function socketErrorText(socketPath: string, error: NodeJS.ErrnoException): stri
 type StreamSettled = (error?: AdminSocketError) => void;
 
 const NEWLINE = 0x0a;
+/** More than this without a line end is not criscope: its longest lines are tens of KB (it cuts strings at 16,000 characters). */
+const MAX_LINE_BYTES = 1024 * 1024;
 
-function notJson(socketPath: string, cause: unknown): AdminSocketError {
-  return new AdminSocketError(`${socketPath} does not speak criscope's admin API (a line that is not JSON)`, { cause });
+function notCriscope(socketPath: string, what: string, cause?: unknown): AdminSocketError {
+  return new AdminSocketError(`${socketPath} does not speak criscope's admin API (${what})`, { cause });
+}
+
+/** A line of the calls stream: a call, or how many calls were lost; both are JSON objects, and anything else is not criscope's. */
+function parseLine(line: string): CallEntry | LostLine {
+  const parsed: unknown = JSON.parse(line);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new TypeError(`not a JSON object: ${line.slice(0, 40)}`);
+  return parsed as CallEntry | LostLine;
 }
 
 /**
@@ -88,14 +97,17 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
     query,
     () => reader.onRecorderOff(),
     (response, settle) => {
+      const refuse = (what: string, cause?: unknown): void => {
+        response.destroy();
+        settle(notCriscope(socketPath, what, cause));
+      };
       const readLine = (line: string): boolean => {
         if (line === '') return true;
         let parsed: CallEntry | LostLine;
         try {
-          parsed = JSON.parse(line) as CallEntry | LostLine;
+          parsed = parseLine(line);
         } catch (error) {
-          response.destroy();
-          settle(notJson(socketPath, error));
+          refuse('a line that is not a JSON object', error);
           return false;
         }
         if ('lost' in parsed) reader.onLost(parsed.lost);
@@ -109,6 +121,7 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         const lines = (partial + text).split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) if (!readLine(line)) return;
+        if (partial.length > MAX_LINE_BYTES) refuse(`no line end in ${MAX_LINE_BYTES} bytes`);
       });
       response.on('end', () => {
         if (readLine(partial)) settle();
@@ -121,9 +134,9 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
 /**
  * Copies GET /v1/calls?… from criscope's admin socket as it comes, whole
  * lines at a time, until criscope ends the stream (or `signal` aborts it).
- * Only the first line is parsed, to tell criscope from something else on
- * the socket: the lines are criscope's documented shape already, and a
- * follower on a busy node gets thousands a second.
+ * Only the first line that is not empty is parsed, to tell criscope from
+ * something else on the socket: the lines are criscope's documented shape
+ * already, and a follower on a busy node gets thousands a second.
  */
 export function copyCalls(socketPath: string, query: URLSearchParams, copier: CallsCopier, signal?: AbortSignal): Promise<void> {
   return streamCalls(
@@ -132,32 +145,53 @@ export function copyCalls(socketPath: string, query: URLSearchParams, copier: Ca
     () => copier.onRecorderOff(),
     (response, settle) => {
       let checked = false;
-      /** Bytes after the last newline so far: the start of a line the socket cut. */
-      let partial: Buffer | undefined;
-      const copy = (bytes: Buffer): boolean => {
-        if (!checked) {
-          const firstEnd = bytes.indexOf(NEWLINE);
+      /** The start of a line the socket cut: what came since the last line end. */
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const refuse = (what: string, cause?: unknown): void => {
+        response.destroy();
+        pending = [];
+        settle(notCriscope(socketPath, what, cause));
+      };
+      const check = (lines: Buffer): boolean => {
+        for (let start = 0; start < lines.length; ) {
+          const end = lines.indexOf(NEWLINE, start);
+          const line = lines.toString('utf8', start, end);
+          start = end + 1;
+          if (line.trim() === '') continue;
           try {
-            JSON.parse(bytes.toString('utf8', 0, firstEnd));
+            parseLine(line);
           } catch (error) {
-            response.destroy();
-            settle(notJson(socketPath, error));
+            refuse('a line that is not a JSON object', error);
             return false;
           }
           checked = true;
+          return true;
         }
-        copier.onLines(bytes);
+        return true;
+      };
+      /** Hands whole lines on, once the first of the stream is known to be criscope's; false when it is not. */
+      const copy = (lines: Buffer): boolean => {
+        if (!checked && !check(lines)) return false;
+        copier.onLines(lines);
         return true;
       };
       response.on('data', (chunk: Buffer) => {
-        const bytes = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
-        const wholeEnd = bytes.lastIndexOf(NEWLINE) + 1;
-        partial = wholeEnd < bytes.length ? bytes.subarray(wholeEnd) : undefined;
-        if (wholeEnd > 0 && !copy(wholeEnd === bytes.length ? bytes : bytes.subarray(0, wholeEnd))) partial = undefined;
+        const wholeEnd = chunk.lastIndexOf(NEWLINE) + 1;
+        if (wholeEnd === 0) {
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes > MAX_LINE_BYTES) refuse(`no line end in ${MAX_LINE_BYTES} bytes`);
+          return;
+        }
+        const lines = pending.length === 0 ? chunk.subarray(0, wholeEnd) : Buffer.concat([...pending, chunk.subarray(0, wholeEnd)]);
+        pending = wholeEnd < chunk.length ? [chunk.subarray(wholeEnd)] : [];
+        pendingBytes = chunk.length - wholeEnd;
+        copy(lines);
       });
       response.on('end', () => {
         // The last line, should criscope have ended the stream without its newline.
-        if (partial === undefined || copy(Buffer.concat([partial, Buffer.of(NEWLINE)]))) settle();
+        if (pending.length === 0 || copy(Buffer.concat([...pending, Buffer.of(NEWLINE)]))) settle();
       });
     },
     signal,

@@ -72,12 +72,17 @@ export async function tail(socketPath: string, options: TailOptions, out: NodeJS
   try {
     if (options.json) {
       // --json passes criscope's lines on as they came, a read at a time: they are the documented shape.
-      await copyCalls(socketPath, query, {
+      await copyCalls(
+        socketPath,
+        query,
+        {
           onLines: (bytes) => {
             if (!stop.signal.aborted) out.write(bytes);
           },
           onRecorderOff,
-        }, stop.signal);
+        },
+        stop.signal,
+      );
     } else {
       await readCalls(
         socketPath,

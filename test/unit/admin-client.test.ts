@@ -86,9 +86,45 @@ describe('reading the calls stream', () => {
     const printed = new PassThrough();
     await assert.rejects(
       tail(socketPath, FOLLOW_NOTHING, printed as unknown as NodeJS.WriteStream, new PassThrough()),
-      (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not JSON\)/.test(error.message),
+      (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not a JSON object\)/.test(error.message),
     );
     assert.equal(printed.read(), null);
+  });
+
+  it('tail --json copies blank lines and lost lines first as they came, and refuses a first line that is JSON but no object', async () => {
+    const { socketPath, server } = await callsServer((response) => {
+      response.end('\n' + lost + first);
+    });
+    servers.push(server);
+    const printed = new PassThrough();
+    await tail(socketPath, FOLLOW_NOTHING, printed as unknown as NodeJS.WriteStream, new PassThrough());
+    assert.equal(String(printed.read()), '\n' + lost + first);
+    const { socketPath: numberSocket, server: numberServer } = await callsServer((response) => {
+      response.end('5\n' + first);
+    });
+    servers.push(numberServer);
+    for (const json of [true, false]) {
+      await assert.rejects(
+        tail(numberSocket, { ...FOLLOW_NOTHING, json }, new PassThrough() as unknown as NodeJS.WriteStream, new PassThrough()),
+        (error: unknown) => error instanceof AdminSocketError && /\(a line that is not a JSON object\)/.test(error.message),
+        `with json ${json}`,
+      );
+    }
+  });
+
+  it('gives up on a stream with no line end in its first MiB, with or without --json', { timeout: 20_000 }, async () => {
+    const { socketPath, server } = await callsServer((response) => {
+      // Something that never ends a line, and never ends its answer.
+      response.write('x'.repeat(1024 * 1024 + 1));
+    });
+    servers.push(server);
+    for (const json of [true, false]) {
+      await assert.rejects(
+        tail(socketPath, { ...FOLLOW_NOTHING, json }, new PassThrough() as unknown as NodeJS.WriteStream, new PassThrough()),
+        (error: unknown) => error instanceof AdminSocketError && /\(no line end in 1048576 bytes\)/.test(error.message),
+        `with json ${json}`,
+      );
+    }
   });
 
   it('refuses a stream with a line that is not JSON, and says so', async () => {
@@ -98,7 +134,7 @@ describe('reading the calls stream', () => {
     servers.push(server);
     const heard: string[] = [];
     const reading = readCalls(socketPath, new URLSearchParams(), { onCall: (entry) => heard.push(entry.method), onLost: () => undefined, onRecorderOff: () => undefined });
-    await assert.rejects(reading, (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not JSON\)/.test(error.message));
+    await assert.rejects(reading, (error: unknown) => error instanceof AdminSocketError && /does not speak criscope's admin API \(a line that is not a JSON object\)/.test(error.message));
     assert.deepEqual(heard, ['RunPodSandbox'], 'the calls before it were read, none after it');
   });
 });

@@ -94,7 +94,7 @@ describe('a subscriber', () => {
     for (const text of firstBatch) subscriber.offer(entry(), () => text);
     subscriber.flush();
     const written = chunks[0];
-    assert.ok(written instanceof Uint8Array && written.length > 16 * 1024, 'a batch larger than the first buffer');
+    assert.ok(written instanceof Uint8Array && written.length > 64 * 1024, 'a batch larger than the first buffer');
     const firstBytes = Buffer.from(written);
     for (const text of lines.slice(300)) subscriber.offer(entry(), () => text);
     subscriber.flush();
