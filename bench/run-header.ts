@@ -3,6 +3,7 @@
 
 import { execFileSync } from "node:child_process";
 import { availableParallelism, cpus, loadavg, release } from "node:os";
+import { relative } from "node:path";
 import type { CriServiceDefinitions } from "../test/support/stub-cri-server.js";
 import type { BenchConfig } from "./config.js";
 import { describeSettings } from "./config.js";
@@ -31,6 +32,7 @@ export async function runHeader(config: BenchConfig, services: CriServiceDefinit
     `- machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim() ?? "unknown model"}), Linux ${release()}`,
     `- load average at start: ${loadAverage()} (1, 5, 15 min)`,
     `- node ${process.version}; ${nghttpxVersion() ?? "nghttpx not installed"}; containerd: ${await containerdVersion(config, services)}`,
+    `- criscope: ${relative(process.cwd(), config.criscopeMain) || config.criscopeMain} (CRISCOPE_BENCH_MAIN; by default the node build, whose script the single executable runs)`,
     `- criscope extra args (both criscope paths): ${config.criscopeExtraArgs.length === 0 ? "(none)" : config.criscopeExtraArgs.join(" ")}`,
     `- criscope NODE_OPTIONS (both criscope paths; the systemd unit's unless CRISCOPE_BENCH_NODE_OPTIONS is set): ${config.criscopeNodeOptions === "" ? "(none)" : config.criscopeNodeOptions}`,
     "- every call carries a fresh W3C traceparent, on every path; criscope+telemetry also has a config turning tracing on (every call traced)",

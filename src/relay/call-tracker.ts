@@ -6,6 +6,7 @@ import type { CallInFlight } from '../telemetry/call-in-flight.js';
 import type { TraceContinuation } from '../telemetry/trace-continuation.js';
 import type { Logger } from '../telemetry/logger.js';
 import { GrpcMessageScanner } from './grpc-frames.js';
+import { StreamTable } from './stream-table.js';
 import type { KeepBudget } from './keep-budget.js';
 import { decodeGrpcMessage, encodeGrpcMessage } from './grpc-message.js';
 import type { HeldRequest } from './held-request.js';
@@ -157,7 +158,7 @@ export function headerValue(fields: readonly string[], name: string): string | u
  * keep budget until its record is handed over.
  */
 export class CallTracker {
-  private readonly calls = new Map<number, TrackedCall>();
+  private readonly calls = new StreamTable<TrackedCall>();
   private finished: TrackedCall[] = [];
 
   constructor(
@@ -176,19 +177,19 @@ export class CallTracker {
     return this.calls.get(streamId);
   }
 
-  /** The calls in flight, for reading only. */
-  values(): IterableIterator<TrackedCall> {
-    return this.calls.values();
+  /** The calls in flight, oldest first: a copy. */
+  values(): TrackedCall[] {
+    return this.calls.valuesById();
   }
 
   /** A snapshot, safe to iterate while calls end. */
   entries(): [number, TrackedCall][] {
-    return [...this.calls.entries()];
+    return this.calls.entries();
   }
 
   /** Stops following every call, without records (the connection can no longer be read). */
   forgetAll(): void {
-    for (const call of this.calls.values()) call.releaseKept();
+    for (const call of this.calls.valuesById()) call.releaseKept();
     this.calls.clear();
   }
 

@@ -114,8 +114,8 @@ export class ConnectionRelay {
     return this.blind ? Math.max(1, this.parts.calls.size) : this.parts.calls.size;
   }
 
-  /** The calls this connection is following, for reading only. */
-  callsInFlight(): IterableIterator<TrackedCall> {
+  /** The calls this connection is following, oldest first: a copy. */
+  callsInFlight(): readonly TrackedCall[] {
     return this.parts.calls.values();
   }
 
