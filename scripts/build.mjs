@@ -19,7 +19,7 @@
 //   process runs, and a single character above U+00FF anywhere in it (an em dash in a comment)
 //   makes V8 keep all of it at two bytes a character. Kept, they made 8 MB of a criscope's heap;
 //   left out, the text is 2.7 MB at one byte a character, and the build checks that it stays so.
-//   Names are kept, so stack traces still name their functions (on one long line).
+//   Names are kept, so stack traces still name their functions (on long lines).
 
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -5,8 +5,8 @@ const FIRST_CAPACITY = 32;
  * The values of one connection's open streams, by stream id: what a `Map`
  * would do, for the one map of the relay that every call writes and deletes.
  *
- * Why not a `Map`: with keys that only grow (stream ids), a Map's deleted
- * entries keep filling its table, so it rebuilds the table every few calls,
+ * Why not a `Map`: with an insert and a delete for every call, a Map's
+ * deleted entries keep filling its table, so it rebuilds the table every few calls,
  * and V8 links each old table to the next for the sake of live iterators. A
  * table that lived long enough to reach the old generation still points to
  * its young successors when it dies, and the young generation's collector
@@ -78,10 +78,8 @@ export class StreamTable<Value> {
   /** The entries, by stream id (the order a Map would keep, since ids only grow); a copy, safe to use while streams end. */
   entries(): [number, Value][] {
     const entries: [number, Value][] = [];
-    for (let slot = 0; slot < this.ids.length; slot++) {
-      const value = this.values[slot];
-      if (this.ids[slot] !== 0 && value !== undefined) entries.push([this.ids[slot], value]);
-    }
+    // A slot with an id holds that id's value (an undefined one too, should Value allow it).
+    for (let slot = 0; slot < this.ids.length; slot++) if (this.ids[slot] !== 0) entries.push([this.ids[slot], this.values[slot] as Value]);
     return entries.sort((a, b) => a[0] - b[0]);
   }
 
@@ -106,10 +104,7 @@ export class StreamTable<Value> {
     this.values = new Array<Value | undefined>(capacity).fill(undefined);
     this.mask = capacity - 1;
     this.count = 0;
-    for (let slot = 0; slot < ids.length; slot++) {
-      const value = values[slot];
-      if (ids[slot] !== 0 && value !== undefined) this.set(ids[slot], value);
-    }
+    for (let slot = 0; slot < ids.length; slot++) if (ids[slot] !== 0) this.set(ids[slot], values[slot] as Value);
     // The outgrown slots may be in the old generation by now: emptied, they keep no young value alive after they die.
     values.fill(undefined);
   }
