@@ -30,7 +30,11 @@ function socketErrorText(socketPath: string, error: NodeJS.ErrnoException): stri
   return `cannot connect to ${socketPath}: ${error.message}`;
 }
 
-type StreamSettled = (error?: AdminSocketError) => void;
+/** How a reader of the stream's body ends it: read to its end, or refused for `what` (the body is not criscope's). */
+interface StreamEnd {
+  readonly done: () => void;
+  readonly refuse: (what: string, cause?: unknown) => void;
+}
 
 const NEWLINE = 0x0a;
 /** More than this without a line end is not criscope: its longest lines are tens of KB (it cuts strings at 16,000 characters). */
@@ -56,11 +60,10 @@ function streamCalls(
   socketPath: string,
   query: URLSearchParams,
   onRecorderOff: () => void,
-  onBody: (response: IncomingMessage, settle: StreamSettled) => void,
+  onBody: (response: IncomingMessage, end: StreamEnd) => void,
   signal?: AbortSignal,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const settle: StreamSettled = (error) => (error === undefined ? resolve() : reject(error));
     const call = request({ socketPath, path: `/v1/calls?${query.toString()}`, method: 'GET', signal }, (response) => {
       if (response.statusCode !== 200) {
         let body = '';
@@ -77,7 +80,13 @@ function streamCalls(
         if (signal?.aborted === true) resolve();
         else reject(new AdminSocketError(`the stream from ${socketPath} was cut: criscope stopped or restarted`, { cause: error }));
       });
-      onBody(response, settle);
+      onBody(response, {
+        done: resolve,
+        refuse: (what, cause) => {
+          response.destroy();
+          reject(notCriscope(socketPath, what, cause));
+        },
+      });
     });
     call.on('error', (error: NodeJS.ErrnoException) => {
       if (error.name === 'AbortError') resolve();
@@ -96,11 +105,7 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
     socketPath,
     query,
     () => reader.onRecorderOff(),
-    (response, settle) => {
-      const refuse = (what: string, cause?: unknown): void => {
-        response.destroy();
-        settle(notCriscope(socketPath, what, cause));
-      };
+    (response, { done, refuse }) => {
       const readLine = (line: string): boolean => {
         if (line === '') return true;
         let parsed: CallEntry | LostLine;
@@ -124,7 +129,7 @@ export function readCalls(socketPath: string, query: URLSearchParams, reader: Ca
         if (partial.length > MAX_LINE_BYTES) refuse(`no line end in ${MAX_LINE_BYTES} bytes`);
       });
       response.on('end', () => {
-        if (readLine(partial)) settle();
+        if (readLine(partial)) done();
       });
     },
     signal,
@@ -143,16 +148,11 @@ export function copyCalls(socketPath: string, query: URLSearchParams, copier: Ca
     socketPath,
     query,
     () => copier.onRecorderOff(),
-    (response, settle) => {
+    (response, { done, refuse }) => {
       let checked = false;
       /** The start of a line the socket cut: what came since the last line end. */
       let pending: Buffer[] = [];
       let pendingBytes = 0;
-      const refuse = (what: string, cause?: unknown): void => {
-        response.destroy();
-        pending = [];
-        settle(notCriscope(socketPath, what, cause));
-      };
       const check = (lines: Buffer): boolean => {
         for (let start = 0; start < lines.length; ) {
           const end = lines.indexOf(NEWLINE, start);
@@ -191,7 +191,7 @@ export function copyCalls(socketPath: string, query: URLSearchParams, copier: Ca
       });
       response.on('end', () => {
         // The last line, should criscope have ended the stream without its newline.
-        if (pending.length === 0 || copy(Buffer.concat([...pending, Buffer.of(NEWLINE)]))) settle();
+        if (pending.length === 0 || copy(Buffer.concat([...pending, Buffer.of(NEWLINE)]))) done();
       });
     },
     signal,
